@@ -1,0 +1,253 @@
+//! The values wxtag's core works with, parsed once at the edge.
+//!
+//! Raw strings from WeChat, `channels/` files and the admin API become these types as soon
+//! as they arrive; after that the core never checks them again. Each type's `parse` says
+//! exactly what it accepts, and what it accepts is also safe to use inside a Redis key.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a raw string is not a valid domain value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParseError {
+    /// The value is empty (or only white space, where that matters).
+    #[error("{what} is empty")]
+    Empty {
+        /// Which kind of value was being parsed.
+        what: &'static str,
+    },
+    /// The value is longer than its limit.
+    #[error("{what} is {len} characters long; the limit is {max}")]
+    TooLong {
+        /// Which kind of value was being parsed.
+        what: &'static str,
+        /// The length found.
+        len: usize,
+        /// The largest length allowed.
+        max: usize,
+    },
+    /// The value holds a character that is not allowed.
+    #[error("{what} holds {found:?}, which is not allowed ({allowed})")]
+    BadChar {
+        /// Which kind of value was being parsed.
+        what: &'static str,
+        /// The first offending character.
+        found: char,
+        /// Which characters are allowed, for the message.
+        allowed: &'static str,
+    },
+}
+
+/// Checks `s` is 1..=`max` characters, each allowed by `ok`.
+fn check_chars(
+    what: &'static str,
+    s: &str,
+    max: usize,
+    allowed: &'static str,
+    ok: impl Fn(char) -> bool,
+) -> Result<(), ParseError> {
+    if s.is_empty() {
+        return Err(ParseError::Empty { what });
+    }
+    let len = s.chars().count();
+    if len > max {
+        return Err(ParseError::TooLong { what, len, max });
+    }
+    match s.chars().find(|c| !ok(*c)) {
+        Some(found) => Err(ParseError::BadChar {
+            what,
+            found,
+            allowed,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Declares a string newtype with a private field, `as_str`, `Display` and serde as a string
+/// that goes through `parse`.
+macro_rules! string_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+string_type!(
+    /// A follower's OpenID: the per-account user id WeChat puts in `FromUserName`.
+    OpenId
+);
+
+impl OpenId {
+    /// Longest OpenID accepted (WeChat's are 28 characters; this leaves room).
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses an OpenID: 1 to 64 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars("openid", s, Self::MAX_LEN, "A-Z a-z 0-9 _ -", is_id_char)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
+    /// A QR-code scene: a channel's `scene_str`, or its `scene_id` written in decimal.
+    ///
+    /// WeChat sends both kinds as the same text in `EventKey`, so wxtag keeps scenes as text.
+    Scene
+);
+
+impl Scene {
+    /// WeChat's limit for `scene_str`.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a scene: 1 to 64 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars("scene", s, Self::MAX_LEN, "A-Z a-z 0-9 _ -", is_id_char)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The scene of an integer `scene_id`.
+    pub fn from_id(id: u32) -> Self {
+        Self(id.to_string())
+    }
+}
+
+string_type!(
+    /// A tag name as WeChat's user-tag API takes it, e.g. `来源:展会`.
+    TagName
+);
+
+impl TagName {
+    /// WeChat's limit: 30 characters (its docs also say bytes; see [`TagName::over_byte_limit`]).
+    pub const MAX_CHARS: usize = 30;
+
+    /// Parses a tag name: 1 to 30 characters, no control characters, no leading or trailing
+    /// white space.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars(
+            "tag name",
+            s,
+            Self::MAX_CHARS,
+            "no control characters",
+            |c| !c.is_control(),
+        )?;
+        if s.trim() != s {
+            return Err(ParseError::BadChar {
+                what: "tag name",
+                found: ' ',
+                allowed: "no white space at either end",
+            });
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// True when the name is over 30 UTF-8 bytes: WeChat may count bytes, so `check` warns.
+    pub fn over_byte_limit(&self) -> bool {
+        self.0.len() > Self::MAX_CHARS
+    }
+}
+
+/// Seconds since the Unix epoch, as WeChat's `CreateTime` and our records use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnixTime(pub i64);
+
+impl UnixTime {
+    /// The current time.
+    pub fn now() -> Self {
+        Self(chrono::Utc::now().timestamp())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openid_accepts_wechat_openids_and_refuses_key_breaking_text() {
+        assert!(OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").is_ok());
+        assert!(OpenId::parse("o9AgO5Kd5ggOC-bXrbNODIiE3bGY").is_ok());
+        assert_eq!(
+            OpenId::parse(""),
+            Err(ParseError::Empty { what: "openid" })
+        );
+        assert!(matches!(
+            OpenId::parse("a:b"),
+            Err(ParseError::BadChar { found: ':', .. })
+        ));
+        assert!(OpenId::parse("a{b}").is_err());
+        assert!(OpenId::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn scene_is_text_whether_string_or_id() {
+        assert_eq!(Scene::from_id(1001), Scene::parse("1001").unwrap());
+        assert!(Scene::parse("expo-2026").is_ok());
+        assert!(Scene::parse(&"s".repeat(64)).is_ok());
+        assert!(Scene::parse(&"s".repeat(65)).is_err());
+        assert!(Scene::parse("展会").is_err());
+    }
+
+    #[test]
+    fn tag_names_count_characters_and_flag_byte_overrun() {
+        let cjk = TagName::parse(&"标".repeat(30)).unwrap();
+        assert!(cjk.over_byte_limit());
+        assert!(TagName::parse(&"标".repeat(31)).is_err());
+        assert!(!TagName::parse("来源:展会").unwrap().over_byte_limit());
+        assert!(TagName::parse(" x").is_err());
+        assert!(TagName::parse("a\u{1f}b").is_err());
+    }
+
+    #[test]
+    fn deserialising_goes_through_parse() {
+        let ok: TagName = serde_json::from_str("\"兴趣:产品A\"").unwrap();
+        assert_eq!(ok.as_str(), "兴趣:产品A");
+        assert!(serde_json::from_str::<OpenId>("\"bad id\"").is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! wxtag: a WeChat official-account (公众号) tagging bot for B2B lead tracking.
+//!
+//! WeChat pushes follows, QR scans, menu clicks and messages to the webhook; wxtag turns each
+//! touch into tags on the lead, keeps the lead's history in Redis, answers with tag-driven
+//! replies, and keeps the account's WeChat user tags in step.
+//!
+//! # Layout
+//!
+//! The flow of one event, `POST /wechat` to the reply, reads top to bottom in [`webhook`].
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`domain`] | parsed values: `OpenId`, `Scene`, `TagName`, `UnixTime` |
+//! | [`config`] | typed settings from the environment and `.env`, secrets redacted |
+//! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound XML, passive replies, the API client |
+//! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply |
+//! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply |
+//! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters, the outbox |
+//! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API |
+//! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |
+//! | [`admin`] | the admin API behind a bearer token |
+//! | [`cli`] | the commands: `serve`, `check`, `send`, … |
+//! | [`startup`] | building the app on a listener and running it until shutdown |
+
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod redis_server;
+pub mod rules;
+pub mod sandbox;
+pub mod startup;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod webhook;
+pub mod wechat;

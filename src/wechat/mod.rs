@@ -1,0 +1,8 @@
+//! WeChat's official-account protocol, as pure functions and types.
+//!
+//! Nothing here touches Redis or HTTP servers: the webhook and the sync worker call into it.
+
+pub mod crypto;
+pub mod inbound;
+pub mod reply;
+pub mod signature;
