@@ -6,3 +6,5 @@ pub mod crypto;
 pub mod inbound;
 pub mod reply;
 pub mod signature;
+pub mod api;
+pub mod qrcode;
