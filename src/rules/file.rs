@@ -1,0 +1,146 @@
+//! The schema of one `channels/*.toml` file, as serde reads it.
+//!
+//! Everything here is raw: strings stay strings and every value that a later check may
+//! complain about keeps its byte span ([`Spanned`]), so [`super::load`] can turn each mistake
+//! into a `file:line` diagnostic. Unknown keys are refused by serde itself
+//! (`deny_unknown_fields`), and toml points those errors at the offending key.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use toml::Spanned;
+
+use crate::wechat::reply::Article;
+
+/// A list of spanned strings, as `tags = [...]` and the `when` lists are written.
+pub(super) type SpannedStrings = Vec<Spanned<String>>;
+
+/// `[follow]`: a follow with no known QR scene.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFollow {
+    #[serde(default)]
+    pub tags: SpannedStrings,
+    pub reply: Option<Spanned<RawReply>>,
+    pub news: Option<Spanned<Vec<Article>>>,
+}
+
+/// `[[qr]]`: one channel QR code.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQr {
+    /// A string (`scene_str`) or an integer (`scene_id`); told apart in `load`.
+    pub scene: Spanned<toml::Value>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+    pub reply: Option<Spanned<RawReply>>,
+    pub news: Option<Spanned<Vec<Article>>>,
+    #[serde(default)]
+    pub permanent: bool,
+    pub expire_days: Option<Spanned<i64>>,
+}
+
+/// `[[click]]`: a custom-menu CLICK button.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClick {
+    pub key: Spanned<String>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+    pub reply: Option<Spanned<RawReply>>,
+    pub news: Option<Spanned<Vec<Article>>>,
+}
+
+/// `[[view]]`: a custom-menu VIEW button, matched by URL prefix.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawView {
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+    pub reply: Option<Spanned<RawReply>>,
+    pub news: Option<Spanned<Vec<Article>>>,
+}
+
+/// `[[keyword]]`: text a follower sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKeyword {
+    #[serde(rename = "match", default)]
+    pub kind: MatchKind,
+    pub text: Spanned<String>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+    pub reply: Option<Spanned<RawReply>>,
+    pub news: Option<Spanned<Vec<Article>>>,
+}
+
+/// How a `[[keyword]]` compares its `text` with a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum MatchKind {
+    /// The whole (trimmed) message equals the text, ASCII case ignored.
+    #[default]
+    Exact,
+    /// The message contains the text, ASCII case ignored.
+    Contains,
+    /// The text is a regular expression searched in the trimmed message.
+    Regex,
+}
+
+/// `reply = "text"`, or `[[….reply]]` variants.
+#[derive(Debug)]
+pub(super) enum RawReply {
+    Text(String),
+    Variants(Vec<Spanned<RawVariant>>),
+}
+
+/// One `[[….reply]]` variant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVariant {
+    pub when: Option<Spanned<RawWhen>>,
+    pub text: Option<Spanned<String>>,
+    pub news: Option<Spanned<Vec<Article>>>,
+}
+
+/// `when = { all = [...] }` (or `any`, or `none`): exactly one of the three is allowed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWhen {
+    pub all: Option<SpannedStrings>,
+    pub any: Option<SpannedStrings>,
+    pub none: Option<SpannedStrings>,
+}
+
+/// Written by hand rather than `#[serde(untagged)]`: an untagged enum would swallow the inner
+/// error (and its span), so an unknown key inside a variant would lose its line.
+impl<'de> Deserialize<'de> for RawReply {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ReplyVisitor;
+
+        impl<'de> Visitor<'de> for ReplyVisitor {
+            type Value = RawReply;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a text, or [[….reply]] tables each with `text` or `news`")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawReply, E> {
+                Ok(RawReply::Text(v.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawReply, A::Error> {
+                let mut variants = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    variants.push(v);
+                }
+                Ok(RawReply::Variants(variants))
+            }
+        }
+
+        d.deserialize_any(ReplyVisitor)
+    }
+}

@@ -1,0 +1,461 @@
+//! Matching one touch against the rules: which tags it adds, which channel it came through,
+//! and which reply it gets once the lead's tags are known.
+
+use std::collections::HashSet;
+
+use crate::domain::{Scene, TagName};
+use crate::wechat::reply::Reply;
+
+use super::{Channel, RuleId, Rules, Source};
+
+/// One thing a follower did, as far as the rules care.
+#[derive(Debug, Clone, Copy)]
+pub enum Touch<'a> {
+    /// A follow; `scene` is the QR scene when it came through a parametric code.
+    Follow {
+        /// The scene from `qrscene_…`, if any.
+        scene: Option<&'a Scene>,
+    },
+    /// A scan of a parametric code by someone who already follows.
+    Scan {
+        /// The scene scanned.
+        scene: &'a Scene,
+    },
+    /// A custom-menu CLICK button.
+    Click {
+        /// The button's key.
+        key: &'a str,
+    },
+    /// A custom-menu VIEW button (a link).
+    View {
+        /// The URL opened.
+        url: &'a str,
+    },
+    /// A text message.
+    Text {
+        /// What the follower wrote.
+        content: &'a str,
+    },
+}
+
+/// One loaded rule: where its tags come from, the tags, and its reply, if any.
+#[derive(Debug)]
+pub(super) struct Rule {
+    pub(super) source: Source,
+    pub(super) tags: Vec<TagName>,
+    pub(super) answer: Option<Answer>,
+}
+
+/// A rule's reply: one or more variants, tried in order.
+#[derive(Debug)]
+pub(super) struct Answer(pub(super) Vec<Variant>);
+
+/// A reply and the condition on the lead's tags under which it is sent.
+#[derive(Debug)]
+pub(super) struct Variant {
+    pub(super) when: When,
+    pub(super) reply: Reply,
+}
+
+/// A condition on the lead's tags.
+#[derive(Debug)]
+pub(super) enum When {
+    /// No `when`: always holds.
+    Always,
+    /// The lead has every one of these tags.
+    All(Vec<TagName>),
+    /// The lead has at least one of these tags.
+    Any(Vec<TagName>),
+    /// The lead has none of these tags.
+    None(Vec<TagName>),
+}
+
+impl When {
+    fn holds(&self, has_tag: &impl Fn(&TagName) -> bool) -> bool {
+        match self {
+            When::Always => true,
+            When::All(tags) => tags.iter().all(has_tag),
+            When::Any(tags) => tags.iter().any(has_tag),
+            When::None(tags) => !tags.iter().any(has_tag),
+        }
+    }
+}
+
+/// What a touch means under the rules.
+#[derive(Debug)]
+pub struct Outcome<'r> {
+    /// The tags to add, each with the rule that gave it, in precedence order, no duplicates.
+    pub tags: Vec<(&'r TagName, &'r Source)>,
+    /// The channel of a follow or scan through a known QR scene.
+    pub channel: Option<&'r Channel>,
+    /// The replies to try, in order.
+    answers: Vec<&'r Answer>,
+}
+
+impl<'r> Outcome<'r> {
+    /// The reply to send, given the lead's tags after this touch: the first variant whose
+    /// `when` holds, of the first matching rule that has one. `None`: answer `success`.
+    pub fn reply(&self, has_tag: impl Fn(&TagName) -> bool) -> Option<&'r Reply> {
+        self.answers
+            .iter()
+            .flat_map(|a| a.0.iter())
+            .find(|v| v.when.holds(&has_tag))
+            .map(|v| &v.reply)
+    }
+}
+
+impl Rules {
+    /// Matches a touch: the tags it adds, its channel, and the candidate replies.
+    pub fn evaluate(&self, touch: &Touch) -> Outcome<'_> {
+        let mut matched: Vec<RuleId> = Vec::new();
+        let mut channel = None;
+        match *touch {
+            Touch::Follow { scene } => match scene.and_then(|s| self.channel(s)) {
+                Some(c) => channel = Some(c),
+                None => matched.extend(&self.follow),
+            },
+            Touch::Scan { scene } => channel = self.channel(scene),
+            Touch::Click { key } => matched.extend(self.clicks.get(key)),
+            Touch::View { url } => self.views.matches(url, &mut matched),
+            Touch::Text { content } => self.keywords.matches(content, &mut matched),
+        }
+        if let Some(c) = channel {
+            matched.push(c.rule);
+        }
+        matched.sort_unstable();
+        matched.dedup();
+
+        let mut seen = HashSet::new();
+        let mut tags = Vec::new();
+        for rule in matched.iter().map(|&id| &self.rules[id]) {
+            for tag in &rule.tags {
+                if seen.insert(tag) {
+                    tags.push((tag, &rule.source));
+                }
+            }
+        }
+        // Through a known channel, `[follow]`'s reply is the fallback (its tags are not added).
+        let fallback: &[RuleId] = if channel.is_some() { &self.follow } else { &[] };
+        let answers = matched
+            .iter()
+            .chain(fallback)
+            .filter_map(|&id| self.rules[id].answer.as_ref())
+            .collect();
+        Outcome {
+            tags,
+            channel,
+            answers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::rules;
+    use super::*;
+
+    /// The outcome's tags as `tag <- source`.
+    fn tags(o: &Outcome) -> Vec<String> {
+        o.tags.iter().map(|(t, s)| format!("{t} <- {s}")).collect()
+    }
+
+    /// The reply's text (or `news:<first title>`) for a lead holding `held`.
+    fn reply(o: &Outcome, held: &[&str]) -> Option<String> {
+        match o.reply(|t| held.contains(&t.as_str()))? {
+            Reply::Text(t) => Some(t.clone()),
+            Reply::News(a) => Some(format!("news:{}", a[0].title)),
+            Reply::Image { media_id } => Some(format!("image:{media_id}")),
+        }
+    }
+
+    fn scene(s: &str) -> Scene {
+        Scene::parse(s).unwrap()
+    }
+
+    const FOLLOW: &str = r#"
+[follow]
+tags = ["来源:自然关注"]
+reply = "welcome"
+"#;
+
+    const CHANNELS: &str = r#"
+[[qr]]
+scene = "expo-2026"
+name = "展台"
+tags = ["来源:展会", "活动:工博会2026"]
+reply = "expo thanks"
+permanent = true
+
+[[qr]]
+scene = 1001
+tags = ["来源:手册"]
+expire_days = 7
+"#;
+
+    const MENU: &str = r#"
+[[click]]
+key = "MENU_PRODUCT_A"
+tags = ["兴趣:产品A"]
+news = [{ title = "产品A" }]
+
+[[view]]
+url = "https://example.com/"
+tags = ["访问:官网"]
+
+[[view]]
+url = "https://example.com/cases/"
+tags = ["兴趣:客户案例"]
+reply = "cases"
+"#;
+
+    const KEYWORDS: &str = r#"
+[[keyword]]
+text = "PDF"
+tags = ["意向:资料"]
+reply = "pdf"
+
+[[keyword]]
+match = "contains"
+text = "报价"
+tags = ["意向:询价"]
+
+[[keyword]]
+match = "regex"
+text = '^1[3-9]\d{9}$'
+tags = ["意向:留电话"]
+reply = "phone"
+
+[[keyword]]
+match = "contains"
+text = "价"
+tags = ["意向:询价", "意向:价格"]
+reply = "price"
+"#;
+
+    fn sample() -> Rules {
+        rules(&[
+            ("00-follow.toml", FOLLOW),
+            ("10-qr.toml", CHANNELS),
+            ("20-menu.toml", MENU),
+            ("30-keywords.toml", KEYWORDS),
+        ])
+    }
+
+    #[test]
+    fn every_rule_kind_matches() {
+        let r = sample();
+
+        let o = r.evaluate(&Touch::Follow { scene: None });
+        assert_eq!(tags(&o), ["来源:自然关注 <- follow"]);
+        assert_eq!(o.channel, None);
+        assert_eq!(reply(&o, &[]).as_deref(), Some("welcome"));
+
+        let expo = scene("expo-2026");
+        let o = r.evaluate(&Touch::Follow { scene: Some(&expo) });
+        assert_eq!(
+            tags(&o),
+            [
+                "来源:展会 <- qr:expo-2026",
+                "活动:工博会2026 <- qr:expo-2026"
+            ]
+        );
+        let channel = o.channel.expect("known scene");
+        assert_eq!((channel.name.as_str(), channel.permanent), ("展台", true));
+        assert_eq!(reply(&o, &[]).as_deref(), Some("expo thanks"));
+
+        let o = r.evaluate(&Touch::Scan { scene: &expo });
+        assert_eq!(tags(&o).len(), 2);
+        assert_eq!(reply(&o, &[]).as_deref(), Some("expo thanks"));
+
+        let o = r.evaluate(&Touch::Click {
+            key: "MENU_PRODUCT_A",
+        });
+        assert_eq!(tags(&o), ["兴趣:产品A <- click:MENU_PRODUCT_A"]);
+        assert_eq!(reply(&o, &[]).as_deref(), Some("news:产品A"));
+        assert!(
+            r.evaluate(&Touch::Click {
+                key: "menu_product_a"
+            })
+            .tags
+            .is_empty()
+        );
+
+        let o = r.evaluate(&Touch::View {
+            url: "https://example.com/cases/auto-line",
+        });
+        assert_eq!(
+            tags(&o),
+            [
+                "访问:官网 <- view:https://example.com/",
+                "兴趣:客户案例 <- view:https://example.com/cases/"
+            ]
+        );
+        assert_eq!(reply(&o, &[]).as_deref(), Some("cases"));
+
+        let o = r.evaluate(&Touch::Text { content: " pdf\n" });
+        assert_eq!(tags(&o), ["意向:资料 <- keyword:PDF"]);
+        assert_eq!(reply(&o, &[]).as_deref(), Some("pdf"));
+        assert!(
+            r.evaluate(&Touch::Text {
+                content: "pdf please"
+            })
+            .tags
+            .is_empty()
+        );
+
+        let o = r.evaluate(&Touch::Text {
+            content: "13800000000",
+        });
+        assert_eq!(tags(&o), ["意向:留电话 <- keyword:^1[3-9]\\d{9}$"]);
+        assert_eq!(reply(&o, &[]).as_deref(), Some("phone"));
+    }
+
+    #[test]
+    fn every_matching_rule_adds_tags_once_and_the_first_with_a_reply_answers() {
+        let r = sample();
+        // "报价" (no reply) and "价" (reply) both match; the first tag source wins.
+        let o = r.evaluate(&Touch::Text {
+            content: "请问报价多少",
+        });
+        assert_eq!(
+            tags(&o),
+            ["意向:询价 <- keyword:报价", "意向:价格 <- keyword:价",]
+        );
+        assert_eq!(reply(&o, &[]).as_deref(), Some("price"));
+    }
+
+    #[test]
+    fn file_order_then_rule_order_decides_precedence() {
+        let r = rules(&[
+            (
+                "20-b.toml",
+                "[[keyword]]\nmatch = \"contains\"\ntext = \"试\"\ntags = [\"b\"]\nreply = \"from b\"\n",
+            ),
+            (
+                "10-a.toml",
+                "[[keyword]]\nmatch = \"contains\"\ntext = \"试用\"\ntags = [\"a1\"]\n\n\
+                 [[keyword]]\nmatch = \"regex\"\ntext = \"试\"\ntags = [\"a2\"]\nreply = \"from a2\"\n\n\
+                 [[keyword]]\ntext = \"试用\"\ntags = [\"a3\"]\nreply = \"from a3\"\n",
+            ),
+        ]);
+        let o = r.evaluate(&Touch::Text { content: "试用" });
+        assert_eq!(
+            tags(&o),
+            [
+                "a1 <- keyword:试用",
+                "a2 <- keyword:试",
+                "a3 <- keyword:试用",
+                "b <- keyword:试"
+            ]
+        );
+        assert_eq!(reply(&o, &[]).as_deref(), Some("from a2"));
+    }
+
+    #[test]
+    fn tag_driven_variants_pick_the_first_that_holds() {
+        let r = rules(&[(
+            "k.toml",
+            r#"
+[[keyword]]
+text = "试用"
+tags = ["意向:试用"]
+[[keyword.reply]]
+when = { all = ["兴趣:产品A", "行业:汽车"] }
+text = "A for cars"
+[[keyword.reply]]
+when = { any = ["兴趣:产品A", "兴趣:产品B"] }
+text = "A or B"
+[[keyword.reply]]
+when = { none = ["意向:试用"] }
+text = "unreachable: the lead has just been tagged"
+[[keyword.reply]]
+text = "default"
+"#,
+        )]);
+        let o = r.evaluate(&Touch::Text { content: "试用" });
+        let trial = "意向:试用";
+        assert_eq!(
+            reply(&o, &[trial, "兴趣:产品A", "行业:汽车"]).as_deref(),
+            Some("A for cars")
+        );
+        assert_eq!(reply(&o, &[trial, "兴趣:产品A"]).as_deref(), Some("A or B"));
+        assert_eq!(reply(&o, &[trial, "兴趣:产品B"]).as_deref(), Some("A or B"));
+        assert_eq!(reply(&o, &[trial]).as_deref(), Some("default"));
+        assert_eq!(
+            reply(&o, &[]).as_deref(),
+            Some("unreachable: the lead has just been tagged")
+        );
+    }
+
+    #[test]
+    fn a_rule_whose_variants_all_fail_gives_way_to_the_next_rule() {
+        let r = rules(&[(
+            "k.toml",
+            r#"
+[[keyword]]
+text = "demo"
+[[keyword.reply]]
+when = { any = ["vip"] }
+text = "vip demo"
+
+[[keyword]]
+match = "contains"
+text = "dem"
+reply = "generic"
+"#,
+        )]);
+        let o = r.evaluate(&Touch::Text { content: "demo" });
+        assert_eq!(reply(&o, &["vip"]).as_deref(), Some("vip demo"));
+        assert_eq!(reply(&o, &[]).as_deref(), Some("generic"));
+    }
+
+    #[test]
+    fn a_channel_without_a_reply_falls_back_to_follows_reply_but_not_its_tags() {
+        let r = rules(&[("00-follow.toml", FOLLOW), ("10-qr.toml", CHANNELS)]);
+        let brochure = scene("1001");
+        for touch in [
+            Touch::Follow {
+                scene: Some(&brochure),
+            },
+            Touch::Scan { scene: &brochure },
+        ] {
+            let o = r.evaluate(&touch);
+            assert_eq!(tags(&o), ["来源:手册 <- qr:1001"]);
+            assert_eq!(reply(&o, &[]).as_deref(), Some("welcome"));
+            let channel = o.channel.expect("brochure channel");
+            assert_eq!(channel.scene_id, Some(1001));
+            assert_eq!(channel.expire_days, 7);
+            assert!(!channel.permanent);
+        }
+    }
+
+    #[test]
+    fn an_unknown_scene_is_an_organic_follow_and_an_unknown_scan_does_nothing() {
+        let r = rules(&[("00-follow.toml", FOLLOW), ("10-qr.toml", CHANNELS)]);
+        let stranger = scene("last_trade_no_42");
+        let o = r.evaluate(&Touch::Follow {
+            scene: Some(&stranger),
+        });
+        assert_eq!(tags(&o), ["来源:自然关注 <- follow"]);
+        assert_eq!(o.channel, None);
+        assert_eq!(reply(&o, &[]).as_deref(), Some("welcome"));
+
+        let o = r.evaluate(&Touch::Scan { scene: &stranger });
+        assert!(o.tags.is_empty() && o.channel.is_none());
+        assert_eq!(reply(&o, &[]), None);
+    }
+
+    #[test]
+    fn no_rules_means_no_tags_and_no_reply() {
+        let r = Rules::default();
+        let o = r.evaluate(&Touch::Follow { scene: None });
+        assert!(o.tags.is_empty());
+        assert_eq!(reply(&o, &[]), None);
+        assert!(r.evaluate(&Touch::Text { content: "hi" }).tags.is_empty());
+        assert!(
+            r.evaluate(&Touch::View { url: "https://x" })
+                .tags
+                .is_empty()
+        );
+    }
+}
