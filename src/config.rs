@@ -1,1 +1,284 @@
-//! (in progress)
+//! Typed settings from the environment (and a `.env` file when present).
+//!
+//! Every variable is read and checked once, at start-up; a bad value stops wxtag with a
+//! message naming the variable and what to do. Secrets are kept in types whose `Debug`
+//! prints `[redacted]`, so settings can be logged whole.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use thiserror::Error;
+
+use crate::admin::AdminToken;
+use crate::wechat::crypto::EncodingAesKey;
+use crate::wechat::signature::ServerToken;
+
+/// The AppID sandbox mode runs as.
+pub const SANDBOX_APPID: &str = "wxsandbox00000000";
+/// The AppSecret sandbox mode's stand-in accepts.
+pub const SANDBOX_SECRET: &str = "sandbox-secret";
+/// The server token sandbox mode signs with when `WECHAT_TOKEN` is unset.
+pub const SANDBOX_TOKEN: &str = "wxtag-sandbox-token";
+
+/// A setting that cannot be used, with the variable it came from.
+#[derive(Debug, Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+/// Where WeChat's API is: the real one, or the built-in stand-in.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Real WeChat, with the account's AppSecret.
+    Live {
+        /// `WECHAT_APPSECRET`.
+        secret: SecretString,
+    },
+    /// No `WECHAT_APPID`: `serve` starts the sandbox and talks to it.
+    Sandbox,
+}
+
+/// The official account wxtag serves.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// `WECHAT_APPID` (the sandbox's in sandbox mode).
+    pub appid: String,
+    /// Live or sandbox.
+    pub mode: Mode,
+    /// `WECHAT_TOKEN`, the server-config token that signs every push.
+    pub token: ServerToken,
+    /// `WECHAT_AES_KEY`; `None` means plaintext mode.
+    pub aes_key: Option<EncodingAesKey>,
+    /// `WECHAT_API_BASE`, where the API client sends calls in live mode.
+    pub api_base: String,
+}
+
+/// Every setting wxtag reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The account.
+    pub account: Account,
+    /// `REDIS_URL`; `None` means start a local redis-server in `data_dir/redis`.
+    pub redis_url: Option<SecretString>,
+    /// `WXTAG_BIND`, the address `serve` listens on.
+    pub bind: SocketAddr,
+    /// `WXTAG_CHANNELS`, the folder of channel rule files.
+    pub channels_dir: PathBuf,
+    /// `WXTAG_ADMIN_TOKEN`; `None` means `serve` makes one and prints it once.
+    pub admin_token: Option<AdminToken>,
+    /// `WXTAG_DATA`, where local state (the local Redis) lives.
+    pub data_dir: PathBuf,
+}
+
+impl Settings {
+    /// Reads `.env` (if present, without overriding the real environment), then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is reported by the variables it breaks.
+        let _ = dotenvy::dotenv();
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `var`, which returns a variable's value if set.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        let account = account(&get)?;
+        let bind = get("WXTAG_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind = bind.parse().map_err(|_| ConfigError {
+            var: "WXTAG_BIND",
+            problem: format!("{bind:?} is not an address; use host:port, e.g. 127.0.0.1:8080"),
+        })?;
+        let admin_token = get("WXTAG_ADMIN_TOKEN")
+            .map(|token| {
+                AdminToken::parse(&token).map_err(|problem| ConfigError {
+                    var: "WXTAG_ADMIN_TOKEN",
+                    problem,
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            account,
+            redis_url: get("REDIS_URL").map(SecretString::from),
+            bind,
+            channels_dir: get("WXTAG_CHANNELS")
+                .unwrap_or_else(|| "channels".into())
+                .into(),
+            admin_token,
+            data_dir: get("WXTAG_DATA").unwrap_or_else(|| "data".into()).into(),
+        })
+    }
+
+    /// True when no real WeChat account is configured.
+    pub fn is_sandbox(&self) -> bool {
+        matches!(self.account.mode, Mode::Sandbox)
+    }
+}
+
+fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError> {
+    let aes_key = get("WECHAT_AES_KEY")
+        .map(|key| {
+            EncodingAesKey::parse(key.trim()).map_err(|error| ConfigError {
+                var: "WECHAT_AES_KEY",
+                problem: format!(
+                    "{error}; copy the 43-character EncodingAESKey from the MP console \
+                     (开发 > 基本配置), or leave it empty for plaintext mode"
+                ),
+            })
+        })
+        .transpose()?;
+    let api_base = get("WECHAT_API_BASE")
+        .unwrap_or_else(|| "https://api.weixin.qq.com".to_owned())
+        .trim_end_matches('/')
+        .to_owned();
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        return Err(ConfigError {
+            var: "WECHAT_API_BASE",
+            problem: format!("{api_base:?} is not an http(s) URL"),
+        });
+    }
+    let Some(appid) = get("WECHAT_APPID") else {
+        let token = get("WECHAT_TOKEN").unwrap_or_else(|| SANDBOX_TOKEN.to_owned());
+        return Ok(Account {
+            appid: SANDBOX_APPID.to_owned(),
+            mode: Mode::Sandbox,
+            token: ServerToken::new(token),
+            aes_key,
+            api_base,
+        });
+    };
+    let appid = appid.trim().to_owned();
+    if !appid.starts_with("wx") || !appid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ConfigError {
+            var: "WECHAT_APPID",
+            problem: format!(
+                "{appid:?} does not look like an AppID (wx followed by letters and digits); \
+                 copy it from the MP console (开发 > 基本配置)"
+            ),
+        });
+    }
+    let required = |var: &'static str, what: &str| {
+        get(var).ok_or_else(|| ConfigError {
+            var,
+            problem: format!("is required when WECHAT_APPID is set; {what}"),
+        })
+    };
+    let secret = required(
+        "WECHAT_APPSECRET",
+        "copy the AppSecret from the MP console (开发 > 基本配置)",
+    )?;
+    let token = required(
+        "WECHAT_TOKEN",
+        "use the Token (令牌) entered in the MP console's server configuration",
+    )?;
+    if !(3..=32).contains(&token.len()) || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ConfigError {
+            var: "WECHAT_TOKEN",
+            problem: "must be 3 to 32 letters or digits, as the MP console requires".to_owned(),
+        });
+    }
+    Ok(Account {
+        appid,
+        mode: Mode::Live {
+            secret: SecretString::from(secret),
+        },
+        token: ServerToken::new(token),
+        aes_key,
+        api_base,
+    })
+}
+
+/// The Redis URL, for connecting; never log it (it may hold a password).
+pub fn expose_redis_url(url: &SecretString) -> &str {
+    url.expose_secret()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn nothing_set_is_sandbox_mode_with_defaults() {
+        let s = settings(&[]).unwrap();
+        assert!(s.is_sandbox());
+        assert_eq!(s.account.appid, SANDBOX_APPID);
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.channels_dir, PathBuf::from("channels"));
+        assert!(s.redis_url.is_none() && s.admin_token.is_none() && s.account.aes_key.is_none());
+    }
+
+    #[test]
+    fn live_mode_needs_secret_and_token_and_names_the_variable() {
+        let err = settings(&[("WECHAT_APPID", "wx2c2769f8efd9abc2")]).unwrap_err();
+        assert_eq!(err.var, "WECHAT_APPSECRET");
+        let err = settings(&[
+            ("WECHAT_APPID", "wx2c2769f8efd9abc2"),
+            ("WECHAT_APPSECRET", "s3cret"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "WECHAT_TOKEN");
+        let ok = settings(&[
+            ("WECHAT_APPID", "wx2c2769f8efd9abc2"),
+            ("WECHAT_APPSECRET", "s3cret"),
+            ("WECHAT_TOKEN", "spamtest"),
+            (
+                "WECHAT_AES_KEY",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            ),
+        ])
+        .unwrap();
+        assert!(!ok.is_sandbox());
+        assert!(ok.account.aes_key.is_some());
+    }
+
+    #[test]
+    fn bad_values_stop_with_the_variable_named() {
+        for (var, value) in [
+            ("WECHAT_AES_KEY", "too-short"),
+            ("WXTAG_BIND", "not an address"),
+            ("WECHAT_API_BASE", "ftp://x"),
+            ("WECHAT_APPID", "appid-without-wx"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let s = settings(&[
+            ("WECHAT_APPID", "wx2c2769f8efd9abc2"),
+            ("WECHAT_APPSECRET", "very-secret-value"),
+            ("WECHAT_TOKEN", "tokenvalue123"),
+            (
+                "WECHAT_AES_KEY",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            ),
+            ("REDIS_URL", "redis://:hunter2@localhost"),
+            ("WXTAG_ADMIN_TOKEN", "admin-token-value-long-enough"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        for secret in [
+            "very-secret-value",
+            "tokenvalue123",
+            "abcdefghijklmnop",
+            "hunter2",
+            "admin-token-value",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+    }
+}

@@ -213,10 +213,7 @@ mod tests {
     fn openid_accepts_wechat_openids_and_refuses_key_breaking_text() {
         assert!(OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").is_ok());
         assert!(OpenId::parse("o9AgO5Kd5ggOC-bXrbNODIiE3bGY").is_ok());
-        assert_eq!(
-            OpenId::parse(""),
-            Err(ParseError::Empty { what: "openid" })
-        );
+        assert_eq!(OpenId::parse(""), Err(ParseError::Empty { what: "openid" }));
         assert!(matches!(
             OpenId::parse("a:b"),
             Err(ParseError::BadChar { found: ':', .. })

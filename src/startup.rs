@@ -1,1 +1,202 @@
-//! (in progress)
+//! Building the app on a listener and running it until shutdown.
+//!
+//! [`Application::build`] connects to Redis, loads the channel rules and binds the routes on
+//! a listener the caller made (port 0 works, so tests run side by side);
+//! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
+//! requests in flight finish. Dependencies are built once here and injected by type.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use arc_swap::ArcSwap;
+use thiserror::Error;
+
+use crate::admin::{self, AdminToken};
+use crate::config::Account;
+use crate::rules::Rules;
+use crate::store::{Store, StoreError};
+use crate::webhook::{self, Intake};
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the app could not start.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    /// Redis could not be reached.
+    #[error(
+        "cannot connect to redis: {0}; check REDIS_URL, or unset it to run a local redis-server"
+    )]
+    Redis(#[from] redis::RedisError),
+    /// Redis answered but the scripts could not be loaded.
+    #[error("cannot prepare redis: {0}")]
+    Store(#[from] StoreError),
+    /// The channel rules are invalid; every mistake is listed.
+    #[error("{0}")]
+    Rules(String),
+    /// The listener could not be used.
+    #[error("cannot serve on the listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the app is built from.
+#[derive(Debug)]
+pub struct AppConfig {
+    /// The official account.
+    pub account: Account,
+    /// The folder of channel rule files.
+    pub channels_dir: PathBuf,
+    /// The admin bearer token.
+    pub admin_token: AdminToken,
+    /// Where Redis is.
+    pub redis_url: String,
+}
+
+/// The channel rules in force, swapped whole on reload.
+pub type SharedRules = Arc<ArcSwap<Rules>>;
+
+/// A built app, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    rules: SharedRules,
+    channels_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads the channel rules, or every mistake in them as one message.
+pub fn load_rules(dir: &std::path::Path) -> Result<Rules, StartupError> {
+    match Rules::load(dir) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            Ok(loaded.rules)
+        }
+        Err(failed) => Err(StartupError::Rules(failed.to_string())),
+    }
+}
+
+impl Application {
+    /// Connects to Redis, loads the rules and binds the routes on `listener`.
+    pub async fn build(config: AppConfig, listener: TcpListener) -> Result<Self, StartupError> {
+        let rules: SharedRules = Arc::new(ArcSwap::from_pointee(load_rules(&config.channels_dir)?));
+        let conn = redis::Client::open(config.redis_url.as_str())?
+            .get_connection_manager()
+            .await?;
+        let store = Store::new(conn, &config.account.appid);
+        store.load_scripts().await?;
+
+        let intake = web::Data::new(Intake::new(config.account, rules.clone(), store.clone()));
+        let store = web::Data::new(store);
+        let admin_token = web::Data::new(config.admin_token);
+        let shared_rules = web::Data::new(rules.clone());
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(intake.clone())
+                .app_data(store.clone())
+                .app_data(admin_token.clone())
+                .app_data(shared_rules.clone())
+                .configure(webhook::http::routes)
+                .configure(admin::routes)
+                .route("/healthz", web::get().to(healthz))
+        })
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            rules,
+            channels_dir: config.channels_dir,
+        })
+    }
+
+    /// The port the app listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The rules in force, for reloading them from outside (tests, SIGHUP).
+    pub fn rules(&self) -> SharedRules {
+        self.rules.clone()
+    }
+
+    /// Serves until `shutdown` resolves, reloading the rules on SIGHUP; then finishes the
+    /// requests in flight and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        let reloader = tokio::spawn(reload_on_sighup(self.rules, self.channels_dir));
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        handle.stop(true).await;
+        reloader.abort();
+        server.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Reloads the rules, keeping the old ones (and logging every mistake) when the new are bad.
+pub fn reload(rules: &SharedRules, dir: &std::path::Path) -> Result<(), StartupError> {
+    let fresh = load_rules(dir)?;
+    rules.store(Arc::new(fresh));
+    Ok(())
+}
+
+async fn reload_on_sighup(rules: SharedRules, dir: PathBuf) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP; rules reload only on restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match reload(&rules, &dir) {
+            Ok(()) => tracing::info!(dir = %dir.display(), "channel rules reloaded"),
+            Err(error) => {
+                tracing::error!("channel rules NOT reloaded, keeping the old ones:\n{error}")
+            }
+        }
+    }
+}
+
+/// `GET /healthz`: 200 when Redis answers, 503 otherwise.
+async fn healthz(store: web::Data<Store>) -> HttpResponse {
+    if store.ping().await {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ok", "redis": "ok"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "unavailable", "redis": "unreachable"}))
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT: the shutdown future `serve` runs with.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+}

@@ -1,1 +1,19 @@
-//! (in progress)
+//! Logging with `tracing`: one line per request, structured fields, never a secret or a body.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Installs the global subscriber writing to `sink`, filtered by `RUST_LOG` (default `info`).
+///
+/// Tests pass `std::io::sink` to stay quiet; `serve` passes `std::io::stderr`. Installing twice
+/// is harmless: the second call does nothing.
+pub fn init<W>(sink: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(sink)
+        .try_init();
+}

@@ -1,1 +1,27 @@
-//! (in progress)
+//! The admin API: JSON over HTTP, every route behind the admin bearer token.
+//!
+//! Handlers are thin: parse the request into domain values, call the [`Store`], shape the
+//! answer. Errors share one JSON shape (see [`ApiError`]).
+
+mod auth;
+mod channels;
+mod error;
+mod leads;
+mod tags;
+
+use actix_web::web;
+
+pub use auth::{Admin, AdminToken, Unauthorized};
+pub use channels::ChannelReport;
+pub use error::ApiError;
+
+/// Registers the admin routes under `/api`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .route("/leads", web::get().to(leads::list))
+            .route("/leads/{openid}", web::get().to(leads::get))
+            .route("/channels", web::get().to(channels::report))
+            .route("/tags", web::get().to(tags::list)),
+    );
+}

@@ -75,6 +75,8 @@ impl PrefixTrie {
 /// in one set.
 #[derive(Debug, Default)]
 pub(super) struct KeywordIndex {
+    /// Every `exact` and `contains` text, as a follower could send it.
+    pub(super) texts: Vec<String>,
     /// Normalised text → rules.
     exact: HashMap<String, Vec<RuleId>>,
     /// All `contains` texts; `None` when there are none.
@@ -167,7 +169,11 @@ impl KeywordIndexBuilder {
         let regexes = RegexSet::new(&self.regexes.texts).map_err(|e| {
             format!("the regex keywords together are too large for one regex set: {e}")
         })?;
+        let mut texts: Vec<String> = self.exact.keys().cloned().collect();
+        texts.sort();
+        texts.extend(self.contains.texts.iter().cloned());
         Ok(KeywordIndex {
+            texts,
             exact: self.exact,
             contains,
             contains_rules: self.contains.rules,

@@ -95,6 +95,23 @@ impl Rules {
         self.tags.iter()
     }
 
+    /// What a follower could do to touch these rules: scenes, click keys, VIEW prefixes and
+    /// keyword texts (not regexes). `wxtag send` load runs draw from it.
+    pub fn samples(&self) -> Samples {
+        let mut click_keys: Vec<String> = self.clicks.keys().cloned().collect();
+        click_keys.sort();
+        Samples {
+            scenes: self.channels.iter().map(|c| c.scene.to_string()).collect(),
+            click_keys,
+            view_urls: self
+                .rules
+                .iter()
+                .filter_map(|r| r.source.as_str().strip_prefix("view:").map(str::to_owned))
+                .collect(),
+            keywords: self.keywords.texts.clone(),
+        }
+    }
+
     /// Counts for `wxtag check`'s summary line.
     pub fn stats(&self) -> Stats {
         Stats {
@@ -103,6 +120,19 @@ impl Rules {
             tags: self.tags.len(),
         }
     }
+}
+
+/// What a follower could send to touch the rules; see [`Rules::samples`].
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    /// Every channel's scene.
+    pub scenes: Vec<String>,
+    /// Every CLICK key.
+    pub click_keys: Vec<String>,
+    /// Every VIEW URL prefix.
+    pub view_urls: Vec<String>,
+    /// Every `exact` and `contains` keyword text.
+    pub keywords: Vec<String>,
 }
 
 /// One channel: a `[[qr]]` code and what a follow or scan through it means.

@@ -1,1 +1,220 @@
-//! (in progress)
+//! Redis: the source of truth for leads, tags, timelines, channel counters and the outbox.
+//!
+//! One [`redis::aio::ConnectionManager`] is made at start-up and cloned into every handler.
+//! Keys are built only in [`keys`]; the Lua scripts live in `src/store/lua/` and are called
+//! by SHA (reloaded by the client on `NOSCRIPT`). Applying one event is one round trip.
+
+pub mod keys;
+mod lead;
+mod query;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use thiserror::Error;
+
+use crate::domain::{OpenId, Scene, TagName, UnixTime};
+
+pub use keys::Keys;
+pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
+pub use query::{ChannelCounts, Counts, LeadFilter, LeadPage, MAX_RANGE_DAYS, TagCount};
+
+/// A failure talking to Redis, or Redis holding data wxtag did not write.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Redis could not be reached or refused the command.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis answered in a shape wxtag did not ask for.
+    #[error("redis answered in an unexpected shape: {0}")]
+    Shape(#[from] redis::ParsingError),
+    /// A stored value is not in the shape wxtag writes.
+    #[error("redis holds an unexpected value at {key}: {what}")]
+    Corrupt {
+        /// The key holding the value.
+        key: String,
+        /// What is wrong with it.
+        what: String,
+    },
+}
+
+/// What an event does to the lead's subscription and the channel counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A follow (organic, or through a QR code when a scene is given).
+    Follow,
+    /// A QR scan by a lead who already follows.
+    Scan,
+    /// An unfollow.
+    Unfollow,
+    /// A location report: updates the profile only.
+    Location,
+    /// Anything else the lead did (message, click, …).
+    Touch,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Follow => "follow",
+            Action::Scan => "scan",
+            Action::Unfollow => "unfollow",
+            Action::Location => "location",
+            Action::Touch => "touch",
+        }
+    }
+}
+
+/// One event, ready to be applied to a lead.
+#[derive(Debug)]
+pub struct EventRecord<'a> {
+    /// The lead.
+    pub openid: &'a OpenId,
+    /// What identifies this delivery among WeChat's retries.
+    pub identity: &'a str,
+    /// When the lead acted.
+    pub at: UnixTime,
+    /// Its effect on subscription and counters.
+    pub action: Action,
+    /// The channel it came through, if any.
+    pub scene: Option<&'a Scene>,
+    /// The timeline entry: kind and detail; `None` for location reports.
+    pub timeline: Option<(&'a str, &'a str)>,
+    /// The reported location, for location reports.
+    pub location: Option<String>,
+    /// The tags to add, each with why.
+    pub tags: Vec<(&'a TagName, &'a str)>,
+}
+
+/// The result of applying an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// False when this delivery had been handled before: nothing changed.
+    pub fresh: bool,
+    /// The lead's tags after the event.
+    pub tags: Vec<String>,
+}
+
+/// The Redis store of one account.
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    keys: Keys,
+    apply_event: std::sync::Arc<Script>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("keys", &self.keys).finish()
+    }
+}
+
+/// China Standard Time, the day boundary for channel counters (China has no daylight saving).
+pub fn china_time() -> chrono::FixedOffset {
+    // 8 hours is a valid offset: the constructor only fails beyond ±24 h.
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// The `yyyymmdd` day, in China time, that a moment falls on.
+pub fn day_of(at: UnixTime) -> String {
+    chrono::DateTime::from_timestamp(at.0, 0)
+        .unwrap_or_default()
+        .with_timezone(&china_time())
+        .format("%Y%m%d")
+        .to_string()
+}
+
+impl Store {
+    /// A store for the account `appid` over an existing connection manager.
+    pub fn new(conn: ConnectionManager, appid: &str) -> Self {
+        Self {
+            conn,
+            keys: Keys::new(appid),
+            apply_event: std::sync::Arc::new(Script::new(include_str!("lua/apply_event.lua"))),
+        }
+    }
+
+    /// Loads the scripts into Redis so the first event does not pay for it.
+    pub async fn load_scripts(&self) -> Result<(), StoreError> {
+        self.apply_event
+            .prepare_invoke()
+            .load_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// True when Redis answers a PING.
+    pub async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    }
+
+    /// Applies one event in one round trip: dedup, profile, counters, timeline, tags, outbox.
+    pub async fn apply(&self, event: &EventRecord<'_>) -> Result<Applied, StoreError> {
+        let keys = &self.keys;
+        let mut invocation = self.apply_event.prepare_invoke();
+        invocation
+            .key(keys.dedup(event.identity))
+            .key(keys.lead(event.openid))
+            .key(keys.timeline(event.openid))
+            .key(keys.leads())
+            .key(keys.day(&day_of(event.at)))
+            .key(keys.outbox())
+            .key(keys.tags());
+        for (tag, _) in &event.tags {
+            invocation.key(keys.tag_members(tag));
+        }
+        if let Some(scene) = event.scene {
+            invocation.key(keys.channel_members(scene));
+        }
+        let timeline = event
+            .timeline
+            .map(|(kind, detail)| TimelineEntry::encode(event.at, kind, detail))
+            .unwrap_or_default();
+        invocation
+            .arg(keys::DEDUP_TTL_SECS)
+            .arg(event.openid.as_str())
+            .arg(event.at.0)
+            .arg(event.action.as_str())
+            .arg(event.scene.map(Scene::as_str).unwrap_or(""))
+            .arg(timeline)
+            .arg(keys::TIMELINE_CAP)
+            .arg(event.location.as_deref().unwrap_or(""));
+        for (tag, source) in &event.tags {
+            invocation.arg(tag.as_str()).arg(*source);
+        }
+        let (fresh, tags): (i64, Vec<String>) =
+            invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(Applied {
+            fresh: fresh == 1,
+            tags,
+        })
+    }
+
+    /// One lead with its tags and timeline (newest first), or `None` if wxtag never saw it.
+    pub async fn lead(&self, openid: &OpenId) -> Result<Option<Lead>, StoreError> {
+        let mut conn = self.conn.clone();
+        let (fields, timeline): (Vec<(String, String)>, Vec<String>) = redis::pipe()
+            .hgetall(self.keys.lead(openid))
+            .lrange(self.keys.timeline(openid), 0, -1)
+            .query_async(&mut conn)
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Lead::decode(openid.clone(), fields, &timeline)
+            .map(Some)
+            .map_err(|what| StoreError::Corrupt {
+                key: self.keys.lead(openid),
+                what,
+            })
+    }
+
+    /// How many leads wxtag knows.
+    pub async fn lead_count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.zcard(self.keys.leads()).await?)
+    }
+}

@@ -1,1 +1,285 @@
-//! (in progress)
+//! The intake: what happens to one push from WeChat, from `POST /wechat` to the reply.
+//!
+//! [`Intake::push`] reads top to bottom as the flow of one event:
+//! verify the signature and timestamp → open the envelope (safe mode) → parse the typed
+//! message → match it against the channel rules → apply it to Redis in one round trip
+//! (dedup, profile, tags, timeline, counters, outbox) → choose the reply by the lead's tags
+//! after the change → render it, encrypted when the request was.
+//! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
+
+pub mod http;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use thiserror::Error;
+
+use crate::config::Account;
+use crate::domain::{OpenId, Scene, UnixTime};
+use crate::rules::{Rules, Touch};
+use crate::store::{Action, EventRecord, Store, StoreError};
+use crate::wechat::crypto::{CryptoError, MessageCipher};
+use crate::wechat::inbound::{
+    self, Body, EncryptedEnvelope, Event, Inbound, InboundError, Message,
+};
+use crate::wechat::reply::{self, EncryptedReply};
+use crate::wechat::signature::{self, SignatureError};
+
+/// The query string WeChat signs every push with.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PushQuery {
+    /// `sha1(sort(token, timestamp, nonce))`.
+    pub signature: Option<String>,
+    /// Unix seconds.
+    pub timestamp: Option<String>,
+    /// A random value.
+    pub nonce: Option<String>,
+    /// `aes` in compatible and safe mode.
+    pub encrypt_type: Option<String>,
+    /// `sha1(sort(token, timestamp, nonce, Encrypt))` in compatible and safe mode.
+    pub msg_signature: Option<String>,
+    /// The echo string of a URL verification (GET).
+    pub echostr: Option<String>,
+}
+
+/// Why a push was refused or failed.
+#[derive(Debug, Error)]
+pub enum IntakeError {
+    /// The signature, msg_signature or timestamp does not hold: 401.
+    #[error("not signed by WeChat: {0}")]
+    Unsigned(#[from] SignatureError),
+    /// A signature parameter is missing: 401.
+    #[error("missing query parameter {0}")]
+    MissingParam(&'static str),
+    /// The body is not a WeChat message: 400.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] InboundError),
+    /// The encrypted payload cannot be opened: 400.
+    #[error("cannot decrypt: {0}")]
+    Undecryptable(#[from] CryptoError),
+    /// An encrypted push arrived but no `WECHAT_AES_KEY` is set: 400.
+    #[error("encrypted push but WECHAT_AES_KEY is not set; set it to the console's EncodingAESKey")]
+    NoAesKey,
+    /// The body is not UTF-8: 400.
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    /// Redis failed: 500, so WeChat retries the push.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What to answer a push with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Nothing to say: the bare `success`.
+    Success,
+    /// A passive reply (encrypted when the push was).
+    Xml(String),
+}
+
+/// A handled push, for the request log.
+#[derive(Debug)]
+pub struct Handled {
+    /// The lead.
+    pub openid: OpenId,
+    /// The message kind, e.g. `follow`, `click`, `text`.
+    pub kind: &'static str,
+    /// False when this was a retry of a delivery already applied.
+    pub fresh: bool,
+    /// The answer.
+    pub answer: Answer,
+}
+
+/// Everything the intake needs: the account, the rules (swapped on reload) and the store.
+#[derive(Debug)]
+pub struct Intake {
+    account: Account,
+    cipher: Option<MessageCipher>,
+    rules: Arc<ArcSwap<Rules>>,
+    store: Store,
+}
+
+impl Intake {
+    /// An intake for `account`, matching with `rules` and writing to `store`.
+    pub fn new(account: Account, rules: Arc<ArcSwap<Rules>>, store: Store) -> Self {
+        let cipher = account
+            .aes_key
+            .clone()
+            .map(|key| MessageCipher::new(key, account.appid.clone()));
+        Self {
+            account,
+            cipher,
+            rules,
+            store,
+        }
+    }
+
+    /// `GET /wechat`: URL verification; returns the `echostr` to echo when the signature holds.
+    pub fn verify_url(&self, query: &PushQuery, now: UnixTime) -> Result<String, IntakeError> {
+        self.check_signature(query, now)?;
+        query
+            .echostr
+            .clone()
+            .ok_or(IntakeError::MissingParam("echostr"))
+    }
+
+    fn check_signature<'q>(
+        &self,
+        query: &'q PushQuery,
+        now: UnixTime,
+    ) -> Result<(&'q str, &'q str), IntakeError> {
+        let param = |value: &'q Option<String>, name| {
+            value.as_deref().ok_or(IntakeError::MissingParam(name))
+        };
+        let timestamp = param(&query.timestamp, "timestamp")?;
+        let nonce = param(&query.nonce, "nonce")?;
+        let sig = param(&query.signature, "signature")?;
+        signature::verify_signature(&self.account.token, timestamp, nonce, sig)?;
+        signature::check_timestamp(timestamp, now)?;
+        Ok((timestamp, nonce))
+    }
+
+    /// `POST /wechat`: the flow of one event, from the raw request to the answer.
+    pub async fn push(
+        &self,
+        query: &PushQuery,
+        body: &[u8],
+        now: UnixTime,
+    ) -> Result<Handled, IntakeError> {
+        // 1. Signed by WeChat, recently.
+        let (timestamp, nonce) = self.check_signature(query, now)?;
+        let body = std::str::from_utf8(body).map_err(|_| IntakeError::NotUtf8)?;
+
+        // 2. Open the envelope in compatible and safe mode.
+        let encrypted = query.encrypt_type.as_deref() == Some("aes");
+        let xml = if encrypted {
+            let cipher = self.cipher.as_ref().ok_or(IntakeError::NoAesKey)?;
+            let envelope = EncryptedEnvelope::parse(body)?;
+            let msg_signature = query
+                .msg_signature
+                .as_deref()
+                .ok_or(IntakeError::MissingParam("msg_signature"))?;
+            signature::verify_msg_signature(
+                &self.account.token,
+                timestamp,
+                nonce,
+                &envelope.encrypt,
+                msg_signature,
+            )?;
+            cipher.decrypt(&envelope.encrypt)?
+        } else {
+            body.to_owned()
+        };
+
+        // 3. The typed message.
+        let inbound = inbound::parse(&xml)?;
+
+        // 4. Match it against the channel rules.
+        let rules = self.rules.load();
+        let outcome = touch(&inbound).map(|touch| rules.evaluate(&touch));
+
+        // 5. Apply it to Redis: one round trip, at most once per delivery.
+        let identity = inbound.dedup_key();
+        let detail = inbound.detail();
+        let (action, location) = action(&inbound);
+        let tags = outcome
+            .as_ref()
+            .map(|o| {
+                o.tags
+                    .iter()
+                    .map(|(tag, source)| (*tag, source.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let applied = self
+            .store
+            .apply(&EventRecord {
+                openid: &inbound.from,
+                identity: &identity,
+                at: inbound.created,
+                action,
+                scene: scene(&inbound),
+                timeline: (action != Action::Location).then_some((inbound.kind(), detail.as_str())),
+                location,
+                tags,
+            })
+            .await?;
+
+        // 6. The reply, chosen by the lead's tags after the change.
+        let reply = outcome
+            .as_ref()
+            .and_then(|o| o.reply(|tag| applied.tags.iter().any(|t| t == tag.as_str())));
+        let answer = match reply {
+            None => Answer::Success,
+            Some(reply) => {
+                let xml = reply::render(reply, &inbound.from, &inbound.to, now);
+                match (&self.cipher, encrypted) {
+                    (Some(cipher), true) => Answer::Xml(
+                        EncryptedReply::seal(&self.account.token, cipher, &xml, timestamp, nonce)
+                            .to_xml(),
+                    ),
+                    _ => Answer::Xml(xml),
+                }
+            }
+        };
+        Ok(Handled {
+            kind: inbound.kind(),
+            openid: inbound.from,
+            fresh: applied.fresh,
+            answer,
+        })
+    }
+}
+
+/// What the rules engine sees of a message; `None` for messages no rule can match.
+fn touch(inbound: &Inbound) -> Option<Touch<'_>> {
+    match &inbound.body {
+        Body::Event(Event::Subscribe { scene, .. }) => Some(Touch::Follow {
+            scene: scene.as_ref(),
+        }),
+        Body::Event(Event::Scan { scene, .. }) => Some(Touch::Scan { scene }),
+        Body::Event(Event::Click { key }) => Some(Touch::Click { key }),
+        Body::Event(Event::View { url, .. }) => Some(Touch::View { url }),
+        Body::Message {
+            message: Message::Text { content },
+            ..
+        } => Some(Touch::Text { content }),
+        // A voice message with speech recognition on is matched like the text it says.
+        Body::Message {
+            message:
+                Message::Voice {
+                    recognition: Some(text),
+                    ..
+                },
+            ..
+        } => Some(Touch::Text { content: text }),
+        _ => None,
+    }
+}
+
+/// The channel a message came through, if any. Unknown scenes count too: they are facts.
+fn scene(inbound: &Inbound) -> Option<&Scene> {
+    match &inbound.body {
+        Body::Event(Event::Subscribe { scene, .. }) => scene.as_ref(),
+        Body::Event(Event::Scan { scene, .. }) => Some(scene),
+        _ => None,
+    }
+}
+
+/// The message's effect on subscription and counters, and the location it reports.
+fn action(inbound: &Inbound) -> (Action, Option<String>) {
+    match &inbound.body {
+        Body::Event(Event::Subscribe { .. }) => (Action::Follow, None),
+        Body::Event(Event::Scan { .. }) => (Action::Scan, None),
+        Body::Event(Event::Unsubscribe) => (Action::Unfollow, None),
+        Body::Event(Event::Location {
+            latitude,
+            longitude,
+            precision,
+        }) => (
+            Action::Location,
+            Some(format!("{latitude},{longitude},{precision}")),
+        ),
+        _ => (Action::Touch, None),
+    }
+}

@@ -2,9 +2,9 @@
 //!
 //! Nothing here touches Redis or HTTP servers: the webhook and the sync worker call into it.
 
+pub mod api;
 pub mod crypto;
 pub mod inbound;
+pub mod qrcode;
 pub mod reply;
 pub mod signature;
-pub mod api;
-pub mod qrcode;

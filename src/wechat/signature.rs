@@ -83,8 +83,16 @@ pub fn verify_signature(
     nonce: &str,
     signature: &str,
 ) -> Result<(), SignatureError> {
-    let expected = sign(&[token.expose(), timestamp, nonce]);
-    compare(&expected, signature, "signature")
+    compare(
+        &signature_of(token, timestamp, nonce),
+        signature,
+        "signature",
+    )
+}
+
+/// The `signature` WeChat puts on a push, as `wxtag send` does when it acts as WeChat.
+pub fn signature_of(token: &ServerToken, timestamp: &str, nonce: &str) -> String {
+    sign(&[token.expose(), timestamp, nonce])
 }
 
 /// Checks the safe-mode `msg_signature` over `token`, `timestamp`, `nonce` and the `Encrypt` text.

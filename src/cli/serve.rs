@@ -1,0 +1,90 @@
+//! `wxtag serve`: Redis (given or local), the rules, the app; until SIGTERM or SIGINT.
+
+use std::process::ExitCode;
+
+use secrecy::ExposeSecret;
+
+use super::Failure;
+use crate::admin::AdminToken;
+use crate::config::Settings;
+use crate::redis_server::{self, Local};
+use crate::startup::{AppConfig, Application, shutdown_signal};
+
+/// Runs the bot until a shutdown signal.
+pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
+    if settings.is_sandbox() {
+        tracing::warn!(
+            "SANDBOX MODE: WECHAT_APPID is not set, so wxtag talks to its built-in WeChat \
+             stand-in, not to WeChat. Set WECHAT_APPID, WECHAT_APPSECRET and WECHAT_TOKEN \
+             to serve a real account."
+        );
+    }
+    let local = match &settings.redis_url {
+        Some(_) => None,
+        None => {
+            let local = redis_server::attach_or_start(&settings.data_dir.join("redis")).await?;
+            match &local {
+                Local::Owned(redis) => tracing::info!(
+                    url = %redis.url(),
+                    "started a local redis-server (data in {}, AOF on)",
+                    settings.data_dir.join("redis").display()
+                ),
+                Local::Shared(url) => {
+                    tracing::info!(%url, "using the local redis-server already running")
+                }
+            }
+            Some(local)
+        }
+    };
+    let redis_url = match (&settings.redis_url, &local) {
+        (Some(url), _) => url.expose_secret().to_owned(),
+        (None, Some(local)) => local.url(),
+        (None, None) => unreachable!("a local redis is started whenever REDIS_URL is unset"),
+    };
+    let admin_token = match settings.admin_token.clone() {
+        Some(token) => token,
+        None => {
+            let token = AdminToken::generate();
+            // Printed once, to the terminal only: never to the log.
+            println!(
+                "WXTAG_ADMIN_TOKEN is not set; this run's admin token is:\n\n    {}\n\n\
+                 Use it as `Authorization: Bearer <token>`. Set WXTAG_ADMIN_TOKEN to keep one.",
+                token.reveal()
+            );
+            token
+        }
+    };
+    let listener = std::net::TcpListener::bind(settings.bind)
+        .map_err(|e| format!("cannot listen on {} (WXTAG_BIND): {e}", settings.bind))?;
+    let app = Application::build(
+        AppConfig {
+            account: settings.account,
+            channels_dir: settings.channels_dir,
+            admin_token,
+            redis_url,
+        },
+        listener,
+    )
+    .await?;
+    tracing::info!(addr = %settings.bind, "wxtag is serving: webhook at /wechat, admin API at /api");
+
+    let supervisor = match local {
+        Some(Local::Owned(redis)) => Some(redis),
+        _ => None,
+    };
+    match supervisor {
+        Some(redis) => {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let supervised = tokio::spawn(redis.supervise_until(async {
+                let _ = stopped.await;
+            }));
+            let served = app.run_until_stopped(shutdown_signal()).await;
+            let _ = stop.send(());
+            let _ = supervised.await;
+            served?;
+        }
+        None => app.run_until_stopped(shutdown_signal()).await?,
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

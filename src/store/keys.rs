@@ -1,0 +1,130 @@
+//! Every Redis key wxtag uses, built here and nowhere else.
+//!
+//! All keys of one account share the hash tag `{appid}`, so every key a script touches lives
+//! in one Redis Cluster slot and the design runs on a cluster unchanged. The layout:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc`, `ch`, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
+//! | `wx:{A}:tl:<openid>` | list | the timeline, newest first, capped; entries `"<at> <kind> <detail>"` |
+//! | `wx:{A}:leads` | sorted set | every openid, scored by first-seen time: listing, paging, export |
+//! | `wx:{A}:tag:<tag>` | set | openids carrying the tag |
+//! | `wx:{A}:chan:<scene>` | set | openids that came through the channel |
+//! | `wx:{A}:tags` | hash | every tag ever applied → the time it was first applied |
+//! | `wx:{A}:day:<yyyymmdd>` | hash | per-channel counters of one day, fields `<scene>\|<f,s,u,n>` |
+//! | `wx:{A}:dd:<sha1>` | string | a delivery already handled (dedup), with a TTL |
+//! | `wx:{A}:outbox` | stream | leads whose tags changed, for the sync worker |
+
+use sha1::{Digest, Sha1};
+
+use crate::domain::{OpenId, Scene, TagName};
+
+/// How long a handled delivery is remembered: WeChat retries for about 15 s; keep 10 minutes.
+pub const DEDUP_TTL_SECS: u64 = 600;
+
+/// How many timeline entries a lead keeps (the newest).
+pub const TIMELINE_CAP: usize = 500;
+
+/// Builds the keys of one account.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// `wx:{appid}:`, the prefix every key starts with.
+    prefix: String,
+}
+
+impl Keys {
+    /// The keys of the account with this AppID.
+    pub fn new(appid: &str) -> Self {
+        Self {
+            prefix: format!("wx:{{{appid}}}:"),
+        }
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        key.push_str(&parts.concat());
+        key
+    }
+
+    /// A lead's profile and tags.
+    pub fn lead(&self, openid: &OpenId) -> String {
+        self.key(&["lead:", openid.as_str()])
+    }
+
+    /// A lead's timeline.
+    pub fn timeline(&self, openid: &OpenId) -> String {
+        self.key(&["tl:", openid.as_str()])
+    }
+
+    /// Every lead, by first-seen time.
+    pub fn leads(&self) -> String {
+        self.key(&["leads"])
+    }
+
+    /// The leads carrying one tag.
+    pub fn tag_members(&self, tag: &TagName) -> String {
+        self.key(&["tag:", tag.as_str()])
+    }
+
+    /// The leads that came through one channel.
+    pub fn channel_members(&self, scene: &Scene) -> String {
+        self.key(&["chan:", scene.as_str()])
+    }
+
+    /// Every tag ever applied.
+    pub fn tags(&self) -> String {
+        self.key(&["tags"])
+    }
+
+    /// One day's per-channel counters; `day` is `yyyymmdd` in China time.
+    pub fn day(&self, day: &str) -> String {
+        self.key(&["day:", day])
+    }
+
+    /// The dedup marker of one delivery, named by a digest of its identity.
+    pub fn dedup(&self, identity: &str) -> String {
+        let digest = hex::encode(Sha1::digest(identity.as_bytes()));
+        self.key(&["dd:", &digest])
+    }
+
+    /// The sync outbox stream.
+    pub fn outbox(&self) -> String {
+        self.key(&["outbox"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_carries_the_account_hash_tag() {
+        let keys = Keys::new("wx123");
+        let openid = OpenId::parse("o1").unwrap();
+        let tag = TagName::parse("来源:展会").unwrap();
+        let scene = Scene::parse("expo-2026").unwrap();
+        for key in [
+            keys.lead(&openid),
+            keys.timeline(&openid),
+            keys.leads(),
+            keys.tag_members(&tag),
+            keys.channel_members(&scene),
+            keys.tags(),
+            keys.day("20261122"),
+            keys.dedup("o1|1|subscribe|"),
+            keys.outbox(),
+        ] {
+            assert!(key.starts_with("wx:{wx123}:"), "{key}");
+        }
+        assert_eq!(keys.lead(&openid), "wx:{wx123}:lead:o1");
+    }
+
+    #[test]
+    fn dedup_keys_differ_by_identity_and_are_fixed_length() {
+        let keys = Keys::new("a");
+        let one = keys.dedup("o1|1714112445|CLICK|A");
+        let two = keys.dedup("o1|1714112445|CLICK|B");
+        assert_ne!(one, two);
+        assert_eq!(one.len(), keys.dedup(&"x".repeat(5000)).len());
+    }
+}

@@ -1,0 +1,189 @@
+//! The lead as the admin API shows it, decoded from its Redis hash and timeline list.
+//!
+//! The encodings are compact on purpose (a lead should cost well under 1 KiB of Redis):
+//! a tag field `t:<name>` holds `"<unix at> <source>"`, a timeline entry holds
+//! `"<unix at> <kind> <detail>"`. Tag names have no control characters and kinds no spaces,
+//! so the first spaces always split these correctly.
+
+use serde::Serialize;
+
+use crate::domain::{OpenId, UnixTime};
+
+/// A time as the API shows it: RFC 3339 in China time, e.g. `2026-11-22T16:05:00+08:00`.
+pub fn rfc3339(at: UnixTime) -> String {
+    chrono::DateTime::from_timestamp(at.0, 0)
+        .unwrap_or_default()
+        .with_timezone(&super::china_time())
+        .to_rfc3339()
+}
+
+/// A tag on a lead, with when and why it was first applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeadTag {
+    /// The tag name.
+    pub name: String,
+    /// When it was first applied (RFC 3339).
+    pub at: String,
+    /// Why: the rule or person that applied it, e.g. `qr:expo-2026`, `keyword:报价`, `admin`.
+    pub source: String,
+}
+
+/// One entry of a lead's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimelineEntry {
+    /// When it happened (RFC 3339).
+    pub at: String,
+    /// What kind of touch: `follow`, `scan`, `click`, `text`, …
+    pub kind: String,
+    /// A short human detail: the scene, key, URL or text.
+    pub detail: String,
+}
+
+impl TimelineEntry {
+    /// The stored form of an entry.
+    pub fn encode(at: UnixTime, kind: &str, detail: &str) -> String {
+        format!("{} {kind} {detail}", at.0)
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        let (at, rest) = raw.split_once(' ')?;
+        let (kind, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        Some(Self {
+            at: rfc3339(UnixTime(at.parse().ok()?)),
+            kind: kind.to_owned(),
+            detail: detail.to_owned(),
+        })
+    }
+}
+
+/// A lead: who came through which channels, what they are tagged with, and what they did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lead {
+    /// The lead's OpenID.
+    pub openid: OpenId,
+    /// Whether the lead follows the account now.
+    pub subscribed: bool,
+    /// The scene of the first channel (first touch); `None` for an organic follow or unknown.
+    pub first_channel: Option<String>,
+    /// Every channel the lead came through, in order.
+    pub channels: Vec<String>,
+    /// First and last time wxtag saw the lead (RFC 3339).
+    pub first_seen: String,
+    /// The last time wxtag saw the lead.
+    pub last_seen: String,
+    /// The last reported location, `lat,lon,precision`, if any.
+    pub last_location: Option<String>,
+    /// The lead's tags, oldest first.
+    pub tags: Vec<LeadTag>,
+    /// The timeline, newest first.
+    pub events: Vec<TimelineEntry>,
+}
+
+fn unix(field: &str, raw: &str) -> Result<UnixTime, String> {
+    raw.parse()
+        .map(UnixTime)
+        .map_err(|_| format!("field {field} is not a unix time: {raw:?}"))
+}
+
+impl Lead {
+    /// Decodes the lead hash's fields and the raw timeline entries.
+    pub(super) fn decode(
+        openid: OpenId,
+        fields: Vec<(String, String)>,
+        timeline: &[String],
+    ) -> Result<Self, String> {
+        let mut lead = Lead {
+            openid,
+            subscribed: false,
+            first_channel: None,
+            channels: Vec::new(),
+            first_seen: String::new(),
+            last_seen: String::new(),
+            last_location: None,
+            tags: Vec::new(),
+            events: Vec::new(),
+        };
+        let mut tags = Vec::new();
+        for (field, value) in fields {
+            match field.as_str() {
+                "sub" => lead.subscribed = value == "1",
+                "fc" if !value.is_empty() => lead.first_channel = Some(value),
+                "ch" => lead.channels = value.split(' ').map(str::to_owned).collect(),
+                "fs" => lead.first_seen = rfc3339(unix("fs", &value)?),
+                "ls" => lead.last_seen = rfc3339(unix("ls", &value)?),
+                "loc" => lead.last_location = Some(value),
+                _ => {
+                    if let Some(name) = field.strip_prefix("t:") {
+                        let (at, source) = value.split_once(' ').unwrap_or((&value, ""));
+                        let at = unix(&field, at)?;
+                        tags.push((at, name.to_owned(), source.to_owned()));
+                    }
+                }
+            }
+        }
+        tags.sort();
+        lead.tags = tags
+            .into_iter()
+            .map(|(at, name, source)| LeadTag {
+                name,
+                at: rfc3339(at),
+                source,
+            })
+            .collect();
+        lead.events = timeline
+            .iter()
+            .map(|raw| {
+                TimelineEntry::decode(raw).ok_or_else(|| format!("bad timeline entry {raw:?}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(lead)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_entries_round_trip_with_spaces_in_the_detail() {
+        let raw = TimelineEntry::encode(UnixTime(1714112445), "text", "I'd like a quote");
+        let entry = TimelineEntry::decode(&raw).unwrap();
+        assert_eq!(entry.kind, "text");
+        assert_eq!(entry.detail, "I'd like a quote");
+        assert_eq!(entry.at, "2024-04-26T14:20:45+08:00");
+        assert_eq!(
+            TimelineEntry::decode("1 unfollow ").unwrap().detail,
+            "",
+            "an empty detail stays empty"
+        );
+    }
+
+    #[test]
+    fn a_lead_decodes_with_tags_oldest_first() {
+        let fields = vec![
+            ("fs".into(), "100".into()),
+            ("ls".into(), "200".into()),
+            ("sub".into(), "1".into()),
+            ("fc".into(), "expo-2026".into()),
+            ("ch".into(), "expo-2026 website".into()),
+            ("t:兴趣:产品A".into(), "150 click:MENU_A".into()),
+            ("t:来源:展会".into(), "100 qr:expo-2026".into()),
+        ];
+        let lead = Lead::decode(OpenId::parse("o1").unwrap(), fields, &[]).unwrap();
+        assert!(lead.subscribed);
+        assert_eq!(lead.first_channel.as_deref(), Some("expo-2026"));
+        assert_eq!(lead.channels, ["expo-2026", "website"]);
+        assert_eq!(lead.tags[0].name, "来源:展会");
+        assert_eq!(lead.tags[0].source, "qr:expo-2026");
+        assert_eq!(lead.tags[1].source, "click:MENU_A");
+    }
+
+    #[test]
+    fn an_organic_first_channel_is_none_and_garbage_is_an_error() {
+        let fields = vec![("fc".into(), "".into()), ("fs".into(), "x".into())];
+        assert!(Lead::decode(OpenId::parse("o1").unwrap(), fields, &[]).is_err());
+        let fields = vec![("fc".into(), "".into()), ("fs".into(), "1".into())];
+        let lead = Lead::decode(OpenId::parse("o1").unwrap(), fields, &[]).unwrap();
+        assert_eq!(lead.first_channel, None);
+    }
+}

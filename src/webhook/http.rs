@@ -1,0 +1,92 @@
+//! The webhook's HTTP side: extract the request, call the [`Intake`], answer, log one line.
+
+use std::time::Instant;
+
+use actix_web::{HttpResponse, http::StatusCode, web};
+
+use super::{Answer, Intake, IntakeError, PushQuery};
+use crate::domain::UnixTime;
+
+/// The largest push body accepted; WeChat's are a few KiB.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Registers `GET` and `POST /wechat`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/wechat")
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route(web::get().to(verify))
+            .route(web::post().to(push)),
+    );
+}
+
+impl IntakeError {
+    fn status(&self) -> StatusCode {
+        match self {
+            IntakeError::Unsigned(_) | IntakeError::MissingParam(_) => StatusCode::UNAUTHORIZED,
+            IntakeError::Malformed(_)
+            | IntakeError::Undecryptable(_)
+            | IntakeError::NoAesKey
+            | IntakeError::NotUtf8 => StatusCode::BAD_REQUEST,
+            IntakeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The answer to a refused request: the status only; the reason goes to the log.
+fn refuse(error: &IntakeError, started: Instant) -> HttpResponse {
+    let status = error.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::error!(%error, status = status.as_u16(), latency_ms, "push failed");
+    } else {
+        tracing::warn!(%error, status = status.as_u16(), latency_ms, "push refused");
+    }
+    HttpResponse::build(status).finish()
+}
+
+/// `GET /wechat`: echo `echostr` when the signature holds.
+async fn verify(intake: web::Data<Intake>, query: web::Query<PushQuery>) -> HttpResponse {
+    let started = Instant::now();
+    match intake.verify_url(&query, UnixTime::now()) {
+        Ok(echo) => {
+            tracing::info!("url verification passed");
+            HttpResponse::Ok().content_type("text/plain").body(echo)
+        }
+        Err(error) => refuse(&error, started),
+    }
+}
+
+/// `POST /wechat`: one message or event.
+async fn push(
+    intake: web::Data<Intake>,
+    query: web::Query<PushQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    match intake.push(&query, &body, UnixTime::now()).await {
+        Ok(handled) => {
+            let outcome = match (&handled.answer, handled.fresh) {
+                (_, false) => "duplicate",
+                (Answer::Success, true) => "applied",
+                (Answer::Xml(_), true) => "replied",
+            };
+            tracing::info!(
+                openid = %handled.openid,
+                kind = handled.kind,
+                outcome,
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "push"
+            );
+            match handled.answer {
+                Answer::Success => HttpResponse::Ok()
+                    .content_type("text/plain")
+                    .body("success"),
+                Answer::Xml(xml) => HttpResponse::Ok()
+                    .content_type("text/xml; charset=utf-8")
+                    .body(xml),
+            }
+        }
+        Err(error) => refuse(&error, started),
+    }
+}

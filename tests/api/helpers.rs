@@ -1,0 +1,416 @@
+//! The test harness: a real redis-server on a free port, the app on port 0, and a client
+//! that talks to it as WeChat and as an admin would.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use wxtag::admin::AdminToken;
+use wxtag::config::{Account, Mode};
+use wxtag::domain::UnixTime;
+use wxtag::redis_server::{Listen, LocalRedis, Options};
+use wxtag::startup::{AppConfig, Application, SharedRules};
+use wxtag::wechat::crypto::{EncodingAesKey, MessageCipher};
+use wxtag::wechat::inbound::EncryptedEnvelope;
+use wxtag::wechat::signature::{self, ServerToken};
+
+/// The server token test apps sign with.
+pub const TOKEN: &str = "spamtest";
+/// The EncodingAESKey test apps use in compatible and safe mode (protocol §5.6).
+pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+/// The AppID test apps run as.
+pub const APPID: &str = "wx2c2769f8efd9abc2";
+/// The admin token test apps accept.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// How a test app receives pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// 明文模式: plain XML.
+    Plain,
+    /// 兼容模式: plain fields and `<Encrypt>` side by side.
+    Compatible,
+    /// 安全模式: only `<Encrypt>`.
+    Safe,
+}
+
+/// A throw-away redis-server on a free TCP port, killed when dropped.
+pub struct TestRedis {
+    pub server: LocalRedis,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRedis {
+    /// Starts one; retries on the rare race for a free port.
+    pub async fn start() -> Self {
+        let mut last_error = None;
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let options = Options {
+                dir: dir.path().to_owned(),
+                listen: Listen::Tcp(port),
+                durable: false,
+            };
+            match LocalRedis::start(options).await {
+                Ok(server) => return Self { server, _dir: dir },
+                Err(error) => last_error = Some(error),
+            }
+        }
+        panic!("cannot start redis-server: {last_error:?}");
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// A plain connection, to look at what the app wrote.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// How to build a test app.
+pub struct Spawn {
+    /// The wire mode.
+    pub wire: Wire,
+    /// Channel rule files: (file name, TOML).
+    pub channels: Vec<(&'static str, String)>,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Self {
+            wire: Wire::Plain,
+            channels: Vec::new(),
+        }
+    }
+}
+
+/// A running app with its own Redis.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub redis: TestRedis,
+    pub wire: Wire,
+    pub rules: SharedRules,
+    pub channels_dir: tempfile::TempDir,
+    cipher: MessageCipher,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn account(wire: Wire) -> Account {
+    Account {
+        appid: APPID.to_owned(),
+        mode: Mode::Sandbox,
+        token: ServerToken::new(TOKEN.to_owned()),
+        aes_key: (wire != Wire::Plain).then(|| EncodingAesKey::parse(AES_KEY).unwrap()),
+        api_base: "http://127.0.0.1:9".to_owned(),
+    }
+}
+
+impl TestApp {
+    /// A plaintext app with no channel rules.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Spawn::default()).await
+    }
+
+    /// An app built as `spawn` says.
+    pub async fn spawn_with(spawn: Spawn) -> Self {
+        wxtag::telemetry::init(|| -> Box<dyn std::io::Write> {
+            if std::env::var_os("TEST_LOG").is_some() {
+                Box::new(std::io::stderr())
+            } else {
+                Box::new(std::io::sink())
+            }
+        });
+        let redis = TestRedis::start().await;
+        let channels_dir = tempfile::tempdir().unwrap();
+        for (name, toml) in &spawn.channels {
+            std::fs::write(channels_dir.path().join(name), toml).unwrap();
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let app = Application::build(
+            AppConfig {
+                account: account(spawn.wire),
+                channels_dir: channels_dir.path().to_owned(),
+                admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
+                redis_url: redis.url(),
+            },
+            listener,
+        )
+        .await
+        .expect("the app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let rules = app.rules();
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            redis,
+            wire: spawn.wire,
+            rules,
+            channels_dir,
+            cipher: MessageCipher::new(EncodingAesKey::parse(AES_KEY).unwrap(), APPID.to_owned()),
+            stop: Some(stop),
+        }
+    }
+
+    /// The query and body WeChat would send for `xml`, in this app's wire mode, now.
+    pub fn signed(&self, xml: &str) -> (Vec<(String, String)>, String) {
+        let timestamp = UnixTime::now().0.to_string();
+        self.signed_at(xml, &timestamp, "1320562132")
+    }
+
+    /// The same with a given timestamp and nonce.
+    pub fn signed_at(
+        &self,
+        xml: &str,
+        timestamp: &str,
+        nonce: &str,
+    ) -> (Vec<(String, String)>, String) {
+        let mut query = vec![
+            (
+                "signature".to_owned(),
+                signature::sign(&[TOKEN, timestamp, nonce]),
+            ),
+            ("timestamp".to_owned(), timestamp.to_owned()),
+            ("nonce".to_owned(), nonce.to_owned()),
+        ];
+        let body = match self.wire {
+            Wire::Plain => xml.to_owned(),
+            Wire::Compatible | Wire::Safe => {
+                let encrypt = self.cipher.encrypt(xml);
+                query.push(("encrypt_type".to_owned(), "aes".to_owned()));
+                query.push((
+                    "msg_signature".to_owned(),
+                    signature::sign(&[TOKEN, timestamp, nonce, &encrypt]),
+                ));
+                if self.wire == Wire::Safe {
+                    EncryptedEnvelope {
+                        to_user_name: Some("gh_10f6c3c3ac5a".to_owned()),
+                        encrypt,
+                    }
+                    .to_xml()
+                } else {
+                    // Compatible mode: the plaintext fields, then <Encrypt>, in one document.
+                    xml.replacen(
+                        "</xml>",
+                        &format!("<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"),
+                        1,
+                    )
+                }
+            }
+        };
+        (query, body)
+    }
+
+    /// POSTs a message as WeChat would (signed, encrypted in this app's mode).
+    pub async fn post_event(&self, xml: &str) -> reqwest::Response {
+        let (query, body) = self.signed(xml);
+        self.post_raw(&query, body).await
+    }
+
+    /// POSTs whatever the test says to `/wechat`.
+    pub async fn post_raw(
+        &self,
+        query: &[(String, String)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}/wechat", self.base))
+            .query(query)
+            .body(body)
+            .send()
+            .await
+            .expect("the app answers")
+    }
+
+    /// The reply to a push as plain XML: decrypted (and its MsgSignature checked) in
+    /// compatible and safe mode. `None` for the bare `success`.
+    pub async fn reply_to(&self, xml: &str) -> Option<String> {
+        let response = self.post_event(xml).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.text().await.unwrap();
+        if body == "success" {
+            return None;
+        }
+        Some(match self.wire {
+            Wire::Plain => body,
+            Wire::Compatible | Wire::Safe => {
+                let sealed =
+                    wxtag::wechat::reply::EncryptedReply::parse(&body).expect("an encrypted reply");
+                assert_eq!(
+                    sealed.msg_signature,
+                    signature::sign(&[TOKEN, &sealed.timestamp, &sealed.nonce, &sealed.encrypt]),
+                    "the reply's MsgSignature holds"
+                );
+                self.cipher
+                    .decrypt(&sealed.encrypt)
+                    .expect("the reply decrypts")
+            }
+        })
+    }
+
+    /// GETs an admin path with the admin token.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("the app answers")
+    }
+
+    /// A lead as JSON; panics unless the app answers 200.
+    pub async fn lead(&self, openid: &str) -> Value {
+        let response = self.admin_get(&format!("/api/leads/{openid}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "lead {openid}");
+        response.json().await.unwrap()
+    }
+
+    /// How many leads the app has stored.
+    pub async fn lead_count(&self) -> u64 {
+        let mut conn = self.redis.conn().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*:lead:*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        keys.len() as u64
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// WeChat's XML for the pushes tests send, written out as WeChat writes them.
+pub mod xml {
+    use wxtag::domain::UnixTime;
+
+    fn now() -> i64 {
+        UnixTime::now().0
+    }
+
+    fn event(openid: &str, created: i64, fields: &str) -> String {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\
+             <FromUserName><![CDATA[{openid}]]></FromUserName>\
+             <CreateTime>{created}</CreateTime>\
+             <MsgType><![CDATA[event]]></MsgType>{fields}</xml>"
+        )
+    }
+
+    /// A follow, through a QR scene when given.
+    pub fn follow(openid: &str, scene: Option<&str>) -> String {
+        follow_at(openid, scene, now())
+    }
+
+    /// A follow at a given CreateTime.
+    pub fn follow_at(openid: &str, scene: Option<&str>, created: i64) -> String {
+        let key = scene.map(|s| format!("qrscene_{s}")).unwrap_or_default();
+        event(
+            openid,
+            created,
+            &format!("<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[{key}]]></EventKey>"),
+        )
+    }
+
+    /// A QR scan by a follower.
+    pub fn scan(openid: &str, scene: &str) -> String {
+        event(
+            openid,
+            now(),
+            &format!(
+                "<Event><![CDATA[SCAN]]></Event><EventKey><![CDATA[{scene}]]></EventKey><Ticket><![CDATA[gQH47joAAAAAAAAAASxodHRwOi8v]]></Ticket>"
+            ),
+        )
+    }
+
+    /// An unfollow.
+    pub fn unfollow(openid: &str) -> String {
+        event(openid, now(), "<Event><![CDATA[unsubscribe]]></Event>")
+    }
+
+    /// A CLICK menu event.
+    pub fn click(openid: &str, key: &str) -> String {
+        event(
+            openid,
+            now(),
+            &format!("<Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[{key}]]></EventKey>"),
+        )
+    }
+
+    /// A VIEW menu event.
+    pub fn view(openid: &str, url: &str) -> String {
+        event(
+            openid,
+            now(),
+            &format!(
+                "<Event><![CDATA[VIEW]]></Event><EventKey><![CDATA[{url}]]></EventKey><MenuId>433418371</MenuId>"
+            ),
+        )
+    }
+
+    /// A LOCATION report.
+    pub fn location(openid: &str, created: i64) -> String {
+        event(
+            openid,
+            created,
+            "<Event><![CDATA[LOCATION]]></Event><Latitude>23.137466</Latitude><Longitude>113.352425</Longitude><Precision>119.385040</Precision>",
+        )
+    }
+
+    /// A text message.
+    pub fn text(openid: &str, content: &str, msg_id: u64) -> String {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\
+             <FromUserName><![CDATA[{openid}]]></FromUserName>\
+             <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+             <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>",
+            now()
+        )
+    }
+}
