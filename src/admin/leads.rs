@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{Admin, ApiError};
-use crate::domain::{OpenId, Scene, TagName};
+use crate::domain::{OpenId, Scene, TagName, UnixTime};
 use crate::store::{LeadFilter, Store};
 
 /// The largest page of leads.
@@ -54,6 +54,48 @@ pub(super) async fn list(
     }
     let page = store.leads(&filter, limit, query.cursor.as_deref()).await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The body of a tag edit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TagEdit {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// Where sales' own tags come from, as the lead's tag sources show it.
+pub const ADMIN_SOURCE: &str = "admin";
+
+fn tag_names(param: &str, raw: &[String]) -> Result<Vec<TagName>, ApiError> {
+    raw.iter()
+        .map(|t| TagName::parse(t).map_err(|e| bad(param, e)))
+        .collect()
+}
+
+/// `POST /api/leads/{openid}/tags` `{"add": [...], "remove": [...]}`: sales' own tags.
+/// Answers the lead as it is after the edit.
+pub(super) async fn edit_tags(
+    _: Admin,
+    store: web::Data<Store>,
+    openid: web::Path<String>,
+    edit: web::Json<TagEdit>,
+) -> Result<HttpResponse, ApiError> {
+    let openid = OpenId::parse(&openid).map_err(|e| bad("openid", e))?;
+    let add = tag_names("add", &edit.add)?;
+    let remove = tag_names("remove", &edit.remove)?;
+    if add.iter().any(|t| remove.contains(t)) {
+        return Err(ApiError::BadRequest("a tag is both added and removed".to_owned()));
+    }
+    let missing = || ApiError::NotFound(format!("no lead with openid {openid}"));
+    store
+        .edit_tags(&openid, &add, &remove, ADMIN_SOURCE, UnixTime::now())
+        .await?
+        .ok_or_else(missing)?;
+    let lead = store.lead(&openid).await?.ok_or_else(missing)?;
+    Ok(HttpResponse::Ok().json(lead))
 }
 
 /// `GET /api/leads/{openid}`: one lead with its channels, tags and timeline.

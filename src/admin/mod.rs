@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .route("/leads", web::get().to(leads::list))
             .route("/leads/{openid}", web::get().to(leads::get))
+            .route("/leads/{openid}/tags", web::post().to(leads::edit_tags))
             .route("/channels", web::get().to(channels::report))
             .route("/tags", web::get().to(tags::list)),
     );

@@ -100,6 +100,7 @@ pub struct Store {
     conn: ConnectionManager,
     keys: Keys,
     apply_event: std::sync::Arc<Script>,
+    edit_tags: std::sync::Arc<Script>,
 }
 
 impl std::fmt::Debug for Store {
@@ -130,15 +131,16 @@ impl Store {
             conn,
             keys: Keys::new(appid),
             apply_event: std::sync::Arc::new(Script::new(include_str!("lua/apply_event.lua"))),
+            edit_tags: std::sync::Arc::new(Script::new(include_str!("lua/edit_tags.lua"))),
         }
     }
 
     /// Loads the scripts into Redis so the first event does not pay for it.
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
-        self.apply_event
-            .prepare_invoke()
-            .load_async(&mut self.conn.clone())
-            .await?;
+        let mut conn = self.conn.clone();
+        for script in [&self.apply_event, &self.edit_tags] {
+            script.prepare_invoke().load_async(&mut conn).await?;
+        }
         Ok(())
     }
 
@@ -191,6 +193,42 @@ impl Store {
             fresh: fresh == 1,
             tags,
         })
+    }
+
+    /// Adds and removes tags on a lead by hand (sales' own tags), recording `source` as why.
+    ///
+    /// Returns `None` when wxtag does not know the lead, else how many tags changed.
+    pub async fn edit_tags(
+        &self,
+        openid: &OpenId,
+        add: &[TagName],
+        remove: &[TagName],
+        source: &str,
+        at: UnixTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let keys = &self.keys;
+        let mut invocation = self.edit_tags.prepare_invoke();
+        invocation
+            .key(keys.lead(openid))
+            .key(keys.timeline(openid))
+            .key(keys.outbox())
+            .key(keys.tags());
+        for tag in add.iter().chain(remove) {
+            invocation.key(keys.tag_members(tag));
+        }
+        let mut detail: Vec<String> = add.iter().map(|t| format!("+{t}")).collect();
+        detail.extend(remove.iter().map(|t| format!("-{t}")));
+        invocation
+            .arg(openid.as_str())
+            .arg(at.0)
+            .arg(source)
+            .arg(TimelineEntry::encode(at, "tag", &detail.join(" ")))
+            .arg(keys::TIMELINE_CAP)
+            .arg(add.len());
+        for tag in add.iter().chain(remove) {
+            invocation.arg(tag.as_str());
+        }
+        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
     }
 
     /// One lead with its tags and timeline (newest first), or `None` if wxtag never saw it.
