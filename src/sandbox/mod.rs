@@ -1,1 +1,252 @@
-//! (in progress)
+//! The sandbox: a local stand-in for WeChat's HTTP API, with its limits, error codes and
+//! faults, for users, tests and benchmarks that run with no network.
+//!
+//! It keeps one official account in memory (behind a mutex never held across an `.await`)
+//! and serves WeChat's paths, so pointing `WECHAT_API_BASE` at it is all a client needs.
+//! [`run`] serves it on a listener; [`SandboxHandle`] does the same and also lets a test read
+//! and steer the state without HTTP.
+//!
+//! # WeChat's endpoints
+//!
+//! | method | path | what the sandbox does |
+//! |---|---|---|
+//! | GET | `/cgi-bin/token` | classic token: every call issues a **new** token and voids the previous one (after `classic_overlap_secs`, default 0 — WeChat's overlap is about 300) |
+//! | POST | `/cgi-bin/stable_token` | the same token until its last 24th of life (5 min of 2 h), then a new one; `force_refresh` voids it at once, at most once per 30 s |
+//! | POST | `/cgi-bin/tags/create` | ids from 100 up; 45157 empty or duplicate name, 45158 over 30, 45056 over 100 tags |
+//! | GET | `/cgi-bin/tags/get` | every tag with its `count`, 星标组 (2) included |
+//! | POST | `/cgi-bin/tags/update`, `/cgi-bin/tags/delete` | 45058 for ids 0/1/2, 45159 for an unknown id |
+//! | POST | `/cgi-bin/tags/members/batchtagging`, `…/batchuntagging` | all or nothing; 40032 for 0 or over 50 openids, 40003 bad openid, 45159 unknown tag, 45059 a user past 20 tags |
+//! | POST | `/cgi-bin/tags/getidlist` | a follower's tag ids |
+//! | POST | `/cgi-bin/user/tag/get` | a tag's followers, `page_size` per page, paged by `next_openid` |
+//! | GET | `/cgi-bin/user/get` | the followers, paged the same way, with `total` |
+//! | GET | `/cgi-bin/user/info` | `subscribe: 1`, the tag ids, `ADD_SCENE_OTHERS` |
+//! | POST | `/cgi-bin/qrcode/create` | the four `action_name`s; the `url` names kind and scene; a missing `action_info.scene` gives scene 0, as at WeChat; a permanent scene asked again gets its old ticket |
+//! | POST | `/cgi-bin/message/custom/send` | recorded in the state, delivered nowhere (no 48-hour window) |
+//!
+//! Token errors: 41001 no `access_token`, 40001 unknown or voided token, 42001 expired.
+//! Token requests: 40002 `grant_type` not `client_credential`, 41002/41004 appid/secret
+//! missing, 40013 wrong appid, 40125 wrong secret. A body that is not the endpoint's JSON:
+//! 47001. Errors come as HTTP 200 with `errmsg` ending in a request id (`rid: …`), as at
+//! WeChat.
+//!
+//! **Who follows.** Any well-formed openid (1–64 of `[A-Za-z0-9_-]`) counts as a follower,
+//! except one starting with `invalid_openid_prefix` (default `invalid_`): that one, like a
+//! malformed openid, gets 40003. `user/get` lists the followers the sandbox knows: those ever
+//! tagged and those registered through `POST /sandbox/followers`.
+//!
+//! # Sandbox-only endpoints (never faulted)
+//!
+//! | method | path | body → answer |
+//! |---|---|---|
+//! | GET | `/sandbox/state` | → [`SandboxState`]: tags with members, followers with tag ids, calls by endpoint and outcome, tokens issued, QR codes, messages, faults |
+//! | POST | `/sandbox/reset` | → 204; a fresh account (same config and faults) |
+//! | POST | `/sandbox/tags` | `{"name", "members": [openid…]}` → 201 `{"id", "name"}`: a tag made by staff in the MP console |
+//! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` |
+//! | POST | `/sandbox/faults` | a [`Faults`] object (missing fields take defaults) → the faults now in force |
+//! | POST | `/sandbox/clock` | `{"advance_secs": n}` → 204; moves the sandbox clock on, to expire tokens without waiting |
+//!
+//! Refusals of `/sandbox/tags` and `/sandbox/followers` are HTTP 400 with `errcode`/`errmsg`.
+//!
+//! # Flags of `wxtag sandbox`, and env vars
+//!
+//! [`SandboxConfig`] derives `clap::Args`: flatten it into a command to get these.
+//!
+//! | flag | env | effect |
+//! |---|---|---|
+//! | `--busy-rate F` | `WXTAG_SANDBOX_BUSY_RATE` | fraction of `/cgi-bin/` calls answered `errcode -1` |
+//! | `--quota-rate F` | `WXTAG_SANDBOX_QUOTA_RATE` | fraction answered `errcode 45009` |
+//! | `--http-500-rate F` | `WXTAG_SANDBOX_HTTP_500_RATE` | fraction answered HTTP 500 |
+//! | `--timeout-rate F` | `WXTAG_SANDBOX_TIMEOUT_RATE` | fraction that hang `--hang-ms` before answering -1 |
+//! | `--hang-ms N` | `WXTAG_SANDBOX_HANG_MS` | how long a hang lasts (default 30000) |
+//! | `--latency-ms N` | `WXTAG_SANDBOX_LATENCY_MS` | added to every `/cgi-bin/` call |
+//! | `--seed N` | `WXTAG_SANDBOX_SEED` | seeds faults and tokens, for reproducible runs |
+//! | `--token-ttl-secs N` | `WXTAG_SANDBOX_TOKEN_TTL_SECS` | token lifetime (default 7200; 0 makes every token expire at once → 42001) |
+//! | `--classic-overlap-secs N` | `WXTAG_SANDBOX_CLASSIC_OVERLAP_SECS` | how long a replaced classic token still works (default 0) |
+//! | `--page-size N` | `WXTAG_SANDBOX_PAGE_SIZE` | openids per page of `user/get` and `user/tag/get` (default 10000) |
+//! | `--invalid-openid-prefix P` | `WXTAG_SANDBOX_INVALID_OPENID_PREFIX` | openids that are not followers (default `invalid_`) |
+//! | `--tag-name-unit chars\|bytes` | `WXTAG_SANDBOX_TAG_NAME_UNIT` | how the 30-long tag-name limit counts (default `chars`) |
+//! | `--appid A` | `WECHAT_APPID` | the appid accepted (default `wxsandbox0000000`) |
+//! | `--secret S` | `WECHAT_APPSECRET` | the secret accepted (default `sandbox-secret`) |
+//!
+//! Rates are fractions from 0 to 1; faults are rolled in the order timeout, HTTP 500, busy,
+//! quota (see [`Faults`]). The appid and secret read the same variables as `wxtag serve`, so a
+//! bot pointed at the sandbox with `WECHAT_API_BASE` logs in with its own `.env`.
+//!
+//! A server stops within a second of being told to, even with hung calls in flight.
+
+mod errcode;
+mod faults;
+mod qr;
+mod routes;
+mod state;
+mod tokens;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use serde::{Deserialize, Serialize};
+
+pub use errcode::WxError;
+pub use faults::{DEFAULT_HANG_MS, Faults};
+pub use view::{FollowerView, MessageView, QrView, SandboxState, TagView, TokensIssued};
+
+use crate::domain::OpenId;
+use crate::wechat::api::{AppSecret, TagId};
+use state::Account;
+
+/// The appid the sandbox accepts unless told otherwise.
+pub const DEFAULT_APPID: &str = "wxsandbox0000000";
+
+/// The app secret the sandbox accepts unless told otherwise.
+pub const DEFAULT_SECRET: &str = "sandbox-secret";
+
+/// WeChat's token lifetime.
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 7200;
+
+/// WeChat's largest page of openids.
+pub const DEFAULT_PAGE_SIZE: usize = 10_000;
+
+/// Openids starting with this are not followers (40003) unless told otherwise.
+pub const DEFAULT_INVALID_OPENID_PREFIX: &str = "invalid_";
+
+/// How the 30-long limit on tag names is counted (WeChat's own docs disagree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagNameUnit {
+    /// 30 characters, as the parameter description says.
+    #[default]
+    Chars,
+    /// 30 UTF-8 bytes (10 CJK characters), as the 45158 message says.
+    Bytes,
+}
+
+/// The sandbox account's settings; every field is a flag of `wxtag sandbox` and an env var.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxConfig {
+    /// The AppID the sandbox accepts.
+    #[arg(long, env = "WECHAT_APPID", default_value = DEFAULT_APPID)]
+    pub appid: String,
+    /// The AppSecret the sandbox accepts.
+    #[arg(long, env = "WECHAT_APPSECRET", default_value = DEFAULT_SECRET, hide_env_values = true)]
+    pub secret: AppSecret,
+    /// How long an access token lives, in seconds (WeChat: 7200).
+    #[arg(long, env = "WXTAG_SANDBOX_TOKEN_TTL_SECS", default_value_t = DEFAULT_TOKEN_TTL_SECS)]
+    pub token_ttl_secs: u64,
+    /// How long a classic token keeps working after a newer one was fetched (WeChat: ~300).
+    #[arg(long, env = "WXTAG_SANDBOX_CLASSIC_OVERLAP_SECS", default_value_t = 0)]
+    pub classic_overlap_secs: u64,
+    /// How many openids one page of `user/get` or `user/tag/get` holds (WeChat: 10000).
+    #[arg(long, env = "WXTAG_SANDBOX_PAGE_SIZE", default_value_t = DEFAULT_PAGE_SIZE)]
+    pub page_size: usize,
+    /// Openids starting with this are not followers and get 40003.
+    #[arg(long, env = "WXTAG_SANDBOX_INVALID_OPENID_PREFIX", default_value = DEFAULT_INVALID_OPENID_PREFIX)]
+    pub invalid_openid_prefix: String,
+    /// Whether the 30-long tag-name limit counts characters or UTF-8 bytes.
+    #[arg(long, env = "WXTAG_SANDBOX_TAG_NAME_UNIT", value_enum, default_value_t = TagNameUnit::Chars)]
+    pub tag_name_unit: TagNameUnit,
+    /// The faults to inject.
+    #[command(flatten)]
+    pub faults: Faults,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            appid: DEFAULT_APPID.to_owned(),
+            secret: AppSecret::new(DEFAULT_SECRET),
+            token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
+            classic_overlap_secs: 0,
+            page_size: DEFAULT_PAGE_SIZE,
+            invalid_openid_prefix: DEFAULT_INVALID_OPENID_PREFIX.to_owned(),
+            tag_name_unit: TagNameUnit::Chars,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A sandbox account, shared by its server and whoever holds a clone of the handle.
+#[derive(Clone)]
+pub struct SandboxHandle {
+    account: Arc<Mutex<Account>>,
+}
+
+impl fmt::Debug for SandboxHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The account holds live tokens: keep them out of Debug output.
+        f.debug_struct("SandboxHandle").finish_non_exhaustive()
+    }
+}
+
+/// Locks the account; a panic elsewhere while it was held does not make it unusable.
+fn lock(account: &Mutex<Account>) -> MutexGuard<'_, Account> {
+    account.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SandboxHandle {
+    /// A fresh account with these settings, not yet served.
+    pub fn new(config: SandboxConfig) -> Self {
+        Self {
+            account: Arc::new(Mutex::new(Account::new(config))),
+        }
+    }
+
+    /// Serves the account on `listener` (bound by the caller; port 0 works). The returned
+    /// server does nothing until awaited or spawned.
+    pub fn serve(&self, listener: TcpListener) -> std::io::Result<Server> {
+        let account = web::Data::from(Arc::clone(&self.account));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(account.clone())
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(1)
+        .run();
+        Ok(server)
+    }
+
+    /// Everything the account holds now (what `GET /sandbox/state` answers).
+    pub fn state(&self) -> SandboxState {
+        lock(&self.account).view()
+    }
+
+    /// Starts the account over, keeping its settings and faults.
+    pub fn reset(&self) {
+        lock(&self.account).reset();
+    }
+
+    /// Replaces the faults in force; a seed in them reseeds the random numbers.
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.account).set_faults(faults);
+    }
+
+    /// Moves the sandbox clock forward, e.g. past a token's expiry.
+    pub fn advance_clock(&self, by: Duration) {
+        lock(&self.account).advance_clock(by);
+    }
+
+    /// Registers followers, all or none (40003 for an openid with the invalid prefix);
+    /// returns how many were new.
+    pub fn add_followers(&self, openids: &[OpenId]) -> Result<usize, WxError> {
+        lock(&self.account).add_followers(openids)
+    }
+
+    /// Creates a tag with members as staff would in the MP console (no 50-per-call limit,
+    /// every other rule applies).
+    pub fn create_console_tag(&self, name: &str, members: &[OpenId]) -> Result<TagId, WxError> {
+        lock(&self.account).console_tag(name, members)
+    }
+}
+
+/// Serves a fresh sandbox account on `listener`; the caller spawns (or awaits) the server.
+pub fn run(listener: TcpListener, config: SandboxConfig) -> std::io::Result<Server> {
+    SandboxHandle::new(config).serve(listener)
+}
