@@ -87,7 +87,9 @@ pub(super) async fn edit_tags(
     let add = tag_names("add", &edit.add)?;
     let remove = tag_names("remove", &edit.remove)?;
     if add.iter().any(|t| remove.contains(t)) {
-        return Err(ApiError::BadRequest("a tag is both added and removed".to_owned()));
+        return Err(ApiError::BadRequest(
+            "a tag is both added and removed".to_owned(),
+        ));
     }
     let missing = || ApiError::NotFound(format!("no lead with openid {openid}"));
     store

@@ -299,6 +299,7 @@ pub async fn run(settings: &Settings, args: SendArgs) -> Result<ExitCode, Failur
         .url
         .clone()
         .unwrap_or_else(|| format!("http://{}/wechat", settings.bind));
+    crate::wechat::api::install_crypto_provider();
     let sender = Arc::new(Sender {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

@@ -146,6 +146,7 @@ impl TestApp {
                 Box::new(std::io::sink())
             }
         });
+        wxtag::wechat::api::install_crypto_provider();
         let redis = TestRedis::start().await;
         let channels_dir = tempfile::tempdir().unwrap();
         for (name, toml) in &spawn.channels {

@@ -189,7 +189,7 @@ async fn location_reports_update_the_profile_not_the_timeline() {
 
     let lead = app.lead(OPENID).await;
     assert_eq!(lead["events"].as_array().unwrap().len(), 1);
-    assert_eq!(lead["last_location"], "23.137466,113.352425,119.385040");
+    assert_eq!(lead["last_location"], "23.137466,113.352425,119.38504");
 }
 
 #[tokio::test]
