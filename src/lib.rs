@@ -20,6 +20,7 @@
 //! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |
 //! | [`admin`] | the admin API behind a bearer token |
 //! | [`cli`] | the commands: `serve`, `check`, `send`, … |
+//! | [`metrics`] | Prometheus metrics at `/metrics` |
 //! | [`startup`] | building the app on a listener and running it until shutdown |
 
 #![warn(missing_docs, missing_debug_implementations)]
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod redis_server;
 pub mod rules;
 pub mod sandbox;

@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use crate::admin::{self, AdminToken};
 use crate::config::Account;
+use crate::metrics::Metrics;
 use crate::rules::Rules;
 use crate::store::{Store, StoreError};
 use crate::webhook::{self, Intake};
@@ -60,6 +61,8 @@ pub struct AppConfig {
 pub type SharedRules = Arc<ArcSwap<Rules>>;
 
 /// A built app, bound and ready to run.
+///
+/// Holds the shared pieces other parts (the sync worker) are started with.
 pub struct Application {
     port: u16,
     server: Server,
@@ -101,10 +104,13 @@ impl Application {
         let intake = web::Data::new(Intake::new(config.account, rules.clone(), store.clone()));
         let store = web::Data::new(store);
         let admin_token = web::Data::new(config.admin_token);
+        let metrics = web::Data::new(Metrics::new());
         let shared_rules = web::Data::new(rules.clone());
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap_fn(observe)
+                .app_data(metrics.clone())
                 .app_data(intake.clone())
                 .app_data(store.clone())
                 .app_data(admin_token.clone())
@@ -112,6 +118,8 @@ impl Application {
                 .configure(webhook::http::routes)
                 .configure(admin::routes)
                 .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(healthz))
+                .route("/metrics", web::get().to(render_metrics))
         })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
@@ -175,7 +183,49 @@ async fn reload_on_sighup(rules: SharedRules, dir: PathBuf) {
     }
 }
 
-/// `GET /healthz`: 200 when Redis answers, 503 otherwise.
+/// Counts every request by route pattern and status, and times it.
+fn observe<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: actix_web::dev::Service<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+{
+    let started = std::time::Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let response = service.call(req);
+    async move {
+        let response = response.await?;
+        if let Some(metrics) = metrics {
+            let status = response.status().as_u16().to_string();
+            metrics
+                .requests
+                .with_label_values(&[route.as_str(), status.as_str()])
+                .inc();
+            metrics
+                .request_seconds
+                .with_label_values(&[route.as_str()])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        Ok(response)
+    }
+}
+
+/// `GET /metrics`: Prometheus text, no auth.
+async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
+}
+
+/// `GET /healthz` and `/readyz`: 200 when Redis answers, 503 otherwise.
 async fn healthz(store: web::Data<Store>) -> HttpResponse {
     if store.ping().await {
         HttpResponse::Ok().json(serde_json::json!({"status": "ok", "redis": "ok"}))

@@ -13,7 +13,16 @@
 //! | `wx:{A}:tags` | hash | every tag ever applied → the time it was first applied |
 //! | `wx:{A}:day:<yyyymmdd>` | hash | per-channel counters of one day, fields `<scene>\|<f,s,u,n>` |
 //! | `wx:{A}:dd:<sha1>` | string | a delivery already handled (dedup), with a TTL |
-//! | `wx:{A}:outbox` | stream | leads whose tags changed, for the sync worker |
+//! | `wx:{A}:outbox` | stream | leads whose tags changed, for the sync worker (group `sync`) |
+//! | `wx:{A}:wxtag` | hash | tag name → its WeChat tag id |
+//! | `wx:{A}:tagerr` | hash | tag name → why it cannot be synced (e.g. the 100-tag limit) |
+//! | `wx:{A}:external` | set | tags staff made in the WeChat console: shown, never deleted |
+//! | `wx:{A}:dead` | list | sync changes that can never succeed, with their errors |
+//! | `wx:{A}:token` | string | the shared access token, expiring ahead of WeChat's expiry |
+//! | `wx:{A}:token:lock` | string | the single-flight lock of a token refresh |
+//! | `wx:{A}:sync:<openid>` | string | a lease: one sync worker is calling WeChat for this lead |
+//!
+//! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
 
 use sha1::{Digest, Sha1};
 
@@ -92,6 +101,46 @@ impl Keys {
         self.key(&["outbox"])
     }
 }
+
+impl Keys {
+    /// Tag name → WeChat tag id.
+    pub fn wechat_tag_ids(&self) -> String {
+        self.key(&["wxtag"])
+    }
+
+    /// Tag name → why it cannot be synced.
+    pub fn unsynced_tags(&self) -> String {
+        self.key(&["tagerr"])
+    }
+
+    /// Tags imported from the WeChat console.
+    pub fn external_tags(&self) -> String {
+        self.key(&["external"])
+    }
+
+    /// Sync changes that can never succeed.
+    pub fn dead_letters(&self) -> String {
+        self.key(&["dead"])
+    }
+
+    /// The shared access token.
+    pub fn access_token(&self) -> String {
+        self.key(&["token"])
+    }
+
+    /// The single-flight lock of a token refresh.
+    pub fn access_token_lock(&self) -> String {
+        self.key(&["token:lock"])
+    }
+
+    /// The lease one sync worker holds while calling WeChat for a lead.
+    pub fn sync_lease(&self, openid: &OpenId) -> String {
+        self.key(&["sync:", openid.as_str()])
+    }
+}
+
+/// The consumer group of the sync workers on the outbox stream.
+pub const OUTBOX_GROUP: &str = "sync";
 
 #[cfg(test)]
 mod tests {

@@ -125,6 +125,17 @@ pub fn day_of(at: UnixTime) -> String {
 }
 
 impl Store {
+    /// The key builder of this store's account.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A clone of the shared connection manager, for parts that run their own commands
+    /// (the sync worker) with keys from [`Store::keys`].
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// A store for the account `appid` over an existing connection manager.
     pub fn new(conn: ConnectionManager, appid: &str) -> Self {
         Self {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, http::StatusCode, web};
 
 use super::{Answer, Intake, IntakeError, PushQuery};
 use crate::domain::UnixTime;
+use crate::metrics::Metrics;
 
 /// The largest push body accepted; WeChat's are a few KiB.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -60,6 +61,7 @@ async fn verify(intake: web::Data<Intake>, query: web::Query<PushQuery>) -> Http
 /// `POST /wechat`: one message or event.
 async fn push(
     intake: web::Data<Intake>,
+    metrics: web::Data<Metrics>,
     query: web::Query<PushQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
@@ -71,11 +73,17 @@ async fn push(
                 (Answer::Success, true) => "applied",
                 (Answer::Xml(_), true) => "replied",
             };
+            let seconds = started.elapsed().as_secs_f64();
+            metrics
+                .events
+                .with_label_values(&[handled.kind, outcome])
+                .inc();
+            metrics.event_seconds.observe(seconds);
             tracing::info!(
                 openid = %handled.openid,
                 kind = handled.kind,
                 outcome,
-                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                latency_ms = seconds * 1000.0,
                 "push"
             );
             match handled.answer {
@@ -87,6 +95,11 @@ async fn push(
                     .body(xml),
             }
         }
-        Err(error) => refuse(&error, started),
+        Err(error) => {
+            if matches!(error, IntakeError::Store(_)) {
+                metrics.redis_errors.inc();
+            }
+            refuse(&error, started)
+        }
     }
 }
