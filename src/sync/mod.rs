@@ -1,1 +1,453 @@
-//! (in progress)
+//! The sync worker: keeps the account's WeChat user tags in step with Redis.
+//!
+//! Redis is the source of truth and the sync is state-based. Whenever a lead's tags change,
+//! the outbox stream gets an entry naming the lead. The worker reads the outbox through the
+//! consumer group `sync`, so several `serve` processes share it; each cycle it
+//!
+//! 1. takes the entries it was given and left unacknowledged (a lead busy elsewhere, a call
+//!    still failing), claims those another worker left pending longer than `claim_idle`
+//!    (a crashed process), and reads new ones, collecting for up to `collect` (about a
+//!    second) so that changes coalesce;
+//! 2. pushes each named lead's projection ([`project`]: at most 20 tags, the first
+//!    channel's first, then the newest) to WeChat (`push.rs`): one `batchtagging` or
+//!    `batchuntagging` call per tag per 50 leads ([`plan`]), never two calls in flight for one
+//!    lead;
+//! 3. acknowledges (and deletes) an entry only once WeChat accepted its lead's changes, or
+//!    what could never succeed is in the dead-letter list.
+//!
+//! Calls that may pass (busy, quota, HTTP 5xx, timeouts) are retried with exponential backoff
+//! and jitter ([`Client`]); the access token is shared through Redis (`token.rs`).
+//! Configuration errors (wrong secret, IP not whitelisted, …) stop the sync and say what to
+//! fix; the worker looks again only after [`CONFIG_PAUSE`]. `wxtag sync` runs a full
+//! two-way [`Worker::reconcile`] once.
+
+mod batch;
+mod client;
+mod projection;
+mod push;
+pub mod qr;
+mod reconcile;
+mod tags;
+mod token;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use thiserror::Error;
+
+use crate::config::{Account, Mode, SANDBOX_SECRET};
+use crate::domain::OpenId;
+use crate::metrics::Metrics;
+use crate::store::{OutboxEntry, OutboxRead, OutboxStats, Store, StoreError};
+use crate::wechat::api::{ApiError, AppSecret};
+
+pub use batch::{Call, MAX_OPENIDS_PER_CALL, plan};
+pub use client::{Client, Retry};
+pub use projection::{Changes, MAX_TAGS_PER_USER, diff, project};
+pub use reconcile::ReconcileReport;
+
+use push::Pusher;
+
+/// How long the worker waits after a configuration error before it looks again.
+pub const CONFIG_PAUSE: Duration = Duration::from_secs(600);
+
+/// How often stopped workers are removed from the consumer group.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// A consumer with nothing pending and idle this long is a stopped worker.
+const STOPPED_AFTER: Duration = Duration::from_secs(3600);
+
+/// How often the outbox is read while changes are being collected.
+const COLLECT_STEP: Duration = Duration::from_millis(50);
+
+/// Why a sync step failed.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    /// Only the operator can fix this (wrong AppID or AppSecret, IP not whitelisted, …).
+    #[error("wechat sync is stopped until the configuration is fixed: {0}")]
+    Config(ApiError),
+    /// WeChat failed and retries did not help.
+    #[error("wechat: {0}")]
+    Api(ApiError),
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another wxtag process holds the token refresh lock and no token arrived.
+    #[error("no access token arrived while another wxtag process was fetching one; trying again")]
+    TokenWait,
+}
+
+impl From<ApiError> for SyncError {
+    fn from(e: ApiError) -> Self {
+        if e.is_fatal_config() {
+            Self::Config(e)
+        } else {
+            Self::Api(e)
+        }
+    }
+}
+
+impl SyncError {
+    /// True when trying again later may succeed.
+    pub fn may_pass(&self) -> bool {
+        match self {
+            Self::Api(e) => e.is_retryable() || e.is_token_error(),
+            Self::TokenWait => true,
+            Self::Config(_) | Self::Store(_) => false,
+        }
+    }
+}
+
+/// Where WeChat's API is and how to log in to it.
+#[derive(Debug, Clone)]
+pub struct WeChatAccess {
+    /// The API base URL, e.g. `https://api.weixin.qq.com` or a sandbox's `http://127.0.0.1:port`.
+    pub base_url: String,
+    /// The AppID.
+    pub appid: String,
+    /// The AppSecret.
+    pub secret: AppSecret,
+}
+
+impl WeChatAccess {
+    /// The access configured for `account` (in sandbox mode, the sandbox's secret) at `base_url`.
+    pub fn for_account(account: &Account, base_url: &str) -> Self {
+        let secret = match &account.mode {
+            Mode::Live { secret } => AppSecret::new(secret.expose_secret()),
+            Mode::Sandbox => AppSecret::new(SANDBOX_SECRET),
+        };
+        Self {
+            base_url: base_url.to_owned(),
+            appid: account.appid.clone(),
+            secret,
+        }
+    }
+}
+
+/// How the worker runs.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// How long new changes are collected before they are synced, so they coalesce.
+    pub collect: Duration,
+    /// How long an idle worker waits before looking at the outbox again.
+    pub idle_poll: Duration,
+    /// The most outbox entries one cycle takes.
+    pub batch: usize,
+    /// The most calls in flight at once.
+    pub concurrency: usize,
+    /// Entries another worker left unacknowledged this long are claimed (well within 30 s).
+    pub claim_idle: Duration,
+    /// How long a lead's lease lives unless its holder renews it.
+    pub lease: Duration,
+    /// How failed calls are retried.
+    pub retry: Retry,
+    /// How long one call to WeChat may take.
+    pub timeout: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            collect: Duration::from_secs(1),
+            idle_poll: Duration::from_millis(200),
+            batch: 5000,
+            concurrency: 8,
+            claim_idle: Duration::from_secs(10),
+            lease: Duration::from_secs(10),
+            retry: Retry::default(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Outbox entries taken.
+    pub entries: usize,
+    /// Distinct leads they named.
+    pub leads: usize,
+    /// Entries acknowledged: their leads are in step with WeChat.
+    pub acked: usize,
+    /// Entries left for a later cycle (lead busy elsewhere, or calls still failing).
+    pub left: usize,
+    /// Tag calls made (retries and splits included).
+    pub calls: usize,
+    /// Changes given up on and put in the dead-letter list.
+    pub dead_letters: usize,
+}
+
+impl SyncOutcome {
+    /// True when the outbox had nothing for this worker.
+    pub fn is_idle(&self) -> bool {
+        self.entries == 0
+    }
+}
+
+/// A random hex id, for consumer names and lock owners.
+pub(crate) fn random_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The sync worker of one process.
+#[derive(Debug)]
+pub struct Worker {
+    store: Store,
+    client: Client,
+    config: SyncConfig,
+    metrics: Metrics,
+    consumer: String,
+    claim_cursor: Mutex<String>,
+    group_ready: AtomicBool,
+}
+
+impl Worker {
+    /// A worker syncing `store`'s account with WeChat at `access`, recording into `metrics`.
+    pub fn new(
+        store: Store,
+        access: &WeChatAccess,
+        config: SyncConfig,
+        metrics: Metrics,
+    ) -> Result<Self, SyncError> {
+        let client = Client::new(
+            store.clone(),
+            access,
+            config.timeout,
+            config.retry,
+            metrics.clone(),
+        )?;
+        Ok(Self {
+            store,
+            client,
+            config,
+            metrics,
+            consumer: format!("wxtag-{}-{}", std::process::id(), random_id()),
+            claim_cursor: Mutex::new("0-0".to_owned()),
+            group_ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The WeChat client this worker calls through (shared token, retries, metrics).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// This worker's consumer name in the outbox group.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    fn pusher(&self) -> Pusher<'_> {
+        Pusher {
+            store: &self.store,
+            client: &self.client,
+            owner: &self.consumer,
+            lease: self.config.lease,
+            concurrency: self.config.concurrency,
+        }
+    }
+
+    async fn ensure_group(&self) -> Result<(), SyncError> {
+        if !self.group_ready.load(Ordering::Relaxed) {
+            self.store.ensure_outbox_group().await?;
+            self.group_ready.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// One cycle: take entries, push their leads, acknowledge what WeChat accepted.
+    pub async fn sync_once(&self) -> Result<SyncOutcome, SyncError> {
+        self.ensure_group().await?;
+        let entries = self.take_entries().await?;
+        if entries.is_empty() {
+            self.refresh_metrics().await?;
+            return Ok(SyncOutcome::default());
+        }
+        let mut by_lead: BTreeMap<OpenId, Vec<String>> = BTreeMap::new();
+        let mut malformed = Vec::new();
+        for entry in &entries {
+            match &entry.openid {
+                Some(openid) => by_lead
+                    .entry(openid.clone())
+                    .or_default()
+                    .push(entry.id.clone()),
+                None => malformed.push(entry.id.clone()),
+            }
+        }
+        if !malformed.is_empty() {
+            tracing::warn!(ids = ?malformed, "outbox entries without a valid openid; dropping them");
+            self.store.ack_outbox(&malformed).await?;
+        }
+        let openids: Vec<OpenId> = by_lead.keys().cloned().collect();
+        let pushed = self.pusher().push(&openids, None).await?;
+        let acked: Vec<String> = pushed
+            .done
+            .iter()
+            .filter_map(|o| by_lead.get(o))
+            .flatten()
+            .cloned()
+            .collect();
+        self.store.ack_outbox(&acked).await?;
+        self.refresh_metrics().await?;
+        Ok(SyncOutcome {
+            entries: entries.len(),
+            leads: by_lead.len(),
+            acked: acked.len() + malformed.len(),
+            left: entries.len() - acked.len() - malformed.len(),
+            calls: pushed.calls,
+            dead_letters: pushed.dead_letters,
+        })
+    }
+
+    /// This cycle's entries: own unacknowledged ones, claimed ones, then new ones collected
+    /// for up to `collect`.
+    async fn take_entries(&self) -> Result<Vec<OutboxEntry>, SyncError> {
+        let batch = self.config.batch;
+        let store = &self.store;
+        let mut entries = store
+            .read_outbox(&self.consumer, OutboxRead::Pending, batch)
+            .await?;
+        if entries.len() < batch {
+            let cursor = self.claim_cursor_now();
+            let (claimed, next) = store
+                .claim_outbox(
+                    &self.consumer,
+                    self.config.claim_idle,
+                    &cursor,
+                    batch - entries.len(),
+                )
+                .await?;
+            *self
+                .claim_cursor
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+            if !claimed.is_empty() {
+                tracing::info!(
+                    claimed = claimed.len(),
+                    "claimed outbox entries another worker left unacknowledged"
+                );
+            }
+            for entry in claimed {
+                if !entries.iter().any(|e| e.id == entry.id) {
+                    entries.push(entry);
+                }
+            }
+        }
+        let mut fresh = store
+            .read_outbox(
+                &self.consumer,
+                OutboxRead::New,
+                batch - entries.len().min(batch),
+            )
+            .await?;
+        if !fresh.is_empty() {
+            let deadline = Instant::now() + self.config.collect;
+            while entries.len() + fresh.len() < batch {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                tokio::time::sleep(COLLECT_STEP.min(deadline - now)).await;
+                let room = batch - entries.len() - fresh.len();
+                fresh.extend(
+                    store
+                        .read_outbox(&self.consumer, OutboxRead::New, room)
+                        .await?,
+                );
+            }
+        }
+        entries.extend(fresh);
+        Ok(entries)
+    }
+
+    fn claim_cursor_now(&self) -> String {
+        self.claim_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets the outbox depth, sync lag and dead-letter gauges from Redis.
+    pub async fn refresh_metrics(&self) -> Result<OutboxStats, SyncError> {
+        let stats = self.store.outbox_stats().await?;
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let lag = stats
+            .oldest_ms
+            .map_or(0, |oldest| now_ms.saturating_sub(oldest) / 1000);
+        self.metrics
+            .outbox_depth
+            .set(i64::try_from(stats.depth).unwrap_or(i64::MAX));
+        self.metrics
+            .sync_lag_seconds
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
+        self.metrics
+            .dead_letters
+            .set(i64::try_from(stats.dead_letters).unwrap_or(i64::MAX));
+        Ok(stats)
+    }
+
+    /// Runs cycles until `shutdown` resolves. A cycle cut short leaves its entries pending and
+    /// its leases to expire: nothing is lost, another worker (or this one after a restart)
+    /// takes them up.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        tracing::info!(consumer = %self.consumer, "sync worker started");
+        let mut failures = 0;
+        let mut pruned_at = Instant::now();
+        loop {
+            let cycle = tokio::select! {
+                () = &mut shutdown => break,
+                cycle = self.sync_once() => cycle,
+            };
+            let pause = match cycle {
+                Ok(outcome) if outcome.is_idle() => {
+                    failures = 0;
+                    self.config.idle_poll
+                }
+                Ok(outcome) if outcome.acked == 0 => {
+                    // Everything is busy elsewhere or still failing: back off a little.
+                    failures += 1;
+                    self.config.retry.delay(failures - 1)
+                }
+                Ok(_) => {
+                    failures = 0;
+                    Duration::ZERO
+                }
+                Err(SyncError::Config(error)) => {
+                    tracing::error!(
+                        "{error}; the sync looks again in {} minutes (restart wxtag after changing the environment)",
+                        CONFIG_PAUSE.as_secs() / 60
+                    );
+                    CONFIG_PAUSE
+                }
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(%error, "sync cycle failed; backing off");
+                    self.config.retry.delay(failures - 1)
+                }
+            };
+            if pruned_at.elapsed() > PRUNE_EVERY {
+                pruned_at = Instant::now();
+                match self.store.prune_consumers(STOPPED_AFTER).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        consumers = n,
+                        "removed stopped sync workers from the outbox group"
+                    ),
+                    Err(error) => tracing::warn!(%error, "could not prune stopped sync workers"),
+                }
+            }
+            if !pause.is_zero() {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+        tracing::info!(consumer = %self.consumer, "sync worker stopped");
+    }
+}

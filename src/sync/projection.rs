@@ -1,0 +1,164 @@
+//! Which of a lead's tags WeChat gets, and what must change on WeChat to get there.
+//!
+//! WeChat takes at most 20 tags per follower. A lead keeps every tag in Redis; WeChat gets the
+//! 20 that matter most: the tags its first channel gave it (source `qr:<first channel>`), then
+//! the newest (ties by name, so every worker ranks alike). Tags that cannot be synced are left
+//! out before ranking, so they never take a place a syncable tag could have. When a more
+//! important tag arrives, the least important one falls out of the projection, and the diff
+//! takes it off WeChat.
+
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+
+use crate::domain::TagName;
+use crate::store::{OnWeChat, SyncLead};
+use crate::wechat::api::TagId;
+
+/// The most tags WeChat lets one follower carry (errcode 45059 beyond it).
+pub const MAX_TAGS_PER_USER: usize = 20;
+
+/// The lead's tags WeChat should carry, most important first, at most [`MAX_TAGS_PER_USER`];
+/// `syncable` says which tags may go to WeChat at all.
+pub fn project(lead: &SyncLead, syncable: impl Fn(&TagName) -> bool) -> Vec<&TagName> {
+    let first_source = lead
+        .first_channel
+        .as_deref()
+        .map(|scene| format!("qr:{scene}"));
+    let mut ranked: Vec<_> = lead
+        .tags
+        .iter()
+        .filter(|tag| syncable(&tag.name))
+        .map(|tag| {
+            let from_first_channel = first_source.as_deref() == Some(tag.source.as_str());
+            ((!from_first_channel, Reverse(tag.at), &tag.name), &tag.name)
+        })
+        .collect();
+    ranked.sort();
+    ranked
+        .into_iter()
+        .take(MAX_TAGS_PER_USER)
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// What to change on WeChat for one lead.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Ids to take off.
+    pub remove: Vec<TagId>,
+    /// Ids to put on.
+    pub add: Vec<TagId>,
+}
+
+impl Changes {
+    /// True when WeChat already matches.
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.add.is_empty()
+    }
+}
+
+/// The changes that take WeChat from `applied` to `desired`. An id in doubt is asserted
+/// again: added if desired, removed if not (both calls are harmless when already so).
+pub fn diff(desired: &BTreeSet<TagId>, applied: &OnWeChat) -> Changes {
+    Changes {
+        remove: applied.all().filter(|id| !desired.contains(id)).collect(),
+        add: desired
+            .iter()
+            .filter(|id| !applied.sure.contains(id))
+            .copied()
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SyncTag;
+
+    fn tag(name: &str, at: i64, source: &str) -> SyncTag {
+        SyncTag {
+            name: TagName::parse(name).unwrap(),
+            at,
+            source: source.to_owned(),
+        }
+    }
+
+    fn names(projected: Vec<&TagName>) -> Vec<&str> {
+        projected.into_iter().map(TagName::as_str).collect()
+    }
+
+    #[test]
+    fn up_to_twenty_tags_all_go() {
+        let lead = SyncLead {
+            tags: vec![tag("b", 2, "click:B"), tag("a", 1, "keyword:x")],
+            ..SyncLead::default()
+        };
+        assert_eq!(names(project(&lead, |_| true)), ["b", "a"]);
+    }
+
+    #[test]
+    fn first_channel_tags_come_first_then_the_newest_and_the_oldest_fall_out() {
+        let mut tags = vec![
+            tag("来源:展会", 1, "qr:expo"),
+            tag("活动:工博会", 1, "qr:expo"),
+            tag("来源:官网", 50, "qr:web"),
+        ];
+        tags.extend((0..25).map(|i| tag(&format!("兴趣:{i:02}"), 10 + i, "click:x")));
+        let lead = SyncLead {
+            first_channel: Some("expo".to_owned()),
+            tags,
+            ..SyncLead::default()
+        };
+        let projected = names(project(&lead, |_| true));
+        assert_eq!(projected.len(), MAX_TAGS_PER_USER);
+        assert_eq!(projected[..3], ["来源:展会", "活动:工博会", "来源:官网"]);
+        assert_eq!(projected[3], "兴趣:24", "then the newest");
+        assert_eq!(projected[19], "兴趣:08");
+        assert!(!projected.contains(&"兴趣:07"), "the oldest fall out");
+    }
+
+    #[test]
+    fn a_more_important_tag_pushes_out_the_least_important() {
+        let mut tags: Vec<SyncTag> = (0..20)
+            .map(|i| tag(&format!("t{i:02}"), i, "click:x"))
+            .collect();
+        let lead = SyncLead {
+            tags: tags.clone(),
+            ..SyncLead::default()
+        };
+        let before = names(project(&lead, |_| true));
+        tags.push(tag("new", 100, "admin"));
+        let lead = SyncLead {
+            tags,
+            ..SyncLead::default()
+        };
+        let after = names(project(&lead, |_| true));
+        assert!(before.contains(&"t00") && !after.contains(&"t00"));
+        assert_eq!(after[0], "new");
+    }
+
+    #[test]
+    fn unsyncable_tags_never_take_a_place() {
+        let mut tags: Vec<SyncTag> = (0..20)
+            .map(|i| tag(&format!("t{i:02}"), i, "click:x"))
+            .collect();
+        tags.push(tag("over-limit", 100, "admin"));
+        let lead = SyncLead {
+            tags,
+            ..SyncLead::default()
+        };
+        let projected = names(project(&lead, |t| t.as_str() != "over-limit"));
+        assert_eq!(projected.len(), 20);
+        assert!(projected.contains(&"t00") && !projected.contains(&"over-limit"));
+    }
+
+    #[test]
+    fn the_diff_adds_what_is_missing_removes_what_is_not_wanted_and_reasserts_doubt() {
+        let desired = BTreeSet::from([TagId(100), TagId(101), TagId(102)]);
+        let applied = OnWeChat::decode("100 ?101 103 ?104");
+        let changes = diff(&desired, &applied);
+        assert_eq!(changes.add, [TagId(101), TagId(102)]);
+        assert_eq!(changes.remove, [TagId(103), TagId(104)]);
+        assert!(diff(&desired, &OnWeChat::decode("100 101 102")).is_empty());
+    }
+}

@@ -1,0 +1,137 @@
+//! Giving tags their WeChat ids: a tag is created on WeChat the first time a lead's projection
+//! needs it, and its id kept in Redis (name → id).
+//!
+//! WeChat has no get-or-create: creating a name that exists answers 45157, and then the id is
+//! looked up with `tags/get` (another wxtag process, or staff, made it first). A tag WeChat will
+//! never take (45056: the account has 100 tags; 45158: the name is too long; 45157 with no tag
+//! of that name: the name is refused) stays in Redis, marked unsynced with the reason.
+
+use crate::domain::TagName;
+use crate::store::Store;
+use crate::wechat::api::{TagId, WeChatTag};
+
+use super::SyncError;
+use super::client::Client;
+
+/// What became of a tag that needed a WeChat id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ensured {
+    /// It has this id.
+    Id(TagId),
+    /// WeChat will never take it, for this reason.
+    Unsynced(String),
+    /// WeChat did not answer well enough this time; try again later.
+    Later,
+}
+
+/// Why WeChat refuses a tag, from the errcode of `tags/create`; `None` for errcodes that do
+/// not say anything about the tag.
+fn refusal(code: Option<i64>) -> Option<&'static str> {
+    match code? {
+        45056 => Some(
+            "wechat's limit of 100 tags per account is reached (errcode 45056): delete unused tags in the wechat console, then run wxtag sync",
+        ),
+        45157 => Some(
+            "wechat refuses the name (errcode 45157): it holds characters wechat does not take; rename the tag",
+        ),
+        45158 => Some(
+            "the name is too long for wechat (errcode 45158: over 30 bytes, i.e. 10 chinese characters); rename the tag",
+        ),
+        _ => None,
+    }
+}
+
+/// Every tag of the account on WeChat (`tags/get`).
+pub(crate) async fn on_wechat(client: &Client) -> Result<Vec<WeChatTag>, SyncError> {
+    client
+        .call("tags/get", |api, token| async move {
+            api.get_tags(&token).await
+        })
+        .await
+}
+
+/// The id of the tag called `name` on WeChat, if there is one.
+pub(crate) async fn find(client: &Client, name: &str) -> Result<Option<TagId>, SyncError> {
+    let tags = on_wechat(client).await?;
+    Ok(tags.into_iter().find(|t| t.name == name).map(|t| t.id))
+}
+
+/// Whether a tag with this id exists on WeChat.
+pub(crate) async fn exists(client: &Client, id: TagId) -> Result<bool, SyncError> {
+    Ok(on_wechat(client).await?.iter().any(|t| t.id == id))
+}
+
+/// Creates (or finds) each tag on WeChat and records its id, or marks it unsynced.
+///
+/// Fails only when syncing must stop (a configuration error) or Redis fails.
+pub(crate) async fn ensure(
+    store: &Store,
+    client: &Client,
+    names: impl IntoIterator<Item = TagName>,
+) -> Result<Vec<(TagName, Ensured)>, SyncError> {
+    let mut out = Vec::new();
+    for name in names {
+        let name_ref = &name;
+        let created = client
+            .call("tags/create", |api, token| async move {
+                api.create_tag(&token, name_ref).await
+            })
+            .await;
+        let found = match created {
+            Ok(id) => {
+                tracing::info!(tag = %name, id = id.0, "created the tag on wechat");
+                Some(id)
+            }
+            Err(SyncError::Api(e)) if e.code() == Some(45157) => {
+                find(client, name.as_str()).await?
+            }
+            Err(e) if e.may_pass() => {
+                tracing::warn!(tag = %name, error = %e, "could not create the tag on wechat yet; trying again later");
+                out.push((name, Ensured::Later));
+                continue;
+            }
+            Err(SyncError::Api(e)) => {
+                let reason = refusal(e.code())
+                    .map_or_else(|| format!("wechat refused the tag: {e}"), str::to_owned);
+                out.push(unsynced(store, name, reason).await?);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let ensured = match found {
+            Some(id) => {
+                store.set_wechat_tag_id(&name, id).await?;
+                (name, Ensured::Id(id))
+            }
+            None => {
+                let reason = refusal(Some(45157)).unwrap_or_default().to_owned();
+                unsynced(store, name, reason).await?
+            }
+        };
+        out.push(ensured);
+    }
+    Ok(out)
+}
+
+async fn unsynced(
+    store: &Store,
+    name: TagName,
+    reason: String,
+) -> Result<(TagName, Ensured), SyncError> {
+    tracing::warn!(tag = %name, %reason, "the tag stays in redis, unsynced");
+    store.mark_unsynced(&name, &reason).await?;
+    Ok((name, Ensured::Unsynced(reason)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        assert!(refusal(Some(45056)).unwrap().contains("100 tags"));
+        assert!(refusal(Some(45158)).unwrap().contains("rename"));
+        assert_eq!(refusal(Some(-1)), None);
+        assert_eq!(refusal(None), None);
+    }
+}
