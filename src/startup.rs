@@ -20,6 +20,7 @@ use crate::config::Account;
 use crate::metrics::Metrics;
 use crate::rules::Rules;
 use crate::store::{Store, StoreError};
+use crate::sync::{SyncConfig, SyncError, WeChatAccess, Worker};
 use crate::webhook::{self, Intake};
 
 /// How long requests in flight may take to finish after a shutdown signal.
@@ -42,6 +43,9 @@ pub enum StartupError {
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The WeChat sync could not be set up.
+    #[error("cannot set up the wechat sync: {0}")]
+    Sync(#[from] SyncError),
 }
 
 /// What the app is built from.
@@ -55,6 +59,8 @@ pub struct AppConfig {
     pub admin_token: AdminToken,
     /// Where Redis is.
     pub redis_url: String,
+    /// The WeChat API the sync worker keeps tags in step with; `None` runs no worker.
+    pub wechat: Option<WeChatAccess>,
 }
 
 /// The channel rules in force, swapped whole on reload.
@@ -68,6 +74,7 @@ pub struct Application {
     server: Server,
     rules: SharedRules,
     channels_dir: PathBuf,
+    worker: Option<Worker>,
 }
 
 impl std::fmt::Debug for Application {
@@ -101,16 +108,28 @@ impl Application {
         let store = Store::new(conn, &config.account.appid);
         store.load_scripts().await?;
 
+        let metrics = Metrics::new();
+        let worker = match &config.wechat {
+            Some(access) => Some(Worker::new(
+                store.clone(),
+                access,
+                SyncConfig::default(),
+                metrics.clone(),
+            )?),
+            None => None,
+        };
+        let wechat = web::Data::new(worker.as_ref().map(|w| w.client().clone()));
         let intake = web::Data::new(Intake::new(config.account, rules.clone(), store.clone()));
         let store = web::Data::new(store);
         let admin_token = web::Data::new(config.admin_token);
-        let metrics = web::Data::new(Metrics::new());
+        let metrics = web::Data::new(metrics);
         let shared_rules = web::Data::new(rules.clone());
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(observe)
                 .app_data(metrics.clone())
+                .app_data(wechat.clone())
                 .app_data(intake.clone())
                 .app_data(store.clone())
                 .app_data(admin_token.clone())
@@ -130,6 +149,7 @@ impl Application {
             server,
             rules,
             channels_dir: config.channels_dir,
+            worker,
         })
     }
 
@@ -143,8 +163,8 @@ impl Application {
         self.rules.clone()
     }
 
-    /// Serves until `shutdown` resolves, reloading the rules on SIGHUP; then finishes the
-    /// requests in flight and returns.
+    /// Serves (and syncs) until `shutdown` resolves, reloading the rules on SIGHUP; then
+    /// finishes the requests in flight and returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()>,
@@ -152,10 +172,20 @@ impl Application {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         let reloader = tokio::spawn(reload_on_sighup(self.rules, self.channels_dir));
+        let (stop_sync, sync_stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = self.worker.map(|worker| {
+            tokio::spawn(worker.run_until_stopped(async {
+                let _ = sync_stopped.await;
+            }))
+        });
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_sync.send(());
         handle.stop(true).await;
         reloader.abort();
+        if let Some(worker) = worker {
+            worker.await.map_err(std::io::Error::other)?;
+        }
         server.await.map_err(std::io::Error::other)?
     }
 }

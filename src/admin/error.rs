@@ -20,6 +20,12 @@ pub enum ApiError {
     /// Redis failed; the cause is logged, not sent.
     #[error("internal error")]
     Store(#[from] StoreError),
+    /// A part the request needs is not set up.
+    #[error("{0}")]
+    Unavailable(String),
+    /// WeChat did not do what the request needs.
+    #[error("{0}")]
+    WeChat(String),
 }
 
 impl ApiError {
@@ -28,6 +34,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Store(_) => "internal",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::WeChat(_) => "wechat",
         }
     }
 }
@@ -38,6 +46,8 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::WeChat(_) => StatusCode::BAD_GATEWAY,
         }
     }
 

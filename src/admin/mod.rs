@@ -5,14 +5,17 @@
 
 mod auth;
 mod channels;
+mod dead_letters;
 mod error;
 mod leads;
+mod qr;
 mod tags;
 
 use actix_web::web;
 
 pub use auth::{Admin, AdminToken, Unauthorized};
 pub use channels::ChannelReport;
+pub use dead_letters::DeadLetterView;
 pub use error::ApiError;
 
 /// Registers the admin routes under `/api`.
@@ -23,6 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/leads/{openid}", web::get().to(leads::get))
             .route("/leads/{openid}/tags", web::post().to(leads::edit_tags))
             .route("/channels", web::get().to(channels::report))
-            .route("/tags", web::get().to(tags::list)),
+            .route("/tags", web::get().to(tags::list))
+            .route("/dead-letters", web::get().to(dead_letters::list))
+            .route("/channels/{scene}/qr.png", web::get().to(qr::png)),
     );
 }

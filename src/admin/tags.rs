@@ -1,4 +1,4 @@
-//! `GET /api/tags`: every tag with its lead count.
+//! `GET /api/tags`: every tag with its lead count, WeChat id and sync state.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -16,18 +16,40 @@ pub struct TagView {
     pub leads: u64,
     /// When it was first applied.
     pub first_applied: String,
+    /// Its WeChat tag id, once it has one.
+    pub wechat_id: Option<u32>,
+    /// `synced` (it has a WeChat id), `pending` (not yet), `unsynced: <reason>` (WeChat will
+    /// not take it), or `external` (made in the WeChat console: shown, never deleted).
+    pub sync_state: String,
 }
 
 /// `GET /api/tags`, most-used first.
 pub(super) async fn list(_: Admin, store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
+    let ids = store.wechat_tag_ids().await?;
+    let unsynced = store.unsynced_tags().await?;
+    let external = store.external_tags().await?;
     let mut tags: Vec<TagView> = store
         .tag_counts()
         .await?
         .into_iter()
-        .map(|t| TagView {
-            name: t.name,
-            leads: t.leads,
-            first_applied: rfc3339(UnixTime(t.first_applied)),
+        .map(|t| {
+            let wechat_id = ids.get(&t.name).map(|id| id.0);
+            let sync_state = if external.contains(&t.name) {
+                "external".to_owned()
+            } else if let Some(reason) = unsynced.get(&t.name) {
+                format!("unsynced: {reason}")
+            } else if wechat_id.is_some() {
+                "synced".to_owned()
+            } else {
+                "pending".to_owned()
+            };
+            TagView {
+                first_applied: rfc3339(UnixTime(t.first_applied)),
+                name: t.name,
+                leads: t.leads,
+                wechat_id,
+                sync_state,
+            }
         })
         .collect();
     tags.sort_by(|a, b| b.leads.cmp(&a.leads).then_with(|| a.name.cmp(&b.name)));

@@ -1,8 +1,10 @@
 //! The `wxtag` commands. Each parses its arguments here and calls into the library.
 
 mod check;
+mod qr;
 mod send;
 mod serve;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -10,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 
+pub use qr::QrArgs;
 pub use send::SendArgs;
 
 /// wxtag: WeChat official-account tagging for B2B leads.
@@ -30,6 +33,11 @@ pub enum Command {
     Check,
     /// Act as WeChat toward a running bot: sign, encrypt in safe mode, POST, print the reply.
     Send(SendArgs),
+    /// One reconcile pass against WeChat: create missing tags, push every lead's tags, import
+    /// tags staff made in the WeChat console.
+    Sync,
+    /// Create a channel's QR code through the WeChat API and render it to PNG locally.
+    Qr(QrArgs),
 }
 
 /// A command's failure, printed as `error: …` with exit code 1.
@@ -48,6 +56,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve::run(settings).await,
         Command::Check => check::run(&settings),
         Command::Send(args) => send::run(&settings, args).await,
+        Command::Sync => sync::run(&settings).await,
+        Command::Qr(args) => qr::run(&settings, args).await,
     };
     match result {
         Ok(code) => code,

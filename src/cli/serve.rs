@@ -9,6 +9,7 @@ use crate::admin::AdminToken;
 use crate::config::Settings;
 use crate::redis_server::{self, Local};
 use crate::startup::{AppConfig, Application, shutdown_signal};
+use crate::sync::WeChatAccess;
 
 /// Runs the bot until a shutdown signal.
 pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
@@ -56,8 +57,11 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
     };
     let listener = std::net::TcpListener::bind(settings.bind)
         .map_err(|e| format!("cannot listen on {} (WXTAG_BIND): {e}", settings.bind))?;
+    let wechat = (!settings.is_sandbox())
+        .then(|| WeChatAccess::for_account(&settings.account, &settings.account.api_base));
     let app = Application::build(
         AppConfig {
+            wechat,
             account: settings.account,
             channels_dir: settings.channels_dir,
             admin_token,

@@ -1,0 +1,36 @@
+//! `GET /api/channels/{scene}/qr.png`: the channel's QR code, created through WeChat
+//! (permanent or temporary, as the channel says) and rendered locally, for the dashboard.
+
+use actix_web::{HttpResponse, web};
+
+use super::{Admin, ApiError};
+use crate::domain::Scene;
+use crate::startup::SharedRules;
+use crate::sync::Client;
+use crate::sync::qr::channel_png;
+
+/// Answers the PNG; 404 for a scene no `[[qr]]` names, 503 without a WeChat account, 502 when
+/// WeChat did not create the code.
+pub(super) async fn png(
+    _: Admin,
+    rules: web::Data<SharedRules>,
+    wechat: web::Data<Option<Client>>,
+    scene: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let scene = Scene::parse(&scene).map_err(|e| ApiError::BadRequest(format!("scene: {e}")))?;
+    let rules = rules.load();
+    let channel = rules
+        .channel(&scene)
+        .ok_or_else(|| ApiError::NotFound(format!("no channel has scene {scene}")))?;
+    let client = wechat.as_ref().as_ref().ok_or_else(|| {
+        ApiError::Unavailable("no wechat account is configured to create qr codes".to_owned())
+    })?;
+    let (_, png) = channel_png(client, channel).await.map_err(|e| {
+        tracing::warn!(%scene, error = %e, "could not make the channel's qr code");
+        ApiError::WeChat(e.to_string())
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(png))
+}
