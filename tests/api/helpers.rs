@@ -90,6 +90,8 @@ pub struct Spawn {
     pub wire: Wire,
     /// Channel rule files: (file name, TOML).
     pub channels: Vec<(&'static str, String)>,
+    /// The WeChat API the app's sync worker talks to; `None` runs no worker.
+    pub wechat: Option<wxtag::sync::WeChatAccess>,
 }
 
 impl Default for Spawn {
@@ -97,6 +99,7 @@ impl Default for Spawn {
         Self {
             wire: Wire::Plain,
             channels: Vec::new(),
+            wechat: None,
         }
     }
 }
@@ -159,6 +162,7 @@ impl TestApp {
                 channels_dir: channels_dir.path().to_owned(),
                 admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
                 redis_url: redis.url(),
+                wechat: spawn.wechat,
             },
             listener,
         )

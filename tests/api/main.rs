@@ -3,4 +3,5 @@
 mod admin; // the admin API's guard and shapes
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
+mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
 mod webhook; // POST/GET /wechat: modes, bad input, dedup

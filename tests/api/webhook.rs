@@ -103,6 +103,7 @@ async fn a_reply_comes_back_in_the_requests_mode(wire: Wire) {
             "10.toml",
             "[[keyword]]\ntext = \"报价\"\nreply = \"报价请联系 ]]> 客户经理\"\n".to_owned(),
         )],
+        ..Spawn::default()
     })
     .await;
 
