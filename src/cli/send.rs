@@ -263,7 +263,7 @@ impl Sender {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.url))?;
+            .map_err(|e| format!("cannot reach {}: {}", self.url, e.without_url()))?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         Ok(Answered { status, body })

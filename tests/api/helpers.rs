@@ -159,6 +159,7 @@ impl TestApp {
                 channels_dir: channels_dir.path().to_owned(),
                 admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
                 redis_url: redis.url(),
+                api_base: "http://127.0.0.1:9".to_owned(),
             },
             listener,
         )
