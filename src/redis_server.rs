@@ -93,7 +93,7 @@ pub struct LocalRedis {
 #[derive(Debug)]
 pub enum Local {
     /// This process started it and must keep it alive.
-    Owned(LocalRedis),
+    Owned(Box<LocalRedis>),
     /// Another process runs it; only the URL is needed.
     Shared(String),
 }
@@ -114,7 +114,8 @@ pub async fn attach_or_start(dir: &Path) -> Result<Local, LocalRedisError> {
     if answers(&options.url()).await {
         return Ok(Local::Shared(options.url()));
     }
-    LocalRedis::start(options).await.map(Local::Owned)
+    let redis = LocalRedis::start(options).await?;
+    Ok(Local::Owned(Box::new(redis)))
 }
 
 /// True when a Redis at `url` answers PING.

@@ -75,7 +75,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
     tracing::info!(addr = %settings.bind, "wxtag is serving: webhook at /wechat, admin API at /api");
 
     let supervisor = match local {
-        Some(Local::Owned(redis)) => Some(redis),
+        Some(Local::Owned(redis)) => Some(*redis),
         _ => None,
     };
     match supervisor {

@@ -122,7 +122,11 @@ impl Store {
                     (members, next)
                 }
             };
-            let leads = self.leads_by_id(&batch).await?;
+            let ids: Vec<OpenId> = batch
+                .iter()
+                .filter_map(|id| OpenId::parse(id).ok())
+                .collect();
+            let leads = self.leads_by_id(&ids).await?;
             found.extend(leads.into_iter().filter(|lead| filter.admits(lead)));
             cursor = next;
             if found.len() >= limit || cursor.is_none() {
@@ -135,43 +139,36 @@ impl Store {
         })
     }
 
-    /// Full leads for these openids, in one pipeline; unknown or malformed ids are skipped.
-    pub async fn leads_by_id(&self, openids: &[String]) -> Result<Vec<Lead>, StoreError> {
-        let ids: Vec<OpenId> = openids
-            .iter()
-            .filter_map(|id| OpenId::parse(id).ok())
-            .collect();
+    /// Full leads for these openids, in one pipeline; unknown ones are skipped.
+    pub async fn leads_by_id(&self, ids: &[OpenId]) -> Result<Vec<Lead>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for id in &ids {
+        for id in ids {
             pipe.hgetall(self.keys.lead(id))
                 .lrange(self.keys.timeline(id), 0, -1);
         }
         let mut conn = self.conn.clone();
-        let raw: Vec<(Vec<(String, String)>, Vec<String>)> = {
-            let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-            let mut pairs = Vec::with_capacity(ids.len());
-            let mut values = flat.into_iter();
-            while let (Some(fields), Some(timeline)) = (values.next(), values.next()) {
-                pairs.push((
-                    redis::from_redis_value(fields)?,
-                    redis::from_redis_value(timeline)?,
-                ));
-            }
-            pairs
-        };
+        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let mut replies = replies.into_iter();
         let mut leads = Vec::with_capacity(ids.len());
-        for (id, (fields, timeline)) in ids.into_iter().zip(raw) {
+        for id in ids {
+            let (Some(fields), Some(timeline)) = (replies.next(), replies.next()) else {
+                break;
+            };
+            let fields: Vec<(String, String)> = redis::from_redis_value(fields)?;
             if fields.is_empty() {
                 continue;
             }
-            let key = self.keys.lead(&id);
-            leads.push(
-                Lead::decode(id, fields, &timeline)
-                    .map_err(|what| StoreError::Corrupt { key, what })?,
-            );
+            let timeline: Vec<String> = redis::from_redis_value(timeline)?;
+            let lead = Lead::decode(id.clone(), fields, &timeline).map_err(|what| {
+                StoreError::Corrupt {
+                    key: self.keys.lead(id),
+                    what,
+                }
+            })?;
+            leads.push(lead);
         }
         Ok(leads)
     }

@@ -89,7 +89,24 @@ pub struct Spawn {
     /// The wire mode.
     pub wire: Wire,
     /// Channel rule files: (file name, TOML).
-    pub channels: Vec<(&'static str, String)>,
+    pub channels: Vec<(String, String)>,
+}
+
+impl Spawn {
+    /// A plaintext app with the shipped example `channels/` folder.
+    pub fn shipped_channels() -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("channels");
+        let mut channels = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            channels.push((name, std::fs::read_to_string(&path).unwrap()));
+        }
+        Self {
+            channels,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Spawn {

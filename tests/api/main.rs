@@ -2,5 +2,6 @@
 
 mod admin; // the admin API's guard and shapes
 mod helpers;
-mod intake; // the intake flow called directly, with the official vectors and a fixed clock
+mod intake;
+mod tagging; // channels → tags, replies, counters, reload, the admin views // the intake flow called directly, with the official vectors and a fixed clock
 mod webhook; // POST/GET /wechat: modes, bad input, dedup

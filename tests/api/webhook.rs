@@ -100,7 +100,7 @@ async fn a_reply_comes_back_in_the_requests_mode(wire: Wire) {
     let app = TestApp::spawn_with(Spawn {
         wire,
         channels: vec![(
-            "10.toml",
+            "10.toml".to_owned(),
             "[[keyword]]\ntext = \"报价\"\nreply = \"报价请联系 ]]> 客户经理\"\n".to_owned(),
         )],
     })
