@@ -77,7 +77,8 @@ impl TestRedis {
     }
 }
 
-fn free_port() -> u16 {
+/// A port no one listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -1,6 +1,7 @@
 //! wxtag's integration tests: one binary, real Redis servers, the app on port 0.
 
 mod admin; // the admin API's guard and shapes
+mod cli; // the binary as a user runs it: serve, send, check, signals
 mod helpers;
 mod intake;
 mod tagging; // channels → tags, replies, counters, reload, the admin views // the intake flow called directly, with the official vectors and a fixed clock
