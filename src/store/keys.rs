@@ -6,8 +6,8 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc`, `ch`, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
-//! | `wx:{A}:tl:<openid>` | list | the timeline, newest first, capped; entries `"<at> <kind> <detail>"` |
-//! | `wx:{A}:leads` | sorted set | every openid, scored by first-seen time: listing, paging, export |
+//! | `wx:{A}:tl:<openid>` | string | the timeline, newest first, capped; entries `"<at> <kind> <detail>"` separated by `\x1e` |
+//! | `wx:{A}:leads` | list | every openid, oldest first (appended when first seen): listing, paging, export |
 //! | `wx:{A}:tag:<tag>` | set | openids carrying the tag |
 //! | `wx:{A}:chan:<scene>` | set | openids that came through the channel |
 //! | `wx:{A}:tags` | hash | every tag ever applied → the time it was first applied |
@@ -35,6 +35,9 @@ pub const DEDUP_TTL_SECS: u64 = 300;
 
 /// How many timeline entries a lead keeps (the newest).
 pub const TIMELINE_CAP: usize = 500;
+
+/// What separates timeline entries in the stored string (ASCII record separator).
+pub const TIMELINE_SEPARATOR: char = '\x1e';
 
 /// Builds the keys of one account.
 #[derive(Debug, Clone)]

@@ -141,8 +141,14 @@ impl Store {
         Self {
             conn,
             keys: Keys::new(appid),
-            apply_event: std::sync::Arc::new(Script::new(include_str!("lua/apply_event.lua"))),
-            edit_tags: std::sync::Arc::new(Script::new(include_str!("lua/edit_tags.lua"))),
+            apply_event: std::sync::Arc::new(Script::new(concat!(
+                include_str!("lua/timeline.lua"),
+                include_str!("lua/apply_event.lua")
+            ))),
+            edit_tags: std::sync::Arc::new(Script::new(concat!(
+                include_str!("lua/timeline.lua"),
+                include_str!("lua/edit_tags.lua")
+            ))),
         }
     }
 
@@ -250,6 +256,6 @@ impl Store {
     /// How many leads wxtag knows.
     pub async fn lead_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn.zcard(self.keys.leads()).await?)
+        Ok(conn.llen(self.keys.leads()).await?)
     }
 }

@@ -114,12 +114,20 @@ impl Store {
                     (members, (next != 0).then(|| next.to_string()))
                 }
                 None => {
-                    // Newest first: offsets into the index, ordered by first-seen time.
-                    let at: isize = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-                    let stop = at + isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-                    let members: Vec<String> = conn.zrevrange(self.keys.leads(), at, stop).await?;
-                    let next = (members.len() == limit).then(|| (stop + 1).to_string());
-                    (members, next)
+                    // Newest first. The index only grows at its end, so an absolute position
+                    // is a stable cursor: new leads never shift the pages still to come.
+                    let top: isize = match cursor.as_deref().and_then(|c| c.parse().ok()) {
+                        Some(top) => top,
+                        None => conn.llen::<_, isize>(self.keys.leads()).await? - 1,
+                    };
+                    if top < 0 {
+                        break;
+                    }
+                    let bottom = (top + 1 - isize::try_from(limit).unwrap_or(isize::MAX)).max(0);
+                    let mut members: Vec<String> =
+                        conn.lrange(self.keys.leads(), bottom, top).await?;
+                    members.reverse();
+                    (members, (bottom > 0).then(|| (bottom - 1).to_string()))
                 }
             };
             let ids: Vec<OpenId> = batch
@@ -146,8 +154,7 @@ impl Store {
         }
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.hgetall(self.keys.lead(id))
-                .lrange(self.keys.timeline(id), 0, -1);
+            pipe.hgetall(self.keys.lead(id)).get(self.keys.timeline(id));
         }
         let mut conn = self.conn.clone();
         let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
@@ -161,7 +168,11 @@ impl Store {
             if fields.is_empty() {
                 continue;
             }
-            let timeline: Vec<String> = redis::from_redis_value(timeline)?;
+            let timeline: Option<String> = redis::from_redis_value(timeline)?;
+            let timeline: Vec<&str> = timeline
+                .as_deref()
+                .map(|t| t.split(super::keys::TIMELINE_SEPARATOR).collect())
+                .unwrap_or_default();
             let lead = Lead::decode(id.clone(), fields, &timeline).map_err(|what| {
                 StoreError::Corrupt {
                     key: self.keys.lead(id),

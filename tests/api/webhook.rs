@@ -481,3 +481,18 @@ async fn healthz_says_whether_redis_answers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_timeline_keeps_the_newest_500_entries() {
+    let app = TestApp::spawn().await;
+    for i in 0..505u64 {
+        let push = xml::text(OPENID, &format!("message {i}\nsecond line"), 1000 + i);
+        assert_eq!(app.post_event(&push).await.status(), StatusCode::OK);
+    }
+
+    let lead = app.lead(OPENID).await;
+    let events = lead["events"].as_array().unwrap();
+    assert_eq!(events.len(), 500);
+    assert_eq!(events[0]["detail"], "message 504 second line", "newest first, one entry each");
+    assert_eq!(events[499]["detail"], "message 5 second line");
+}
