@@ -59,8 +59,10 @@ pub struct AppConfig {
     pub admin_token: AdminToken,
     /// Where Redis is.
     pub redis_url: String,
-    /// The WeChat API the sync worker keeps tags in step with; `None` runs no worker.
-    pub wechat: Option<WeChatAccess>,
+    /// Where the WeChat API is: WeChat's, or the sandbox's in sandbox mode.
+    pub api_base: String,
+    /// How the sync worker keeping WeChat's tags in step runs; `None` runs no worker.
+    pub sync: Option<SyncConfig>,
 }
 
 /// The channel rules in force, swapped whole on reload.
@@ -109,13 +111,11 @@ impl Application {
         store.load_scripts().await?;
 
         let metrics = Metrics::new();
-        let worker = match &config.wechat {
-            Some(access) => Some(Worker::new(
-                store.clone(),
-                access,
-                SyncConfig::default(),
-                metrics.clone(),
-            )?),
+        let worker = match config.sync {
+            Some(sync) => {
+                let access = WeChatAccess::for_account(&config.account, &config.api_base);
+                Some(Worker::new(store.clone(), &access, sync, metrics.clone())?)
+            }
             None => None,
         };
         let wechat = web::Data::new(worker.as_ref().map(|w| w.client().clone()));

@@ -2,6 +2,7 @@
 
 mod check;
 mod qr;
+mod sandbox;
 mod send;
 mod serve;
 mod sync;
@@ -33,6 +34,8 @@ pub enum Command {
     Check,
     /// Act as WeChat toward a running bot: sign, encrypt in safe mode, POST, print the reply.
     Send(SendArgs),
+    /// Run the WeChat API stand-in alone, with WeChat's limits, error codes and fault injection.
+    Sandbox(sandbox::SandboxArgs),
     /// One reconcile pass against WeChat: create missing tags, push every lead's tags, import
     /// tags staff made in the WeChat console.
     Sync,
@@ -56,6 +59,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve::run(settings).await,
         Command::Check => check::run(&settings),
         Command::Send(args) => send::run(&settings, args).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
         Command::Sync => sync::run(&settings).await,
         Command::Qr(args) => qr::run(&settings, args).await,
     };

@@ -613,7 +613,7 @@ impl Store {
         let mut conn = self.conn.clone();
         let stop = isize::try_from(start + count - 1).unwrap_or(isize::MAX);
         let start = isize::try_from(start).unwrap_or(isize::MAX);
-        let raw: Vec<String> = conn.zrange(self.keys.leads(), start, stop).await?;
+        let raw: Vec<String> = conn.lrange(self.keys.leads(), start, stop).await?;
         Ok(raw.iter().filter_map(|o| OpenId::parse(o).ok()).collect())
     }
 

@@ -36,10 +36,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use secrecy::ExposeSecret;
 use thiserror::Error;
 
-use crate::config::{Account, Mode, SANDBOX_SECRET};
+use crate::config::Account;
 use crate::domain::OpenId;
 use crate::metrics::Metrics;
 use crate::store::{OutboxEntry, OutboxRead, OutboxStats, Store, StoreError};
@@ -116,14 +115,10 @@ pub struct WeChatAccess {
 impl WeChatAccess {
     /// The access configured for `account` (in sandbox mode, the sandbox's secret) at `base_url`.
     pub fn for_account(account: &Account, base_url: &str) -> Self {
-        let secret = match &account.mode {
-            Mode::Live { secret } => AppSecret::new(secret.expose_secret()),
-            Mode::Sandbox => AppSecret::new(SANDBOX_SECRET),
-        };
         Self {
             base_url: base_url.to_owned(),
             appid: account.appid.clone(),
-            secret,
+            secret: account.secret(),
         }
     }
 }

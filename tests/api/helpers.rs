@@ -12,6 +12,7 @@ use wxtag::config::{Account, Mode};
 use wxtag::domain::UnixTime;
 use wxtag::redis_server::{Listen, LocalRedis, Options};
 use wxtag::startup::{AppConfig, Application, SharedRules};
+use wxtag::sync::SyncConfig;
 use wxtag::wechat::crypto::{EncodingAesKey, MessageCipher};
 use wxtag::wechat::inbound::EncryptedEnvelope;
 use wxtag::wechat::signature::{self, ServerToken};
@@ -77,7 +78,8 @@ impl TestRedis {
     }
 }
 
-fn free_port() -> u16 {
+/// A port no one listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -89,9 +91,26 @@ pub struct Spawn {
     /// The wire mode.
     pub wire: Wire,
     /// Channel rule files: (file name, TOML).
-    pub channels: Vec<(&'static str, String)>,
-    /// The WeChat API the app's sync worker talks to; `None` runs no worker.
-    pub wechat: Option<wxtag::sync::WeChatAccess>,
+    pub channels: Vec<(String, String)>,
+    /// The WeChat API (a sandbox's URL) the app's sync worker talks to; `None` runs no worker.
+    pub wechat: Option<String>,
+}
+
+impl Spawn {
+    /// A plaintext app with the shipped example `channels/` folder.
+    pub fn shipped_channels() -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("channels");
+        let mut channels = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            channels.push((name, std::fs::read_to_string(&path).unwrap()));
+        }
+        Self {
+            channels,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Spawn {
@@ -162,7 +181,10 @@ impl TestApp {
                 channels_dir: channels_dir.path().to_owned(),
                 admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
                 redis_url: redis.url(),
-                wechat: spawn.wechat,
+                sync: spawn.wechat.is_some().then(SyncConfig::default),
+                api_base: spawn
+                    .wechat
+                    .unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
             },
             listener,
         )

@@ -1,7 +1,9 @@
 //! wxtag's integration tests: one binary, real Redis servers, the app on port 0.
 
 mod admin; // the admin API's guard and shapes
+mod cli; // the binary as a user runs it: serve, send, check, signals
 mod helpers;
-mod intake; // the intake flow called directly, with the official vectors and a fixed clock
+mod intake;
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
+mod tagging; // channels → tags, replies, counters, reload, the admin views // the intake flow called directly, with the official vectors and a fixed clock
 mod webhook; // POST/GET /wechat: modes, bad input, dedup

@@ -23,7 +23,8 @@ use wxtag::wechat::api::AppSecret;
 
 use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TOKEN, TestApp, TestRedis, eventually, xml};
 
-const SECRET: &str = "sync-test-secret";
+/// The secret test apps log in with (their account is in sandbox mode).
+const SECRET: &str = wxtag::sandbox::DEFAULT_SECRET;
 
 /// A sync that does not wait: no collecting window, quick retries, short leases.
 fn quick() -> SyncConfig {
@@ -520,11 +521,11 @@ async fn the_admin_api_shows_tag_states_dead_letters_metrics_and_channel_qr_code
     }
     let app = TestApp::spawn_with(Spawn {
         channels: vec![(
-            "10.toml",
+            "10.toml".to_owned(),
             "[[qr]]\nscene = \"expo-2026\"\nname = \"展会\"\ntags = [\"来源:展会\"]\npermanent = true\n"
                 .to_owned(),
         )],
-        wechat: Some(access(&base)),
+        wechat: Some(base.clone()),
         ..Spawn::default()
     })
     .await;

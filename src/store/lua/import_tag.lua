@@ -2,7 +2,7 @@
 -- recorded as external with its WeChat id, and each member becomes a lead (if new) carrying
 -- it, with the id recorded as applied in the lead's `w` field.
 --
--- KEYS[1] tag registry (hash)   KEYS[2] the tag's member set   KEYS[3] every lead (sorted set)
+-- KEYS[1] tag registry (hash)   KEYS[2] the tag's member set   KEYS[3] every lead (list)
 -- KEYS[4] external tags (set)   KEYS[5] tag name -> WeChat id (hash)
 -- KEYS[6 .. 5+n] the members' lead hashes, same order as ARGV[4 ..]
 --
@@ -31,7 +31,7 @@ for i = 4, #ARGV do
   local openid, lead = ARGV[i], KEYS[i + 2]
   if redis.call('HSETNX', lead, 'fs', now) == 1 then
     redis.call('HSET', lead, 'ls', now, 'sub', '1')
-    redis.call('ZADD', KEYS[3], now, openid)
+    redis.call('RPUSH', KEYS[3], openid)
   end
   if redis.call('HSETNX', lead, 't:' .. name, now .. ' wechat') == 1 then
     added = added + 1
