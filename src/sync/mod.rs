@@ -101,6 +101,12 @@ impl SyncError {
     }
 }
 
+/// True when WeChat refused a call for good with an errcode: no retry helps, and it is not the
+/// operator's configuration (those stop the sync instead).
+pub(crate) fn refused_for_good(e: &ApiError) -> bool {
+    e.code().is_some() && !e.is_retryable() && !e.is_token_error() && !e.is_fatal_config()
+}
+
 /// Where WeChat's API is and how to log in to it.
 #[derive(Debug, Clone)]
 pub struct WeChatAccess {

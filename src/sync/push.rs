@@ -10,8 +10,10 @@
 //! result then settles it. A crash between a call and its record leaves the doubt, and the
 //! next sync asserts it again, so nothing WeChat holds is ever forgotten.
 //!
-//! A call failing for good is split in halves until the failing openid stands alone: one bad
-//! openid never sinks the other 49. What can never succeed goes to the dead-letter list.
+//! A call WeChat refuses for good (an errcode no retry fixes) is split in halves until the
+//! failing openid stands alone: one bad openid never sinks the other 49. What can never succeed
+//! goes to the dead-letter list. A failure without an errcode (an HTTP 4xx, an answer that is
+//! not WeChat's JSON) says nothing about the openids: it is retried, then left for later.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -23,11 +25,11 @@ use crate::domain::{OpenId, TagName, UnixTime};
 use crate::store::{DeadLetter, LeaseOp, OnWeChat, Store, SyncLead, TagOp};
 use crate::wechat::api::{AccessToken, ApiError, TagId, WeChatApi};
 
-use super::SyncError;
 use super::batch::{Call, plan};
 use super::client::Client;
 use super::projection::{Changes, diff, project};
 use super::tags::{self, Ensured};
+use super::{SyncError, refused_for_good};
 
 /// What a push did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -331,8 +333,12 @@ impl Pusher<'_> {
                         // A known tag: WeChat says 45159 when a user is tagged twice at once.
                         SyncError::Api(e)
                     }
-                    Err(e) if e.may_pass() => e,
-                    Err(SyncError::Api(e)) => return self.refused(call, names, e, report).await,
+                    Err(SyncError::Api(e)) if refused_for_good(&e) => {
+                        return self.refused(call, names, e, report).await;
+                    }
+                    // Busy, quota, 5xx, timeouts; or no errcode (an HTTP 4xx, an unreadable
+                    // answer), which is not the openids' fault either.
+                    Err(e @ (SyncError::Api(_) | SyncError::TokenWait)) => e,
                     Err(e) => return Err(e),
                 };
                 if attempt + 1 >= retry.attempts {

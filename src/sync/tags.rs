@@ -10,8 +10,8 @@ use crate::domain::TagName;
 use crate::store::Store;
 use crate::wechat::api::{TagId, WeChatTag};
 
-use super::SyncError;
 use super::client::Client;
+use super::{SyncError, refused_for_good};
 
 /// What became of a tag that needed a WeChat id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,15 +85,15 @@ pub(crate) async fn ensure(
             Err(SyncError::Api(e)) if e.code() == Some(45157) => {
                 find(client, name.as_str()).await?
             }
-            Err(e) if e.may_pass() => {
-                tracing::warn!(tag = %name, error = %e, "could not create the tag on wechat yet; trying again later");
-                out.push((name, Ensured::Later));
-                continue;
-            }
-            Err(SyncError::Api(e)) => {
+            Err(SyncError::Api(e)) if refused_for_good(&e) => {
                 let reason = refusal(e.code())
                     .map_or_else(|| format!("wechat refused the tag: {e}"), str::to_owned);
                 out.push(unsynced(store, name, reason).await?);
+                continue;
+            }
+            Err(e @ (SyncError::Api(_) | SyncError::TokenWait)) => {
+                tracing::warn!(tag = %name, error = %e, "could not create the tag on wechat yet; trying again later");
+                out.push((name, Ensured::Later));
                 continue;
             }
             Err(e) => return Err(e),
