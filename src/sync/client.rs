@@ -160,6 +160,11 @@ impl Client {
         }
     }
 
+    /// Makes sure there is an access token: WeChat takes the AppID and AppSecret.
+    pub async fn check(&self) -> Result<(), SyncError> {
+        self.tokens.get().await.map(drop)
+    }
+
     /// Creates a parametric QR code.
     pub async fn create_qrcode(&self, request: &QrRequest) -> Result<QrTicket, SyncError> {
         self.call("qrcode/create", |api, token| async move {

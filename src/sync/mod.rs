@@ -263,7 +263,14 @@ impl Worker {
     /// One cycle: take entries, push their leads, acknowledge what WeChat accepted.
     pub async fn sync_once(&self) -> Result<SyncOutcome, SyncError> {
         self.ensure_group().await?;
-        let entries = self.take_entries().await?;
+        let entries = match self.take_entries().await {
+            Err(SyncError::Store(StoreError::Redis(e))) if e.code() == Some("NOGROUP") => {
+                // The outbox was deleted under us (a flushed Redis): make it again next cycle.
+                self.group_ready.store(false, Ordering::Relaxed);
+                return Err(SyncError::Store(StoreError::Redis(e)));
+            }
+            taken => taken?,
+        };
         if entries.is_empty() {
             self.refresh_metrics().await?;
             return Ok(SyncOutcome::default());
@@ -397,6 +404,15 @@ impl Worker {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         tracing::info!(consumer = %self.consumer, "sync worker started");
+        let checked = tokio::select! {
+            () = &mut shutdown => return,
+            checked = self.client.check() => checked,
+        };
+        match checked {
+            Ok(()) => tracing::info!("wechat accepted the appid and secret: tags will sync"),
+            Err(error @ SyncError::Config(_)) => tracing::error!("{error}"),
+            Err(error) => tracing::warn!(%error, "cannot reach wechat yet; the sync keeps trying"),
+        }
         let mut failures = 0;
         let mut pruned_at = Instant::now();
         loop {
