@@ -7,6 +7,7 @@
 pub mod keys;
 mod lead;
 mod query;
+mod views;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
@@ -17,6 +18,7 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
 pub use query::{ChannelCounts, Counts, LeadFilter, LeadPage, MAX_RANGE_DAYS, TagCount};
+pub use views::{DeadLetter, DeadLetters, TagSync};
 
 /// A failure talking to Redis, or Redis holding data wxtag did not write.
 #[derive(Debug, Error)]
