@@ -1,21 +1,23 @@
-//! The admin API: JSON over HTTP, every route behind the admin bearer token.
+//! The admin API (JSON over HTTP, every route behind the admin token) and the dashboard (pages).
 //!
 //! Handlers are thin: parse the request into domain values, call the [`Store`], shape the
 //! answer. Errors share one JSON shape (see [`ApiError`]).
 
 mod auth;
 mod channels;
+mod dashboard;
 mod error;
+mod export;
 mod leads;
 mod tags;
 
 use actix_web::web;
 
-pub use auth::{Admin, AdminToken, Unauthorized};
+pub use auth::{Admin, AdminPage, AdminToken, LoginRequired, Unauthorized};
 pub use channels::ChannelReport;
 pub use error::ApiError;
 
-/// Registers the admin routes under `/api`.
+/// Registers the admin routes under `/api`, and the dashboard's pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
@@ -23,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/leads/{openid}", web::get().to(leads::get))
             .route("/leads/{openid}/tags", web::post().to(leads::edit_tags))
             .route("/channels", web::get().to(channels::report))
-            .route("/tags", web::get().to(tags::list)),
+            .route("/tags", web::get().to(tags::list))
+            .route("/export.csv", web::get().to(export::export)),
     );
+    cfg.configure(dashboard::routes);
 }
