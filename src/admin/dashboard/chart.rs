@@ -11,7 +11,7 @@ const HEIGHT: f64 = 260.0;
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 10.0;
-const BOTTOM: f64 = 26.0;
+const BOTTOM: f64 = 32.0;
 /// At most this many day labels on the x axis.
 const MAX_X_LABELS: usize = 10;
 /// How many colours the stylesheet defines (`.c0` … `.c7`).
@@ -158,7 +158,7 @@ impl StackedChart {
             .filter(|(i, _)| i % every == 0)
             .map(|(i, day)| Label {
                 x: tenth(LEFT + slot * (i as f64 + 0.5)),
-                y: HEIGHT - 8.0,
+                y: HEIGHT - 6.0,
                 text: day.get(5..).unwrap_or(day).to_owned(),
             })
             .collect();
