@@ -7,17 +7,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use thiserror::Error;
 
 use crate::admin::AdminToken;
+use crate::sandbox;
+use crate::wechat::api::AppSecret;
 use crate::wechat::crypto::EncodingAesKey;
 use crate::wechat::signature::ServerToken;
 
-/// The AppID sandbox mode runs as.
-pub const SANDBOX_APPID: &str = "wxsandbox00000000";
-/// The AppSecret sandbox mode's stand-in accepts.
-pub const SANDBOX_SECRET: &str = "sandbox-secret";
 /// The server token sandbox mode signs with when `WECHAT_TOKEN` is unset.
 pub const SANDBOX_TOKEN: &str = "wxtag-sandbox-token";
 
@@ -37,7 +35,7 @@ pub enum Mode {
     /// Real WeChat, with the account's AppSecret.
     Live {
         /// `WECHAT_APPSECRET`.
-        secret: SecretString,
+        secret: AppSecret,
     },
     /// No `WECHAT_APPID`: `serve` starts the sandbox and talks to it.
     Sandbox,
@@ -143,7 +141,7 @@ fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError
     let Some(appid) = get("WECHAT_APPID") else {
         let token = get("WECHAT_TOKEN").unwrap_or_else(|| SANDBOX_TOKEN.to_owned());
         return Ok(Account {
-            appid: SANDBOX_APPID.to_owned(),
+            appid: sandbox::DEFAULT_APPID.to_owned(),
             mode: Mode::Sandbox,
             token: ServerToken::new(token),
             aes_key,
@@ -183,7 +181,7 @@ fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError
     Ok(Account {
         appid,
         mode: Mode::Live {
-            secret: SecretString::from(secret),
+            secret: AppSecret::new(secret),
         },
         token: ServerToken::new(token),
         aes_key,
@@ -191,9 +189,14 @@ fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError
     })
 }
 
-/// The Redis URL, for connecting; never log it (it may hold a password).
-pub fn expose_redis_url(url: &SecretString) -> &str {
-    url.expose_secret()
+impl Account {
+    /// The AppSecret the API client fetches tokens with (the sandbox's own in sandbox mode).
+    pub fn secret(&self) -> AppSecret {
+        match &self.mode {
+            Mode::Live { secret } => secret.clone(),
+            Mode::Sandbox => AppSecret::new(sandbox::DEFAULT_SECRET),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +216,7 @@ mod tests {
     fn nothing_set_is_sandbox_mode_with_defaults() {
         let s = settings(&[]).unwrap();
         assert!(s.is_sandbox());
-        assert_eq!(s.account.appid, SANDBOX_APPID);
+        assert_eq!(s.account.appid, sandbox::DEFAULT_APPID);
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.channels_dir, PathBuf::from("channels"));
         assert!(s.redis_url.is_none() && s.admin_token.is_none() && s.account.aes_key.is_none());

@@ -93,7 +93,7 @@ pub struct LocalRedis {
 #[derive(Debug)]
 pub enum Local {
     /// This process started it and must keep it alive.
-    Owned(LocalRedis),
+    Owned(Box<LocalRedis>),
     /// Another process runs it; only the URL is needed.
     Shared(String),
 }
@@ -110,11 +110,12 @@ impl Local {
 
 /// Uses the durable server already running in `dir`, or starts one there.
 pub async fn attach_or_start(dir: &Path) -> Result<Local, LocalRedisError> {
-    let options = Options::durable_in(dir);
+    let options = Options::durable_in(absolute_dir(dir)?);
     if answers(&options.url()).await {
         return Ok(Local::Shared(options.url()));
     }
-    LocalRedis::start(options).await.map(Local::Owned)
+    let redis = LocalRedis::start(options).await?;
+    Ok(Local::Owned(Box::new(redis)))
 }
 
 /// True when a Redis at `url` answers PING.
@@ -135,10 +136,10 @@ impl LocalRedis {
     /// Starts a server and waits, with a deadline, until it answers PING.
     pub async fn start(options: Options) -> Result<Self, LocalRedisError> {
         let binary = which("redis-server").ok_or(LocalRedisError::NotInstalled)?;
-        std::fs::create_dir_all(&options.dir).map_err(|source| LocalRedisError::DataDir {
-            path: options.dir.clone(),
-            source,
-        })?;
+        let options = Options {
+            dir: absolute_dir(&options.dir)?,
+            ..options
+        };
         let child = spawn(&binary, &options)?;
         let redis = Self { options, child };
         let deadline = tokio::time::Instant::now() + START_DEADLINE;
@@ -199,10 +200,23 @@ impl LocalRedis {
     }
 }
 
+/// Creates `dir` if needed and returns it as an absolute path: the server runs inside it,
+/// so every path handed to it must not depend on our working directory.
+fn absolute_dir(dir: &Path) -> Result<PathBuf, LocalRedisError> {
+    let failed = |source| LocalRedisError::DataDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    std::fs::canonicalize(dir).map_err(failed)
+}
+
 fn spawn(binary: &Path, options: &Options) -> Result<Child, LocalRedisError> {
     let mut command = Command::new(binary);
     command
         .current_dir(&options.dir)
+        .arg("--dir")
+        .arg(&options.dir)
         .args([
             "--daemonize",
             "no",

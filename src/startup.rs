@@ -55,6 +55,8 @@ pub struct AppConfig {
     pub admin_token: AdminToken,
     /// Where Redis is.
     pub redis_url: String,
+    /// Where the WeChat API is: WeChat's, or the sandbox's in sandbox mode.
+    pub api_base: String,
 }
 
 /// The channel rules in force, swapped whole on reload.

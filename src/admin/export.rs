@@ -2,8 +2,9 @@
 //!
 //! The file starts with a UTF-8 byte-order mark, so Excel opens the Chinese tag names as
 //! UTF-8. Columns: `openid, subscribed, first_channel, channels, tags, first_seen,
-//! last_seen`; lists are joined with `;`, times are RFC 3339 in China time. Leads come oldest
-//! first, so leads that arrive during the download never shift the pages still to come.
+//! last_seen`; lists are joined with `;`, times are RFC 3339 in China time. Leads come newest
+//! first, paged with the lead list's stable cursor, so leads that arrive during the download
+//! never shift the pages still to come.
 //!
 //! Cells are quoted when they hold a comma, quote or line break (RFC 4180), and a cell that
 //! starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, so a
@@ -15,7 +16,7 @@ use futures_util::{StreamExt, stream};
 
 use super::Admin;
 use crate::domain::UnixTime;
-use crate::store::{Lead, Store, StoreError, day_of};
+use crate::store::{Lead, LeadFilter, Store, StoreError, day_of};
 
 /// Leads read from Redis per round trip.
 const PAGE: usize = 200;
@@ -59,27 +60,33 @@ fn row(out: &mut String, lead: &Lead) {
     out.push_str("\r\n");
 }
 
-/// The rows of the leads from `offset` on, one page, and where the next page starts.
-async fn page(store: &Store, offset: usize) -> Result<(Bytes, Option<usize>), StoreError> {
-    let ids = store.lead_ids_oldest_first(offset, PAGE).await?;
-    let next = (ids.len() == PAGE).then_some(offset + PAGE);
+/// The rows of one page of leads from `cursor` (the first page for `None`), and the cursor
+/// of the next page, if any.
+async fn page(
+    store: &Store,
+    cursor: Option<String>,
+) -> Result<(Bytes, Option<Option<String>>), StoreError> {
+    let page = store
+        .leads(&LeadFilter::default(), PAGE, cursor.as_deref())
+        .await?;
     let mut out = String::new();
-    for lead in store.leads_by_id(&ids).await? {
-        row(&mut out, &lead);
+    for lead in &page.leads {
+        row(&mut out, lead);
     }
-    Ok((Bytes::from(out), next))
+    Ok((Bytes::from(out), page.next_cursor.map(Some)))
 }
 
 /// `GET /api/export.csv`: all leads, streamed.
 pub(super) async fn export(_: Admin, store: Data<Store>) -> HttpResponse {
     let store = store.get_ref().clone();
-    let rows = stream::try_unfold(Some(0), move |offset| {
+    // The state is the cursor of the page to read: `Some(None)` the first, `None` when done.
+    let rows = stream::try_unfold(Some(None), move |cursor| {
         let store = store.clone();
         async move {
-            let Some(offset) = offset else {
+            let Some(cursor) = cursor else {
                 return Ok(None);
             };
-            page(&store, offset).await.map(Some)
+            page(&store, cursor).await.map(Some)
         }
     })
     .map(|result| result.inspect_err(|error| tracing::error!(%error, "lead export cut off")));

@@ -1,6 +1,7 @@
 //! The `wxtag` commands. Each parses its arguments here and calls into the library.
 
 mod check;
+mod sandbox;
 mod send;
 mod serve;
 
@@ -30,6 +31,8 @@ pub enum Command {
     Check,
     /// Act as WeChat toward a running bot: sign, encrypt in safe mode, POST, print the reply.
     Send(SendArgs),
+    /// Run the WeChat API stand-in alone, with WeChat's limits, error codes and fault injection.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// A command's failure, printed as `error: …` with exit code 1.
@@ -48,6 +51,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve::run(settings).await,
         Command::Check => check::run(&settings),
         Command::Send(args) => send::run(&settings, args).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
     };
     match result {
         Ok(code) => code,

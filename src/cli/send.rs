@@ -48,8 +48,12 @@ pub struct SendArgs {
     concurrency: usize,
     /// The mix of kinds under load, in percent, e.g. qr=70,click=20,text=10
     /// (kinds: qr, follow, scan, unfollow, click, view, text).
-    #[arg(long, global = true, value_parser = parse_mix)]
+    #[arg(long, global = true, value_parser = parse_mix, conflicts_with = "sequence")]
     mix: Option<Mix>,
+    /// Under load, send this sequence of kinds to each of --count new leads, in order
+    /// (one openid per lead), e.g. qr,click,text,text,text.
+    #[arg(long, global = true, value_delimiter = ',', value_parser = parse_kind_name)]
+    sequence: Option<Vec<String>>,
 }
 
 /// One kind of event to send.
@@ -91,24 +95,30 @@ struct Mix(Vec<(String, u32)>);
 
 const MIX_KINDS: [&str; 7] = ["qr", "follow", "scan", "unfollow", "click", "view", "text"];
 
+fn parse_kind_name(raw: &str) -> Result<String, String> {
+    let kind = raw.trim();
+    if MIX_KINDS.contains(&kind) {
+        Ok(kind.to_owned())
+    } else {
+        Err(format!(
+            "unknown kind {kind:?}; use {}",
+            MIX_KINDS.join(", ")
+        ))
+    }
+}
+
 fn parse_mix(raw: &str) -> Result<Mix, String> {
     let mut parts = Vec::new();
     for part in raw.split(',') {
         let (kind, weight) = part
             .split_once('=')
             .ok_or_else(|| format!("{part:?} is not kind=percent"))?;
-        let kind = kind.trim();
-        if !MIX_KINDS.contains(&kind) {
-            return Err(format!(
-                "unknown kind {kind:?}; use {}",
-                MIX_KINDS.join(", ")
-            ));
-        }
+        let kind = parse_kind_name(kind)?;
         let weight = weight
             .trim()
             .parse()
             .map_err(|_| format!("{weight:?} is not a whole number"))?;
-        parts.push((kind.to_owned(), weight));
+        parts.push((kind, weight));
     }
     if parts.iter().map(|(_, w)| w).sum::<u32>() == 0 {
         return Err("the weights add up to 0".to_owned());
@@ -263,7 +273,7 @@ impl Sender {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.url))?;
+            .map_err(|e| format!("cannot reach {}: {}", self.url, e.without_url()))?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         Ok(Answered { status, body })
@@ -358,7 +368,57 @@ pub async fn run(settings: &Settings, args: SendArgs) -> Result<ExitCode, Failur
     })
 }
 
-/// The load generator: `count` events, `concurrency` in flight, a new openid each.
+/// What each unit of a load run sends: one event of a fixed kind, one event drawn from a
+/// weighted mix, or a sequence of events from one new lead.
+#[derive(Debug, Clone)]
+enum Plan {
+    Fixed(Kind),
+    Mix(Vec<(String, u32)>),
+    Sequence(Vec<String>),
+}
+
+impl Plan {
+    fn describe(&self) -> String {
+        match self {
+            Plan::Fixed(kind) => kind_name(kind).to_owned(),
+            Plan::Mix(mix) => mix
+                .iter()
+                .map(|(k, w)| format!("{k}={w}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            Plan::Sequence(kinds) => format!("each lead: {}", kinds.join(",")),
+        }
+    }
+
+    /// The events of one unit.
+    fn kinds(&self, samples: &Samples, rng: &mut impl rand::Rng) -> Vec<Kind> {
+        match self {
+            Plan::Fixed(kind) => vec![kind.clone()],
+            Plan::Mix(mix) => {
+                let total: u32 = mix.iter().map(|(_, w)| w).sum();
+                let mut roll = rng.random_range(0..total);
+                let name = mix
+                    .iter()
+                    .find(|(_, w)| {
+                        let hit = roll < *w;
+                        roll = roll.saturating_sub(*w);
+                        hit
+                    })
+                    .map_or("text", |(k, _)| k.as_str());
+                vec![samples.kind(name, rng)]
+            }
+            Plan::Sequence(names) => names.iter().map(|name| samples.kind(name, rng)).collect(),
+        }
+    }
+}
+
+/// A fresh latency histogram: 1 µs to 60 s at 3 significant figures.
+fn histogram() -> Histogram<u64> {
+    // Fixed, valid bounds: creation cannot fail.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// The load generator: `count` units, `concurrency` in flight, a new openid per unit.
 async fn load(
     settings: &Settings,
     sender: Arc<Sender>,
@@ -369,86 +429,55 @@ async fn load(
         Err(_) => Rules::default(),
     };
     let samples = Arc::new(Samples::from_rules(&rules));
-    let mix = match (&args.mix, &args.kind) {
-        (Some(mix), _) => mix.0.clone(),
-        (None, Some(kind)) => vec![(kind_name(kind).to_owned(), 1)],
-        (None, None) => vec![
+    let plan = match (args.sequence, args.mix, args.kind) {
+        (Some(sequence), _, _) => Plan::Sequence(sequence),
+        (None, Some(mix), _) => Plan::Mix(mix.0),
+        (None, None, Some(kind)) => Plan::Fixed(kind),
+        (None, None, None) => Plan::Mix(vec![
             ("qr".to_owned(), 70),
             ("click".to_owned(), 20),
             ("text".to_owned(), 10),
-        ],
+        ]),
     };
-    let fixed_kind = args.mix.is_none().then(|| args.kind.clone()).flatten();
-    let total_weight: u32 = mix.iter().map(|(_, w)| w).sum();
     let next = Arc::new(AtomicU64::new(0));
     let count = args.count;
     println!(
-        "sending {count} events ({}) with {} in flight to {}",
-        mix.iter()
-            .map(|(k, w)| format!("{k}={w}"))
-            .collect::<Vec<_>>()
-            .join(","),
+        "sending {count} × ({}) with {} in flight to {}",
+        plan.describe(),
         args.concurrency,
         sender.url
     );
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let (sender, samples, next, mix, fixed_kind) = (
-            sender.clone(),
-            samples.clone(),
-            next.clone(),
-            mix.clone(),
-            fixed_kind.clone(),
-        );
+        let (sender, samples, next, plan) =
+            (sender.clone(), samples.clone(), next.clone(), plan.clone());
         workers.push(tokio::spawn(async move {
-            // 1 µs to 60 s at 3 significant figures: fixed bounds, so creation cannot fail.
-            let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-                .expect("valid histogram bounds");
+            let mut latencies = histogram();
             let (mut failed, mut errors) = (0u64, 0u64);
             let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
             while next.fetch_add(1, Ordering::Relaxed) < count {
-                let kind = match &fixed_kind {
-                    Some(kind) => kind.clone(),
-                    None => {
-                        let mut roll = rng.random_range(0..total_weight);
-                        let name = mix
-                            .iter()
-                            .find(|(_, w)| {
-                                let hit = roll < *w;
-                                roll = roll.saturating_sub(*w);
-                                hit
-                            })
-                            .map(|(k, _)| k.as_str())
-                            .unwrap_or("text");
-                        samples.kind(name, &mut rng)
-                    }
-                };
-                let message = match inbound(
-                    &kind,
-                    random_openid(&mut rng),
-                    "gh_wxtag_load",
-                    rng.random(),
-                ) {
-                    Ok(message) => message,
-                    Err(_) => {
+                let openid = random_openid(&mut rng);
+                for kind in plan.kinds(&samples, &mut rng) {
+                    let Ok(message) = inbound(&kind, openid.clone(), "gh_wxtag_load", rng.random())
+                    else {
                         errors += 1;
                         continue;
+                    };
+                    let sent = Instant::now();
+                    match sender.post(&message.to_xml()).await {
+                        Ok(answer) if answer.status.is_success() => {}
+                        Ok(_) => failed += 1,
+                        Err(_) => errors += 1,
                     }
-                };
-                let sent = Instant::now();
-                match sender.post(&message.to_xml()).await {
-                    Ok(answer) if answer.status.is_success() => {}
-                    Ok(_) => failed += 1,
-                    Err(_) => errors += 1,
+                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    latencies.saturating_record(micros.max(1));
                 }
-                let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                latencies.saturating_record(micros.max(1));
             }
             (latencies, failed, errors)
         }));
     }
-    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut latencies = histogram();
     let (mut failed, mut errors) = (0, 0);
     for worker in workers {
         let (h, f, e) = worker.await?;

@@ -8,17 +8,22 @@ use super::Failure;
 use crate::admin::AdminToken;
 use crate::config::Settings;
 use crate::redis_server::{self, Local};
+use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::startup::{AppConfig, Application, shutdown_signal};
 
 /// Runs the bot until a shutdown signal.
 pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
-    if settings.is_sandbox() {
+    let api_base = if settings.is_sandbox() {
+        let base = start_sandbox(&settings)?;
         tracing::warn!(
             "SANDBOX MODE: WECHAT_APPID is not set, so wxtag talks to its built-in WeChat \
-             stand-in, not to WeChat. Set WECHAT_APPID, WECHAT_APPSECRET and WECHAT_TOKEN \
-             to serve a real account."
+             stand-in at {base}, not to WeChat (see what it holds at {base}/sandbox/state). \
+             Set WECHAT_APPID, WECHAT_APPSECRET and WECHAT_TOKEN to serve a real account."
         );
-    }
+        base
+    } else {
+        settings.account.api_base.clone()
+    };
     let local = match &settings.redis_url {
         Some(_) => None,
         None => {
@@ -62,6 +67,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             channels_dir: settings.channels_dir,
             admin_token,
             redis_url,
+            api_base,
         },
         listener,
     )
@@ -69,7 +75,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
     tracing::info!(addr = %settings.bind, "wxtag is serving: webhook at /wechat, admin API at /api");
 
     let supervisor = match local {
-        Some(Local::Owned(redis)) => Some(redis),
+        Some(Local::Owned(redis)) => Some(*redis),
         _ => None,
     };
     match supervisor {
@@ -87,4 +93,17 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the WeChat stand-in in this process on a free loopback port; returns its URL.
+fn start_sandbox(settings: &Settings) -> Result<String, Failure> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let config = SandboxConfig {
+        appid: settings.account.appid.clone(),
+        secret: settings.account.secret(),
+        ..SandboxConfig::default()
+    };
+    tokio::spawn(SandboxHandle::new(config).serve(listener)?);
+    Ok(base)
 }

@@ -40,8 +40,13 @@ pub struct TimelineEntry {
 }
 
 impl TimelineEntry {
-    /// The stored form of an entry.
+    /// The stored form of an entry. Control characters in the detail (a follower's line
+    /// breaks, say) become spaces, so the entry never holds the separator between entries.
     pub fn encode(at: UnixTime, kind: &str, detail: &str) -> String {
+        let detail: String = detail
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         format!("{} {kind} {detail}", at.0)
     }
 
@@ -90,7 +95,7 @@ impl Lead {
     pub(super) fn decode(
         openid: OpenId,
         fields: Vec<(String, String)>,
-        timeline: &[String],
+        timeline: &[&str],
     ) -> Result<Self, String> {
         let mut lead = Lead {
             openid,
@@ -132,6 +137,7 @@ impl Lead {
             .collect();
         lead.events = timeline
             .iter()
+            .copied()
             .map(|raw| {
                 TimelineEntry::decode(raw).ok_or_else(|| format!("bad timeline entry {raw:?}"))
             })
@@ -155,6 +161,16 @@ mod tests {
             TimelineEntry::decode("1 unfollow ").unwrap().detail,
             "",
             "an empty detail stays empty"
+        );
+    }
+
+    #[test]
+    fn line_breaks_in_a_detail_cannot_split_the_timeline() {
+        let raw = TimelineEntry::encode(UnixTime(1), "text", "line one\nline two\u{1e}x");
+        assert!(!raw.contains(crate::store::keys::TIMELINE_SEPARATOR));
+        assert_eq!(
+            TimelineEntry::decode(&raw).unwrap().detail,
+            "line one line two x"
         );
     }
 

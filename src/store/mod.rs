@@ -143,8 +143,14 @@ impl Store {
         Self {
             conn,
             keys: Keys::new(appid),
-            apply_event: std::sync::Arc::new(Script::new(include_str!("lua/apply_event.lua"))),
-            edit_tags: std::sync::Arc::new(Script::new(include_str!("lua/edit_tags.lua"))),
+            apply_event: std::sync::Arc::new(Script::new(concat!(
+                include_str!("lua/timeline.lua"),
+                include_str!("lua/apply_event.lua")
+            ))),
+            edit_tags: std::sync::Arc::new(Script::new(concat!(
+                include_str!("lua/timeline.lua"),
+                include_str!("lua/edit_tags.lua")
+            ))),
         }
     }
 
@@ -246,26 +252,12 @@ impl Store {
 
     /// One lead with its tags and timeline (newest first), or `None` if wxtag never saw it.
     pub async fn lead(&self, openid: &OpenId) -> Result<Option<Lead>, StoreError> {
-        let mut conn = self.conn.clone();
-        let (fields, timeline): (Vec<(String, String)>, Vec<String>) = redis::pipe()
-            .hgetall(self.keys.lead(openid))
-            .lrange(self.keys.timeline(openid), 0, -1)
-            .query_async(&mut conn)
-            .await?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        Lead::decode(openid.clone(), fields, &timeline)
-            .map(Some)
-            .map_err(|what| StoreError::Corrupt {
-                key: self.keys.lead(openid),
-                what,
-            })
+        Ok(self.leads_by_id(std::slice::from_ref(openid)).await?.pop())
     }
 
     /// How many leads wxtag knows.
     pub async fn lead_count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn.zcard(self.keys.leads()).await?)
+        Ok(conn.llen(self.keys.leads()).await?)
     }
 }

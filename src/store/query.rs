@@ -114,15 +114,27 @@ impl Store {
                     (members, (next != 0).then(|| next.to_string()))
                 }
                 None => {
-                    // Newest first: offsets into the index, ordered by first-seen time.
-                    let at: isize = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-                    let stop = at + isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-                    let members: Vec<String> = conn.zrevrange(self.keys.leads(), at, stop).await?;
-                    let next = (members.len() == limit).then(|| (stop + 1).to_string());
-                    (members, next)
+                    // Newest first. The index only grows at its end, so an absolute position
+                    // is a stable cursor: new leads never shift the pages still to come.
+                    let top: isize = match cursor.as_deref().and_then(|c| c.parse().ok()) {
+                        Some(top) => top,
+                        None => conn.llen::<_, isize>(self.keys.leads()).await? - 1,
+                    };
+                    if top < 0 {
+                        break;
+                    }
+                    let bottom = (top + 1 - isize::try_from(limit).unwrap_or(isize::MAX)).max(0);
+                    let mut members: Vec<String> =
+                        conn.lrange(self.keys.leads(), bottom, top).await?;
+                    members.reverse();
+                    (members, (bottom > 0).then(|| (bottom - 1).to_string()))
                 }
             };
-            let leads = self.leads_by_id(&batch).await?;
+            let ids: Vec<OpenId> = batch
+                .iter()
+                .filter_map(|id| OpenId::parse(id).ok())
+                .collect();
+            let leads = self.leads_by_id(&ids).await?;
             found.extend(leads.into_iter().filter(|lead| filter.admits(lead)));
             cursor = next;
             if found.len() >= limit || cursor.is_none() {
@@ -135,43 +147,39 @@ impl Store {
         })
     }
 
-    /// Full leads for these openids, in one pipeline; unknown or malformed ids are skipped.
-    pub async fn leads_by_id(&self, openids: &[String]) -> Result<Vec<Lead>, StoreError> {
-        let ids: Vec<OpenId> = openids
-            .iter()
-            .filter_map(|id| OpenId::parse(id).ok())
-            .collect();
+    /// Full leads for these openids, in one pipeline; unknown ones are skipped.
+    pub async fn leads_by_id(&self, ids: &[OpenId]) -> Result<Vec<Lead>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.hgetall(self.keys.lead(id))
-                .lrange(self.keys.timeline(id), 0, -1);
+        for id in ids {
+            pipe.hgetall(self.keys.lead(id)).get(self.keys.timeline(id));
         }
         let mut conn = self.conn.clone();
-        let raw: Vec<(Vec<(String, String)>, Vec<String>)> = {
-            let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-            let mut pairs = Vec::with_capacity(ids.len());
-            let mut values = flat.into_iter();
-            while let (Some(fields), Some(timeline)) = (values.next(), values.next()) {
-                pairs.push((
-                    redis::from_redis_value(fields)?,
-                    redis::from_redis_value(timeline)?,
-                ));
-            }
-            pairs
-        };
+        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let mut replies = replies.into_iter();
         let mut leads = Vec::with_capacity(ids.len());
-        for (id, (fields, timeline)) in ids.into_iter().zip(raw) {
+        for id in ids {
+            let (Some(fields), Some(timeline)) = (replies.next(), replies.next()) else {
+                break;
+            };
+            let fields: Vec<(String, String)> = redis::from_redis_value(fields)?;
             if fields.is_empty() {
                 continue;
             }
-            let key = self.keys.lead(&id);
-            leads.push(
-                Lead::decode(id, fields, &timeline)
-                    .map_err(|what| StoreError::Corrupt { key, what })?,
-            );
+            let timeline: Option<String> = redis::from_redis_value(timeline)?;
+            let timeline: Vec<&str> = timeline
+                .as_deref()
+                .map(|t| t.split(super::keys::TIMELINE_SEPARATOR).collect())
+                .unwrap_or_default();
+            let lead = Lead::decode(id.clone(), fields, &timeline).map_err(|what| {
+                StoreError::Corrupt {
+                    key: self.keys.lead(id),
+                    what,
+                }
+            })?;
+            leads.push(lead);
         }
         Ok(leads)
     }

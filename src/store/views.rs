@@ -1,5 +1,5 @@
-//! Reads for the dashboard and the CSV export: every tag's WeChat sync state, the dead
-//! letters of the sync worker, and lead ids in a stable order for paging through all leads.
+//! Reads for the dashboard: every tag's WeChat sync state, and the dead letters of the sync
+//! worker.
 //!
 //! The sync worker writes the keys read here (see [`super::keys`]): `wechat_tag_ids` maps a tag
 //! name to its WeChat tag id, `unsynced_tags` a tag name to why it cannot be synced,
@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use redis::AsyncCommands;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -127,24 +126,6 @@ impl Store {
             total,
             newest: raw.iter().map(|r| DeadLetter::decode(r)).collect(),
         })
-    }
-
-    /// Up to `count` lead ids from position `offset`, oldest first.
-    ///
-    /// Oldest first keeps paging stable while leads arrive: a new lead sorts last, so it
-    /// never shifts the pages already read.
-    pub async fn lead_ids_oldest_first(
-        &self,
-        offset: usize,
-        count: usize,
-    ) -> Result<Vec<String>, StoreError> {
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let start = isize::try_from(offset).unwrap_or(isize::MAX);
-        let stop = start.saturating_add(isize::try_from(count).unwrap_or(isize::MAX) - 1);
-        let mut conn = self.conn.clone();
-        Ok(conn.zrange(self.keys.leads(), start, stop).await?)
     }
 }
 

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use wxtag::domain::UnixTime;
 use wxtag::store::Keys;
 
-use crate::dashboard::example_channels;
 use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TestApp, eventually, xml};
 
 const DAY: i64 = 86_400;
@@ -214,11 +213,7 @@ async fn fits_width(browser: &Client) -> bool {
 
 #[tokio::test]
 async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
-    let app = TestApp::spawn_with(Spawn {
-        channels: example_channels(),
-        ..Spawn::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Spawn::shipped_channels()).await;
     seed(&app).await;
     let driver = Chromedriver::start().await;
     let browser = driver.browser().await;

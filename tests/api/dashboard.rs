@@ -8,35 +8,9 @@ use wxtag::store::Keys;
 
 use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TestApp, xml};
 
-/// The example rules in `channels/`, as shipped.
-pub fn example_channels() -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "00-follow.toml",
-            include_str!("../../channels/00-follow.toml").to_owned(),
-        ),
-        (
-            "10-qr-channels.toml",
-            include_str!("../../channels/10-qr-channels.toml").to_owned(),
-        ),
-        (
-            "20-menu.toml",
-            include_str!("../../channels/20-menu.toml").to_owned(),
-        ),
-        (
-            "30-keywords.toml",
-            include_str!("../../channels/30-keywords.toml").to_owned(),
-        ),
-    ]
-}
-
-/// An app with the example rules.
+/// An app with the shipped example rules.
 async fn app() -> TestApp {
-    TestApp::spawn_with(Spawn {
-        channels: example_channels(),
-        ..Spawn::default()
-    })
-    .await
+    TestApp::spawn_with(Spawn::shipped_channels()).await
 }
 
 /// A browser-like client that shows redirects instead of following them and keeps no

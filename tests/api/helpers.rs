@@ -77,7 +77,8 @@ impl TestRedis {
     }
 }
 
-fn free_port() -> u16 {
+/// A port no one listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -89,7 +90,24 @@ pub struct Spawn {
     /// The wire mode.
     pub wire: Wire,
     /// Channel rule files: (file name, TOML).
-    pub channels: Vec<(&'static str, String)>,
+    pub channels: Vec<(String, String)>,
+}
+
+impl Spawn {
+    /// A plaintext app with the shipped example `channels/` folder.
+    pub fn shipped_channels() -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("channels");
+        let mut channels = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            channels.push((name, std::fs::read_to_string(&path).unwrap()));
+        }
+        Self {
+            channels,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Spawn {
@@ -159,6 +177,7 @@ impl TestApp {
                 channels_dir: channels_dir.path().to_owned(),
                 admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
                 redis_url: redis.url(),
+                api_base: "http://127.0.0.1:9".to_owned(),
             },
             listener,
         )

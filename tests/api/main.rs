@@ -2,7 +2,9 @@
 
 mod admin; // the admin API's guard and shapes
 mod browser; // headless Chromium uses the dashboard; screenshots in target/screenshots/
+mod cli; // the binary as a user runs it: serve, send, check, signals
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod helpers;
-mod intake; // the intake flow called directly, with the official vectors and a fixed clock
+mod intake;
+mod tagging; // channels → tags, replies, counters, reload, the admin views // the intake flow called directly, with the official vectors and a fixed clock
 mod webhook; // POST/GET /wechat: modes, bad input, dedup

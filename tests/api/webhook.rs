@@ -100,7 +100,7 @@ async fn a_reply_comes_back_in_the_requests_mode(wire: Wire) {
     let app = TestApp::spawn_with(Spawn {
         wire,
         channels: vec![(
-            "10.toml",
+            "10.toml".to_owned(),
             "[[keyword]]\ntext = \"报价\"\nreply = \"报价请联系 ]]> 客户经理\"\n".to_owned(),
         )],
     })
@@ -480,4 +480,19 @@ async fn healthz_says_whether_redis_answers() {
         (status == StatusCode::SERVICE_UNAVAILABLE).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_timeline_keeps_the_newest_500_entries() {
+    let app = TestApp::spawn().await;
+    for i in 0..505u64 {
+        let push = xml::text(OPENID, &format!("message {i}\nsecond line"), 1000 + i);
+        assert_eq!(app.post_event(&push).await.status(), StatusCode::OK);
+    }
+
+    let lead = app.lead(OPENID).await;
+    let events = lead["events"].as_array().unwrap();
+    assert_eq!(events.len(), 500);
+    assert_eq!(events[0]["detail"], "message 504 second line", "newest first, one entry each");
+    assert_eq!(events[499]["detail"], "message 5 second line");
 }

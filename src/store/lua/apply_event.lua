@@ -1,7 +1,7 @@
 -- The whole effect of one inbound event on Redis, atomically and at most once.
 --
 -- KEYS[1]  dedup marker of the delivery         KEYS[2]  lead hash
--- KEYS[3]  lead timeline                         KEYS[4]  every lead (sorted set)
+-- KEYS[3]  lead timeline (see timeline.lua)      KEYS[4]  every lead (list, oldest first)
 -- KEYS[5]  today's per-channel counters          KEYS[6]  sync outbox (stream)
 -- KEYS[7]  tag registry (hash)
 -- KEYS[8 .. 7+n]  one member set per tag in ARGV, same order
@@ -37,7 +37,7 @@ local ntags = (#ARGV - 8) / 2
 
 local is_new = redis.call('HSETNX', lead, 'fs', now) == 1
 if is_new then
-  redis.call('ZADD', KEYS[4], now, openid)
+  redis.call('RPUSH', KEYS[4], openid)
 end
 redis.call('HSET', lead, 'ls', now)
 
@@ -79,8 +79,7 @@ else
 end
 
 if ARGV[6] ~= '' then
-  redis.call('LPUSH', KEYS[3], ARGV[6])
-  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1)
+  push_timeline(KEYS[3], ARGV[6], tonumber(ARGV[7]))
 end
 
 -- Tags: the first application of a tag is kept, with its time and source (the "why").

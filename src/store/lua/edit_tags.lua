@@ -35,8 +35,7 @@ for i = 1, removes do
 end
 
 if changed > 0 then
-  redis.call('LPUSH', KEYS[2], ARGV[4])
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1)
+  push_timeline(KEYS[2], ARGV[4], tonumber(ARGV[5]))
   redis.call('XADD', KEYS[3], '*', 'o', openid)
 end
 return changed
