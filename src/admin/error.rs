@@ -49,3 +49,21 @@ impl ResponseError for ApiError {
             .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
 }
+
+/// Query-string parsing for the API: a malformed query is a [`ApiError::BadRequest`].
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default()
+        .error_handler(|error, _| ApiError::BadRequest(format!("query: {error}")).into())
+}
+
+/// Path parsing for the API: a malformed path segment is a [`ApiError::BadRequest`].
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default()
+        .error_handler(|error, _| ApiError::BadRequest(format!("path: {error}")).into())
+}
+
+/// JSON bodies for the API: a malformed or oversized body is a [`ApiError::BadRequest`].
+pub fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default()
+        .error_handler(|error, _| ApiError::BadRequest(format!("body: {error}")).into())
+}

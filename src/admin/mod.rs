@@ -21,6 +21,9 @@ pub use error::ApiError;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
+            .app_data(error::query_config())
+            .app_data(error::path_config())
+            .app_data(error::json_config())
             .route("/leads", web::get().to(leads::list))
             .route("/leads/{openid}", web::get().to(leads::get))
             .route("/leads/{openid}/tags", web::post().to(leads::edit_tags))

@@ -1,5 +1,5 @@
 //! The dashboard over HTTP: login, the cookie and logout; what the pages show and escape;
-//! sales' tag form; and the CSV export.
+//! sales' tag form; the CSV export; and the API's JSON errors for malformed requests.
 
 use futures_util::{StreamExt, stream};
 use reqwest::{Response, StatusCode, header, redirect};
@@ -501,4 +501,28 @@ async fn the_export_streams_every_lead_as_csv_with_a_bom() {
         formula.starts_with("'-x,true,,,\"'=HYPERLINK(\"\"x\"\");a,b\",2"),
         "formulas are shown as text, commas quoted: {formula}"
     );
+}
+
+#[tokio::test]
+async fn malformed_api_requests_get_the_json_error_shape() {
+    let app = TestApp::spawn().await;
+    app.post_event(&xml::follow("o1", None)).await;
+
+    let query = app.admin_get("/api/leads?subscribed=maybe").await;
+    let body = app
+        .http
+        .post(format!("{}/api/leads/o1/tags", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"add\": 5}")
+        .send()
+        .await
+        .unwrap();
+
+    for response in [query, body] {
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "bad_request", "{error}");
+        assert!(error["error"]["message"].as_str().unwrap().len() > 5);
+    }
 }
