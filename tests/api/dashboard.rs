@@ -322,6 +322,25 @@ async fn sales_add_and_remove_their_own_tags_with_the_form() {
         .unwrap();
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.lead("o1").await["tags"].as_array().unwrap().len(), 1);
+
+    let expired = client()
+        .post(format!("{}/leads/o1/tags", app.base))
+        .form(&[("add", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&expired), "/login?next=/leads/o1/tags");
+    let back = client()
+        .get(format!("{}/leads/o1/tags", app.base))
+        .header(header::COOKIE, logged_in())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&back),
+        "/leads/o1#tags",
+        "after logging in again: the lead's tags"
+    );
 }
 
 #[tokio::test]

@@ -304,3 +304,12 @@ pub(super) async fn edit_tags(
     }
     Ok(see_other(&format!("/leads/{}#tags", lead.openid), None))
 }
+
+/// `GET /leads/{openid}/tags`: the lead's tags on its page. A tag form posted after the
+/// login expired comes back here once the browser has logged in again.
+pub(super) async fn tags_anchor(_: AdminPage, openid: web::Path<String>) -> HttpResponse {
+    match OpenId::parse(&openid) {
+        Ok(openid) => see_other(&format!("/leads/{openid}#tags"), None),
+        Err(_) => see_other("/leads", None),
+    }
+}

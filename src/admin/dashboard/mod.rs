@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/leads", web::get().to(leads::list))
         .route("/leads/{openid}", web::get().to(leads::page))
         .route("/leads/{openid}/tags", web::post().to(leads::edit_tags))
+        .route("/leads/{openid}/tags", web::get().to(leads::tags_anchor))
         .route("/tags", web::get().to(tags::page))
         .route("/assets/{name}", web::get().to(assets::serve));
 }
