@@ -39,6 +39,7 @@ impl Serve {
     /// Starts `serve` in a fresh folder holding `channels`, with extra environment, and waits
     /// until /healthz answers.
     async fn start(channels: &str, env: &[(&str, String)]) -> Self {
+        wxtag::wechat::api::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("channels")).unwrap();
         std::fs::write(dir.path().join("channels/10.toml"), channels).unwrap();

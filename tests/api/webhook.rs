@@ -493,6 +493,9 @@ async fn the_timeline_keeps_the_newest_500_entries() {
     let lead = app.lead(OPENID).await;
     let events = lead["events"].as_array().unwrap();
     assert_eq!(events.len(), 500);
-    assert_eq!(events[0]["detail"], "message 504 second line", "newest first, one entry each");
+    assert_eq!(
+        events[0]["detail"], "message 504 second line",
+        "newest first, one entry each"
+    );
     assert_eq!(events[499]["detail"], "message 5 second line");
 }

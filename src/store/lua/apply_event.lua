@@ -39,10 +39,17 @@ local is_new = redis.call('HSETNX', lead, 'fs', now) == 1
 if is_new then
   redis.call('RPUSH', KEYS[4], openid)
 end
-redis.call('HSET', lead, 'ls', now)
 
 if action == 'location' then
-  redis.call('HSET', lead, 'loc', ARGV[8])
+  redis.call('HSET', lead, 'ls', now, 'loc', ARGV[8])
+elseif action == 'follow' or action == 'scan' then
+  redis.call('HSET', lead, 'ls', now, 'sub', '1')
+elseif action == 'unfollow' then
+  redis.call('HSET', lead, 'ls', now, 'sub', '0')
+else
+  redis.call('HSET', lead, 'ls', now)
+  -- Only a follower can message or click: someone first seen this way follows already.
+  redis.call('HSETNX', lead, 'sub', '1')
 end
 
 -- Channels: the first one is kept for good, every one is kept once, in order.
@@ -59,23 +66,17 @@ elseif action == 'follow' then
   redis.call('HSETNX', lead, 'fc', '')
 end
 
--- Subscription state and the day's counters. Unfollows count against the first channel.
+-- The day's counters. Unfollows count against the first channel.
 if action == 'follow' then
-  redis.call('HSET', lead, 'sub', '1')
   redis.call('HINCRBY', KEYS[5], scene .. '|f', 1)
   if is_new then
     redis.call('HINCRBY', KEYS[5], scene .. '|n', 1)
   end
 elseif action == 'scan' then
-  redis.call('HSET', lead, 'sub', '1')
   redis.call('HINCRBY', KEYS[5], scene .. '|s', 1)
 elseif action == 'unfollow' then
-  redis.call('HSET', lead, 'sub', '0')
   local first = redis.call('HGET', lead, 'fc') or ''
   redis.call('HINCRBY', KEYS[5], first .. '|u', 1)
-else
-  -- Only a follower can message or click: someone first seen this way follows already.
-  redis.call('HSETNX', lead, 'sub', '1')
 end
 
 if ARGV[6] ~= '' then
