@@ -1,7 +1,9 @@
-//! The admin token and the extractor that guards every admin route with it.
+//! The admin token and the extractors that guard every admin route and dashboard page with it.
 //!
-//! A request is let in with `Authorization: Bearer <token>`, compared in constant time.
-//! Anything else gets 401 with an empty body: nothing else is said.
+//! A request is let in with `Authorization: Bearer <token>`, or with the dashboard's login
+//! cookie ([`COOKIE`], HttpOnly and `SameSite=Strict`) holding the token; either is compared in
+//! constant time. The JSON API answers anything else with 401 and an empty body: nothing else
+//! is said. Dashboard pages ([`AdminPage`]) send the browser to the login page instead.
 
 use std::future::{Ready, ready};
 
@@ -10,6 +12,12 @@ use actix_web::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
+
+/// The name of the dashboard's login cookie; it holds the admin token.
+pub const COOKIE: &str = "wxtag_admin";
+
+/// The dashboard's login page.
+pub const LOGIN_PATH: &str = "/login";
 
 /// The shortest admin token accepted from the environment.
 const MIN_LEN: usize = 16;
@@ -66,26 +74,93 @@ impl ResponseError for Unauthorized {
     }
 }
 
+/// True when the request carries the admin token: as a bearer token when it sends an
+/// `Authorization` header, else in the login cookie.
+pub(super) fn carries_token(req: &HttpRequest) -> bool {
+    let Some(token) = req.app_data::<web::Data<AdminToken>>() else {
+        return false;
+    };
+    match req.headers().get(header::AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|presented| token.matches(presented.trim())),
+        None => req
+            .cookie(COOKIE)
+            .is_some_and(|cookie| token.matches(cookie.value())),
+    }
+}
+
 impl FromRequest for Admin {
     type Error = Unauthorized;
     type Future = Ready<Result<Self, Unauthorized>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        let allowed = match (req.app_data::<web::Data<AdminToken>>(), presented) {
-            (Some(token), Some(presented)) => token.matches(presented.trim()),
-            _ => false,
-        };
-        ready(if allowed {
+        ready(if carries_token(req) {
             Ok(Admin)
         } else {
             Err(Unauthorized)
         })
     }
+}
+
+/// Proof that a dashboard request carried the admin token; without it the browser is sent to
+/// the login page, which brings it back here afterwards.
+#[derive(Debug)]
+pub struct AdminPage;
+
+/// The answer to a dashboard request without the admin token: a redirect to the login page.
+#[derive(Debug, thiserror::Error)]
+#[error("login required")]
+pub struct LoginRequired {
+    /// The page to return to after logging in (path and query, as the request had them).
+    next: String,
+}
+
+impl ResponseError for LoginRequired {
+    fn error_response(&self) -> HttpResponse {
+        let location = if self.next == "/" {
+            LOGIN_PATH.to_owned()
+        } else {
+            format!("{LOGIN_PATH}?next={}", percent_encode(&self.next))
+        };
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
+    }
+}
+
+impl FromRequest for AdminPage {
+    type Error = LoginRequired;
+    type Future = Ready<Result<Self, LoginRequired>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(if carries_token(req) {
+            Ok(AdminPage)
+        } else {
+            let next = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned();
+            Err(LoginRequired { next })
+        })
+    }
+}
+
+/// Percent-encodes everything but unreserved characters and `/`, for a query value.
+fn percent_encode(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -102,6 +177,14 @@ mod tests {
         assert!(!token.matches("0123456789abcdef0"));
         assert!(!token.matches(""));
         assert!(!format!("{token:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn next_pages_are_encoded_as_one_query_value() {
+        assert_eq!(
+            percent_encode("/leads?tag=兴趣:PLC&x=1"),
+            "/leads%3Ftag%3D%E5%85%B4%E8%B6%A3%3APLC%26x%3D1"
+        );
     }
 
     #[test]

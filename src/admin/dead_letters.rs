@@ -4,8 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, ApiError};
-use crate::domain::UnixTime;
-use crate::store::{DeadLetter, Store, TagOp, rfc3339};
+use crate::store::{DeadLetter, Store};
 
 /// The most dead letters one answer holds.
 const MAX_LIMIT: usize = 1000;
@@ -24,7 +23,7 @@ pub struct DeadLetterView {
     /// The tag.
     pub tag: String,
     /// `add` or `remove`.
-    pub op: TagOp,
+    pub op: String,
     /// WeChat's errcode, when WeChat answered with one.
     pub errcode: Option<i64>,
     /// What went wrong, and what to do.
@@ -41,7 +40,7 @@ impl From<DeadLetter> for DeadLetterView {
             op: letter.op,
             errcode: letter.errcode,
             error: letter.error,
-            at: rfc3339(UnixTime(letter.at)),
+            at: letter.at,
         }
     }
 }
@@ -58,7 +57,8 @@ pub(super) async fn list(
             "parameter limit: {limit} is not between 1 and {MAX_LIMIT}"
         )));
     }
-    let (total, letters) = store.dead_letters(limit).await?;
-    let letters: Vec<DeadLetterView> = letters.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": total, "dead_letters": letters })))
+    let letters = store.dead_letters(limit).await?;
+    let newest: Vec<DeadLetterView> = letters.newest.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "total": letters.total, "dead_letters": newest })))
 }

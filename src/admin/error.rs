@@ -20,12 +20,6 @@ pub enum ApiError {
     /// Redis failed; the cause is logged, not sent.
     #[error("internal error")]
     Store(#[from] StoreError),
-    /// A part the request needs is not set up.
-    #[error("{0}")]
-    Unavailable(String),
-    /// WeChat did not do what the request needs.
-    #[error("{0}")]
-    WeChat(String),
 }
 
 impl ApiError {
@@ -34,8 +28,6 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Store(_) => "internal",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::WeChat(_) => "wechat",
         }
     }
 }
@@ -46,8 +38,6 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::WeChat(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -55,7 +45,29 @@ impl ResponseError for ApiError {
         if let ApiError::Store(cause) = self {
             tracing::error!(error = %cause, "admin request failed");
         }
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        error_body(self.status_code(), self.code(), &self.to_string())
     }
+}
+
+/// An answer in the API's error shape.
+pub(super) fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": {"code": code, "message": message}}))
+}
+
+/// Query-string parsing for the API: a malformed query is a [`ApiError::BadRequest`].
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default()
+        .error_handler(|error, _| ApiError::BadRequest(format!("query: {error}")).into())
+}
+
+/// Path parsing for the API: a malformed path segment is a [`ApiError::BadRequest`].
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default()
+        .error_handler(|error, _| ApiError::BadRequest(format!("path: {error}")).into())
+}
+
+/// JSON bodies for the API: a malformed or oversized body is a [`ApiError::BadRequest`].
+pub fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default()
+        .error_handler(|error, _| ApiError::BadRequest(format!("body: {error}")).into())
 }

@@ -1,8 +1,10 @@
 //! `GET /api/channels/{scene}/qr.png`: the channel's QR code, created through WeChat
 //! (permanent or temporary, as the channel says) and rendered locally, for the dashboard.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
+use super::error::error_body;
 use super::{Admin, ApiError};
 use crate::domain::Scene;
 use crate::startup::SharedRules;
@@ -22,15 +24,25 @@ pub(super) async fn png(
     let channel = rules
         .channel(&scene)
         .ok_or_else(|| ApiError::NotFound(format!("no channel has scene {scene}")))?;
-    let client = wechat.as_ref().as_ref().ok_or_else(|| {
-        ApiError::Unavailable("no wechat account is configured to create qr codes".to_owned())
-    })?;
-    let (_, png) = channel_png(client, channel).await.map_err(|e| {
-        tracing::warn!(%scene, error = %e, "could not make the channel's qr code");
-        ApiError::WeChat(e.to_string())
-    })?;
-    Ok(HttpResponse::Ok()
-        .content_type("image/png")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(png))
+    let Some(client) = wechat.as_ref() else {
+        return Ok(error_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no wechat account is configured to create qr codes",
+        ));
+    };
+    match channel_png(client, channel).await {
+        Ok((_, png)) => Ok(HttpResponse::Ok()
+            .content_type("image/png")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(png)),
+        Err(error) => {
+            tracing::warn!(%scene, %error, "could not make the channel's qr code");
+            Ok(error_body(
+                StatusCode::BAD_GATEWAY,
+                "wechat",
+                &error.to_string(),
+            ))
+        }
+    }
 }

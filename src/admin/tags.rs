@@ -17,7 +17,7 @@ pub struct TagView {
     /// When it was first applied.
     pub first_applied: String,
     /// Its WeChat tag id, once it has one.
-    pub wechat_id: Option<u32>,
+    pub wechat_id: Option<u64>,
     /// `synced` (it has a WeChat id), `pending` (not yet), `unsynced: <reason>` (WeChat will
     /// not take it), or `external` (made in the WeChat console: shown, never deleted).
     pub sync_state: String,
@@ -25,18 +25,16 @@ pub struct TagView {
 
 /// `GET /api/tags`, most-used first.
 pub(super) async fn list(_: Admin, store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
-    let ids = store.wechat_tag_ids().await?;
-    let unsynced = store.unsynced_tags().await?;
-    let external = store.external_tags().await?;
+    let sync = store.tag_sync().await?;
     let mut tags: Vec<TagView> = store
         .tag_counts()
         .await?
         .into_iter()
         .map(|t| {
-            let wechat_id = ids.get(&t.name).map(|id| id.0);
-            let sync_state = if external.contains(&t.name) {
+            let wechat_id = sync.wechat_ids.get(&t.name).copied();
+            let sync_state = if sync.external.contains(&t.name) {
                 "external".to_owned()
-            } else if let Some(reason) = unsynced.get(&t.name) {
+            } else if let Some(reason) = sync.unsynced.get(&t.name) {
                 format!("unsynced: {reason}")
             } else if wechat_id.is_some() {
                 "synced".to_owned()

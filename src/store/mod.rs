@@ -8,6 +8,7 @@ pub mod keys;
 mod lead;
 mod query;
 mod sync;
+mod views;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
@@ -19,9 +20,10 @@ pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
 pub use query::{ChannelCounts, Counts, LeadFilter, LeadPage, MAX_RANGE_DAYS, TagCount};
 pub use sync::{
-    DeadLetter, LeaseOp, OnWeChat, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag, TagOp,
-    entry_ms,
+    DeadLetterRecord, LeaseOp, OnWeChat, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag,
+    TagOp, entry_ms,
 };
+pub use views::{DeadLetter, DeadLetters, TagSync};
 
 /// A failure talking to Redis, or Redis holding data wxtag did not write.
 #[derive(Debug, Error)]

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::{AsyncCommands, Script, Value};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::keys::OUTBOX_GROUP;
 use super::{Store, StoreError};
@@ -197,7 +197,7 @@ impl SyncLead {
 }
 
 /// A tag change on WeChat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TagOp {
     /// `batchuntagging`.
@@ -206,9 +206,10 @@ pub enum TagOp {
     Add,
 }
 
-/// A change that can never succeed, kept in the dead-letter list (newest first).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
+/// A change that can never succeed, as the sync worker writes it to the dead-letter list
+/// (read back with [`Store::dead_letters`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetterRecord {
     /// The lead.
     pub openid: String,
     /// The tag name (or `#<id>` for a WeChat id wxtag no longer knows a name for).
@@ -511,16 +512,6 @@ impl Store {
         Ok(())
     }
 
-    /// Every tag name wxtag knows a WeChat id for.
-    pub async fn wechat_tag_ids(&self) -> Result<BTreeMap<String, TagId>, StoreError> {
-        let mut conn = self.conn.clone();
-        let raw: Vec<(String, u32)> = conn.hgetall(self.keys.wechat_tag_ids()).await?;
-        Ok(raw
-            .into_iter()
-            .map(|(name, id)| (name, TagId(id)))
-            .collect())
-    }
-
     /// Records a tag's WeChat id; the tag is no longer unsynced.
     pub async fn set_wechat_tag_id(&self, name: &TagName, id: TagId) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
@@ -541,12 +532,6 @@ impl Store {
         Ok(())
     }
 
-    /// Tags that cannot be synced, with why.
-    pub async fn unsynced_tags(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(conn.hgetall(self.keys.unsynced_tags()).await?)
-    }
-
     /// Marks a tag unsynced, with why.
     pub async fn mark_unsynced(&self, name: &TagName, reason: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
@@ -564,12 +549,6 @@ impl Store {
         let mut conn = self.conn.clone();
         let _: i64 = conn.hdel(self.keys.unsynced_tags(), names).await?;
         Ok(())
-    }
-
-    /// Tags imported from the WeChat console.
-    pub async fn external_tags(&self) -> Result<BTreeSet<String>, StoreError> {
-        let mut conn = self.conn.clone();
-        Ok(conn.smembers(self.keys.external_tags()).await?)
     }
 
     /// Every tag name ever applied in Redis.
@@ -618,7 +597,7 @@ impl Store {
     }
 
     /// Adds a change to the dead-letter list.
-    pub async fn push_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+    pub async fn push_dead_letter(&self, letter: &DeadLetterRecord) -> Result<(), StoreError> {
         let json = serde_json::to_string(letter).map_err(|e| StoreError::Corrupt {
             key: self.keys.dead_letters(),
             what: format!("a dead letter could not be encoded: {e}"),
@@ -626,22 +605,6 @@ impl Store {
         let mut conn = self.conn.clone();
         let _: i64 = conn.lpush(self.keys.dead_letters(), json).await?;
         Ok(())
-    }
-
-    /// How many dead letters there are, and the newest `limit` of them.
-    pub async fn dead_letters(&self, limit: usize) -> Result<(u64, Vec<DeadLetter>), StoreError> {
-        let mut conn = self.conn.clone();
-        let stop = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-        let (total, raw): (u64, Vec<String>) = redis::pipe()
-            .llen(self.keys.dead_letters())
-            .lrange(self.keys.dead_letters(), 0, stop)
-            .query_async(&mut conn)
-            .await?;
-        let letters = raw
-            .iter()
-            .filter_map(|json| serde_json::from_str(json).ok())
-            .collect();
-        Ok((total, letters))
     }
 
     /// The shared access token, if one is cached.
@@ -742,7 +705,7 @@ mod tests {
 
     #[test]
     fn dead_letters_have_the_agreed_shape() {
-        let letter = DeadLetter {
+        let letter = DeadLetterRecord {
             openid: "o1".into(),
             tag: "兴趣:A".into(),
             op: TagOp::Add,

@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 
 use crate::domain::{OpenId, TagName, UnixTime};
-use crate::store::{DeadLetter, LeaseOp, OnWeChat, Store, SyncLead, TagOp};
+use crate::store::{DeadLetterRecord, LeaseOp, OnWeChat, Store, SyncLead, TagOp};
 use crate::wechat::api::{AccessToken, ApiError, TagId, WeChatApi};
 
 use super::batch::{Call, plan};
@@ -148,9 +148,9 @@ impl Pusher<'_> {
         truth: Option<&dyn Truth>,
     ) -> Result<Pushed, SyncError> {
         let leads = self.store.sync_leads(openids).await?;
-        let mut ids = self.store.wechat_tag_ids().await?;
-        let mut unsynced: BTreeSet<String> =
-            self.store.unsynced_tags().await?.into_keys().collect();
+        let sync = self.store.tag_sync().await?;
+        let mut ids = tags::ids_of(&sync);
+        let mut unsynced: BTreeSet<String> = sync.unsynced.into_keys().collect();
         let mut waiting: BTreeSet<TagName> = BTreeSet::new();
 
         // Every projected tag needs an id; a tag found unsynced changes projections: repeat.
@@ -278,7 +278,7 @@ impl Pusher<'_> {
                 .unwrap_or_else(|| format!("#{}", call.tag));
             tracing::warn!(%openid, %tag, op = ?call.op, %error, "tag change refused for good; dead-lettered");
             self.store
-                .push_dead_letter(&DeadLetter {
+                .push_dead_letter(&DeadLetterRecord {
                     openid: openid.to_string(),
                     tag,
                     op: call.op,

@@ -115,7 +115,7 @@ impl Worker {
         report.leads_left = pushed.later.len() + pushed.busy.len();
         report.calls = pushed.calls;
         report.dead_letters = pushed.dead_letters;
-        report.unsynced = self.store.unsynced_tags().await?;
+        report.unsynced = self.store.tag_sync().await?.unsynced.into_iter().collect();
         self.refresh_metrics().await?;
         Ok(report)
     }
@@ -130,7 +130,7 @@ impl Worker {
         let on_wechat = tags::on_wechat(&self.client).await?;
         let by_id: HashMap<TagId, &str> =
             on_wechat.iter().map(|t| (t.id, t.name.as_str())).collect();
-        let mut ids = self.store.wechat_tag_ids().await?;
+        let mut ids = tags::ids_of(&self.store.tag_sync().await?);
         for (name, id) in ids.clone() {
             if by_id.get(&id) != Some(&name.as_str()) {
                 tracing::info!(tag = %name, id = id.0, "the tag is gone from wechat (deleted or renamed); forgetting its id");
@@ -189,7 +189,7 @@ impl Worker {
         ids: &BTreeMap<String, TagId>,
         report: &mut ReconcileReport,
     ) -> Result<HashMap<OpenId, BTreeSet<TagId>>, SyncError> {
-        let external = self.store.external_tags().await?;
+        let external = self.store.tag_sync().await?.external;
         let now = UnixTime::now();
         let mut held: HashMap<OpenId, BTreeSet<TagId>> = HashMap::new();
         for (name, &id) in ids {

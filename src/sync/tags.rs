@@ -7,7 +7,9 @@
 //! of that name: the name is refused) stays in Redis, marked unsynced with the reason.
 
 use crate::domain::TagName;
-use crate::store::Store;
+use std::collections::BTreeMap;
+
+use crate::store::{Store, TagSync};
 use crate::wechat::api::{TagId, WeChatTag};
 
 use super::client::Client;
@@ -39,6 +41,14 @@ fn refusal(code: Option<i64>) -> Option<&'static str> {
         ),
         _ => None,
     }
+}
+
+/// The WeChat ids wxtag keeps, by tag name.
+pub(crate) fn ids_of(sync: &TagSync) -> BTreeMap<String, TagId> {
+    sync.wechat_ids
+        .iter()
+        .filter_map(|(name, id)| Some((name.clone(), TagId(u32::try_from(*id).ok()?))))
+        .collect()
 }
 
 /// Every tag of the account on WeChat (`tags/get`).

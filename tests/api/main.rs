@@ -1,7 +1,9 @@
 //! wxtag's integration tests: one binary, real Redis servers, the app on port 0.
 
 mod admin; // the admin API's guard and shapes
+mod browser; // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals
+mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod helpers;
 mod intake;
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox

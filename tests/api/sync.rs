@@ -169,7 +169,7 @@ impl Rig {
 
     /// Every lead's projection (tag names), as the sync computes it.
     async fn projections(&self, leads: &[OpenId]) -> Vec<BTreeSet<String>> {
-        let unsynced = self.store.unsynced_tags().await.unwrap();
+        let unsynced = self.store.tag_sync().await.unwrap().unsynced;
         self.store
             .sync_leads(leads)
             .await
@@ -409,11 +409,15 @@ async fn one_bad_openid_is_split_out_and_dead_lettered_without_sinking_the_other
         "halving 50 down to 1 fails 1 + 6 times"
     );
     assert_eq!(outcomes.iter().map(|o| o.dead_letters).sum::<usize>(), 1);
-    let (total, letters) = rig.store.dead_letters(10).await.unwrap();
-    assert_eq!(total, 1);
-    assert_eq!(letters[0].openid, "invalid_lead");
-    assert_eq!(letters[0].tag, "兴趣:产品B");
-    assert_eq!(letters[0].errcode, Some(40003));
+    let letters = rig.store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.total, 1);
+    let letter = &letters.newest[0];
+    assert_eq!(
+        (letter.openid.as_str(), letter.op.as_str()),
+        ("invalid_lead", "add")
+    );
+    assert_eq!(letter.tag, "兴趣:产品B");
+    assert_eq!(letter.errcode, Some(40003));
     assert_eq!(
         rig.outbox_len().await,
         0,
@@ -494,7 +498,14 @@ async fn reconcile_imports_console_tags_creates_missing_ones_and_repairs_drift()
     let stranger = rig.store.lead(&openid("stranger")).await.unwrap().unwrap();
     assert_eq!(stranger.tags[0].name, "VIP客户");
     assert_eq!(stranger.tags[0].source, "wechat");
-    assert!(rig.store.external_tags().await.unwrap().contains("VIP客户"));
+    assert!(
+        rig.store
+            .tag_sync()
+            .await
+            .unwrap()
+            .external
+            .contains("VIP客户")
+    );
     rig.assert_in_step(&[openid("r1"), openid("r2"), openid("r3"), openid("stranger")])
         .await;
     assert_eq!(

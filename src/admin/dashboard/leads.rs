@@ -1,0 +1,315 @@
+//! The lead pages: `/leads` finds leads by openid, tag, channel and subscription;
+//! `/leads/{openid}` shows where one lead came from, its tags with when and why, and its
+//! timeline, and lets sales add and remove their own tags.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::labels::{ChannelName, Why, channel_name, event_kind, short_time, why};
+use super::{PageError, html, same_origin, see_other};
+use crate::admin::auth::AdminPage;
+use crate::admin::leads::ADMIN_SOURCE;
+use crate::domain::{OpenId, Scene, TagName, UnixTime};
+use crate::rules::Rules;
+use crate::startup::SharedRules;
+use crate::store::{Lead, LeadFilter, Store};
+
+/// Leads per page of the list.
+const PAGE_SIZE: usize = 50;
+
+/// The search form; empty fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    subscribed: String,
+    cursor: Option<String>,
+}
+
+/// One lead in the list.
+#[derive(Debug)]
+struct LeadRow {
+    openid: String,
+    subscribed: bool,
+    first_channel: String,
+    tags: Vec<String>,
+    last_seen: String,
+}
+
+/// The lead list and its search form.
+#[derive(Template)]
+#[template(path = "leads.html")]
+struct LeadsPage {
+    nav: &'static str,
+    q: String,
+    tag: String,
+    channel: String,
+    subscribed: String,
+    error: Option<String>,
+    tag_options: Vec<String>,
+    channel_options: Vec<ChannelName>,
+    rows: Vec<LeadRow>,
+    next_cursor: Option<String>,
+}
+
+/// One tag on the lead page.
+#[derive(Debug)]
+struct TagRow {
+    name: String,
+    at: String,
+    why: Why,
+    /// Added by sales, so sales may remove it here.
+    own: bool,
+}
+
+/// One timeline entry on the lead page.
+#[derive(Debug)]
+struct EventRow {
+    at: String,
+    kind: &'static str,
+    detail: String,
+}
+
+/// One lead's page.
+#[derive(Template)]
+#[template(path = "lead.html")]
+struct LeadView {
+    nav: &'static str,
+    openid: String,
+    subscribed: bool,
+    first_channel: ChannelName,
+    path: Vec<ChannelName>,
+    first_seen: String,
+    last_seen: String,
+    location: Option<String>,
+    tags: Vec<TagRow>,
+    events: Vec<EventRow>,
+    tag_options: Vec<String>,
+    /// Why the last tag edit was refused, and the text that was refused.
+    error: Option<String>,
+    draft: String,
+}
+
+fn non_empty(raw: &str) -> Option<&str> {
+    Some(raw.trim()).filter(|s| !s.is_empty())
+}
+
+/// Every tag ever applied, by name, for the pickers.
+async fn tag_options(store: &Store) -> Result<Vec<String>, PageError> {
+    let mut names: Vec<String> = store
+        .tag_counts()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// `GET /leads?q=&tag=&channel=&subscribed=&cursor=`: an openid goes straight to its lead;
+/// otherwise a page of leads matching the filters.
+pub(super) async fn list(
+    _: AdminPage,
+    store: web::Data<Store>,
+    rules: web::Data<SharedRules>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, PageError> {
+    let query = query.into_inner();
+    let mut error = None;
+    let mut filter = LeadFilter::default();
+    if let Some(q) = non_empty(&query.q) {
+        match OpenId::parse(q) {
+            Ok(openid) if store.lead(&openid).await?.is_some() => {
+                return Ok(see_other(&format!("/leads/{openid}"), None));
+            }
+            Ok(_) => error = Some(format!("没有 openid 为 {q} 的线索。")),
+            Err(why) => error = Some(format!("openid 格式不对:{why}")),
+        }
+    }
+    if let Some(tag) = non_empty(&query.tag) {
+        match TagName::parse(tag) {
+            Ok(tag) => filter.tag = Some(tag),
+            Err(why) => error = Some(format!("标签名不对:{why}")),
+        }
+    }
+    if let Some(scene) = non_empty(&query.channel) {
+        match Scene::parse(scene) {
+            Ok(scene) => filter.channel = Some(scene),
+            Err(why) => error = Some(format!("渠道不对:{why}")),
+        }
+    }
+    filter.subscribed = match query.subscribed.as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    };
+
+    let rules = rules.load();
+    let (rows, next_cursor) = if error.is_some() {
+        (Vec::new(), None)
+    } else {
+        let page = store
+            .leads(&filter, PAGE_SIZE, query.cursor.as_deref())
+            .await?;
+        let rows = page
+            .leads
+            .into_iter()
+            .map(|lead| LeadRow {
+                first_channel: channel_name(&rules, lead.first_channel.as_deref()).name,
+                tags: lead.tags.into_iter().map(|t| t.name).collect(),
+                last_seen: short_time(&lead.last_seen),
+                subscribed: lead.subscribed,
+                openid: lead.openid.to_string(),
+            })
+            .collect();
+        (rows, page.next_cursor)
+    };
+    let page = LeadsPage {
+        nav: "leads",
+        tag_options: tag_options(&store).await?,
+        channel_options: rules
+            .channels()
+            .map(|c| channel_name(&rules, Some(c.scene.as_str())))
+            .collect(),
+        q: query.q,
+        tag: query.tag,
+        channel: query.channel,
+        subscribed: query.subscribed,
+        rows,
+        next_cursor,
+        error,
+    };
+    let status = if page.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    html(status, &page)
+}
+
+impl LeadView {
+    fn new(lead: Lead, rules: &Rules, tag_options: Vec<String>) -> Self {
+        let tags = lead
+            .tags
+            .into_iter()
+            .map(|t| TagRow {
+                own: t.source == ADMIN_SOURCE,
+                why: why(rules, &t.source),
+                at: short_time(&t.at),
+                name: t.name,
+            })
+            .collect();
+        let events = lead
+            .events
+            .into_iter()
+            .map(|e| EventRow {
+                at: short_time(&e.at),
+                kind: event_kind(&e.kind),
+                detail: match e.kind.as_str() {
+                    "follow" | "scan" if !e.detail.is_empty() => {
+                        channel_name(rules, Some(&e.detail)).name
+                    }
+                    _ => e.detail,
+                },
+            })
+            .collect();
+        Self {
+            nav: "leads",
+            first_channel: channel_name(rules, lead.first_channel.as_deref()),
+            path: lead
+                .channels
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| channel_name(rules, Some(s)))
+                .collect(),
+            openid: lead.openid.to_string(),
+            subscribed: lead.subscribed,
+            first_seen: short_time(&lead.first_seen),
+            last_seen: short_time(&lead.last_seen),
+            location: lead.last_location,
+            tags,
+            events,
+            tag_options,
+            error: None,
+            draft: String::new(),
+        }
+    }
+}
+
+/// The lead of a path segment, or the page that says why there is none.
+async fn find(store: &Store, raw: &str) -> Result<Lead, PageError> {
+    let openid = OpenId::parse(raw)
+        .map_err(|why| PageError::BadRequest(format!("openid 格式不对:{why}")))?;
+    store
+        .lead(&openid)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("没有 openid 为 {openid} 的线索。")))
+}
+
+/// `GET /leads/{openid}`: one lead.
+pub(super) async fn page(
+    _: AdminPage,
+    store: web::Data<Store>,
+    rules: web::Data<SharedRules>,
+    openid: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let lead = find(&store, &openid).await?;
+    let view = LeadView::new(lead, &rules.load(), tag_options(&store).await?);
+    html(StatusCode::OK, &view)
+}
+
+/// The tag form: one tag to add or one to remove.
+#[derive(Debug, Deserialize)]
+pub(super) struct TagForm {
+    #[serde(default)]
+    add: String,
+    #[serde(default)]
+    remove: String,
+}
+
+/// `POST /leads/{openid}/tags`: adds or removes one of sales' own tags, then shows the lead
+/// again; a bad tag name shows the lead with why.
+pub(super) async fn edit_tags(
+    _: AdminPage,
+    req: HttpRequest,
+    store: web::Data<Store>,
+    rules: web::Data<SharedRules>,
+    openid: web::Path<String>,
+    form: web::Form<TagForm>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req)?;
+    let lead = find(&store, &openid).await?;
+    let parse = |raw: &str| non_empty(raw).map(TagName::parse).transpose();
+    let (add, remove) = match (parse(&form.add), parse(&form.remove)) {
+        (Ok(add), Ok(remove)) => (add, remove),
+        (Err(why), _) | (_, Err(why)) => {
+            let mut view = LeadView::new(lead, &rules.load(), tag_options(&store).await?);
+            view.error = Some(format!("标签名不对:{why}"));
+            view.draft = form.add.clone();
+            return html(StatusCode::BAD_REQUEST, &view);
+        }
+    };
+    let add: Vec<TagName> = add.into_iter().collect();
+    let remove: Vec<TagName> = remove.into_iter().collect();
+    if !add.is_empty() || !remove.is_empty() {
+        store
+            .edit_tags(&lead.openid, &add, &remove, ADMIN_SOURCE, UnixTime::now())
+            .await?;
+    }
+    Ok(see_other(&format!("/leads/{}#tags", lead.openid), None))
+}
+
+/// `GET /leads/{openid}/tags`: the lead's tags on its page. A tag form posted after the
+/// login expired comes back here once the browser has logged in again.
+pub(super) async fn tags_anchor(_: AdminPage, openid: web::Path<String>) -> HttpResponse {
+    match OpenId::parse(&openid) {
+        Ok(openid) => see_other(&format!("/leads/{openid}#tags"), None),
+        Err(_) => see_other("/leads", None),
+    }
+}

@@ -1,0 +1,156 @@
+//! The dashboard: server-rendered pages for marketers and sales, in Chinese, behind the admin
+//! token kept in a login cookie.
+//!
+//! - `/` channels: follows, scans, unfollows, net and new leads per channel over a date
+//!   range, a per-day chart, and each channel's QR code to download;
+//! - `/leads` and `/leads/{openid}`: search, and one lead's channels, tags (when and why) and
+//!   timeline, where sales add and remove their own tags;
+//! - `/tags`: leads per tag, WeChat sync state and the sync worker's dead letters;
+//! - `/login`, `/logout`, and `/assets/…` (embedded; nothing comes from a CDN).
+//!
+//! Pages are askama templates under `templates/`, which escape every value; charts are inline
+//! SVG drawn from numbers computed in [`chart`]. Pages use no JavaScript, and say so in their
+//! Content-Security-Policy. Forms post back to the page's own origin; a request the browser
+//! marks as coming from another site (`Sec-Fetch-Site`) is refused.
+
+mod assets;
+mod channels;
+mod chart;
+mod labels;
+mod leads;
+mod session;
+mod tags;
+
+use actix_web::cookie::Cookie;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, http::header, web};
+use askama::Template;
+
+use crate::admin::ApiError;
+use crate::store::StoreError;
+
+/// What a page may load: its own stylesheet and images, nothing else, and no scripts.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Registers the dashboard's pages and assets.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(channels::page))
+        .route("/login", web::get().to(session::form))
+        .route("/login", web::post().to(session::login))
+        .route("/logout", web::post().to(session::logout))
+        .route("/leads", web::get().to(leads::list))
+        .route("/leads/{openid}", web::get().to(leads::page))
+        .route("/leads/{openid}/tags", web::post().to(leads::edit_tags))
+        .route("/leads/{openid}/tags", web::get().to(leads::tags_anchor))
+        .route("/tags", web::get().to(tags::page))
+        .route("/assets/{name}", web::get().to(assets::serve));
+}
+
+/// A dashboard request that failed, answered as a page.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// The request is malformed: a bad parameter or path segment.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A form was posted from another site.
+    #[error("这个表单只能从 wxtag 自己的页面提交。")]
+    CrossSite,
+    /// Redis failed; the cause is logged, not shown.
+    #[error("服务器内部错误,请稍后再试。")]
+    Store(#[from] StoreError),
+    /// A template failed to render; the cause is logged, not shown.
+    #[error("服务器内部错误,请稍后再试。")]
+    Render(#[from] askama::Error),
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::BadRequest(why) => PageError::BadRequest(why),
+            ApiError::NotFound(why) => PageError::NotFound(why),
+            ApiError::Store(cause) => PageError::Store(cause),
+        }
+    }
+}
+
+/// The page shown for a [`PageError`].
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    nav: &'static str,
+    status: u16,
+    message: &'a str,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::CrossSite => StatusCode::FORBIDDEN,
+            PageError::Store(_) | PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::Store(cause) => tracing::error!(error = %cause, "dashboard page failed"),
+            PageError::Render(cause) => tracing::error!(error = %cause, "dashboard page failed"),
+            PageError::BadRequest(_) | PageError::NotFound(_) | PageError::CrossSite => {}
+        }
+        let message = self.to_string();
+        let page = ErrorPage {
+            nav: "error",
+            status: self.status_code().as_u16(),
+            message: &message,
+        };
+        html(self.status_code(), &page).unwrap_or_else(|_| {
+            HttpResponse::build(self.status_code())
+                .content_type("text/plain; charset=utf-8")
+                .body(message)
+        })
+    }
+}
+
+/// A rendered page with the dashboard's security headers; pages hold personal data, so no
+/// cache keeps them.
+fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
+    let body = page.render()?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+/// A `303 See Other` to a path of this site, as form posts answer; with a cookie to set.
+///
+/// The cookie goes out percent-encoded, as the request side decodes it.
+fn see_other(location: &str, cookie: Option<&Cookie<'_>>) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(cookie) = cookie {
+        response.append_header((header::SET_COOKIE, cookie.encoded().to_string()));
+    }
+    response.finish()
+}
+
+/// Refuses a form post the browser says came from another site (or a sibling subdomain,
+/// which `SameSite=Strict` lets through). Clients that send no `Sec-Fetch-Site` pass.
+fn same_origin(req: &HttpRequest) -> Result<(), PageError> {
+    match req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("cross-site" | "same-site") => Err(PageError::CrossSite),
+        _ => Ok(()),
+    }
+}

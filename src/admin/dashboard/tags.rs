@@ -1,0 +1,146 @@
+//! The tags page (`/tags`): how many leads carry each tag, as bars; each tag's WeChat sync
+//! state; and the sync worker's dead letters, changes WeChat will never accept.
+
+use actix_web::{HttpResponse, http::StatusCode, web};
+use askama::Template;
+
+use super::labels::short_time;
+use super::{PageError, html};
+use crate::admin::auth::AdminPage;
+use crate::domain::UnixTime;
+use crate::store::{DeadLetter, Store, rfc3339};
+
+/// How many dead letters the page lists (the newest).
+const DEAD_LETTERS_SHOWN: usize = 100;
+
+/// A tag's state in WeChat, as the page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncState {
+    /// WeChat has the tag: wxtag knows its id.
+    Synced,
+    /// It can never be synced as things are; the reason is shown.
+    Unsynced,
+    /// Not in WeChat yet: the sync worker creates it when it is first needed.
+    Pending,
+}
+
+impl SyncState {
+    fn label(self) -> &'static str {
+        match self {
+            SyncState::Synced => "已同步",
+            SyncState::Unsynced => "无法同步",
+            SyncState::Pending => "待同步",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            SyncState::Synced => "ok",
+            SyncState::Unsynced => "bad",
+            SyncState::Pending => "wait",
+        }
+    }
+}
+
+/// One tag's row.
+#[derive(Debug)]
+struct TagRow {
+    name: String,
+    leads: u64,
+    /// The bar's length, 0 to 100, relative to the most-used tag.
+    percent: f64,
+    state: SyncState,
+    wechat_id: Option<u64>,
+    reason: String,
+    /// Made by staff in the WeChat console.
+    external: bool,
+    first_applied: String,
+}
+
+/// One dead letter's row.
+#[derive(Debug)]
+struct DeadRow {
+    letter: DeadLetter,
+    at: String,
+    op: &'static str,
+}
+
+/// The tags page.
+#[derive(Template)]
+#[template(path = "tags.html")]
+struct TagsPage {
+    nav: &'static str,
+    rows: Vec<TagRow>,
+    dead: Vec<DeadRow>,
+    dead_total: u64,
+}
+
+/// A sync operation in words.
+fn op_label(op: &str) -> &'static str {
+    match op {
+        "add" | "tag" | "batchtagging" => "打标签",
+        "remove" | "untag" | "batchuntagging" => "取消标签",
+        "create" => "创建标签",
+        _ => "其他",
+    }
+}
+
+/// `GET /tags`.
+pub(super) async fn page(_: AdminPage, store: web::Data<Store>) -> Result<HttpResponse, PageError> {
+    let counts = store.tag_counts().await?;
+    let sync = store.tag_sync().await?;
+    let dead = store.dead_letters(DEAD_LETTERS_SHOWN).await?;
+
+    let row = |name: String, leads: u64, first_applied: String| {
+        let wechat_id = sync.wechat_ids.get(&name).copied();
+        let reason = sync.unsynced.get(&name).cloned().unwrap_or_default();
+        let state = match (wechat_id, reason.is_empty()) {
+            (Some(_), _) => SyncState::Synced,
+            (None, false) => SyncState::Unsynced,
+            (None, true) => SyncState::Pending,
+        };
+        TagRow {
+            external: sync.external.contains(&name),
+            name,
+            leads,
+            percent: 0.0,
+            state,
+            wechat_id,
+            reason,
+            first_applied,
+        }
+    };
+    let mut rows: Vec<TagRow> = counts
+        .into_iter()
+        .map(|t| {
+            let first_applied = short_time(&rfc3339(UnixTime(t.first_applied)));
+            row(t.name, t.leads, first_applied)
+        })
+        .collect();
+    for name in &sync.external {
+        if !rows.iter().any(|r| &r.name == name) {
+            rows.push(row(name.clone(), 0, String::new()));
+        }
+    }
+    rows.sort_by(|a, b| b.leads.cmp(&a.leads).then_with(|| a.name.cmp(&b.name)));
+    let most = rows.first().map_or(0, |r| r.leads).max(1) as f64;
+    for row in &mut rows {
+        row.percent = (row.leads as f64 / most * 1000.0).round() / 10.0;
+    }
+
+    let page = TagsPage {
+        nav: "tags",
+        rows,
+        dead: dead
+            .newest
+            .into_iter()
+            .map(|letter| DeadRow {
+                at: short_time(&letter.at),
+                op: op_label(&letter.op),
+                letter,
+            })
+            .collect(),
+        dead_total: dead.total,
+    };
+    html(StatusCode::OK, &page)
+}

@@ -1,0 +1,380 @@
+//! A real browser against the dashboard: headless Chromium, driven through chromedriver,
+//! logs in, sees the channel chart, opens a lead and its tags, adds a tag and sees it appear,
+//! then checks the pages fit a phone. Screenshots at desktop and phone width are saved under
+//! `target/screenshots/` for a person to look at.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use wxtag::domain::UnixTime;
+use wxtag::store::Keys;
+
+use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TestApp, eventually, xml};
+
+const DAY: i64 = 86_400;
+
+/// A chromedriver this test started, in its own process group; the group (chromedriver and
+/// the browsers it started) is ended when this is dropped.
+struct Chromedriver {
+    child: Child,
+    url: String,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The first `name` on PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+impl Chromedriver {
+    /// Starts chromedriver on a free port and waits until it is ready.
+    async fn start() -> Self {
+        let binary = on_path("chromedriver").expect(
+            "chromedriver is not on PATH: install Debian's chromium and chromium-driver \
+             (scripts/test does)",
+        );
+        let http = reqwest::Client::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&binary)
+                .arg(format!("--port={port}"))
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let url = format!("http://127.0.0.1:{port}");
+            let ready = eventually(Duration::from_secs(20), || {
+                let exited = matches!(child.try_wait(), Ok(Some(_)));
+                let status = http.get(format!("{url}/status")).send();
+                async move {
+                    if exited {
+                        return Some(false);
+                    }
+                    let body: Value = status.await.ok()?.json().await.ok()?;
+                    body["value"]["ready"].as_bool().filter(|ready| *ready)
+                }
+            })
+            .await;
+            let driver = Self {
+                child,
+                url,
+                profile: tempfile::tempdir().expect("a profile dir"),
+            };
+            if ready {
+                return driver;
+            }
+        }
+        panic!("chromedriver did not start");
+    }
+
+    /// A fresh headless Chromium session with its own profile.
+    async fn browser(&self) -> Client {
+        let mut options = json!({
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+                "--lang=zh-CN",
+                "--window-size=1280,1000",
+                format!("--user-data-dir={}", self.profile.path().display()),
+            ],
+        });
+        if let Some(chromium) = on_path("chromium") {
+            options["binary"] = json!(chromium);
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session")
+    }
+}
+
+/// Where screenshots go: `target/screenshots/`.
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target tmp dir is inside the target dir")
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshot dir");
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshots().join(name), png).expect("the screenshot is saved");
+}
+
+/// A week of traffic through the example channels, and one lead with a story.
+async fn seed(app: &TestApp) {
+    let now = UnixTime::now().0;
+    let traffic: [(&str, i64, usize); 7] = [
+        ("expo-2026", 6, 3),
+        ("expo-2026", 5, 5),
+        ("website", 5, 1),
+        ("website", 3, 2),
+        ("1001", 2, 2),
+        ("sales-wanglei", 1, 1),
+        ("ad-spring-2026", 0, 2),
+    ];
+    for (scene, days_ago, count) in traffic {
+        for n in 0..count {
+            let openid = format!("oDemo_{scene}_{days_ago}_{n}");
+            let at = now - days_ago * DAY;
+            app.post_event(&xml::follow_at(&openid, Some(scene), at))
+                .await;
+        }
+    }
+    app.post_event(&xml::follow_at("oDemo_organic", None, now - 4 * DAY))
+        .await;
+    app.post_event(&xml::unfollow("oDemo_website_3_1")).await;
+
+    let lead = "oZK7u2gfYjqLzSIWZf0rsLead1";
+    app.post_event(&xml::follow_at(lead, Some("expo-2026"), now - 2 * DAY))
+        .await;
+    app.post_event(&xml::scan(lead, "website")).await;
+    app.post_event(&xml::click(lead, "MENU_PRODUCT_A")).await;
+    app.post_event(&xml::view(lead, "https://example.com/cases/auto-welding"))
+        .await;
+    app.post_event(&xml::text(lead, "S7-1200 的报价多少?", 42))
+        .await;
+
+    // What the sync worker would have recorded.
+    let keys = Keys::new(APPID);
+    let mut redis = app.redis.conn().await;
+    let _: () = redis::pipe()
+        .hset(keys.wechat_tag_ids(), "来源:展会", 101)
+        .hset(keys.wechat_tag_ids(), "活动:工博会2026", 102)
+        .hset(keys.wechat_tag_ids(), "来源:官网", 103)
+        .hset(
+            keys.unsynced_tags(),
+            "活动:春季投放2026",
+            "the account already has 100 tags; delete unused tags in the WeChat console",
+        )
+        .lpush(
+            keys.dead_letters(),
+            json!({"openid": "oDemo_1001_2_0", "tag": "来源:产品手册", "op": "add",
+                   "errcode": 45159, "error": "invalid tag name", "at": now})
+            .to_string(),
+        )
+        .query_async(&mut redis)
+        .await
+        .expect("the sync state is seeded");
+}
+
+/// True when the page is no wider than the window (nothing scrolls sideways).
+async fn fits_width(browser: &Client) -> bool {
+    browser
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("the script runs")
+        .as_bool()
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
+    let app = TestApp::spawn_with(Spawn::shipped_channels()).await;
+    seed(&app).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    let lead = "oZK7u2gfYjqLzSIWZf0rsLead1";
+
+    // Logged out, the dashboard asks for the token.
+    browser.goto(&format!("{}/", app.base)).await.unwrap();
+    let token = browser
+        .wait()
+        .for_element(Locator::Css("input#token"))
+        .await
+        .expect("the login form");
+    assert_eq!(browser.current_url().await.unwrap().path(), "/login");
+    screenshot(&browser, "01-login.png").await;
+    token.send_keys(ADMIN_TOKEN).await.unwrap();
+    browser
+        .find(Locator::Css(".login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The marketer: which channel brought the most leads?
+    browser
+        .wait()
+        .for_element(Locator::Css("svg#chart"))
+        .await
+        .expect("the channel chart");
+    let bars = browser
+        .find_all(Locator::Css("svg#chart rect.bar"))
+        .await
+        .unwrap();
+    assert!(
+        bars.len() >= 6,
+        "one bar per channel and day: {}",
+        bars.len()
+    );
+    let best = browser
+        .find(Locator::Css("#best strong"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(best.starts_with("2026 工博会展台"), "{best}");
+    screenshot(&browser, "02-channels.png").await;
+
+    // The sales person finds the lead and sees why it has each tag.
+    browser
+        .find(Locator::Css("header nav a[href='/leads']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css(&format!("a[href='/leads/{lead}']")))
+        .await
+        .expect("the lead in the list")
+        .click()
+        .await
+        .unwrap();
+    let tags = browser
+        .wait()
+        .for_element(Locator::Css("section#tags"))
+        .await
+        .expect("the lead's tags");
+    let text = tags.text().await.unwrap();
+    for shown in [
+        "兴趣:PLC",
+        "菜单点击",
+        "意向:询价",
+        "关键词",
+        "兴趣:客户案例",
+    ] {
+        assert!(text.contains(shown), "{shown} missing in {text}");
+    }
+    screenshot(&browser, "03-lead.png").await;
+
+    // … and adds a tag of their own.
+    browser
+        .find(Locator::Css("#add-tag input[name=add]"))
+        .await
+        .unwrap()
+        .send_keys("跟进:王磊")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#add-tag button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let added = browser
+        .wait()
+        .for_element(Locator::XPath(
+            "//section[@id='tags']//tr[.//a[normalize-space()='跟进:王磊']]",
+        ))
+        .await
+        .expect("the new tag appears");
+    assert!(added.text().await.unwrap().contains("销售添加"));
+    screenshot(&browser, "04-tag-added.png").await;
+
+    browser.goto(&format!("{}/tags", app.base)).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("#tag-bars svg.hbar"))
+        .await
+        .expect("the tag bars");
+    let dead = browser
+        .find(Locator::Css("#dead-letters"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dead.contains("45159") && dead.contains("来源:产品手册"),
+        "{dead}"
+    );
+    screenshot(&browser, "05-tags.png").await;
+
+    // At phone width nothing scrolls sideways.
+    browser.set_window_size(390, 1400).await.unwrap();
+    for (path, name) in [
+        ("/", "06-phone-channels.png"),
+        (&format!("/leads/{lead}")[..], "07-phone-lead.png"),
+        ("/leads", "08-phone-leads.png"),
+        ("/tags", "09-phone-tags.png"),
+    ] {
+        browser.goto(&format!("{}{path}", app.base)).await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap();
+        assert!(fits_width(&browser).await, "{path} is wider than a phone");
+        screenshot(&browser, name).await;
+    }
+
+    // Logging out leads back to the login form.
+    browser
+        .find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("input#token"))
+        .await
+        .expect("the login form again");
+    browser.goto(&format!("{}/tags", app.base)).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("input#token"))
+        .await
+        .expect("logged out for good");
+    browser.close().await.unwrap();
+}
