@@ -93,6 +93,15 @@ pub struct Outcome<'r> {
 }
 
 impl<'r> Outcome<'r> {
+    /// True when choosing the reply depends on the lead's tags: some candidate has a `when`.
+    /// When false, the store need not read the lead's tags back.
+    pub fn reply_needs_tags(&self) -> bool {
+        self.answers
+            .iter()
+            .flat_map(|a| a.0.iter())
+            .any(|v| !matches!(v.when, When::Always))
+    }
+
     /// The reply to send, given the lead's tags after this touch: the first variant whose
     /// `when` holds, of the first matching rule that has one. `None`: answer `success`.
     pub fn reply(&self, has_tag: impl Fn(&TagName) -> bool) -> Option<&'r Reply> {
@@ -457,5 +466,19 @@ reply = "generic"
                 .tags
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn only_a_conditional_reply_needs_the_leads_tags() {
+        let rules = rules(&[(
+            "10.toml",
+            "[[click]]\nkey = \"PLAIN\"\nreply = \"hi\"\n\n\
+             [[click]]\nkey = \"TAGGED\"\n[[click.reply]]\nwhen = { any = [\"a\"] }\ntext = \"x\"\n\
+             [[click.reply]]\ntext = \"y\"\n",
+        )]);
+        let needs = |key| rules.evaluate(&Touch::Click { key }).reply_needs_tags();
+        assert!(!needs("PLAIN"));
+        assert!(needs("TAGGED"));
+        assert!(!needs("UNKNOWN"));
     }
 }

@@ -90,6 +90,8 @@ pub struct EventRecord<'a> {
     pub location: Option<String>,
     /// The tags to add, each with why.
     pub tags: Vec<(&'a TagName, &'a str)>,
+    /// Whether to read the lead's tags back (a reply depends on them).
+    pub want_tags: bool,
 }
 
 /// The result of applying an event.
@@ -97,7 +99,7 @@ pub struct EventRecord<'a> {
 pub struct Applied {
     /// False when this delivery had been handled before: nothing changed.
     pub fresh: bool,
-    /// The lead's tags after the event.
+    /// The lead's tags after the event, when [`EventRecord::want_tags`] asked for them.
     pub tags: Vec<String>,
 }
 
@@ -207,7 +209,8 @@ impl Store {
             .arg(event.scene.map(Scene::as_str).unwrap_or(""))
             .arg(timeline)
             .arg(keys::TIMELINE_CAP)
-            .arg(event.location.as_deref().unwrap_or(""));
+            .arg(event.location.as_deref().unwrap_or(""))
+            .arg(if event.want_tags { "1" } else { "0" });
         for (tag, source) in &event.tags {
             invocation.arg(tag.as_str()).arg(*source);
         }

@@ -202,6 +202,7 @@ impl Intake {
                 timeline: (action != Action::Location).then_some((inbound.kind(), detail.as_str())),
                 location,
                 tags,
+                want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
             })
             .await?;
 

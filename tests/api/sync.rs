@@ -135,6 +135,7 @@ impl Rig {
                 timeline: Some(("follow", "")),
                 location: None,
                 tags: names.iter().map(|t| (t, source.as_str())).collect(),
+                want_tags: false,
             })
             .await
             .unwrap();

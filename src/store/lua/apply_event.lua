@@ -10,17 +10,24 @@
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
 -- ARGV[4] action: follow | scan | unfollow | location | touch
 -- ARGV[5] scene, "" for none   ARGV[6] timeline entry, "" for none   ARGV[7] timeline cap
--- ARGV[8] last location, "" for none
--- ARGV[9 ..] tag, source, tag, source, ...
+-- ARGV[8] last location, "" for none   ARGV[9] "1" when the caller needs the lead's tags
+-- ARGV[10 ..] tag, source, tag, source, ...
 --
--- Returns { 1 if applied or 0 if this delivery was already handled, { tag names after it } }
+-- Returns { 1 if applied or 0 if this delivery was already handled,
+--           { the lead's tag names after it, when ARGV[9] asked for them } }
+--
+-- The lead hash is read once (HMGET) and written once (HSET): at thousands of events a second,
+-- every command counts.
 
 local lead = KEYS[2]
+local want_tags = ARGV[9] == '1'
 
 local function tags_of_lead()
   local out = {}
-  local fields = redis.call('HKEYS', lead)
-  for _, field in ipairs(fields) do
+  if not want_tags then
+    return out
+  end
+  for _, field in ipairs(redis.call('HKEYS', lead)) do
     if string.sub(field, 1, 2) == 't:' then
       out[#out + 1] = string.sub(field, 3)
     end
@@ -33,38 +40,68 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
 end
 
 local openid, now, action, scene = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ntags = (#ARGV - 8) / 2
+local ntags = (#ARGV - 9) / 2
 
-local is_new = redis.call('HSETNX', lead, 'fs', now) == 1
+local fields = { 'fs', 'fc', 'ch', 'sub' }
+for i = 1, ntags do
+  fields[#fields + 1] = 't:' .. ARGV[8 + 2 * i]
+end
+local known = redis.call('HMGET', lead, unpack(fields))
+local first_seen, first_channel, channels, subscribed = known[1], known[2], known[3], known[4]
+
+local set = { 'ls', now }
+local function put(field, value)
+  set[#set + 1] = field
+  set[#set + 1] = value
+end
+
+local is_new = not first_seen
 if is_new then
+  put('fs', now)
   redis.call('RPUSH', KEYS[4], openid)
 end
 
-if action == 'location' then
-  redis.call('HSET', lead, 'ls', now, 'loc', ARGV[8])
-elseif action == 'follow' or action == 'scan' then
-  redis.call('HSET', lead, 'ls', now, 'sub', '1')
+-- Subscription. Only a follower can message or click: someone first seen that way follows.
+if action == 'follow' or action == 'scan' then
+  put('sub', '1')
 elseif action == 'unfollow' then
-  redis.call('HSET', lead, 'ls', now, 'sub', '0')
-else
-  redis.call('HSET', lead, 'ls', now)
-  -- Only a follower can message or click: someone first seen this way follows already.
-  redis.call('HSETNX', lead, 'sub', '1')
+  put('sub', '0')
+elseif not subscribed then
+  put('sub', '1')
+end
+
+if action == 'location' then
+  put('loc', ARGV[8])
 end
 
 -- Channels: the first one is kept for good, every one is kept once, in order.
 if scene ~= '' then
-  redis.call('HSETNX', lead, 'fc', scene)
-  local channels = redis.call('HGET', lead, 'ch')
+  if not first_channel then
+    put('fc', scene)
+  end
   if not channels then
-    redis.call('HSET', lead, 'ch', scene)
+    put('ch', scene)
   elseif not string.find(' ' .. channels .. ' ', ' ' .. scene .. ' ', 1, true) then
-    redis.call('HSET', lead, 'ch', channels .. ' ' .. scene)
+    put('ch', channels .. ' ' .. scene)
   end
   redis.call('SADD', KEYS[8 + ntags], openid)
-elseif action == 'follow' then
-  redis.call('HSETNX', lead, 'fc', '')
+elseif action == 'follow' and not first_channel then
+  put('fc', '')
 end
+
+-- Tags: the first application of a tag is kept, with its time and source (the "why").
+local added = 0
+for i = 1, ntags do
+  if not known[4 + i] then
+    local tag = ARGV[8 + 2 * i]
+    put('t:' .. tag, now .. ' ' .. ARGV[9 + 2 * i])
+    added = added + 1
+    redis.call('SADD', KEYS[7 + i], openid)
+    redis.call('HSETNX', KEYS[7], tag, now)
+  end
+end
+
+redis.call('HSET', lead, unpack(set))
 
 -- The day's counters. Unfollows count against the first channel.
 if action == 'follow' then
@@ -75,24 +112,13 @@ if action == 'follow' then
 elseif action == 'scan' then
   redis.call('HINCRBY', KEYS[5], scene .. '|s', 1)
 elseif action == 'unfollow' then
-  local first = redis.call('HGET', lead, 'fc') or ''
-  redis.call('HINCRBY', KEYS[5], first .. '|u', 1)
+  redis.call('HINCRBY', KEYS[5], (first_channel or '') .. '|u', 1)
 end
 
 if ARGV[6] ~= '' then
   push_timeline(KEYS[3], ARGV[6], tonumber(ARGV[7]))
 end
 
--- Tags: the first application of a tag is kept, with its time and source (the "why").
-local added = 0
-for i = 1, ntags do
-  local tag, source = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
-  if redis.call('HSETNX', lead, 't:' .. tag, now .. ' ' .. source) == 1 then
-    added = added + 1
-    redis.call('SADD', KEYS[7 + i], openid)
-    redis.call('HSETNX', KEYS[7], tag, now)
-  end
-end
 if added > 0 then
   redis.call('XADD', KEYS[6], '*', 'o', openid)
 end
