@@ -2,8 +2,7 @@
 //! minimum number of calls, faults, the 20-tag projection, bad openids, the reconcile, the
 //! admin views, the CLI, and `serve` processes sharing the work and surviving kill -9.
 //!
-//! The benchmark (`benchmark_100k_assignments`) is ignored; run it with
-//! `cargo test --release --test api sync::benchmark -- --ignored --nocapture`.
+//! The sync benchmark is `cargo bench --bench sync` (benches/sync.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
@@ -848,84 +847,4 @@ async fn the_cli_reconciles_and_renders_a_channel_qr_code() {
     let codes = rig.sandbox.state().qrcodes;
     assert_eq!(codes[0].action_name, "QR_STR_SCENE");
     assert_eq!(codes[0].expire_seconds, Some(7 * 86_400));
-}
-
-/// 100,000 tag assignments through the sandbox with 20 ms added to every call, then a steady
-/// 1,000 events/s: time to converge, calls made, sync lag.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: run it on purpose, in release mode"]
-async fn benchmark_100k_assignments() {
-    let rig = Rig::start(Faults {
-        latency_ms: 20,
-        ..Faults::default()
-    })
-    .await;
-    let leads_n = 10_000;
-    let tags_per_lead = 10;
-    let all = leads("b", leads_n);
-    let tag_names: Vec<String> = (0..tags_per_lead).map(|t| format!("兴趣:{t:02}")).collect();
-    let tag_refs: Vec<&str> = tag_names.iter().map(String::as_str).collect();
-    for lead in &all {
-        rig.follow(lead.as_str(), None, &tag_refs, 1000).await;
-    }
-    let config = SyncConfig::default();
-    let worker = rig.worker(config.clone());
-
-    let started = Instant::now();
-    rig.converge(&worker).await;
-    let converged = started.elapsed();
-
-    let assignments = leads_n * tags_per_lead;
-    let calls = rig
-        .sandbox
-        .state()
-        .calls_to("/cgi-bin/tags/members/batchtagging", "0");
-    println!(
-        "{assignments} assignments converged in {:.1} s with {calls} batchtagging calls (minimum {})",
-        converged.as_secs_f64(),
-        assignments / 50
-    );
-    rig.assert_in_step(&all[..500]).await;
-
-    // Steady load: 1,000 events/s for 20 s, each adding one tag to a new lead.
-    let calls_before = rig
-        .sandbox
-        .state()
-        .calls_to("/cgi-bin/tags/members/batchtagging", "0");
-    let running = tokio::spawn(rig.worker(config).run_until_stopped(std::future::pending()));
-    let mut lags = Vec::new();
-    let load_started = Instant::now();
-    let mut sent = 0usize;
-    let mut sampled = Instant::now();
-    while load_started.elapsed() < Duration::from_secs(20) {
-        let due = (load_started.elapsed().as_millis() as usize).min(20_000);
-        while sent < due {
-            let lead = format!("steady{sent:06}");
-            rig.follow(&lead, None, &[&tag_names[sent % tags_per_lead]], 2000)
-                .await;
-            sent += 1;
-        }
-        if sampled.elapsed() > Duration::from_millis(250) {
-            sampled = Instant::now();
-            let stats = rig.store.outbox_stats().await.unwrap();
-            let now = chrono::Utc::now().timestamp_millis() as u64;
-            lags.push(stats.oldest_ms.map_or(0, |o| now.saturating_sub(o)));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    running.abort();
-    let steady_calls = rig
-        .sandbox
-        .state()
-        .calls_to("/cgi-bin/tags/members/batchtagging", "0")
-        - calls_before;
-    lags.sort_unstable();
-    println!(
-        "steady {} events in {:.1} s ({steady_calls} batchtagging calls): sync lag p50 {} ms, p95 {} ms, max {} ms",
-        sent,
-        load_started.elapsed().as_secs_f64(),
-        lags[lags.len() / 2],
-        lags[lags.len() * 95 / 100],
-        lags[lags.len() - 1]
-    );
 }
