@@ -1,10 +1,10 @@
 //! `GET /api/dead-letters`: tag changes WeChat refused for good, newest first.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{Admin, ApiError};
-use crate::store::{DeadLetter, Store};
+use crate::store::Store;
 
 /// The most dead letters one answer holds.
 const MAX_LIMIT: usize = 1000;
@@ -13,36 +13,6 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Debug, Deserialize)]
 pub(super) struct Query {
     limit: Option<usize>,
-}
-
-/// One dead letter as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct DeadLetterView {
-    /// The lead.
-    pub openid: String,
-    /// The tag.
-    pub tag: String,
-    /// `add` or `remove`.
-    pub op: String,
-    /// WeChat's errcode, when WeChat answered with one.
-    pub errcode: Option<i64>,
-    /// What went wrong, and what to do.
-    pub error: String,
-    /// When the sync gave up on it (RFC 3339).
-    pub at: String,
-}
-
-impl From<DeadLetter> for DeadLetterView {
-    fn from(letter: DeadLetter) -> Self {
-        Self {
-            openid: letter.openid,
-            tag: letter.tag,
-            op: letter.op,
-            errcode: letter.errcode,
-            error: letter.error,
-            at: letter.at,
-        }
-    }
 }
 
 /// `GET /api/dead-letters?limit=`: `{"total", "dead_letters": [...]}`, newest first.
@@ -58,7 +28,6 @@ pub(super) async fn list(
         )));
     }
     let letters = store.dead_letters(limit).await?;
-    let newest: Vec<DeadLetterView> = letters.newest.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "total": letters.total, "dead_letters": newest })))
+        .json(serde_json::json!({ "total": letters.total, "dead_letters": letters.newest })))
 }

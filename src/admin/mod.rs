@@ -17,7 +17,6 @@ use actix_web::web;
 
 pub use auth::{Admin, AdminPage, AdminToken, LoginRequired, Unauthorized};
 pub use channels::ChannelReport;
-pub use dead_letters::DeadLetterView;
 pub use error::ApiError;
 
 /// Registers the admin routes under `/api`, and the dashboard's pages.

@@ -25,8 +25,8 @@ pub struct TagSync {
     pub external: BTreeSet<String>,
 }
 
-/// One sync change that can never succeed, as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One sync change that can never succeed, as the dashboard and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeadLetter {
     /// The lead.
     pub openid: String,

@@ -5,7 +5,7 @@ mod browser; // headless Chromium uses the dashboard; screenshots in target/scre
 mod cli; // the binary as a user runs it: serve, send, check, signals
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod helpers;
-mod intake;
+mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
-mod tagging; // channels → tags, replies, counters, reload, the admin views // the intake flow called directly, with the official vectors and a fixed clock
+mod tagging; // channels → tags, replies, counters, reload, the admin views
 mod webhook; // POST/GET /wechat: modes, bad input, dedup
