@@ -2,11 +2,6 @@
 
 use clap::Parser;
 
-/// mimalloc instead of the system allocator: the request path allocates a lot of small,
-/// short-lived buffers, and glibc's malloc was a fifth of serve's time under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = wxtag::cli::Cli::parse();
