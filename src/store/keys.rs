@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc`, `ch`, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
+//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
 //! | `wx:{A}:tl:<openid>` | string | the timeline, newest first, capped; entries `"<at> <kind> <detail>"` separated by `\x1e` |
 //! | `wx:{A}:leads` | list | every openid, oldest first (appended when first seen): listing, paging, export |
 //! | `wx:{A}:tag:<tag>` | set | openids carrying the tag |

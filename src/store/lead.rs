@@ -109,11 +109,12 @@ impl Lead {
             events: Vec::new(),
         };
         let mut tags = Vec::new();
+        let mut later_channels = Vec::new();
         for (field, value) in fields {
             match field.as_str() {
                 "sub" => lead.subscribed = value == "1",
                 "fc" if !value.is_empty() => lead.first_channel = Some(value),
-                "ch" => lead.channels = value.split(' ').map(str::to_owned).collect(),
+                "ch" => later_channels = value.split(' ').map(str::to_owned).collect(),
                 "fs" => lead.first_seen = rfc3339(unix("fs", &value)?),
                 "ls" => lead.last_seen = rfc3339(unix("ls", &value)?),
                 "loc" => lead.last_location = Some(value),
@@ -126,6 +127,12 @@ impl Lead {
                 }
             }
         }
+        lead.channels = lead
+            .first_channel
+            .iter()
+            .cloned()
+            .chain(later_channels)
+            .collect();
         tags.sort();
         lead.tags = tags
             .into_iter()
@@ -181,7 +188,7 @@ mod tests {
             ("ls".into(), "200".into()),
             ("sub".into(), "1".into()),
             ("fc".into(), "expo-2026".into()),
-            ("ch".into(), "expo-2026 website".into()),
+            ("ch".into(), "website".into()),
             ("t:兴趣:产品A".into(), "150 click:MENU_A".into()),
             ("t:来源:展会".into(), "100 qr:expo-2026".into()),
         ];

@@ -74,15 +74,16 @@ if action == 'location' then
   put('loc', ARGV[8])
 end
 
--- Channels: the first one is kept for good, every one is kept once, in order.
+-- Channels: the first one (fc) is kept for good; the later ones (ch) once each, in order.
 if scene ~= '' then
   if not first_channel then
     put('fc', scene)
-  end
-  if not channels then
-    put('ch', scene)
-  elseif not string.find(' ' .. channels .. ' ', ' ' .. scene .. ' ', 1, true) then
-    put('ch', channels .. ' ' .. scene)
+  elseif scene ~= first_channel then
+    if not channels then
+      put('ch', scene)
+    elseif not string.find(' ' .. channels .. ' ', ' ' .. scene .. ' ', 1, true) then
+      put('ch', channels .. ' ' .. scene)
+    end
   end
   redis.call('SADD', KEYS[8 + ntags], openid)
 elseif action == 'follow' and not first_channel then
