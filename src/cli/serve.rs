@@ -25,8 +25,8 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
     } else {
         settings.account.api_base.clone()
     };
-    let local = match &settings.redis_url {
-        Some(_) => None,
+    let (redis_url, local) = match &settings.redis_url {
+        Some(url) => (url.expose_secret().to_owned(), None),
         None => {
             let local = redis_server::attach_or_start(&settings.data_dir.join("redis")).await?;
             match &local {
@@ -39,13 +39,8 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
                     tracing::info!(%url, "using the local redis-server already running")
                 }
             }
-            Some(local)
+            (local.url(), Some(local))
         }
-    };
-    let redis_url = match (&settings.redis_url, &local) {
-        (Some(url), _) => url.expose_secret().to_owned(),
-        (None, Some(local)) => local.url(),
-        (None, None) => unreachable!("a local redis is started whenever REDIS_URL is unset"),
     };
     let admin_token = match settings.admin_token.clone() {
         Some(token) => token,
