@@ -19,6 +19,18 @@ pub use auth::{Admin, AdminPage, AdminToken, LoginRequired, Unauthorized};
 pub use channels::ChannelReport;
 pub use error::ApiError;
 
+/// Any other method or path under `/api`: 404 in the API's JSON shape (still behind the token).
+async fn no_such_route(
+    _: Admin,
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no API route {} {}; see the README's admin API table",
+        req.method(),
+        req.path()
+    )))
+}
+
 /// Registers the admin routes under `/api`, and the dashboard's pages.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -33,7 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/tags", web::get().to(tags::list))
             .route("/export.csv", web::get().to(export::export))
             .route("/dead-letters", web::get().to(dead_letters::list))
-            .route("/channels/{scene}/qr.png", web::get().to(qr::png)),
+            .route("/channels/{scene}/qr.png", web::get().to(qr::png))
+            .default_service(web::to(no_such_route)),
     );
     cfg.configure(dashboard::routes);
 }

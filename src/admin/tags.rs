@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Admin, ApiError};
 use crate::domain::UnixTime;
-use crate::store::{Store, rfc3339};
+use crate::store::{Store, TagState, rfc3339};
 
 /// One tag as the API shows it.
 #[derive(Debug, Serialize)]
@@ -32,14 +32,11 @@ pub(super) async fn list(_: Admin, store: web::Data<Store>) -> Result<HttpRespon
         .into_iter()
         .map(|t| {
             let wechat_id = sync.wechat_ids.get(&t.name).copied();
-            let sync_state = if sync.external.contains(&t.name) {
-                "external".to_owned()
-            } else if let Some(reason) = sync.unsynced.get(&t.name) {
-                format!("unsynced: {reason}")
-            } else if wechat_id.is_some() {
-                "synced".to_owned()
-            } else {
-                "pending".to_owned()
+            let sync_state = match sync.state_of(&t.name) {
+                TagState::External => "external".to_owned(),
+                TagState::Unsynced(reason) => format!("unsynced: {reason}"),
+                TagState::Synced => "synced".to_owned(),
+                TagState::Pending => "pending".to_owned(),
             };
             TagView {
                 first_applied: rfc3339(UnixTime(t.first_applied)),

@@ -23,7 +23,7 @@ pub use sync::{
     DeadLetterRecord, LeaseOp, OnWeChat, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag,
     TagOp, entry_ms,
 };
-pub use views::{DeadLetter, DeadLetters, TagSync};
+pub use views::{DeadLetter, DeadLetters, TagState, TagSync};
 
 /// A failure talking to Redis, or Redis holding data wxtag did not write.
 #[derive(Debug, Error)]

@@ -25,6 +25,34 @@ pub struct TagSync {
     pub external: BTreeSet<String>,
 }
 
+/// One tag's state in WeChat: the one answer the API and the dashboard both show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagState {
+    /// Made by staff in the WeChat console: shown, never deleted.
+    External,
+    /// It can never be synced as things are, for this reason (e.g. the 100-tag limit).
+    Unsynced(String),
+    /// WeChat has the tag.
+    Synced,
+    /// Not in WeChat yet: the sync worker creates it when it is first needed.
+    Pending,
+}
+
+impl TagSync {
+    /// The state of the tag `name`.
+    pub fn state_of(&self, name: &str) -> TagState {
+        if self.external.contains(name) {
+            TagState::External
+        } else if let Some(reason) = self.unsynced.get(name) {
+            TagState::Unsynced(reason.clone())
+        } else if self.wechat_ids.contains_key(name) {
+            TagState::Synced
+        } else {
+            TagState::Pending
+        }
+    }
+}
+
 /// One sync change that can never succeed, as the dashboard and the API show it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeadLetter {
@@ -132,6 +160,27 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_console_tag_is_external_first_and_an_unsynced_reason_beats_an_id() {
+        let sync = TagSync {
+            wechat_ids: [
+                ("a".to_owned(), 100),
+                ("b".to_owned(), 101),
+                ("e".to_owned(), 102),
+            ]
+            .into(),
+            unsynced: [("b".to_owned(), "100-tag limit".to_owned())].into(),
+            external: ["e".to_owned()].into(),
+        };
+        assert_eq!(sync.state_of("a"), TagState::Synced);
+        assert_eq!(
+            sync.state_of("b"),
+            TagState::Unsynced("100-tag limit".to_owned())
+        );
+        assert_eq!(sync.state_of("e"), TagState::External);
+        assert_eq!(sync.state_of("new"), TagState::Pending);
+    }
 
     #[test]
     fn a_dead_letter_decodes_in_the_documented_shape() {

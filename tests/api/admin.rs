@@ -61,3 +61,25 @@ async fn a_lead_has_the_documented_shape() {
     }
     assert!(event["at"].as_str().unwrap().ends_with("+08:00"));
 }
+
+#[tokio::test]
+async fn an_unknown_api_route_is_a_json_404_behind_the_token() {
+    let app = TestApp::spawn().await;
+
+    let missing = app.admin_get("/api/nothing-here").await;
+
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    let anonymous = app
+        .http
+        .get(format!("{}/api/nothing-here", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::UNAUTHORIZED,
+        "nothing is said without the token"
+    );
+}

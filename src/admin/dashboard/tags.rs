@@ -8,25 +8,24 @@ use super::labels::short_time;
 use super::{PageError, html};
 use crate::admin::auth::AdminPage;
 use crate::domain::UnixTime;
-use crate::store::{DeadLetter, Store, rfc3339};
+use crate::store::{DeadLetter, Store, TagState, rfc3339};
 
 /// How many dead letters the page lists (the newest).
 const DEAD_LETTERS_SHOWN: usize = 100;
 
-/// A tag's state in WeChat, as the page shows it.
+/// A tag's state in WeChat, as the page shows it (see [`TagState`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SyncState {
-    /// WeChat has the tag: wxtag knows its id.
+    External,
     Synced,
-    /// It can never be synced as things are; the reason is shown.
     Unsynced,
-    /// Not in WeChat yet: the sync worker creates it when it is first needed.
     Pending,
 }
 
 impl SyncState {
     fn label(self) -> &'static str {
         match self {
+            SyncState::External => "微信后台创建",
             SyncState::Synced => "已同步",
             SyncState::Unsynced => "无法同步",
             SyncState::Pending => "待同步",
@@ -35,7 +34,7 @@ impl SyncState {
 
     fn class(self) -> &'static str {
         match self {
-            SyncState::Synced => "ok",
+            SyncState::External | SyncState::Synced => "ok",
             SyncState::Unsynced => "bad",
             SyncState::Pending => "wait",
         }
@@ -52,8 +51,6 @@ struct TagRow {
     state: SyncState,
     wechat_id: Option<u64>,
     reason: String,
-    /// Made by staff in the WeChat console.
-    external: bool,
     first_applied: String,
 }
 
@@ -93,14 +90,13 @@ pub(super) async fn page(_: AdminPage, store: web::Data<Store>) -> Result<HttpRe
 
     let row = |name: String, leads: u64, first_applied: String| {
         let wechat_id = sync.wechat_ids.get(&name).copied();
-        let reason = sync.unsynced.get(&name).cloned().unwrap_or_default();
-        let state = match (wechat_id, reason.is_empty()) {
-            (Some(_), _) => SyncState::Synced,
-            (None, false) => SyncState::Unsynced,
-            (None, true) => SyncState::Pending,
+        let (state, reason) = match sync.state_of(&name) {
+            TagState::External => (SyncState::External, String::new()),
+            TagState::Unsynced(reason) => (SyncState::Unsynced, reason),
+            TagState::Synced => (SyncState::Synced, String::new()),
+            TagState::Pending => (SyncState::Pending, String::new()),
         };
         TagRow {
-            external: sync.external.contains(&name),
             name,
             leads,
             percent: 0.0,
