@@ -165,7 +165,7 @@ string_type!(
 
 impl TagName {
     /// WeChat's limit: 30 characters (its docs also say bytes; see [`TagName::over_byte_limit`]).
-    pub const MAX_CHARS: usize = 30;
+    pub const MAX_CHARS: usize = crate::wechat::limits::TAG_NAME_LEN;
 
     /// Parses a tag name: 1 to 30 characters, no control characters, no leading or trailing
     /// white space.

@@ -1,6 +1,6 @@
 //! The admin API (JSON over HTTP, every route behind the admin token) and the dashboard (pages).
 //!
-//! Handlers are thin: parse the request into domain values, call the [`Store`], shape the
+//! Handlers are thin: parse the request into domain values, call the [`Store`](crate::store::Store), shape the
 //! answer. Errors share one JSON shape (see [`ApiError`]).
 
 mod auth;

@@ -28,13 +28,10 @@ use super::file::{
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule, Variant, When};
 use super::{Channel, CheckFailed, Loaded, RuleId, Rules, Source};
+use crate::wechat::limits::{NEWS_ARTICLES, TAGS_PER_ACCOUNT};
 
-/// WeChat's limit on user tags per account.
-const MAX_TAGS: usize = 100;
 /// WeChat's limit on a passive text reply, in bytes.
 const MAX_TEXT_BYTES: usize = 2048;
-/// WeChat's limit on articles in a news reply.
-const MAX_ARTICLES: usize = 8;
 /// WeChat's limit on a menu CLICK key, in bytes.
 const MAX_KEY_BYTES: usize = 128;
 /// WeChat's limit on a menu VIEW URL, in bytes.
@@ -534,7 +531,7 @@ impl Builder {
         }
         if self.seen_tags.insert(tag.clone()) {
             self.rules.tags.push(tag.clone());
-            if self.rules.tags.len() == MAX_TAGS + 1 {
+            if self.rules.tags.len() == TAGS_PER_ACCOUNT + 1 {
                 let at = (ctx.path.to_owned(), ctx.line(&raw.span()), tag.clone());
                 self.over_limit = Some(at);
             }
@@ -706,9 +703,9 @@ impl Builder {
     ) -> Option<Reply> {
         let n = news.get_ref().len();
         let problem = if n == 0 {
-            format!("news has no articles; give 1 to {MAX_ARTICLES}")
-        } else if n > MAX_ARTICLES {
-            format!("news has {n} articles; WeChat allows at most {MAX_ARTICLES}")
+            format!("news has no articles; give 1 to {NEWS_ARTICLES}")
+        } else if n > NEWS_ARTICLES {
+            format!("news has {n} articles; WeChat allows at most {NEWS_ARTICLES}")
         } else {
             if section == Section::Keyword && n > 1 {
                 let message = format!(
@@ -735,9 +732,9 @@ impl Builder {
         } = self;
         if let Some((file, line, tag)) = over_limit {
             let message = format!(
-                "tag \"{tag}\" is distinct tag number {}; WeChat allows {MAX_TAGS} tags per \
+                "tag \"{tag}\" is distinct tag number {}; WeChat allows {TAGS_PER_ACCOUNT} tags per \
                  account and these files name {}",
-                MAX_TAGS + 1,
+                TAGS_PER_ACCOUNT + 1,
                 rules.tags.len()
             );
             diags.push(Diagnostic::error(&file, line, message));

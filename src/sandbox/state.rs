@@ -18,6 +18,7 @@ use super::view::{FollowerView, MessageView, SandboxState, TagView, TokensIssued
 use super::{SandboxConfig, TagNameUnit};
 use crate::domain::{OpenId, UnixTime};
 use crate::wechat::api::TagId;
+use crate::wechat::limits;
 
 /// Tags WeChat reserves: 0 未分组, 1 黑名单, 2 星标组. Only 2 is listed and can be put on users.
 const RESERVED_TAG_IDS: [u32; 3] = [0, 1, 2];
@@ -27,18 +28,6 @@ const STAR_TAG: (u32, &str) = (2, "星标组");
 
 /// The first id given to a created tag.
 const FIRST_TAG_ID: u32 = 100;
-
-/// Tags an account may create (system tags not counted).
-const MAX_TAGS: usize = 100;
-
-/// Tags one follower may carry.
-const MAX_TAGS_PER_USER: usize = 20;
-
-/// Openids per batch (un)tagging call.
-const MAX_BATCH: usize = 50;
-
-/// The longest tag name, in the configured unit.
-const MAX_TAG_NAME: usize = 30;
 
 /// A tag with more followers than this cannot be deleted.
 const MAX_DELETABLE_MEMBERS: usize = 100_000;
@@ -276,7 +265,7 @@ impl Account {
             TagNameUnit::Chars => name.chars().count(),
             TagNameUnit::Bytes => name.len(),
         };
-        if len > MAX_TAG_NAME {
+        if len > limits::TAG_NAME_LEN {
             return Err(WxError::TagNameTooLong);
         }
         let taken = self
@@ -297,7 +286,7 @@ impl Account {
             .keys()
             .filter(|id| !RESERVED_TAG_IDS.contains(id))
             .count();
-        if created >= MAX_TAGS {
+        if created >= limits::TAGS_PER_ACCOUNT {
             return Err(WxError::TooManyTags);
         }
         let id = self.next_tag_id;
@@ -365,7 +354,7 @@ impl Account {
 
     /// Checks a batch's openids: 1 to 50, each a follower's.
     fn batch_ids(&self, raw: &[String]) -> Result<Vec<OpenId>, WxError> {
-        if raw.is_empty() || raw.len() > MAX_BATCH {
+        if raw.is_empty() || raw.len() > limits::OPENIDS_PER_TAGGING_CALL {
             return Err(WxError::InvalidOpenidList);
         }
         self.follower_ids(raw)
@@ -385,7 +374,7 @@ impl Account {
                 .tags
                 .get(&id)
                 .is_some_and(|t| t.members.contains(openid));
-            !has_it && self.tags_of(openid).len() >= MAX_TAGS_PER_USER
+            !has_it && self.tags_of(openid).len() >= limits::TAGS_PER_USER
         })
     }
 

@@ -13,11 +13,9 @@ use std::collections::{BTreeMap, HashSet};
 use crate::domain::OpenId;
 use crate::store::TagOp;
 use crate::wechat::api::TagId;
+use crate::wechat::limits::OPENIDS_PER_TAGGING_CALL;
 
 use super::projection::Changes;
-
-/// The most openids one `batchtagging`/`batchuntagging` call takes (errcode 40032 beyond).
-pub const MAX_OPENIDS_PER_CALL: usize = 50;
 
 /// One call to WeChat: put a tag on, or take it off, up to 50 followers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +55,7 @@ pub fn plan<'a>(changes: impl IntoIterator<Item = (&'a OpenId, &'a Changes)>) ->
         for ((op, tag), openids) in groups.iter_mut().filter(|((op, _), _)| *op == phase) {
             openids.sort();
             openids.dedup();
-            for chunk in openids.chunks(MAX_OPENIDS_PER_CALL) {
+            for chunk in openids.chunks(OPENIDS_PER_TAGGING_CALL) {
                 let call = Call {
                     op: *op,
                     tag: *tag,
@@ -136,7 +134,7 @@ mod tests {
         assert!(
             calls
                 .iter()
-                .all(|c| c.openids.len() <= MAX_OPENIDS_PER_CALL)
+                .all(|c| c.openids.len() <= OPENIDS_PER_TAGGING_CALL)
         );
         let total: usize = calls.iter().map(|c| c.openids.len()).sum();
         assert_eq!(total, 180);

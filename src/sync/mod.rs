@@ -44,9 +44,9 @@ use crate::metrics::Metrics;
 use crate::store::{OutboxEntry, OutboxRead, OutboxStats, Store, StoreError};
 use crate::wechat::api::{ApiError, AppSecret};
 
-pub use batch::{Call, MAX_OPENIDS_PER_CALL, plan};
+pub use batch::{Call, plan};
 pub use client::{Client, Retry};
-pub use projection::{Changes, MAX_TAGS_PER_USER, diff, project};
+pub use projection::{Changes, diff, project};
 pub use reconcile::ReconcileReport;
 
 use push::Pusher;

@@ -13,11 +13,9 @@ use std::collections::BTreeSet;
 use crate::domain::TagName;
 use crate::store::{OnWeChat, SyncLead};
 use crate::wechat::api::TagId;
+use crate::wechat::limits::TAGS_PER_USER;
 
-/// The most tags WeChat lets one follower carry (errcode 45059 beyond it).
-pub const MAX_TAGS_PER_USER: usize = 20;
-
-/// The lead's tags WeChat should carry, most important first, at most [`MAX_TAGS_PER_USER`];
+/// The lead's tags WeChat should carry, most important first, at most [`TAGS_PER_USER`](crate::wechat::limits::TAGS_PER_USER);
 /// `syncable` says which tags may go to WeChat at all.
 pub fn project(lead: &SyncLead, syncable: impl Fn(&TagName) -> bool) -> Vec<&TagName> {
     let first_source = lead
@@ -36,7 +34,7 @@ pub fn project(lead: &SyncLead, syncable: impl Fn(&TagName) -> bool) -> Vec<&Tag
     ranked.sort();
     ranked
         .into_iter()
-        .take(MAX_TAGS_PER_USER)
+        .take(TAGS_PER_USER)
         .map(|(_, name)| name)
         .collect()
 }
@@ -110,7 +108,7 @@ mod tests {
             ..SyncLead::default()
         };
         let projected = names(project(&lead, |_| true));
-        assert_eq!(projected.len(), MAX_TAGS_PER_USER);
+        assert_eq!(projected.len(), TAGS_PER_USER);
         assert_eq!(projected[..3], ["来源:展会", "活动:工博会", "来源:官网"]);
         assert_eq!(projected[3], "兴趣:24", "then the newest");
         assert_eq!(projected[19], "兴趣:08");

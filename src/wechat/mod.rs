@@ -5,6 +5,7 @@
 pub mod api;
 pub mod crypto;
 pub mod inbound;
+pub mod limits;
 pub mod qrcode;
 pub mod reply;
 pub mod signature;

@@ -40,9 +40,6 @@ pub enum Reply {
     News(Vec<Article>),
 }
 
-/// Most articles one news reply may carry; WeChat drops the rest.
-pub const MAX_ARTICLES: usize = 8;
-
 /// Why a reply's XML could not be read back or opened.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ReplyParseError {
@@ -84,7 +81,7 @@ pub fn render(reply: &Reply, to: &OpenId, from: &str, now: UnixTime) -> String {
                 .close("Image");
         }
         Reply::News(articles) => {
-            let shown = &articles[..articles.len().min(MAX_ARTICLES)];
+            let shown = &articles[..articles.len().min(super::limits::NEWS_ARTICLES)];
             w.cdata("MsgType", "news")
                 .bare("ArticleCount", shown.len())
                 .open("Articles");

@@ -15,10 +15,9 @@ use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::metrics::Metrics;
 use wxtag::sandbox::{Faults, SandboxConfig, SandboxHandle, SandboxState};
 use wxtag::store::{Action, EventRecord, Store};
-use wxtag::sync::{
-    MAX_TAGS_PER_USER, Retry, SyncConfig, SyncError, SyncOutcome, WeChatAccess, Worker, project,
-};
+use wxtag::sync::{Retry, SyncConfig, SyncError, SyncOutcome, WeChatAccess, Worker, project};
 use wxtag::wechat::api::AppSecret;
+use wxtag::wechat::limits::TAGS_PER_USER;
 
 use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TOKEN, TestApp, TestRedis, eventually, xml};
 
@@ -359,7 +358,7 @@ async fn wechat_gets_the_twenty_tags_that_matter_most() {
     rig.converge(&worker).await;
 
     let carried = on_wechat(&rig.sandbox.state(), &lead);
-    assert_eq!(carried.len(), MAX_TAGS_PER_USER);
+    assert_eq!(carried.len(), TAGS_PER_USER);
     assert!(carried.contains("来源:展会") && carried.contains("活动:工博会"));
     assert!(carried.contains("兴趣:23") && carried.contains("兴趣:06"));
     assert!(
@@ -374,7 +373,7 @@ async fn wechat_gets_the_twenty_tags_that_matter_most() {
     rig.converge(&worker).await;
 
     let carried = on_wechat(&rig.sandbox.state(), &lead);
-    assert_eq!(carried.len(), MAX_TAGS_PER_USER);
+    assert_eq!(carried.len(), TAGS_PER_USER);
     assert!(carried.contains("意向:询价") && !carried.contains("兴趣:06"));
     rig.assert_in_step(&[lead]).await;
     let state = rig.sandbox.state();

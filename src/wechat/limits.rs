@@ -1,0 +1,19 @@
+//! WeChat's documented limits (protocol §4, §7, §10), in one place.
+//!
+//! `wxtag check` refuses rules that pass them, the sync worker stays within them, and the
+//! sandbox enforces them as WeChat does: all three read these same numbers.
+
+/// User tags one account may create (errcode 45056 beyond).
+pub const TAGS_PER_ACCOUNT: usize = 100;
+
+/// User tags one follower may carry (errcode 45059 beyond).
+pub const TAGS_PER_USER: usize = 20;
+
+/// Openids in one `batchtagging` or `batchuntagging` call (errcode 40032 beyond).
+pub const OPENIDS_PER_TAGGING_CALL: usize = 50;
+
+/// The longest tag name: 30 characters (the docs also say bytes; errcode 45158 beyond).
+pub const TAG_NAME_LEN: usize = 30;
+
+/// Articles in one news reply; WeChat drops the rest.
+pub const NEWS_ARTICLES: usize = 8;
