@@ -23,8 +23,6 @@
 //! | [`metrics`] | Prometheus metrics at `/metrics` |
 //! | [`startup`] | building the app on a listener and running it until shutdown |
 
-#![warn(missing_docs, missing_debug_implementations)]
-
 pub mod admin;
 pub mod cli;
 pub mod config;
