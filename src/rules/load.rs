@@ -28,7 +28,7 @@ use super::file::{
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule, Variant, When};
 use super::{Channel, CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::wechat::limits::{NEWS_ARTICLES, TAGS_PER_ACCOUNT};
+use crate::wechat::limits::{NEWS_ARTICLES, TAG_NAME_LEN, TAGS_PER_ACCOUNT};
 
 /// WeChat's limit on a passive text reply, in bytes.
 const MAX_TEXT_BYTES: usize = 2048;
@@ -517,18 +517,9 @@ impl Builder {
         (tags, answer)
     }
 
-    /// A tag a rule adds: checked, warned about when long in bytes, and counted against
-    /// WeChat's per-account limit.
+    /// A tag a rule adds: checked, and counted against WeChat's per-account limit.
     fn rule_tag(&mut self, ctx: &FileCtx, raw: Spanned<String>) -> Option<TagName> {
         let tag = self.tag(ctx, &raw)?;
-        if tag.over_byte_limit() {
-            let message = format!(
-                "tag \"{tag}\" is {} bytes; WeChat may count its {}-character limit in bytes and refuse it",
-                tag.as_str().len(),
-                TagName::MAX_CHARS
-            );
-            self.warn(ctx, &raw.span(), message);
-        }
         if self.seen_tags.insert(tag.clone()) {
             self.rules.tags.push(tag.clone());
             if self.rules.tags.len() == TAGS_PER_ACCOUNT + 1 {
@@ -539,9 +530,20 @@ impl Builder {
         Some(tag)
     }
 
-    /// Parses a tag name, saying what is wrong with it.
+    /// Parses a tag name, saying what is wrong with it. WeChat counts a name's length in
+    /// UTF-8 bytes (errcode 45158 beyond), so a longer name could never sync.
     fn tag(&mut self, ctx: &FileCtx, raw: &Spanned<String>) -> Option<TagName> {
         let s = raw.get_ref();
+        if s.len() > TAG_NAME_LEN {
+            let message = format!(
+                "tag \"{s}\" is {} bytes; WeChat allows {TAG_NAME_LEN} bytes of UTF-8 \
+                 (about {} Chinese characters)",
+                s.len(),
+                TAG_NAME_LEN / 3
+            );
+            self.error(ctx, &raw.span(), message);
+            return None;
+        }
         let e = match TagName::parse(s) {
             Ok(tag) => return Some(tag),
             Err(e) => e,
@@ -951,25 +953,31 @@ text = ""
     }
 
     #[test]
-    fn tags_over_30_characters_fail_and_over_30_bytes_only_warn() {
+    fn tags_over_30_utf8_bytes_are_refused_with_why() {
         let long = "a".repeat(31);
-        let cjk = "标".repeat(30);
-        let bad = format!("[[click]]\nkey = \"K\"\ntags = [\n  \"ok\",\n  \"{long}\",\n]\n");
-        let r = load(&[("t.toml", &bad)]);
+        let cjk_11 = "标".repeat(11);
+        let bad = format!(
+            "[[click]]\nkey = \"K\"\ntags = [\n  \"ok\",\n  \"{long}\",\n  \"{cjk_11}\",\n]\n\n\
+             [[keyword]]\ntext = \"试用\"\n[[keyword.reply]]\nwhen = {{ any = [\"{cjk_11}\"] }}\ntext = \"x\"\n"
+        );
+        let why = "WeChat allows 30 bytes of UTF-8 (about 10 Chinese characters)";
         assert_eq!(
-            said(&r),
-            [format!(
-                "t.toml:5: tag \"{long}\" is 31 characters; WeChat allows at most 30"
-            )]
+            said(&load(&[("t.toml", &bad)])),
+            [
+                format!("t.toml:5: tag \"{long}\" is 31 bytes; {why}"),
+                format!("t.toml:6: tag \"{cjk_11}\" is 33 bytes; {why}"),
+                format!("t.toml:12: tag \"{cjk_11}\" is 33 bytes; {why}"),
+            ]
         );
 
-        let warned = format!("[[click]]\nkey = \"K\"\ntags = [\"{cjk}\"]\n");
-        let loaded = load(&[("t.toml", &warned)]).expect("a warning does not fail the load");
-        assert_eq!(loaded.warnings.len(), 1);
-        assert_eq!(loaded.warnings[0].line, 3);
-        assert_eq!(loaded.warnings[0].severity, Severity::Warning);
-        assert!(loaded.warnings[0].to_string().contains(": warning: tag \""));
-        assert_eq!(loaded.rules.tag_names().count(), 1);
+        let at_limit = format!(
+            "[[click]]\nkey = \"K\"\ntags = [\"{}\", \"{}\"]\n",
+            "标".repeat(10),
+            "a".repeat(30)
+        );
+        let loaded = load(&[("t.toml", &at_limit)]).expect("30 bytes is within the limit");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.rules.tag_names().count(), 2);
     }
 
     #[test]
