@@ -12,8 +12,8 @@
 //! |---|---|
 //! | [`domain`] | parsed values: `OpenId`, `Scene`, `TagName`, `UnixTime` |
 //! | [`config`] | typed settings from the environment and `.env`, secrets redacted |
-//! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound XML, passive replies, the API client |
-//! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply |
+//! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound parsing, pushes written as XML, the shared XML reader and writer, passive replies, the API client |
+//! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply; its policy (dedup key, timeline name) |
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters, the outbox |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API |

@@ -8,6 +8,7 @@
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
 pub mod http;
+pub mod policy;
 
 use std::sync::Arc;
 
@@ -179,8 +180,8 @@ impl Intake {
         let outcome = touch(&inbound).map(|touch| rules.evaluate(&touch));
 
         // 5. Apply it to Redis: one round trip, at most once per delivery.
-        let identity = inbound.dedup_key();
-        let detail = inbound.detail();
+        let identity = policy::dedup_key(&inbound);
+        let detail = policy::detail(&inbound);
         let (action, location) = action(&inbound);
         let tags = outcome
             .as_ref()
@@ -199,7 +200,8 @@ impl Intake {
                 at: inbound.created,
                 action,
                 scene: scene(&inbound),
-                timeline: (action != Action::Location).then_some((inbound.kind(), detail.as_str())),
+                timeline: (action != Action::Location)
+                    .then_some((policy::kind(&inbound), detail.as_str())),
                 location,
                 tags,
                 want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
@@ -224,7 +226,7 @@ impl Intake {
             }
         };
         Ok(Handled {
-            kind: inbound.kind(),
+            kind: policy::kind(&inbound),
             openid: inbound.from,
             fresh: applied.fresh,
             answer,

@@ -6,6 +6,8 @@ pub mod api;
 pub mod crypto;
 pub mod inbound;
 pub mod limits;
+pub mod push_xml;
 pub mod qrcode;
 pub mod reply;
 pub mod signature;
+pub mod xml;

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::crypto::{CryptoError, MessageCipher};
-use super::inbound::xml::{self, FieldError, Fields, XmlError, XmlWriter};
 use super::signature::{ServerToken, SignatureError, msg_signature_of, verify_msg_signature};
+use super::xml::{self, FieldError, Fields, XmlError, XmlWriter};
 use crate::domain::{OpenId, UnixTime};
 
 /// One article of a news (图文) reply.

@@ -1,4 +1,4 @@
-//! XML reading and writing shared by inbound pushes and replies.
+//! XML reading and writing shared by inbound pushes, the pushes written back, and replies.
 //!
 //! Reading builds a small element tree from quick-xml events and refuses anything WeChat never
 //! sends: a DTD, entity references beyond XML's five, content after the root. Writing puts every

@@ -1,0 +1,438 @@
+//! The loader's tests: every mistake at its `file:line`, with a message that says what to do.
+
+use super::super::fixture::{folder, load};
+use super::*;
+
+/// Every diagnostic as `name:line: [warning: ]message`, errors first, with the temporary
+/// folder left out of the file name.
+fn said(result: &Result<Loaded, CheckFailed>) -> Vec<String> {
+    let (errors, warnings) = match result {
+        Ok(loaded) => (&[][..], &loaded.warnings[..]),
+        Err(failed) => (&failed.errors[..], &failed.warnings[..]),
+    };
+    errors
+        .iter()
+        .chain(warnings)
+        .map(|d| {
+            let name = d.file.file_name().unwrap_or_default();
+            Diagnostic {
+                file: PathBuf::from(name),
+                ..d.clone()
+            }
+            .to_string()
+        })
+        .collect()
+}
+
+/// The `name:line` of every diagnostic.
+fn at(result: &Result<Loaded, CheckFailed>) -> Vec<String> {
+    said(result)
+        .into_iter()
+        .map(|s| {
+            let mut parts = s.splitn(3, ':');
+            format!("{}:{}", parts.next().unwrap(), parts.next().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn bad_toml_is_reported_with_its_line_and_other_files_still_checked() {
+    let r = load(&[
+        (
+            "a.toml",
+            "[follow]\ntags = [\"来源:自然关注\"]\nreply = \"hi\n",
+        ),
+        ("b.toml", "[[click]]\nkey = \"K\"\nnope = 1\n"),
+    ]);
+    let said = said(&r);
+    assert!(said[0].starts_with("a.toml:3: invalid TOML: "), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("b.toml:3: [[click]]: unknown field `nope`"))
+    );
+    assert!(r.is_err());
+}
+
+#[test]
+fn unknown_keys_point_at_the_key_even_when_nested() {
+    let r = load(&[(
+        "k.toml",
+        r#"[[qr]]
+scene = "a"
+name = "A"
+nmae = "typo"
+
+[[keyword]]
+text = "试用"
+[[keyword.reply]]
+text = "x"
+whn = { all = ["兴趣:产品A"] }
+
+[[keyword]]
+text = "b"
+reply = [{ text = "y", colour = "red" }]
+"#,
+    )]);
+    assert_eq!(at(&r), ["k.toml:4", "k.toml:10", "k.toml:14"]);
+    let said = said(&r);
+    assert!(said[0].contains("unknown field `nmae`"), "{said:?}");
+    assert!(said[1].contains("unknown field `whn`"), "{said:?}");
+    assert!(said[2].contains("unknown field `colour`"), "{said:?}");
+}
+
+#[test]
+fn an_unknown_key_does_not_hide_the_rules_other_mistakes() {
+    let r = load(&[(
+        "k.toml",
+        r#"[[qr]]
+scene = "expo 2026"
+nmae = "typo"
+colour = "red"
+
+[[keyword]]
+text = "试用"
+[[keyword.reply]]
+when = { all = ["兴趣:产品A"], whn = 1 }
+text = ""
+"#,
+    )]);
+    let said = said(&r);
+    assert_eq!(
+        at(&r),
+        ["k.toml:2", "k.toml:3", "k.toml:4", "k.toml:9", "k.toml:10"],
+        "{said:?}"
+    );
+    assert!(said[0].contains("has a space"));
+    assert!(said[3].contains("unknown field `whn`"));
+    assert!(said[4].contains("reply text is empty"));
+}
+
+#[test]
+fn a_missing_key_points_at_the_section_and_an_unknown_section_at_its_name() {
+    let r = load(&[(
+        "m.toml",
+        "[[click]]\ntags = [\"x\"]\n\n[[clik]]\nkey = \"K\"\n\n[[keyword]]\nmatch = \"fuzzy\"\ntext = \"a\"\n",
+    )]);
+    let said = said(&r);
+    assert_eq!(at(&r), ["m.toml:1", "m.toml:4", "m.toml:8"], "{said:?}");
+    assert!(said[0].contains("missing field `key`"));
+    assert!(said[1].contains("unknown section `clik`"));
+    assert!(said[2].contains("unknown variant `fuzzy`"));
+}
+
+#[test]
+fn duplicate_scenes_across_files_and_duplicate_click_keys_are_errors() {
+    let r = load(&[
+        (
+            "10.toml",
+            "[[qr]]\nscene = 1001\n\n[[click]]\nkey = \"K\"\ntags = [\"t\"]\n",
+        ),
+        (
+            "20.toml",
+            "# brochure again\n[[qr]]\nscene = \"1001\"\n[[click]]\nkey = \"K\"\ntags = [\"t\"]\n",
+        ),
+    ]);
+    assert_eq!(at(&r), ["20.toml:3", "20.toml:5"]);
+    let said = said(&r);
+    assert!(
+        said[0].contains("scene \"1001\" is already used at "),
+        "{said:?}"
+    );
+    assert!(said[0].contains("10.toml:2"), "{said:?}");
+    assert!(
+        said[1].contains("click key \"K\" is already used at "),
+        "{said:?}"
+    );
+    assert!(said[1].contains("10.toml:5"), "{said:?}");
+}
+
+#[test]
+fn a_regex_that_does_not_compile_is_an_error_at_its_text() {
+    let r = load(&[(
+        "k.toml",
+        "[[keyword]]\nmatch = \"regex\"\ntext = \"(产品\"\ntags = [\"t\"]\n",
+    )]);
+    assert_eq!(
+        said(&r),
+        ["k.toml:3: regex \"(产品\" does not compile: unclosed group"]
+    );
+}
+
+#[test]
+fn tags_over_30_utf8_bytes_are_refused_with_why() {
+    let long = "a".repeat(31);
+    let cjk_11 = "标".repeat(11);
+    let bad = format!(
+        "[[click]]\nkey = \"K\"\ntags = [\n  \"ok\",\n  \"{long}\",\n  \"{cjk_11}\",\n]\n\n\
+         [[keyword]]\ntext = \"试用\"\n[[keyword.reply]]\nwhen = {{ any = [\"{cjk_11}\"] }}\ntext = \"x\"\n"
+    );
+    let why = "WeChat allows 30 bytes of UTF-8 (about 10 Chinese characters)";
+    assert_eq!(
+        said(&load(&[("t.toml", &bad)])),
+        [
+            format!("t.toml:5: tag \"{long}\" is 31 bytes; {why}"),
+            format!("t.toml:6: tag \"{cjk_11}\" is 33 bytes; {why}"),
+            format!("t.toml:12: tag \"{cjk_11}\" is 33 bytes; {why}"),
+        ]
+    );
+
+    let at_limit = format!(
+        "[[click]]\nkey = \"K\"\ntags = [\"{}\", \"{}\"]\n",
+        "标".repeat(10),
+        "a".repeat(30)
+    );
+    let loaded = load(&[("t.toml", &at_limit)]).expect("30 bytes is within the limit");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.rules.tag_names().count(), 2);
+}
+
+#[test]
+fn malformed_tags_say_what_is_wrong() {
+    let r = load(&[("t.toml", "[follow]\ntags = [\"\", \" x\", \"a\\u0007b\"]\n")]);
+    assert_eq!(at(&r), ["t.toml:2", "t.toml:2", "t.toml:2"]);
+    let said = said(&r);
+    assert!(said[0].contains("a tag is empty"));
+    assert!(said[1].contains("starts or ends with white space"));
+    assert!(said[2].contains("control character"));
+}
+
+#[test]
+fn scene_strings_must_be_1_to_64_id_characters() {
+    let long = "s".repeat(65);
+    let text = format!(
+        "[[qr]]\nscene = \"expo 2026\"\n\n[[qr]]\nscene = \"{long}\"\n\n[[qr]]\nscene = \"展会\"\n\n[[qr]]\nscene = \"\"\n\n[[qr]]\nscene = 1.5\n"
+    );
+    let r = load(&[("10-expo.toml", &text)]);
+    assert_eq!(
+        said(&r),
+        [
+            "10-expo.toml:2: scene \"expo 2026\" has a space; use 1-64 of A-Z a-z 0-9 _ -"
+                .to_owned(),
+            format!("10-expo.toml:5: scene \"{long}\" is 65 characters; use 1-64 of A-Z a-z 0-9 _ -"),
+            "10-expo.toml:8: scene \"展会\" has '展'; use 1-64 of A-Z a-z 0-9 _ -".to_owned(),
+            "10-expo.toml:11: scene is empty; use 1-64 of A-Z a-z 0-9 _ -".to_owned(),
+            "10-expo.toml:14: scene must be a text (scene_str) or a whole number (scene_id), not a float".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn scene_ids_are_1_to_100000_when_permanent_and_never_0() {
+    let text = "[[qr]]\nscene = 100001\npermanent = true\n\n\
+                [[qr]]\nscene = 100001\n\n\
+                [[qr]]\nscene = 0\n\n\
+                [[qr]]\nscene = -3\n\n\
+                [[qr]]\nscene = 4294967296\n\n\
+                [[qr]]\nscene = 100000\npermanent = true\n\n\
+                [[qr]]\nscene = \"ok\"\nexpire_days = 31\n";
+    let r = load(&[("q.toml", text)]);
+    assert_eq!(
+        said(&r),
+        [
+            "q.toml:2: scene_id 100001 is out of range; permanent codes take 1-100000",
+            "q.toml:9: scene_id 0 is out of range; temporary codes take 1-4294967295",
+            "q.toml:12: scene_id -3 is out of range; temporary codes take 1-4294967295",
+            "q.toml:15: scene_id 4294967296 is out of range; temporary codes take 1-4294967295",
+            "q.toml:23: expire_days 31 is out of range; a temporary code lives 1-30 days",
+        ]
+    );
+}
+
+#[test]
+fn more_than_100_distinct_tags_in_all_files_is_an_error_at_the_101st() {
+    let first: String = (0..60)
+        .map(|i| format!("[[click]]\nkey = \"K{i}\"\ntags = [\"t{i}\", \"shared\"]\n"))
+        .collect();
+    // 60 + "shared" = 61 distinct tags in the first file; the second brings the 101st on
+    // its line 3 * 40 = 120 (rule 40's tags line), and a 102nd after it.
+    let second: String = (60..102)
+        .map(|i| format!("[[click]]\nkey = \"K{i}\"\ntags = [\"t{i}\"]\n"))
+        .collect();
+    let r = load(&[("a.toml", &first), ("b.toml", &second)]);
+    let said = said(&r);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(
+        said[0],
+        "b.toml:120: tag \"t99\" is distinct tag number 101; WeChat allows 100 tags per \
+         account and these files name 103"
+    );
+
+    let exactly_100: String = (0..100)
+        .map(|i| format!("[[click]]\nkey = \"K{i}\"\ntags = [\"t{i}\"]\n"))
+        .collect();
+    assert!(load(&[("a.toml", &exactly_100)]).is_ok());
+}
+
+#[test]
+fn news_needs_1_to_8_articles() {
+    let article = "{ title = \"t\" }";
+    let nine = [article; 9].join(", ");
+    let text = format!(
+        "[[click]]\nkey = \"A\"\nnews = [{nine}]\n\n[[click]]\nkey = \"B\"\nnews = []\n\n\
+         [[click]]\nkey = \"C\"\nnews = [{{ title = \"t\", colour = \"red\" }}]\n"
+    );
+    let r = load(&[("n.toml", &text)]);
+    let said = said(&r);
+    assert_eq!(at(&r), ["n.toml:3", "n.toml:7", "n.toml:11"], "{said:?}");
+    assert!(said[0].ends_with("news has 9 articles; WeChat allows at most 8"));
+    assert!(said[1].ends_with("news has no articles; give 1 to 8"));
+    assert!(said[2].contains("unknown field `colour`"));
+}
+
+#[test]
+fn reply_text_is_at_most_2048_bytes() {
+    let ok = "回".repeat(682); // 2046 bytes
+    let long = "回".repeat(683); // 2049 bytes
+    let text = format!(
+        "[[click]]\nkey = \"A\"\nreply = \"{ok}\"\n[[click]]\nkey = \"B\"\nreply = \"{long}\"\n"
+    );
+    assert_eq!(
+        said(&load(&[("r.toml", &text)])),
+        ["r.toml:6: reply text is 2049 bytes; WeChat allows at most 2048"]
+    );
+}
+
+#[test]
+fn a_reply_is_text_or_news_never_both_nor_neither() {
+    let text = r#"[[click]]
+key = "A"
+reply = "x"
+news = [{ title = "t" }]
+
+[[click]]
+key = "B"
+[[click.reply]]
+when = { all = ["a"] }
+
+[[click]]
+key = "C"
+[[click.reply]]
+text = "x"
+news = [{ title = "t" }]
+
+[[click]]
+key = "D"
+reply = []
+"#;
+    let r = load(&[("r.toml", text)]);
+    assert_eq!(
+        said(&r),
+        [
+            "r.toml:4: [[click]] has both reply text and news; keep one",
+            "r.toml:8: a reply variant has neither text nor news; give one",
+            "r.toml:14: a reply variant has both text and news; keep one",
+            "r.toml:19: reply has no variants; give each [[click.reply]] a text or news",
+        ]
+    );
+}
+
+#[test]
+fn a_when_holds_exactly_one_of_all_any_none() {
+    let text = r#"[[keyword]]
+text = "试用"
+[[keyword.reply]]
+when = { all = ["a"], none = ["b"] }
+text = "x"
+[[keyword.reply]]
+when = {}
+text = "y"
+[[keyword.reply]]
+text = "default"
+[[keyword.reply]]
+when = { any = ["c"] }
+text = "never"
+"#;
+    let r = load(&[("w.toml", text)]);
+    assert_eq!(
+        said(&r),
+        [
+            "w.toml:4: `when` has more than one of all, any and none; use one per variant \
+             and split the rest into more variants",
+            "w.toml:7: `when` is empty; use one of all, any or none",
+            "w.toml:11: warning: this reply variant follows one without `when`, so it is \
+             never used; move it up or give the earlier one a `when`",
+        ]
+    );
+}
+
+#[test]
+fn every_mistake_in_a_file_is_reported_not_just_the_first() {
+    let text = r#"[[qr]]
+scene = "a b"
+
+[[click]]
+key = "K"
+tags = ["这是一个非常非常非常非常非常非常非常非常非常非常长的标签名字啊"]
+
+[[keyword]]
+match = "regex"
+text = "[z-a]"
+reply = "x"
+"#;
+    let r = load(&[("all.toml", text)]);
+    assert_eq!(at(&r), ["all.toml:2", "all.toml:6", "all.toml:10"]);
+}
+
+#[test]
+fn rules_may_only_reply_but_a_rule_that_does_nothing_is_a_warning() {
+    let r = load(&[(
+        "o.toml",
+        "[[keyword]]\ntext = \"hi\"\nreply = \"hello\"\n\n[[view]]\nurl = \"https://x.com/\"\n\n[[qr]]\nscene = \"bare\"\n",
+    )]);
+    assert_eq!(
+        said(&r),
+        ["o.toml:5: warning: [[view]] has no tags and no reply, so it does nothing"]
+    );
+    let rules = r.expect("warnings only").rules;
+    assert_eq!(rules.stats().rules, 3);
+    assert_eq!(
+        rules.channel(&Scene::parse("bare").unwrap()).unwrap().name,
+        "bare"
+    );
+}
+
+#[test]
+fn sections_must_have_the_right_shape() {
+    let r = load(&[(
+        "s.toml",
+        "[[follow]]\ntags = [\"a\"]\n\n[qr]\nscene = \"x\"\n\n[[click]]\nkey = \"K\"\ntags = \"not a list\"\n",
+    )]);
+    let said = said(&r);
+    assert_eq!(at(&r), ["s.toml:1", "s.toml:4", "s.toml:9"], "{said:?}");
+    assert!(said[0].ends_with("write [follow] once per file, not [[follow]]"));
+    assert!(said[1].ends_with("write [[qr]], one table per rule"));
+    assert!(said[2].contains("[[click]]: invalid type"));
+}
+
+#[test]
+fn a_missing_folder_says_what_to_do_and_an_empty_one_warns() {
+    let dir = folder(&[]);
+    let missing = dir.path().join("channels");
+    let failed = Rules::load(&missing).expect_err("missing folder");
+    assert_eq!(failed.errors.len(), 1);
+    assert_eq!(failed.errors[0].line, 0);
+    assert!(
+        failed.errors[0]
+            .message
+            .contains("folder not found; create it")
+    );
+    assert!(failed.errors[0].message.contains("WXTAG_CHANNELS"));
+
+    let loaded = Rules::load(dir.path()).expect("an empty folder loads");
+    assert_eq!(loaded.rules.stats().files, 0);
+    assert!(loaded.warnings[0].message.starts_with("no *.toml files"));
+}
+
+#[test]
+fn files_load_in_name_order_and_other_files_are_ignored() {
+    let dir = folder(&[
+        ("20-b.toml", "[[click]]\nkey = \"B\"\ntags = [\"b\"]\n"),
+        ("10-a.toml", "[[click]]\nkey = \"A\"\ntags = [\"a\"]\n"),
+        ("notes.md", "not toml ["),
+        (".#10-a.toml", "not toml ["),
+    ]);
+    let rules = Rules::load(dir.path()).expect("loads").rules;
+    let tags: Vec<&str> = rules.tag_names().map(TagName::as_str).collect();
+    assert_eq!(tags, ["a", "b"]);
+    assert_eq!(rules.stats().files, 2);
+}
