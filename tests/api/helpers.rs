@@ -2,6 +2,7 @@
 //! that talks to it as WeChat and as an admin would.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -208,10 +209,13 @@ impl TestApp {
         }
     }
 
-    /// The query and body WeChat would send for `xml`, in this app's wire mode, now.
+    /// The query and body WeChat would send for `xml`, in this app's wire mode, now, with a
+    /// nonce of its own (as WeChat's: a plaintext query vouches for one body only).
     pub fn signed(&self, xml: &str) -> (Vec<(String, String)>, String) {
+        static NONCE: AtomicU64 = AtomicU64::new(1320562132);
         let timestamp = UnixTime::now().0.to_string();
-        self.signed_at(xml, &timestamp, "1320562132")
+        let nonce = NONCE.fetch_add(1, Ordering::Relaxed).to_string();
+        self.signed_at(xml, &timestamp, &nonce)
     }
 
     /// The same with a given timestamp and nonce.
