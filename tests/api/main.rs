@@ -9,4 +9,5 @@ mod intake; // the intake flow called directly, with the official vectors and a 
 mod replay;
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
 mod tagging; // channels → tags, replies, counters, reload, the admin views
-mod webhook; // POST/GET /wechat: modes, bad input, dedup // a plaintext push's signed query cannot carry another body
+mod timeline;
+mod webhook; // POST/GET /wechat: modes, bad input, dedup // a plaintext push's signed query cannot carry another body // the timeline: capped, newest first, bounded cost per event, ≤ 1 KiB per small lead
