@@ -139,7 +139,18 @@ elseif effect == 'unfollow' then
   redis.call('HINCRBY', KEYS[6], (first_channel or '') .. '|u', 1)
 end
 
-if added > 0 then
+-- A sync is queued when tags were added, and when a lead that had unfollowed follows again
+-- with tags: WeChat refused what changed meanwhile, so they must be pushed again.
+local function has_tags()
+  for _, field in ipairs(redis.call('HKEYS', lead)) do
+    if string.sub(field, 1, #F_TAG_PREFIX) == F_TAG_PREFIX then
+      return true
+    end
+  end
+  return false
+end
+local refollow = (effect == 'follow' or effect == 'scan') and subscribed == '0'
+if added > 0 or (refollow and has_tags()) then
   redis.call('XADD', KEYS[7], '*', 'o', openid)
 end
 
