@@ -14,7 +14,7 @@ use wxtag::domain::{OpenId, TagName, UnixTime};
 use wxtag::metrics::Metrics;
 use wxtag::redis_server::{Listen, LocalRedis, Options};
 use wxtag::sandbox::{Faults, SandboxConfig, SandboxHandle};
-use wxtag::store::{Action, EventRecord, Store};
+use wxtag::store::{Effect, Store, TouchRecord};
 use wxtag::sync::{SyncConfig, WeChatAccess, Worker};
 use wxtag::wechat::api::AppSecret;
 
@@ -34,11 +34,12 @@ async fn follow(store: &Store, lead: &str, tags: &[TagName], at: i64) {
     let openid = OpenId::parse(lead).expect("a valid openid");
     let identity = format!("{lead}|{at}|bench");
     store
-        .apply(&EventRecord {
+        .apply(&TouchRecord {
             openid: &openid,
             identity: &identity,
+            unsigned_body: None,
             at: UnixTime(at),
-            action: Action::Follow,
+            effect: Effect::Follow,
             scene: None,
             timeline: Some(("follow", "")),
             location: None,
@@ -46,7 +47,8 @@ async fn follow(store: &Store, lead: &str, tags: &[TagName], at: i64) {
             want_tags: false,
         })
         .await
-        .expect("the event applies");
+        .expect("the touch reaches Redis")
+        .expect("no replay guard to refuse it");
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

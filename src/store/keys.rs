@@ -36,6 +36,13 @@ pub const DEDUP_TTL_SECS: u64 = 300;
 /// How many timeline entries a lead keeps (the newest).
 pub const TIMELINE_CAP: usize = 500;
 
+/// How many entries the timeline's head segment takes before it is rolled into the older
+/// segments: an event costs one `APPEND`, and every 50th one also moves this many entries.
+pub const TIMELINE_SEGMENT: usize = 50;
+
+/// How many older segments a timeline keeps: enough that [`TIMELINE_CAP`] entries always are.
+pub const TIMELINE_SEGMENTS: usize = TIMELINE_CAP.div_ceil(TIMELINE_SEGMENT);
+
 /// What separates timeline entries in the stored string (ASCII record separator).
 pub const TIMELINE_SEPARATOR: char = '\x1e';
 
@@ -63,11 +70,6 @@ impl Keys {
     /// A lead's profile and tags.
     pub fn lead(&self, openid: &OpenId) -> String {
         self.key(&["lead:", openid.as_str()])
-    }
-
-    /// A lead's timeline.
-    pub fn timeline(&self, openid: &OpenId) -> String {
-        self.key(&["tl:", openid.as_str()])
     }
 
     /// Every lead, by first-seen time.
@@ -148,6 +150,26 @@ impl Keys {
 /// The consumer group of the sync workers on the outbox stream.
 pub const OUTBOX_GROUP: &str = "sync";
 
+// The intake's write path: the timeline's segments and the replay guard of plaintext pushes.
+impl Keys {
+    /// A lead's newest timeline entries, appended to per event.
+    pub fn timeline_head(&self, openid: &OpenId) -> String {
+        self.key(&["th:", openid.as_str()])
+    }
+
+    /// A lead's older timeline segments, newest first.
+    pub fn timeline_older(&self, openid: &OpenId) -> String {
+        self.key(&["to:", openid.as_str()])
+    }
+
+    /// The body digest a plaintext push's signed query was first seen with, named by 96 bits
+    /// of a digest of the query (odds of a collision as for [`Keys::dedup`]).
+    pub fn signed_query(&self, timestamp: &str, nonce: &str, signature: &str) -> String {
+        let digest = Sha1::digest(format!("{timestamp}|{nonce}|{signature}").as_bytes());
+        self.key(&["sq:", &hex::encode(&digest[..12])])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,7 +182,9 @@ mod tests {
         let scene = Scene::parse("expo-2026").unwrap();
         for key in [
             keys.lead(&openid),
-            keys.timeline(&openid),
+            keys.timeline_head(&openid),
+            keys.timeline_older(&openid),
+            keys.signed_query("1714112445", "1320562132", "0f"),
             keys.leads(),
             keys.tag_members(&tag),
             keys.channel_members(&scene),

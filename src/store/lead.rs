@@ -1,13 +1,32 @@
-//! The lead as the admin API shows it, decoded from its Redis hash and timeline list.
+//! The lead as the admin API shows it, decoded from its Redis hash and timeline segments.
 //!
 //! The encodings are compact on purpose (a lead should cost well under 1 KiB of Redis):
 //! a tag field `t:<name>` holds `"<unix at> <source>"`, a timeline entry holds
 //! `"<unix at> <kind> <detail>"`. Tag names have no control characters and kinds no spaces,
-//! so the first spaces always split these correctly.
+//! so the first spaces always split these correctly. The timeline is stored in segments,
+//! each oldest first (see `lua/timeline.lua`); [`timeline_entries`] puts them newest first.
 
 use serde::Serialize;
 
+use super::fields;
+use super::keys::{Keys, TIMELINE_CAP, TIMELINE_SEPARATOR};
 use crate::domain::{OpenId, UnixTime};
+
+/// Queues on `pipe` the two reads of a lead's timeline: its head, then its older segments.
+pub(super) fn queue_timeline(pipe: &mut redis::Pipeline, keys: &Keys, openid: &OpenId) {
+    pipe.get(keys.timeline_head(openid))
+        .lrange(keys.timeline_older(openid), 0, -1);
+}
+
+/// The raw timeline entries, newest first and at most [`TIMELINE_CAP`], from the head and the
+/// older segments (newest first) that [`queue_timeline`] read.
+pub(super) fn timeline_entries<'a>(head: Option<&'a str>, older: &'a [String]) -> Vec<&'a str> {
+    head.into_iter()
+        .chain(older.iter().map(String::as_str))
+        .flat_map(|segment| segment.split(TIMELINE_SEPARATOR).rev())
+        .take(TIMELINE_CAP)
+        .collect()
+}
 
 /// A time as the API shows it: RFC 3339 in China time, e.g. `2026-11-22T16:05:00+08:00`.
 pub fn rfc3339(at: UnixTime) -> String {
@@ -112,14 +131,14 @@ impl Lead {
         let mut later_channels = Vec::new();
         for (field, value) in fields {
             match field.as_str() {
-                "sub" => lead.subscribed = value == "1",
-                "fc" if !value.is_empty() => lead.first_channel = Some(value),
-                "ch" => later_channels = value.split(' ').map(str::to_owned).collect(),
-                "fs" => lead.first_seen = rfc3339(unix("fs", &value)?),
-                "ls" => lead.last_seen = rfc3339(unix("ls", &value)?),
-                "loc" => lead.last_location = Some(value),
+                fields::SUBSCRIBED => lead.subscribed = value == "1",
+                fields::FIRST_CHANNEL if !value.is_empty() => lead.first_channel = Some(value),
+                fields::CHANNELS => later_channels = value.split(' ').map(str::to_owned).collect(),
+                fields::FIRST_SEEN => lead.first_seen = rfc3339(unix(&field, &value)?),
+                fields::LAST_SEEN => lead.last_seen = rfc3339(unix(&field, &value)?),
+                fields::LOCATION => lead.last_location = Some(value),
                 _ => {
-                    if let Some(name) = field.strip_prefix("t:") {
+                    if let Some(name) = field.strip_prefix(fields::TAG_PREFIX) {
                         let (at, source) = value.split_once(' ').unwrap_or((&value, ""));
                         let at = unix(&field, at)?;
                         tags.push((at, name.to_owned(), source.to_owned()));
@@ -179,6 +198,30 @@ mod tests {
             TimelineEntry::decode(&raw).unwrap().detail,
             "line one line two x"
         );
+    }
+
+    #[test]
+    fn timeline_segments_read_newest_first_and_capped() {
+        let head = "4\x1e5";
+        let older: Vec<String> = vec!["2\x1e3".into(), "0\x1e1".into()];
+        assert_eq!(
+            timeline_entries(Some(head), &older),
+            ["5", "4", "3", "2", "1", "0"]
+        );
+        let long: Vec<String> = (0..12)
+            .map(|s| {
+                (0..50)
+                    .map(|i| (s * 50 + i).to_string())
+                    .collect::<Vec<_>>()
+                    .join("\x1e")
+            })
+            .rev()
+            .collect();
+        let entries = timeline_entries(None, &long);
+        assert_eq!(entries.len(), TIMELINE_CAP);
+        assert_eq!(entries[0], "599");
+        assert_eq!(entries[TIMELINE_CAP - 1], "100");
+        assert!(timeline_entries(None, &[]).is_empty());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! One [`redis::aio::ConnectionManager`] is made at start-up and cloned into every handler.
 //! Keys are built only in [`keys`]; the Lua scripts live in `src/store/lua/` and are called
-//! by SHA (reloaded by the client on `NOSCRIPT`). Applying one event is one round trip.
+//! by SHA (reloaded by the client on `NOSCRIPT`). Applying one touch is one round trip.
 
+pub mod fields;
 pub mod keys;
 mod lead;
 mod query;
@@ -12,6 +13,7 @@ mod views;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
+use sha1::{Digest, Sha1};
 use thiserror::Error;
 
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
@@ -44,9 +46,9 @@ pub enum StoreError {
     },
 }
 
-/// What an event does to the lead's subscription and the channel counters.
+/// A touch's effect on the lead's subscription and the channel counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum Effect {
     /// A follow (organic, or through a QR code when a scene is given).
     Follow,
     /// A QR scan by a lead who already follows.
@@ -55,33 +57,58 @@ pub enum Action {
     Unfollow,
     /// A location report: updates the profile only.
     Location,
-    /// Anything else the lead did (message, click, …).
-    Touch,
+    /// Anything else the lead did (message, click, …): the lead follows.
+    Other,
 }
 
-impl Action {
+impl Effect {
     fn as_str(self) -> &'static str {
         match self {
-            Action::Follow => "follow",
-            Action::Scan => "scan",
-            Action::Unfollow => "unfollow",
-            Action::Location => "location",
-            Action::Touch => "touch",
+            Effect::Follow => "follow",
+            Effect::Scan => "scan",
+            Effect::Unfollow => "unfollow",
+            Effect::Location => "location",
+            Effect::Other => "other",
         }
     }
 }
 
-/// One event, ready to be applied to a lead.
+/// The signed query of a push whose body no signature covers (plaintext), and that body:
+/// the query may vouch for this body only, until its timestamp leaves WeChat's window.
+#[derive(Debug, Clone, Copy)]
+pub struct UnsignedBody<'a> {
+    /// The query's `timestamp`, as sent.
+    pub timestamp: &'a str,
+    /// The query's `nonce`.
+    pub nonce: &'a str,
+    /// The query's `signature`.
+    pub signature: &'a str,
+    /// The body as received.
+    pub body: &'a [u8],
+    /// When the timestamp stops being accepted; the guard is forgotten then.
+    pub until: UnixTime,
+}
+
+impl UnsignedBody<'_> {
+    /// 64 bits of the body's digest: a forger would need a second preimage within minutes.
+    fn digest(&self) -> String {
+        hex::encode(&Sha1::digest(self.body)[..8])
+    }
+}
+
+/// One touch, ready to be applied to a lead.
 #[derive(Debug)]
-pub struct EventRecord<'a> {
+pub struct TouchRecord<'a> {
     /// The lead.
     pub openid: &'a OpenId,
     /// What identifies this delivery among WeChat's retries.
     pub identity: &'a str,
+    /// The signed query and body of a plaintext push; `None` when a signature covers the body.
+    pub unsigned_body: Option<UnsignedBody<'a>>,
     /// When the lead acted.
     pub at: UnixTime,
     /// Its effect on subscription and counters.
-    pub action: Action,
+    pub effect: Effect,
     /// The channel it came through, if any.
     pub scene: Option<&'a Scene>,
     /// The timeline entry: kind and detail; `None` for location reports.
@@ -94,14 +121,18 @@ pub struct EventRecord<'a> {
     pub want_tags: bool,
 }
 
-/// The result of applying an event.
+/// The result of applying a touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
     /// False when this delivery had been handled before: nothing changed.
     pub fresh: bool,
-    /// The lead's tags after the event, when [`EventRecord::want_tags`] asked for them.
+    /// The lead's tags after the touch, when [`TouchRecord::want_tags`] asked for them.
     pub tags: Vec<String>,
 }
+
+/// Why a touch was not applied: its signed query was seen with another body (a replay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtherBody;
 
 /// The Redis store of one account.
 #[derive(Clone)]
@@ -133,6 +164,17 @@ pub fn day_of(at: UnixTime) -> String {
         .to_string()
 }
 
+/// A script that writes leads: the generated field names, the timeline, then `body`.
+fn script(body: &str) -> std::sync::Arc<Script> {
+    let lua = [
+        &fields::lua_preamble(),
+        include_str!("lua/timeline.lua"),
+        body,
+    ]
+    .concat();
+    std::sync::Arc::new(Script::new(&lua))
+}
+
 impl Store {
     /// The key builder of this store's account.
     pub fn keys(&self) -> &Keys {
@@ -150,14 +192,8 @@ impl Store {
         Self {
             conn,
             keys: Keys::new(appid),
-            apply_event: std::sync::Arc::new(Script::new(concat!(
-                include_str!("lua/timeline.lua"),
-                include_str!("lua/apply_event.lua")
-            ))),
-            edit_tags: std::sync::Arc::new(Script::new(concat!(
-                include_str!("lua/timeline.lua"),
-                include_str!("lua/edit_tags.lua")
-            ))),
+            apply_event: script(include_str!("lua/apply_event.lua")),
+            edit_tags: script(include_str!("lua/edit_tags.lua")),
         }
     }
 
@@ -179,46 +215,62 @@ impl Store {
             .is_ok()
     }
 
-    /// Applies one event in one round trip: dedup, profile, counters, timeline, tags, outbox.
-    pub async fn apply(&self, event: &EventRecord<'_>) -> Result<Applied, StoreError> {
+    /// Applies one touch in one round trip: replay guard, dedup, profile, counters, timeline,
+    /// tags, outbox. `Ok(Err(OtherBody))` when the guard refused it: nothing was written.
+    pub async fn apply(
+        &self,
+        touch: &TouchRecord<'_>,
+    ) -> Result<Result<Applied, OtherBody>, StoreError> {
         let keys = &self.keys;
         let mut invocation = self.apply_event.prepare_invoke();
         invocation
-            .key(keys.dedup(event.identity))
-            .key(keys.lead(event.openid))
-            .key(keys.timeline(event.openid))
+            .key(keys.dedup(touch.identity))
+            .key(keys.lead(touch.openid))
+            .key(keys.timeline_head(touch.openid))
+            .key(keys.timeline_older(touch.openid))
             .key(keys.leads())
-            .key(keys.day(&day_of(event.at)))
+            .key(keys.day(&day_of(touch.at)))
             .key(keys.outbox())
             .key(keys.tags());
-        for (tag, _) in &event.tags {
+        if let Some(unsigned) = &touch.unsigned_body {
+            invocation.key(keys.signed_query(
+                unsigned.timestamp,
+                unsigned.nonce,
+                unsigned.signature,
+            ));
+        }
+        for (tag, _) in &touch.tags {
             invocation.key(keys.tag_members(tag));
         }
-        if let Some(scene) = event.scene {
+        if let Some(scene) = touch.scene {
             invocation.key(keys.channel_members(scene));
         }
-        let timeline = event
+        let timeline = touch
             .timeline
-            .map(|(kind, detail)| TimelineEntry::encode(event.at, kind, detail))
+            .map(|(kind, detail)| TimelineEntry::encode(touch.at, kind, detail))
             .unwrap_or_default();
         invocation
             .arg(keys::DEDUP_TTL_SECS)
-            .arg(event.openid.as_str())
-            .arg(event.at.0)
-            .arg(event.action.as_str())
-            .arg(event.scene.map(Scene::as_str).unwrap_or(""))
+            .arg(touch.openid.as_str())
+            .arg(touch.at.0)
+            .arg(touch.effect.as_str())
+            .arg(touch.scene.map(Scene::as_str).unwrap_or(""))
             .arg(timeline)
-            .arg(keys::TIMELINE_CAP)
-            .arg(event.location.as_deref().unwrap_or(""))
-            .arg(if event.want_tags { "1" } else { "0" });
-        for (tag, source) in &event.tags {
+            .arg(touch.location.as_deref().unwrap_or(""))
+            .arg(if touch.want_tags { "1" } else { "0" })
+            .arg(touch.unsigned_body.map(|u| u.digest()).unwrap_or_default())
+            .arg(touch.unsigned_body.map_or(0, |u| u.until.0));
+        for (tag, source) in &touch.tags {
             invocation.arg(tag.as_str()).arg(*source);
         }
-        let (fresh, tags): (i64, Vec<String>) =
+        let (outcome, tags): (i64, Vec<String>) =
             invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(Applied {
-            fresh: fresh == 1,
-            tags,
+        Ok(match outcome {
+            -1 => Err(OtherBody),
+            fresh => Ok(Applied {
+                fresh: fresh == 1,
+                tags,
+            }),
         })
     }
 
@@ -237,7 +289,8 @@ impl Store {
         let mut invocation = self.edit_tags.prepare_invoke();
         invocation
             .key(keys.lead(openid))
-            .key(keys.timeline(openid))
+            .key(keys.timeline_head(openid))
+            .key(keys.timeline_older(openid))
             .key(keys.outbox())
             .key(keys.tags());
         for tag in add.iter().chain(remove) {
@@ -250,7 +303,6 @@ impl Store {
             .arg(at.0)
             .arg(source)
             .arg(TimelineEntry::encode(at, "tag", &detail.join(" ")))
-            .arg(keys::TIMELINE_CAP)
             .arg(add.len());
         for tag in add.iter().chain(remove) {
             invocation.arg(tag.as_str());

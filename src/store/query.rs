@@ -154,25 +154,26 @@ impl Store {
         }
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.hgetall(self.keys.lead(id)).get(self.keys.timeline(id));
+            pipe.hgetall(self.keys.lead(id));
+            super::lead::queue_timeline(&mut pipe, &self.keys, id);
         }
         let mut conn = self.conn.clone();
         let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
         let mut replies = replies.into_iter();
         let mut leads = Vec::with_capacity(ids.len());
         for id in ids {
-            let (Some(fields), Some(timeline)) = (replies.next(), replies.next()) else {
+            let (Some(fields), Some(head), Some(older)) =
+                (replies.next(), replies.next(), replies.next())
+            else {
                 break;
             };
             let fields: Vec<(String, String)> = redis::from_redis_value(fields)?;
             if fields.is_empty() {
                 continue;
             }
-            let timeline: Option<String> = redis::from_redis_value(timeline)?;
-            let timeline: Vec<&str> = timeline
-                .as_deref()
-                .map(|t| t.split(super::keys::TIMELINE_SEPARATOR).collect())
-                .unwrap_or_default();
+            let head: Option<String> = redis::from_redis_value(head)?;
+            let older: Vec<String> = redis::from_redis_value(older)?;
+            let timeline = super::lead::timeline_entries(head.as_deref(), &older);
             let lead = Lead::decode(id.clone(), fields, &timeline).map_err(|what| {
                 StoreError::Corrupt {
                     key: self.keys.lead(id),

@@ -24,7 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 impl IntakeError {
     fn status(&self) -> StatusCode {
         match self {
-            IntakeError::Unsigned(_) | IntakeError::MissingParam(_) => StatusCode::UNAUTHORIZED,
+            IntakeError::Unsigned(_)
+            | IntakeError::MissingParam(_)
+            | IntakeError::ReplayedSignature => StatusCode::UNAUTHORIZED,
             IntakeError::Malformed(_)
             | IntakeError::Undecryptable(_)
             | IntakeError::NoAesKey

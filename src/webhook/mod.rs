@@ -3,7 +3,7 @@
 //! [`Intake::push`] reads top to bottom as the flow of one event:
 //! verify the signature and timestamp → open the envelope (safe mode) → parse the typed
 //! message → match it against the channel rules → apply it to Redis in one round trip
-//! (dedup, profile, tags, timeline, counters, outbox) → choose the reply by the lead's tags
+//! (replay guard of a plaintext body, dedup, profile, tags, timeline, counters, outbox) → choose the reply by the lead's tags
 //! after the change → render it, encrypted when the request was.
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
@@ -18,7 +18,7 @@ use thiserror::Error;
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
 use crate::rules::{Rules, Touch};
-use crate::store::{Action, EventRecord, Store, StoreError};
+use crate::store::{Effect, Store, StoreError, TouchRecord, UnsignedBody};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
 use crate::wechat::inbound::{
     self, Body, EncryptedEnvelope, Event, Inbound, InboundError, Message,
@@ -61,6 +61,12 @@ pub enum IntakeError {
     /// An encrypted push arrived but no `WECHAT_AES_KEY` is set: 400.
     #[error("encrypted push but WECHAT_AES_KEY is not set; set it to the console's EncodingAESKey")]
     NoAesKey,
+    /// A plaintext push's signed query was seen before with another body: a replay, 401.
+    #[error(
+        "replayed signature: this timestamp, nonce and signature came before with another \
+         body; a plaintext body is covered by no signature (safe mode signs it)"
+    )]
+    ReplayedSignature,
     /// The body is not UTF-8: 400.
     #[error("body is not UTF-8")]
     NotUtf8,
@@ -128,7 +134,7 @@ impl Intake {
         &self,
         query: &'q PushQuery,
         now: UnixTime,
-    ) -> Result<(&'q str, &'q str), IntakeError> {
+    ) -> Result<Signed<'q>, IntakeError> {
         let param = |value: &'q Option<String>, name| {
             value.as_deref().ok_or(IntakeError::MissingParam(name))
         };
@@ -136,8 +142,13 @@ impl Intake {
         let nonce = param(&query.nonce, "nonce")?;
         let sig = param(&query.signature, "signature")?;
         signature::verify_signature(&self.account.token, timestamp, nonce, sig)?;
-        signature::check_timestamp(timestamp, now)?;
-        Ok((timestamp, nonce))
+        let at = signature::check_timestamp(timestamp, now)?;
+        Ok(Signed {
+            timestamp,
+            nonce,
+            signature: sig,
+            at,
+        })
     }
 
     /// `POST /wechat`: the flow of one event, from the raw request to the answer.
@@ -148,7 +159,8 @@ impl Intake {
         now: UnixTime,
     ) -> Result<Handled, IntakeError> {
         // 1. Signed by WeChat, recently.
-        let (timestamp, nonce) = self.check_signature(query, now)?;
+        let signed = self.check_signature(query, now)?;
+        let (timestamp, nonce) = (signed.timestamp, signed.nonce);
         let body = std::str::from_utf8(body).map_err(|_| IntakeError::NotUtf8)?;
 
         // 2. Open the envelope in compatible and safe mode.
@@ -175,14 +187,16 @@ impl Intake {
         // 3. The typed message.
         let inbound = inbound::parse(&xml)?;
 
-        // 4. Match it against the channel rules.
-        let rules = self.rules.load();
+        // 4. Match it against the channel rules (an owned snapshot: it is held across the
+        // store's await below, which an arc-swap guard must not be).
+        let rules = self.rules.load_full();
         let outcome = touch(&inbound).map(|touch| rules.evaluate(&touch));
 
-        // 5. Apply it to Redis: one round trip, at most once per delivery.
+        // 5. Apply it to Redis: one round trip, at most once per delivery, and a plaintext
+        // body only under the signed query it first came with.
         let identity = policy::dedup_key(&inbound);
         let detail = policy::detail(&inbound);
-        let (action, location) = action(&inbound);
+        let (effect, location) = effect(&inbound);
         let tags = outcome
             .as_ref()
             .map(|o| {
@@ -194,19 +208,21 @@ impl Intake {
             .unwrap_or_default();
         let applied = self
             .store
-            .apply(&EventRecord {
+            .apply(&TouchRecord {
                 openid: &inbound.from,
                 identity: &identity,
+                unsigned_body: (!encrypted).then(|| signed.unsigned_body(body.as_bytes())),
                 at: inbound.created,
-                action,
+                effect,
                 scene: scene(&inbound),
-                timeline: (action != Action::Location)
+                timeline: (effect != Effect::Location)
                     .then_some((policy::kind(&inbound), detail.as_str())),
                 location,
                 tags,
                 want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
             })
-            .await?;
+            .await?
+            .map_err(|_| IntakeError::ReplayedSignature)?;
 
         // 6. The reply, chosen by the lead's tags after the change.
         let reply = outcome
@@ -231,6 +247,29 @@ impl Intake {
             fresh: applied.fresh,
             answer,
         })
+    }
+}
+
+/// The signature parameters of a push that hold, and the timestamp's moment.
+#[derive(Debug, Clone, Copy)]
+struct Signed<'q> {
+    timestamp: &'q str,
+    nonce: &'q str,
+    signature: &'q str,
+    at: UnixTime,
+}
+
+impl<'q> Signed<'q> {
+    /// The guard of a body no signature covers: this query vouches for `body` only, for as
+    /// long as the timestamp is accepted.
+    fn unsigned_body(self, body: &'q [u8]) -> UnsignedBody<'q> {
+        UnsignedBody {
+            timestamp: self.timestamp,
+            nonce: self.nonce,
+            signature: self.signature,
+            body,
+            until: UnixTime(self.at.0 + signature::MAX_SKEW_SECS + 1),
+        }
     }
 }
 
@@ -270,19 +309,19 @@ fn scene(inbound: &Inbound) -> Option<&Scene> {
 }
 
 /// The message's effect on subscription and counters, and the location it reports.
-fn action(inbound: &Inbound) -> (Action, Option<String>) {
+fn effect(inbound: &Inbound) -> (Effect, Option<String>) {
     match &inbound.body {
-        Body::Event(Event::Subscribe { .. }) => (Action::Follow, None),
-        Body::Event(Event::Scan { .. }) => (Action::Scan, None),
-        Body::Event(Event::Unsubscribe) => (Action::Unfollow, None),
+        Body::Event(Event::Subscribe { .. }) => (Effect::Follow, None),
+        Body::Event(Event::Scan { .. }) => (Effect::Scan, None),
+        Body::Event(Event::Unsubscribe) => (Effect::Unfollow, None),
         Body::Event(Event::Location {
             latitude,
             longitude,
             precision,
         }) => (
-            Action::Location,
+            Effect::Location,
             Some(format!("{latitude},{longitude},{precision}")),
         ),
-        _ => (Action::Touch, None),
+        _ => (Effect::Other, None),
     }
 }

@@ -2,6 +2,7 @@
 //! that talks to it as WeChat and as an admin would.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -46,6 +47,11 @@ pub struct TestRedis {
 impl TestRedis {
     /// Starts one; retries on the rare race for a free port.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Starts one, keeping its data in an AOF fsynced on every write when `durable`.
+    pub async fn start_with(durable: bool) -> Self {
         let mut last_error = None;
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -53,7 +59,7 @@ impl TestRedis {
             let options = Options {
                 dir: dir.path().to_owned(),
                 listen: Listen::Tcp(port),
-                durable: false,
+                durable,
             };
             match LocalRedis::start(options).await {
                 Ok(server) => return Self { server, _dir: dir },
@@ -94,6 +100,8 @@ pub struct Spawn {
     pub channels: Vec<(String, String)>,
     /// The WeChat API (a sandbox's URL) the app's sync worker talks to; `None` runs no worker.
     pub wechat: Option<String>,
+    /// Run the app's Redis as `serve` runs its own: AOF on, fsynced on every write.
+    pub durable_redis: bool,
 }
 
 impl Spawn {
@@ -119,6 +127,7 @@ impl Default for Spawn {
             wire: Wire::Plain,
             channels: Vec::new(),
             wechat: None,
+            durable_redis: false,
         }
     }
 }
@@ -169,7 +178,7 @@ impl TestApp {
             }
         });
         wxtag::wechat::api::install_crypto_provider();
-        let redis = TestRedis::start().await;
+        let redis = TestRedis::start_with(spawn.durable_redis).await;
         let channels_dir = tempfile::tempdir().unwrap();
         for (name, toml) in &spawn.channels {
             std::fs::write(channels_dir.path().join(name), toml).unwrap();
@@ -208,10 +217,13 @@ impl TestApp {
         }
     }
 
-    /// The query and body WeChat would send for `xml`, in this app's wire mode, now.
+    /// The query and body WeChat would send for `xml`, in this app's wire mode, now, with a
+    /// nonce of its own (as WeChat's: a plaintext query vouches for one body only).
     pub fn signed(&self, xml: &str) -> (Vec<(String, String)>, String) {
+        static NONCE: AtomicU64 = AtomicU64::new(1320562132);
         let timestamp = UnixTime::now().0.to_string();
-        self.signed_at(xml, &timestamp, "1320562132")
+        let nonce = NONCE.fetch_add(1, Ordering::Relaxed).to_string();
+        self.signed_at(xml, &timestamp, &nonce)
     }
 
     /// The same with a given timestamp and nonce.

@@ -7,6 +7,9 @@ mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV expo
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod proptests; // arbitrary input never panics the protocol layer or the loader; round trips hold
+mod refollow; // a re-follow of a tagged lead queues a sync
+mod replay; // a plaintext push's signed query cannot carry another body
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
 mod tagging; // channels → tags, replies, counters, reload, the admin views
+mod timeline; // the timeline: capped, newest first, bounded cost per event, ≤ 1 KiB per small lead
 mod webhook; // POST/GET /wechat: modes, bad input, dedup

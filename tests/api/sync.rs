@@ -14,7 +14,7 @@ use serde_json::Value;
 use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::metrics::Metrics;
 use wxtag::sandbox::{Faults, SandboxConfig, SandboxHandle, SandboxState};
-use wxtag::store::{Action, EventRecord, Store};
+use wxtag::store::{Effect, Store, TouchRecord};
 use wxtag::sync::{Retry, SyncConfig, SyncError, SyncOutcome, WeChatAccess, Worker, project};
 use wxtag::wechat::api::AppSecret;
 use wxtag::wechat::limits::TAGS_PER_USER;
@@ -124,11 +124,12 @@ impl Rig {
         let identity = format!("{lead}|{at}|follow");
         let applied = self
             .store
-            .apply(&EventRecord {
+            .apply(&TouchRecord {
                 openid: &lead,
                 identity: &identity,
+                unsigned_body: None,
                 at: UnixTime(at),
-                action: Action::Follow,
+                effect: Effect::Follow,
                 scene: scene.as_ref(),
                 timeline: Some(("follow", "")),
                 location: None,
@@ -136,7 +137,8 @@ impl Rig {
                 want_tags: false,
             })
             .await
-            .unwrap();
+            .unwrap()
+            .expect("no replay guard to refuse it");
         assert!(applied.fresh);
     }
 
