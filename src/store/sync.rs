@@ -18,8 +18,7 @@ use serde::Serialize;
 
 use super::keys::OUTBOX_GROUP;
 use super::{Store, StoreError};
-use crate::domain::{OpenId, TagName, UnixTime};
-use crate::wechat::api::TagId;
+use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
 /// The most keys one round trip touches, so that a big batch never holds up the connection
 /// it shares with the webhook for long.

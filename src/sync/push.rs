@@ -21,15 +21,14 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 
-use crate::domain::{OpenId, TagName, UnixTime};
+use crate::domain::{OpenId, TagId, TagName, UnixTime};
 use crate::store::{DeadLetterRecord, LeaseOp, OnWeChat, Store, SyncLead, TagOp};
-use crate::wechat::api::{AccessToken, ApiError, TagId, WeChatApi};
+use crate::wechat::api::{AccessToken, ApiError, WeChatApi};
 
 use super::batch::{Call, plan};
-use super::client::Client;
 use super::projection::{Changes, diff, project};
 use super::tags::{self, Ensured};
-use super::{SyncError, refused_for_good};
+use crate::wechat::client::{Client, ClientError, refused_for_good};
 
 /// What a push did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -111,7 +110,7 @@ impl Pusher<'_> {
         &self,
         openids: &[OpenId],
         truth: Option<&dyn Truth>,
-    ) -> Result<Pushed, SyncError> {
+    ) -> Result<Pushed, ClientError> {
         let held = self
             .store
             .lead_leases(openids, self.owner, self.lease, LeaseOp::Take)
@@ -146,7 +145,7 @@ impl Pusher<'_> {
         &self,
         openids: &[OpenId],
         truth: Option<&dyn Truth>,
-    ) -> Result<Pushed, SyncError> {
+    ) -> Result<Pushed, ClientError> {
         let leads = self.store.sync_leads(openids).await?;
         let sync = self.store.tag_sync().await?;
         let mut ids = tags::ids_of(&sync);
@@ -238,7 +237,7 @@ impl Pusher<'_> {
         &self,
         openids: &[OpenId],
         states: &HashMap<OpenId, OnWeChat>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), ClientError> {
         let rows: Vec<(&OpenId, &OnWeChat)> = openids
             .iter()
             .filter_map(|o| states.get(o).map(|a| (o, a)))
@@ -254,7 +253,7 @@ impl Pusher<'_> {
         names: &BTreeMap<TagId, String>,
         states: &mut HashMap<OpenId, OnWeChat>,
         pushed: &mut Pushed,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), ClientError> {
         pushed.calls += report.calls;
         for openid in &report.ok {
             if let Some(state) = states.get_mut(openid) {
@@ -298,7 +297,7 @@ impl Pusher<'_> {
         &'s self,
         call: &'s Call,
         names: &'s BTreeMap<TagId, String>,
-    ) -> BoxFuture<'s, Result<Report, SyncError>> {
+    ) -> BoxFuture<'s, Result<Report, ClientError>> {
         Box::pin(async move {
             let retry = self.client.retry();
             let mut report = Report::default();
@@ -326,19 +325,19 @@ impl Pusher<'_> {
                         report.ok.clone_from(&call.openids);
                         return Ok(report);
                     }
-                    Err(SyncError::Api(e)) if e.code() == Some(45159) => {
+                    Err(ClientError::Api(e)) if e.code() == Some(45159) => {
                         if !tags::exists(self.client, call.tag).await? {
                             return self.gone(call, names, report).await;
                         }
                         // A known tag: WeChat says 45159 when a user is tagged twice at once.
-                        SyncError::Api(e)
+                        ClientError::Api(e)
                     }
-                    Err(SyncError::Api(e)) if refused_for_good(&e) => {
+                    Err(ClientError::Api(e)) if refused_for_good(&e) => {
                         return self.refused(call, names, e, report).await;
                     }
                     // Busy, quota, 5xx, timeouts; or no errcode (an HTTP 4xx, an unreadable
                     // answer), which is not the openids' fault either.
-                    Err(e @ (SyncError::Api(_) | SyncError::TokenWait)) => e,
+                    Err(e @ (ClientError::Api(_) | ClientError::TokenWait)) => e,
                     Err(e) => return Err(e),
                 };
                 if attempt + 1 >= retry.attempts {
@@ -359,7 +358,7 @@ impl Pusher<'_> {
         names: &BTreeMap<TagId, String>,
         error: ApiError,
         mut report: Report,
-    ) -> Result<Report, SyncError> {
+    ) -> Result<Report, ClientError> {
         if call.openids.len() < 2 {
             let openid = call.openids.first().cloned();
             report.dead.extend(openid.map(|o| (o, error)));
@@ -384,7 +383,7 @@ impl Pusher<'_> {
         call: &Call,
         names: &BTreeMap<TagId, String>,
         mut report: Report,
-    ) -> Result<Report, SyncError> {
+    ) -> Result<Report, ClientError> {
         match call.op {
             TagOp::Remove => report.ok.clone_from(&call.openids),
             TagOp::Add => {

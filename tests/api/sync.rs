@@ -15,8 +15,9 @@ use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::metrics::Metrics;
 use wxtag::sandbox::{Faults, SandboxConfig, SandboxHandle, SandboxState};
 use wxtag::store::{Action, EventRecord, Store};
-use wxtag::sync::{Retry, SyncConfig, SyncError, SyncOutcome, WeChatAccess, Worker, project};
+use wxtag::sync::{SyncConfig, SyncOutcome, Worker, project};
 use wxtag::wechat::api::AppSecret;
+use wxtag::wechat::client::{ClientError, Retry, WeChatAccess};
 use wxtag::wechat::limits::TAGS_PER_USER;
 
 use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TOKEN, TestApp, TestRedis, eventually, xml};
@@ -438,7 +439,7 @@ async fn a_wrong_app_secret_stops_the_sync_without_retrying_and_says_what_to_fix
 
     let error = worker.sync_once().await.unwrap_err();
 
-    assert!(matches!(error, SyncError::Config(_)), "{error:?}");
+    assert!(matches!(error, ClientError::Config(_)), "{error:?}");
     assert!(error.to_string().contains("WECHAT_APPSECRET"), "{error}");
     let state = rig.sandbox.state();
     assert_eq!(
