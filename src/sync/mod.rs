@@ -21,6 +21,7 @@
 //! fix; the worker looks again only after [`CONFIG_PAUSE`]. `wxtag sync` runs a full
 //! two-way [`Worker::reconcile`] once.
 
+mod applied;
 mod batch;
 mod projection;
 mod push;
@@ -39,11 +40,12 @@ use crate::metrics::Metrics;
 use crate::store::{OutboxEntry, OutboxRead, OutboxStats, Store, StoreError};
 use crate::wechat::client::{Client, ClientError, Retry, WeChatAccess, random_id};
 
+pub use applied::OnWeChat;
 pub use batch::{Call, plan};
 pub use projection::{Changes, diff, project};
 pub use reconcile::ReconcileReport;
 
-use push::Pusher;
+use push::{Pusher, Recorded};
 
 /// How long the worker waits after a configuration error before it looks again.
 pub const CONFIG_PAUSE: Duration = Duration::from_secs(600);
@@ -53,6 +55,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// A consumer with nothing pending and idle this long is a stopped worker.
 const STOPPED_AFTER: Duration = Duration::from_secs(3600);
+
+/// WeChat's errcode for tagging a user who does not follow the account (or a bad openid).
+const NOT_FOLLOWING: i64 = 40003;
 
 /// How often the outbox is read while changes are being collected.
 const COLLECT_STEP: Duration = Duration::from_millis(50);
@@ -199,13 +204,19 @@ impl Worker {
             return Ok(SyncOutcome::default());
         }
         let mut by_lead: BTreeMap<OpenId, Vec<String>> = BTreeMap::new();
+        let mut recorded = Recorded::default();
         let mut malformed = Vec::new();
         for entry in &entries {
             match &entry.openid {
-                Some(openid) => by_lead
-                    .entry(openid.clone())
-                    .or_default()
-                    .push(entry.id.clone()),
+                Some(openid) => {
+                    by_lead
+                        .entry(openid.clone())
+                        .or_default()
+                        .push(entry.id.clone());
+                    if entry.refollow {
+                        recorded.refollowed.insert(openid.clone());
+                    }
+                }
                 None => malformed.push(entry.id.clone()),
             }
         }
@@ -213,8 +224,23 @@ impl Worker {
             tracing::warn!(ids = ?malformed, "outbox entries without a valid openid; dropping them");
             self.store.ack_outbox(&malformed).await?;
         }
+        if !recorded.refollowed.is_empty() {
+            // Their whole projection is asserted below: what WeChat refused while they did not
+            // follow is retried by it.
+            let refollowed: Vec<OpenId> = recorded.refollowed.iter().cloned().collect();
+            let cleared = self
+                .store
+                .clear_dead_letters(&refollowed, NOT_FOLLOWING)
+                .await?;
+            if cleared > 0 {
+                tracing::info!(
+                    cleared,
+                    "leads followed again: their dead letters refused as not following are retried"
+                );
+            }
+        }
         let openids: Vec<OpenId> = by_lead.keys().cloned().collect();
-        let pushed = self.pusher().push(&openids, None).await?;
+        let pushed = self.pusher().push(&openids, &recorded).await?;
         let acked: Vec<String> = pushed
             .done
             .iter()

@@ -11,7 +11,9 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
 use crate::domain::{TagId, TagName};
-use crate::store::{OnWeChat, SyncLead};
+use crate::store::SyncLead;
+
+use super::applied::OnWeChat;
 use crate::wechat::limits::TAGS_PER_USER;
 
 /// The lead's tags WeChat should carry, most important first, at most [`TAGS_PER_USER`](crate::wechat::limits::TAGS_PER_USER);

@@ -16,9 +16,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::domain::{OpenId, TagId, TagName, UnixTime};
-use crate::store::{OnWeChat, SyncLead};
+use crate::store::SyncLead;
 
 use super::Worker;
+use super::applied::OnWeChat;
 use super::push::{Pushed, Truth};
 use super::tags::{self, Ensured};
 use crate::wechat::client::ClientError;
@@ -67,7 +68,7 @@ impl Truth for Scan {
         let before = self.before.get(openid).map_or("", String::as_str);
         if before != lead.applied_raw {
             // A worker synced the lead while the members were read: its record is fresher.
-            return lead.applied();
+            return OnWeChat::of(lead);
         }
         OnWeChat {
             sure: self.held.get(openid).cloned().unwrap_or_default(),
@@ -104,12 +105,12 @@ impl Worker {
         let pusher = self.pusher();
         let mut pushed = Pushed::default();
         for page in leads.chunks(PAGE) {
-            pushed.merge(pusher.push(page, Some(&scan)).await?);
+            pushed.merge(pusher.push(page, &scan).await?);
         }
         if !pushed.busy.is_empty() {
             tokio::time::sleep(self.config.lease).await;
             let busy: Vec<OpenId> = std::mem::take(&mut pushed.busy).into_iter().collect();
-            pushed.merge(pusher.push(&busy, Some(&scan)).await?);
+            pushed.merge(pusher.push(&busy, &scan).await?);
         }
         report.leads_synced = pushed.done.len();
         report.leads_left = pushed.later.len() + pushed.busy.len();

@@ -7,5 +7,6 @@ mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV expo
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
+mod sync_hardening; // lost leases, unfollowed leads, tag names WeChat refuses
 mod tagging; // channels → tags, replies, counters, reload, the admin views
 mod webhook; // POST/GET /wechat: modes, bad input, dedup
