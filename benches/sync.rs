@@ -15,8 +15,9 @@ use wxtag::metrics::Metrics;
 use wxtag::redis_server::{Listen, LocalRedis, Options};
 use wxtag::sandbox::{Faults, SandboxConfig, SandboxHandle};
 use wxtag::store::{Effect, Store, TouchRecord};
-use wxtag::sync::{SyncConfig, WeChatAccess, Worker};
+use wxtag::sync::{SyncConfig, Worker};
 use wxtag::wechat::api::AppSecret;
+use wxtag::wechat::client::WeChatAccess;
 
 const APPID: &str = "wxbench0000000000";
 const SECRET: &str = "bench-secret";

@@ -193,6 +193,18 @@ impl TagName {
     }
 }
 
+/// A WeChat user-tag id (system tags are 0, 1, 2; created tags start at 100): the id wxtag
+/// keeps for a tag name once WeChat has the tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TagId(pub u32);
+
+impl fmt::Display for TagId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Seconds since the Unix epoch, as WeChat's `CreateTime` and our records use them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

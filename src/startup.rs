@@ -20,8 +20,9 @@ use crate::config::Account;
 use crate::metrics::Metrics;
 use crate::rules::Rules;
 use crate::store::{Store, StoreError};
-use crate::sync::{SyncConfig, SyncError, WeChatAccess, Worker};
+use crate::sync::{SyncConfig, Worker};
 use crate::webhook::{self, Intake};
+use crate::wechat::client::{ClientError, WeChatAccess};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -45,7 +46,7 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     /// The WeChat sync could not be set up.
     #[error("cannot set up the wechat sync: {0}")]
-    Sync(#[from] SyncError),
+    Sync(#[from] ClientError),
 }
 
 /// What the app is built from.

@@ -8,8 +8,8 @@ use super::error::error_body;
 use super::{Admin, ApiError};
 use crate::domain::Scene;
 use crate::startup::SharedRules;
-use crate::sync::Client;
 use crate::sync::qr::channel_png;
+use crate::wechat::client::Client;
 
 /// Answers the PNG; 404 for a scene no `[[qr]]` names, 503 without a WeChat account, 502 when
 /// WeChat did not create the code.

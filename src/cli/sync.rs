@@ -10,7 +10,8 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::redis_server::{self, Local};
 use crate::store::Store;
-use crate::sync::{SyncConfig, WeChatAccess, Worker};
+use crate::sync::{SyncConfig, Worker};
+use crate::wechat::client::WeChatAccess;
 
 /// WeChat's API, where sandbox mode must not send anything.
 const WECHAT_API: &str = "https://api.weixin.qq.com";

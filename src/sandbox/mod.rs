@@ -98,8 +98,8 @@ pub use errcode::WxError;
 pub use faults::{DEFAULT_HANG_MS, Faults};
 pub use view::{FollowerView, MessageView, QrView, SandboxState, TagView, TokensIssued};
 
-use crate::domain::OpenId;
-use crate::wechat::api::{AppSecret, TagId};
+use crate::domain::{OpenId, TagId};
+use crate::wechat::api::AppSecret;
 use state::Account;
 
 /// The appid the sandbox accepts unless told otherwise.

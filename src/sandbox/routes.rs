@@ -18,7 +18,7 @@ use super::lock;
 use super::qr::{QrCreateBody, QrSpec};
 use super::state::{Account, OpenIdPage};
 use super::tokens::Grant;
-use crate::wechat::api::TagId;
+use crate::domain::TagId;
 
 /// WeChat's endpoints the sandbox serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,7 @@ use super::qr::{QrCode, QrSpec};
 use super::tokens::{Grant, TokenBook};
 use super::view::{FollowerView, MessageView, SandboxState, TagView, TokensIssued};
 use super::{SandboxConfig, TagNameUnit};
-use crate::domain::{OpenId, UnixTime};
-use crate::wechat::api::TagId;
+use crate::domain::{OpenId, TagId, UnixTime};
 use crate::wechat::limits;
 
 /// Tags WeChat reserves: 0 未分组, 1 黑名单, 2 星标组. Only 2 is listed and can be put on users.

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::faults::Faults;
-use crate::domain::OpenId;
-use crate::wechat::api::TagId;
+use crate::domain::{OpenId, TagId};
 
 /// Everything the sandbox holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,8 +22,8 @@ pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
 pub use query::{ChannelCounts, Counts, LeadFilter, LeadPage, MAX_RANGE_DAYS, TagCount};
 pub use sync::{
-    DeadLetterRecord, LeaseOp, OnWeChat, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag,
-    TagOp, entry_ms,
+    DeadLetterRecord, LeaseOp, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag, TagOp,
+    entry_ms,
 };
 pub use views::{DeadLetter, DeadLetters, TagState, TagSync};
 

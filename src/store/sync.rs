@@ -1,15 +1,12 @@
 //! The sync worker's Redis: the outbox read through its consumer group, per-lead leases, a
-//! lead's tags and what WeChat holds of them (`w`), the tag name → WeChat id map, unsynced and
-//! external tags, the dead letters and the shared access token.
+//! lead's tags and the raw record of what WeChat holds of them (`w`, written only by the
+//! lead's lease holder), the tag name → WeChat id map, unsynced and external tags, the dead
+//! letters and the shared access token.
 //!
 //! The outbox is acknowledged and deleted in one step, so its length is the number of entries
 //! not yet synced and its first entry the oldest of them (the sync lag).
-//!
-//! `w` is a space-separated list of WeChat tag ids: `105` is applied on WeChat for sure, `?105`
-//! is in doubt (a call for it was about to be made, or failed without an answer), so the next
-//! sync asserts it again whichever way the lead's tags say.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -18,14 +15,17 @@ use serde::Serialize;
 
 use super::keys::OUTBOX_GROUP;
 use super::{Store, StoreError};
-use crate::domain::{OpenId, TagName, UnixTime};
-use crate::wechat::api::TagId;
+use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
 /// The most keys one round trip touches, so that a big batch never holds up the connection
 /// it shares with the webhook for long.
 const CHUNK: usize = 500;
 
 static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
+static SET_APPLIED: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/set_applied.lua")));
+static CLEAR_DEAD_LETTERS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/clear_dead_letters.lua")));
 static IMPORT_TAG: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/import_tag.lua")));
 
@@ -36,6 +36,9 @@ pub struct OutboxEntry {
     pub id: String,
     /// The lead; `None` when the entry is not in the shape wxtag writes.
     pub openid: Option<OpenId>,
+    /// True when the lead followed again (field `refollow`): WeChat dropped its tags when it
+    /// unfollowed.
+    pub refollow: bool,
 }
 
 /// Which outbox entries a read returns.
@@ -90,68 +93,6 @@ pub struct SyncTag {
     pub source: String,
 }
 
-/// What WeChat holds of a lead's tags, as far as wxtag knows: the lead's `w` field.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OnWeChat {
-    /// Ids applied for sure.
-    pub sure: BTreeSet<TagId>,
-    /// Ids in doubt: a call about them may or may not have taken effect.
-    pub unsure: BTreeSet<TagId>,
-}
-
-impl OnWeChat {
-    /// Reads a `w` field; tokens that are not ids are ignored.
-    pub fn decode(raw: &str) -> Self {
-        let mut applied = Self::default();
-        for token in raw.split_whitespace() {
-            match token.strip_prefix('?') {
-                Some(id) => {
-                    if let Ok(id) = id.parse() {
-                        applied.unsure.insert(TagId(id));
-                    }
-                }
-                None => {
-                    if let Ok(id) = token.parse() {
-                        applied.sure.insert(TagId(id));
-                    }
-                }
-            }
-        }
-        applied.sure.retain(|id| !applied.unsure.contains(id));
-        applied
-    }
-
-    /// The `w` field for this state.
-    pub fn encode(&self) -> String {
-        let sure = self.sure.iter().map(TagId::to_string);
-        let unsure = self.unsure.iter().map(|id| format!("?{id}"));
-        sure.chain(unsure).collect::<Vec<_>>().join(" ")
-    }
-
-    /// Every id that may be applied, sure or not.
-    pub fn all(&self) -> impl Iterator<Item = TagId> + '_ {
-        self.sure.iter().chain(&self.unsure).copied()
-    }
-
-    /// Records that a call about `id` is about to be made.
-    pub fn doubt(&mut self, id: TagId) {
-        self.sure.remove(&id);
-        self.unsure.insert(id);
-    }
-
-    /// Records that `id` is applied for sure.
-    pub fn confirm(&mut self, id: TagId) {
-        self.unsure.remove(&id);
-        self.sure.insert(id);
-    }
-
-    /// Records that `id` is not applied.
-    pub fn clear(&mut self, id: TagId) {
-        self.unsure.remove(&id);
-        self.sure.remove(&id);
-    }
-}
-
 /// A lead as the sync worker reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncLead {
@@ -159,16 +100,22 @@ pub struct SyncLead {
     pub first_channel: Option<String>,
     /// Every tag the lead carries in Redis.
     pub tags: Vec<SyncTag>,
-    /// The raw `w` field.
+    /// Whether the lead follows the account now (`sub`; a lead without it counts as following).
+    pub subscribed: bool,
+    /// The raw `w` field: what the sync recorded WeChat holds (its format is the sync's).
     pub applied_raw: String,
 }
 
 impl SyncLead {
     fn decode(fields: Vec<(String, String)>) -> Self {
-        let mut lead = Self::default();
+        let mut lead = Self {
+            subscribed: true,
+            ..Self::default()
+        };
         for (field, value) in fields {
             match field.as_str() {
                 "fc" if !value.is_empty() => lead.first_channel = Some(value),
+                "sub" => lead.subscribed = value != "0",
                 "w" => lead.applied_raw = value,
                 _ => {
                     let Some(name) = field.strip_prefix("t:") else {
@@ -188,11 +135,6 @@ impl SyncLead {
             }
         }
         lead
-    }
-
-    /// What WeChat holds of the lead's tags, as far as wxtag knows.
-    pub fn applied(&self) -> OnWeChat {
-        OnWeChat::decode(&self.applied_raw)
     }
 }
 
@@ -249,15 +191,20 @@ fn entries_of(value: &Value) -> Vec<OutboxEntry> {
                 return None;
             };
             let id = text(pair.first()?)?;
-            let openid = match pair.get(1) {
+            let field = |name: &str| match pair.get(1) {
                 Some(Value::Array(fields)) => fields
                     .chunks(2)
-                    .find(|kv| kv.first().and_then(text).as_deref() == Some("o"))
-                    .and_then(|kv| kv.get(1).and_then(text))
-                    .and_then(|raw| OpenId::parse(&raw).ok()),
+                    .find(|kv| kv.first().and_then(text).as_deref() == Some(name))
+                    .and_then(|kv| kv.get(1).and_then(text)),
                 _ => None,
             };
-            Some(OutboxEntry { id, openid })
+            let openid = field("o").and_then(|raw| OpenId::parse(&raw).ok());
+            let refollow = field("refollow").as_deref() == Some("1");
+            Some(OutboxEntry {
+                id,
+                openid,
+                refollow,
+            })
         })
         .collect()
 }
@@ -498,18 +445,28 @@ impl Store {
         Ok(out)
     }
 
-    /// Records what WeChat holds of each lead's tags (the `w` field).
-    pub async fn set_applied(&self, leads: &[(&OpenId, &OnWeChat)]) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
+    /// Records what WeChat holds of each lead's tags (the raw `w` field), for each lead only
+    /// while `owner` holds its sync lease (checked inside `lua/set_applied.lua`). Returns, per
+    /// lead, whether it was written.
+    pub async fn set_applied(
+        &self,
+        owner: &str,
+        leads: &[(&OpenId, String)],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut written = Vec::with_capacity(leads.len());
         for chunk in leads.chunks(CHUNK) {
-            let mut pipe = redis::pipe();
+            let mut invocation = SET_APPLIED.prepare_invoke();
+            invocation.arg(owner);
             for (openid, applied) in chunk {
-                pipe.hset(self.keys.lead(openid), "w", applied.encode())
-                    .ignore();
+                invocation
+                    .key(self.keys.lead(openid))
+                    .key(self.keys.sync_lease(openid))
+                    .arg(applied);
             }
-            pipe.query_async::<()>(&mut conn).await?;
+            let done: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
+            written.extend(done.into_iter().map(|d| d == 1));
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Records a tag's WeChat id; the tag is no longer unsynced.
@@ -607,6 +564,20 @@ impl Store {
         Ok(())
     }
 
+    /// Removes these leads' dead letters WeChat refused with `errcode`; returns how many went.
+    pub async fn clear_dead_letters(
+        &self,
+        openids: &[OpenId],
+        errcode: i64,
+    ) -> Result<u64, StoreError> {
+        let mut invocation = CLEAR_DEAD_LETTERS.prepare_invoke();
+        invocation.key(self.keys.dead_letters()).arg(errcode);
+        for openid in openids {
+            invocation.arg(openid.as_str());
+        }
+        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
+    }
+
     /// The shared access token, if one is cached.
     pub async fn access_token(&self) -> Result<Option<String>, StoreError> {
         let mut conn = self.conn.clone();
@@ -640,28 +611,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn applied_round_trips_and_doubt_wins() {
-        let applied = OnWeChat::decode("100 ?101 102 junk ?x 101");
-        assert_eq!(applied.sure, BTreeSet::from([TagId(100), TagId(102)]));
-        assert_eq!(applied.unsure, BTreeSet::from([TagId(101)]));
-        assert_eq!(applied.encode(), "100 102 ?101");
-        assert_eq!(OnWeChat::decode(&applied.encode()), applied);
-        assert_eq!(OnWeChat::decode(""), OnWeChat::default());
-    }
-
-    #[test]
-    fn applied_moves_between_sure_doubt_and_gone() {
-        let mut applied = OnWeChat::decode("100");
-        applied.doubt(TagId(100));
-        applied.doubt(TagId(101));
-        assert_eq!(applied.encode(), "?100 ?101");
-        applied.confirm(TagId(101));
-        applied.clear(TagId(100));
-        assert_eq!(applied.encode(), "101");
-        assert_eq!(applied.all().collect::<Vec<_>>(), [TagId(101)]);
-    }
-
-    #[test]
     fn a_lead_hash_decodes_for_the_sync() {
         let lead = SyncLead::decode(vec![
             ("fc".into(), "expo".into()),
@@ -674,7 +623,8 @@ mod tests {
         assert_eq!(lead.tags.len(), 2);
         assert_eq!(lead.tags[0].source, "qr:expo");
         assert_eq!(lead.tags[1].at, 0, "a malformed time ranks oldest");
-        assert_eq!(lead.applied().unsure, BTreeSet::from([TagId(101)]));
+        assert_eq!(lead.applied_raw, "100 ?101");
+        assert!(lead.subscribed);
     }
 
     #[test]
@@ -692,11 +642,16 @@ mod tests {
                     bulk("1700000000002-0"),
                     Value::Array(vec![bulk("x"), bulk("y")]),
                 ]),
+                Value::Array(vec![
+                    bulk("1700000000003-0"),
+                    Value::Array(vec![bulk("o"), bulk("o2"), bulk("refollow"), bulk("1")]),
+                ]),
             ]),
         ])]);
         let entries = read_reply(&reply);
-        assert_eq!(entries.len(), 3);
+        assert_eq!(entries.len(), 4);
         assert_eq!(entries[0].openid, Some(OpenId::parse("o1").unwrap()));
+        assert!(!entries[0].refollow && entries[3].refollow);
         assert_eq!(entries[1].openid, None);
         assert_eq!(entries[2].openid, None);
         assert_eq!(entry_ms(&entries[2].id), Some(1_700_000_000_002));

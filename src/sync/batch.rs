@@ -10,9 +10,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::domain::OpenId;
+use crate::domain::{OpenId, TagId};
 use crate::store::TagOp;
-use crate::wechat::api::TagId;
 use crate::wechat::limits::OPENIDS_PER_TAGGING_CALL;
 
 use super::projection::Changes;

@@ -21,14 +21,13 @@
 //! fix; the worker looks again only after [`CONFIG_PAUSE`]. `wxtag sync` runs a full
 //! two-way [`Worker::reconcile`] once.
 
+mod applied;
 mod batch;
-mod client;
 mod projection;
 mod push;
 pub mod qr;
 mod reconcile;
 mod tags;
-mod token;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -36,20 +35,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use thiserror::Error;
-
-use crate::config::Account;
 use crate::domain::OpenId;
 use crate::metrics::Metrics;
 use crate::store::{OutboxEntry, OutboxRead, OutboxStats, Store, StoreError};
-use crate::wechat::api::{ApiError, AppSecret};
+use crate::wechat::client::{Client, ClientError, Retry, WeChatAccess, random_id};
 
+pub use applied::OnWeChat;
 pub use batch::{Call, plan};
-pub use client::{Client, Retry};
 pub use projection::{Changes, diff, project};
 pub use reconcile::ReconcileReport;
 
-use push::Pusher;
+use push::{Pusher, Recorded};
 
 /// How long the worker waits after a configuration error before it looks again.
 pub const CONFIG_PAUSE: Duration = Duration::from_secs(600);
@@ -60,74 +56,11 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// A consumer with nothing pending and idle this long is a stopped worker.
 const STOPPED_AFTER: Duration = Duration::from_secs(3600);
 
+/// WeChat's errcode for tagging a user who does not follow the account (or a bad openid).
+const NOT_FOLLOWING: i64 = 40003;
+
 /// How often the outbox is read while changes are being collected.
 const COLLECT_STEP: Duration = Duration::from_millis(50);
-
-/// Why a sync step failed.
-#[derive(Debug, Error)]
-pub enum SyncError {
-    /// Only the operator can fix this (wrong AppID or AppSecret, IP not whitelisted, …).
-    #[error("wechat sync is stopped until the configuration is fixed: {0}")]
-    Config(ApiError),
-    /// WeChat failed and retries did not help.
-    #[error("wechat: {0}")]
-    Api(ApiError),
-    /// Redis failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Another wxtag process holds the token refresh lock and no token arrived.
-    #[error("no access token arrived while another wxtag process was fetching one; trying again")]
-    TokenWait,
-}
-
-impl From<ApiError> for SyncError {
-    fn from(e: ApiError) -> Self {
-        if e.is_fatal_config() {
-            Self::Config(e)
-        } else {
-            Self::Api(e)
-        }
-    }
-}
-
-impl SyncError {
-    /// True when trying again later may succeed.
-    pub fn may_pass(&self) -> bool {
-        match self {
-            Self::Api(e) => e.is_retryable() || e.is_token_error(),
-            Self::TokenWait => true,
-            Self::Config(_) | Self::Store(_) => false,
-        }
-    }
-}
-
-/// True when WeChat refused a call for good with an errcode: no retry helps, and it is not the
-/// operator's configuration (those stop the sync instead).
-pub(crate) fn refused_for_good(e: &ApiError) -> bool {
-    e.code().is_some() && !e.is_retryable() && !e.is_token_error() && !e.is_fatal_config()
-}
-
-/// Where WeChat's API is and how to log in to it.
-#[derive(Debug, Clone)]
-pub struct WeChatAccess {
-    /// The API base URL, e.g. `https://api.weixin.qq.com` or a sandbox's `http://127.0.0.1:port`.
-    pub base_url: String,
-    /// The AppID.
-    pub appid: String,
-    /// The AppSecret.
-    pub secret: AppSecret,
-}
-
-impl WeChatAccess {
-    /// The access configured for `account` (in sandbox mode, the sandbox's secret) at `base_url`.
-    pub fn for_account(account: &Account, base_url: &str) -> Self {
-        Self {
-            base_url: base_url.to_owned(),
-            appid: account.appid.clone(),
-            secret: account.secret(),
-        }
-    }
-}
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -189,11 +122,6 @@ impl SyncOutcome {
     }
 }
 
-/// A random hex id, for consumer names and lock owners.
-pub(crate) fn random_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 /// The sync worker of one process.
 #[derive(Debug)]
 pub struct Worker {
@@ -213,7 +141,7 @@ impl Worker {
         access: &WeChatAccess,
         config: SyncConfig,
         metrics: Metrics,
-    ) -> Result<Self, SyncError> {
+    ) -> Result<Self, ClientError> {
         let client = Client::new(
             store.clone(),
             access,
@@ -252,7 +180,7 @@ impl Worker {
         }
     }
 
-    async fn ensure_group(&self) -> Result<(), SyncError> {
+    async fn ensure_group(&self) -> Result<(), ClientError> {
         if !self.group_ready.load(Ordering::Relaxed) {
             self.store.ensure_outbox_group().await?;
             self.group_ready.store(true, Ordering::Relaxed);
@@ -261,13 +189,13 @@ impl Worker {
     }
 
     /// One cycle: take entries, push their leads, acknowledge what WeChat accepted.
-    pub async fn sync_once(&self) -> Result<SyncOutcome, SyncError> {
+    pub async fn sync_once(&self) -> Result<SyncOutcome, ClientError> {
         self.ensure_group().await?;
         let entries = match self.take_entries().await {
-            Err(SyncError::Store(StoreError::Redis(e))) if e.code() == Some("NOGROUP") => {
+            Err(ClientError::Store(StoreError::Redis(e))) if e.code() == Some("NOGROUP") => {
                 // The outbox was deleted under us (a flushed Redis): make it again next cycle.
                 self.group_ready.store(false, Ordering::Relaxed);
-                return Err(SyncError::Store(StoreError::Redis(e)));
+                return Err(ClientError::Store(StoreError::Redis(e)));
             }
             taken => taken?,
         };
@@ -276,13 +204,19 @@ impl Worker {
             return Ok(SyncOutcome::default());
         }
         let mut by_lead: BTreeMap<OpenId, Vec<String>> = BTreeMap::new();
+        let mut recorded = Recorded::default();
         let mut malformed = Vec::new();
         for entry in &entries {
             match &entry.openid {
-                Some(openid) => by_lead
-                    .entry(openid.clone())
-                    .or_default()
-                    .push(entry.id.clone()),
+                Some(openid) => {
+                    by_lead
+                        .entry(openid.clone())
+                        .or_default()
+                        .push(entry.id.clone());
+                    if entry.refollow {
+                        recorded.refollowed.insert(openid.clone());
+                    }
+                }
                 None => malformed.push(entry.id.clone()),
             }
         }
@@ -290,8 +224,23 @@ impl Worker {
             tracing::warn!(ids = ?malformed, "outbox entries without a valid openid; dropping them");
             self.store.ack_outbox(&malformed).await?;
         }
+        if !recorded.refollowed.is_empty() {
+            // Their whole projection is asserted below: what WeChat refused while they did not
+            // follow is retried by it.
+            let refollowed: Vec<OpenId> = recorded.refollowed.iter().cloned().collect();
+            let cleared = self
+                .store
+                .clear_dead_letters(&refollowed, NOT_FOLLOWING)
+                .await?;
+            if cleared > 0 {
+                tracing::info!(
+                    cleared,
+                    "leads followed again: their dead letters refused as not following are retried"
+                );
+            }
+        }
         let openids: Vec<OpenId> = by_lead.keys().cloned().collect();
-        let pushed = self.pusher().push(&openids, None).await?;
+        let pushed = self.pusher().push(&openids, &recorded).await?;
         let acked: Vec<String> = pushed
             .done
             .iter()
@@ -313,7 +262,7 @@ impl Worker {
 
     /// This cycle's entries: own unacknowledged ones, claimed ones, then new ones collected
     /// for up to `collect`.
-    async fn take_entries(&self) -> Result<Vec<OutboxEntry>, SyncError> {
+    async fn take_entries(&self) -> Result<Vec<OutboxEntry>, ClientError> {
         let batch = self.config.batch;
         let store = &self.store;
         let mut entries = store
@@ -380,7 +329,7 @@ impl Worker {
     }
 
     /// Sets the outbox depth, sync lag and dead-letter gauges from Redis.
-    pub async fn refresh_metrics(&self) -> Result<OutboxStats, SyncError> {
+    pub async fn refresh_metrics(&self) -> Result<OutboxStats, ClientError> {
         let stats = self.store.outbox_stats().await?;
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let lag = stats
@@ -410,7 +359,7 @@ impl Worker {
         };
         match checked {
             Ok(()) => tracing::info!("wechat accepted the appid and secret: tags will sync"),
-            Err(error @ SyncError::Config(_)) => tracing::error!("{error}"),
+            Err(error @ ClientError::Config(_)) => tracing::error!("{error}"),
             Err(error) => tracing::warn!(%error, "cannot reach wechat yet; the sync keeps trying"),
         }
         let mut failures = 0;
@@ -434,7 +383,7 @@ impl Worker {
                     failures = 0;
                     Duration::ZERO
                 }
-                Err(SyncError::Config(error)) => {
+                Err(ClientError::Config(error)) => {
                     tracing::error!(
                         "{error}; the sync looks again in {} minutes (restart wxtag after changing the environment)",
                         CONFIG_PAUSE.as_secs() / 60

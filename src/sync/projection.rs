@@ -10,9 +10,10 @@
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
-use crate::domain::TagName;
-use crate::store::{OnWeChat, SyncLead};
-use crate::wechat::api::TagId;
+use crate::domain::{TagId, TagName};
+use crate::store::SyncLead;
+
+use super::applied::OnWeChat;
 use crate::wechat::limits::TAGS_PER_USER;
 
 /// The lead's tags WeChat should carry, most important first, at most [`TAGS_PER_USER`](crate::wechat::limits::TAGS_PER_USER);

@@ -5,10 +5,19 @@
 //! A lead is leased (a Redis key with a lifetime, renewed while the work lasts) before it is
 //! read and until its calls are done, so no two workers, in one process or many, ever have
 //! calls in flight for the same lead. A lead leased elsewhere is left alone and reported busy.
+//! A lease can still be lost (a pause longer than its lifetime, another owner taking the key):
+//! renewals and a check before each wave and each attempt find that out, and from then on the
+//! worker makes no call for the lead and does not settle it. `w` is written only while the
+//! writer holds the lease, checked inside the script that writes it, so a worker that lost a
+//! lease never overwrites what the new holder records.
 //!
 //! Before the calls, every id about to change is marked in doubt in the lead's `w`; each
 //! result then settles it. A crash between a call and its record leaves the doubt, and the
 //! next sync asserts it again, so nothing WeChat holds is ever forgotten.
+//!
+//! A lead that does not follow the account is not pushed: WeChat refuses to tag it (40003) and
+//! dropped its tags when it unfollowed. Its `w` is put in doubt, so once it follows again the
+//! sync asserts its whole projection.
 //!
 //! A call WeChat refuses for good (an errcode no retry fixes) is split in halves until the
 //! failing openid stands alone: one bad openid never sinks the other 49. What can never succeed
@@ -16,20 +25,21 @@
 //! not WeChat's JSON) says nothing about the openids: it is retried, then left for later.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 
-use crate::domain::{OpenId, TagName, UnixTime};
-use crate::store::{DeadLetterRecord, LeaseOp, OnWeChat, Store, SyncLead, TagOp};
-use crate::wechat::api::{AccessToken, ApiError, TagId, WeChatApi};
+use crate::domain::{OpenId, TagId, TagName, UnixTime};
+use crate::store::{DeadLetterRecord, LeaseOp, Store, SyncLead, TagOp};
+use crate::wechat::api::{AccessToken, ApiError, WeChatApi};
 
+use super::applied::OnWeChat;
 use super::batch::{Call, plan};
-use super::client::Client;
 use super::projection::{Changes, diff, project};
 use super::tags::{self, Ensured};
-use super::{SyncError, refused_for_good};
+use crate::wechat::client::{Client, ClientError, refused_for_good};
 
 /// What a push did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -58,10 +68,75 @@ impl Pushed {
     }
 }
 
-/// What WeChat holds of a lead when the caller knows better than `w` (a reconcile).
+/// What WeChat holds of a lead before its push.
 pub(crate) trait Truth: Sync {
     /// What WeChat holds of this lead, given what Redis says.
     fn applied(&self, openid: &OpenId, lead: &SyncLead) -> OnWeChat;
+}
+
+/// What `w` records, except for leads that followed again: WeChat dropped their tags when they
+/// unfollowed, so all of it is in doubt.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    /// Leads that followed again since their last sync.
+    pub(crate) refollowed: BTreeSet<OpenId>,
+}
+
+impl Truth for Recorded {
+    fn applied(&self, openid: &OpenId, lead: &SyncLead) -> OnWeChat {
+        let mut applied = OnWeChat::of(lead);
+        if self.refollowed.contains(openid) {
+            applied.doubt_all();
+        }
+        applied
+    }
+}
+
+/// The leads of one push whose lease this worker lost: another owner holds the key, or it
+/// expired. Renewals, lease checks and lease-checked writes add to it; it never shrinks.
+#[derive(Debug, Default)]
+struct Lost(Mutex<BTreeSet<OpenId>>);
+
+impl Lost {
+    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<OpenId>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the leads whose lease is gone; says so once per lead.
+    fn add(&self, openids: impl IntoIterator<Item = OpenId>) {
+        let mut lost = self.set();
+        for openid in openids {
+            if !lost.contains(&openid) {
+                tracing::warn!(%openid, "lost the sync lease of the lead (another worker holds it now, or it expired); no more calls for it in this cycle");
+                lost.insert(openid);
+            }
+        }
+    }
+
+    /// Records which of `openids` are not held, from a lease reply in the same order.
+    fn add_unheld(&self, openids: &[OpenId], held: &[bool]) {
+        self.add(
+            openids
+                .iter()
+                .zip(held)
+                .filter(|(_, held)| !**held)
+                .map(|(o, _)| o.clone()),
+        );
+    }
+
+    fn contains(&self, openid: &OpenId) -> bool {
+        self.set().contains(openid)
+    }
+
+    /// Splits `openids` into those still held and those lost.
+    fn split(&self, openids: &[OpenId]) -> (Vec<OpenId>, Vec<OpenId>) {
+        let lost = self.set();
+        openids.iter().cloned().partition(|o| !lost.contains(o))
+    }
+
+    fn all(&self) -> BTreeSet<OpenId> {
+        self.set().clone()
+    }
 }
 
 /// The outcome of one call, per openid.
@@ -110,8 +185,8 @@ impl Pusher<'_> {
     pub(crate) async fn push(
         &self,
         openids: &[OpenId],
-        truth: Option<&dyn Truth>,
-    ) -> Result<Pushed, SyncError> {
+        truth: &dyn Truth,
+    ) -> Result<Pushed, ClientError> {
         let held = self
             .store
             .lead_leases(openids, self.owner, self.lease, LeaseOp::Take)
@@ -125,19 +200,26 @@ impl Pusher<'_> {
         if mine.is_empty() {
             return Ok(pushed);
         }
+        let lost = Arc::new(Lost::default());
         let renewing = AbortOnDrop(tokio::spawn(renew(
             self.store.clone(),
             mine.clone(),
             self.owner.to_owned(),
             self.lease,
+            Arc::clone(&lost),
         )));
-        let result = self.push_leased(&mine, truth).await;
+        let result = self.push_leased(&mine, truth, &lost).await;
         drop(renewing);
+        // Frees only the leases this worker still holds (the script checks the owner).
         let freed = self
             .store
             .lead_leases(&mine, self.owner, self.lease, LeaseOp::Free)
             .await;
-        pushed.merge(result?);
+        let mut result = result?;
+        let lost = lost.all();
+        result.done.retain(|o| !lost.contains(o));
+        result.later.extend(lost);
+        pushed.merge(result);
         freed?;
         Ok(pushed)
     }
@@ -145,8 +227,9 @@ impl Pusher<'_> {
     async fn push_leased(
         &self,
         openids: &[OpenId],
-        truth: Option<&dyn Truth>,
-    ) -> Result<Pushed, SyncError> {
+        truth: &dyn Truth,
+        lost: &Lost,
+    ) -> Result<Pushed, ClientError> {
         let leads = self.store.sync_leads(openids).await?;
         let sync = self.store.tag_sync().await?;
         let mut ids = tags::ids_of(&sync);
@@ -157,6 +240,7 @@ impl Pusher<'_> {
         loop {
             let missing: BTreeSet<TagName> = leads
                 .iter()
+                .filter(|lead| lead.subscribed)
                 .flat_map(|lead| project(lead, |t| !unsynced.contains(t.as_str())))
                 .filter(|name| !ids.contains_key(name.as_str()) && !waiting.contains(*name))
                 .cloned()
@@ -184,6 +268,15 @@ impl Pusher<'_> {
         let mut changes: BTreeMap<OpenId, Changes> = BTreeMap::new();
         let mut doubts = Vec::new();
         for (openid, lead) in openids.iter().zip(&leads) {
+            let mut applied = truth.applied(openid, lead);
+            if !lead.subscribed {
+                applied.doubt_all();
+                if applied.encode() != lead.applied_raw {
+                    doubts.push(openid.clone());
+                }
+                states.insert(openid.clone(), applied);
+                continue;
+            }
             let projected = project(lead, |t| !unsynced.contains(t.as_str()));
             if projected.iter().any(|name| waiting.contains(*name)) {
                 pushed.later.insert(openid.clone());
@@ -192,10 +285,6 @@ impl Pusher<'_> {
                 .iter()
                 .filter_map(|name| ids.get(name.as_str()).copied())
                 .collect();
-            let mut applied = match truth {
-                Some(truth) => truth.applied(openid, lead),
-                None => lead.applied(),
-            };
             let change = diff(&desired, &applied);
             for id in change.remove.iter().chain(&change.add) {
                 applied.doubt(*id);
@@ -208,20 +297,21 @@ impl Pusher<'_> {
                 changes.insert(openid.clone(), change);
             }
         }
-        self.record(&doubts, &states).await?;
+        self.record(&doubts, &states, lost).await?;
 
         let names: BTreeMap<TagId, String> = ids.into_iter().map(|(n, id)| (id, n)).collect();
         let names = &names;
         for wave in plan(&changes) {
+            let wave = self.still_held(wave, lost).await?;
             let mut results = stream::iter(wave)
                 .map(|call| async move {
-                    let report = self.run(&call, names).await;
+                    let report = self.run(call.clone(), names, lost).await;
                     (call, report)
                 })
                 .buffer_unordered(self.concurrency.max(1));
             while let Some((call, report)) = results.next().await {
                 let report = report?;
-                self.settle(&call, report, names, &mut states, &mut pushed)
+                self.settle(&call, report, names, &mut states, &mut pushed, lost)
                     .await?;
             }
         }
@@ -233,17 +323,44 @@ impl Pusher<'_> {
         Ok(pushed)
     }
 
-    /// Writes the `w` field of these leads from `states`.
+    /// Checks the leases of a wave's leads just before its calls: calls keep only the leads
+    /// still held, and calls left with none are dropped.
+    async fn still_held(&self, wave: Vec<Call>, lost: &Lost) -> Result<Vec<Call>, ClientError> {
+        let openids: Vec<OpenId> = wave
+            .iter()
+            .flat_map(|call| call.openids.iter().cloned())
+            .filter(|o| !lost.contains(o))
+            .collect();
+        let held = self
+            .store
+            .lead_leases(&openids, self.owner, self.lease, LeaseOp::Renew)
+            .await?;
+        lost.add_unheld(&openids, &held);
+        Ok(wave
+            .into_iter()
+            .filter_map(|mut call| {
+                call.openids = lost.split(&call.openids).0;
+                (!call.openids.is_empty()).then_some(call)
+            })
+            .collect())
+    }
+
+    /// Writes the `w` field of these leads from `states`, for the leads whose lease this worker
+    /// still holds; the others are lost.
     async fn record(
         &self,
         openids: &[OpenId],
         states: &HashMap<OpenId, OnWeChat>,
-    ) -> Result<(), SyncError> {
-        let rows: Vec<(&OpenId, &OnWeChat)> = openids
+        lost: &Lost,
+    ) -> Result<(), ClientError> {
+        let rows: Vec<(&OpenId, String)> = openids
             .iter()
-            .filter_map(|o| states.get(o).map(|a| (o, a)))
+            .filter_map(|o| states.get(o).map(|a| (o, a.encode())))
             .collect();
-        Ok(self.store.set_applied(&rows).await?)
+        let written = self.store.set_applied(self.owner, &rows).await?;
+        let tried: Vec<OpenId> = rows.iter().map(|(o, _)| (*o).clone()).collect();
+        lost.add_unheld(&tried, &written);
+        Ok(())
     }
 
     /// Records one call's results: what WeChat now holds, dead letters, what is left.
@@ -254,7 +371,8 @@ impl Pusher<'_> {
         names: &BTreeMap<TagId, String>,
         states: &mut HashMap<OpenId, OnWeChat>,
         pushed: &mut Pushed,
-    ) -> Result<(), SyncError> {
+        lost: &Lost,
+    ) -> Result<(), ClientError> {
         pushed.calls += report.calls;
         for openid in &report.ok {
             if let Some(state) = states.get_mut(openid) {
@@ -265,6 +383,10 @@ impl Pusher<'_> {
             }
         }
         for (openid, error) in &report.dead {
+            if lost.contains(openid) {
+                // The lead's new lease holder makes (and records) its own calls.
+                continue;
+            }
             if let Some(state) = states.get_mut(openid) {
                 // Refused for good: an addition did not happen, a removal did not either.
                 match call.op {
@@ -290,20 +412,29 @@ impl Pusher<'_> {
             pushed.dead_letters += 1;
         }
         pushed.later.extend(report.later);
-        self.record(&call.openids, states).await
+        self.record(&call.openids, states, lost).await
     }
 
-    /// Makes one call, retrying what may pass and splitting what fails for good.
+    /// Makes one call, retrying what may pass and splitting what fails for good; each attempt
+    /// leaves out the leads whose lease was lost meanwhile.
     fn run<'s>(
         &'s self,
-        call: &'s Call,
+        mut call: Call,
         names: &'s BTreeMap<TagId, String>,
-    ) -> BoxFuture<'s, Result<Report, SyncError>> {
+        lost: &'s Lost,
+    ) -> BoxFuture<'s, Result<Report, ClientError>> {
         Box::pin(async move {
             let retry = self.client.retry();
             let mut report = Report::default();
             let mut attempt = 0;
             loop {
+                let (held, gone) = lost.split(&call.openids);
+                report.later.extend(gone);
+                if held.is_empty() {
+                    return Ok(report);
+                }
+                call.openids = held;
+                let call = &call;
                 report.calls += 1;
                 let result = self
                     .client
@@ -326,24 +457,24 @@ impl Pusher<'_> {
                         report.ok.clone_from(&call.openids);
                         return Ok(report);
                     }
-                    Err(SyncError::Api(e)) if e.code() == Some(45159) => {
+                    Err(ClientError::Api(e)) if e.code() == Some(45159) => {
                         if !tags::exists(self.client, call.tag).await? {
                             return self.gone(call, names, report).await;
                         }
                         // A known tag: WeChat says 45159 when a user is tagged twice at once.
-                        SyncError::Api(e)
+                        ClientError::Api(e)
                     }
-                    Err(SyncError::Api(e)) if refused_for_good(&e) => {
-                        return self.refused(call, names, e, report).await;
+                    Err(ClientError::Api(e)) if refused_for_good(&e) => {
+                        return self.refused(call, names, e, report, lost).await;
                     }
                     // Busy, quota, 5xx, timeouts; or no errcode (an HTTP 4xx, an unreadable
                     // answer), which is not the openids' fault either.
-                    Err(e @ (SyncError::Api(_) | SyncError::TokenWait)) => e,
+                    Err(e @ (ClientError::Api(_) | ClientError::TokenWait)) => e,
                     Err(e) => return Err(e),
                 };
                 if attempt + 1 >= retry.attempts {
                     tracing::warn!(endpoint = call.endpoint(), tag = call.tag.0, %error, "call still failing; leaving it for a later cycle");
-                    report.later.clone_from(&call.openids);
+                    report.later.extend(call.openids.iter().cloned());
                     return Ok(report);
                 }
                 tokio::time::sleep(retry.delay(attempt)).await;
@@ -359,7 +490,8 @@ impl Pusher<'_> {
         names: &BTreeMap<TagId, String>,
         error: ApiError,
         mut report: Report,
-    ) -> Result<Report, SyncError> {
+        lost: &Lost,
+    ) -> Result<Report, ClientError> {
         if call.openids.len() < 2 {
             let openid = call.openids.first().cloned();
             report.dead.extend(openid.map(|o| (o, error)));
@@ -371,9 +503,11 @@ impl Pusher<'_> {
             tag: call.tag,
             openids: openids.to_vec(),
         };
-        let (left, right) = (half(left), half(right));
-        let (a, b) =
-            futures_util::future::try_join(self.run(&left, names), self.run(&right, names)).await?;
+        let (a, b) = futures_util::future::try_join(
+            self.run(half(left), names, lost),
+            self.run(half(right), names, lost),
+        )
+        .await?;
         Ok(report.merge(a).merge(b))
     }
 
@@ -384,7 +518,7 @@ impl Pusher<'_> {
         call: &Call,
         names: &BTreeMap<TagId, String>,
         mut report: Report,
-    ) -> Result<Report, SyncError> {
+    ) -> Result<Report, ClientError> {
         match call.op {
             TagOp::Remove => report.ok.clone_from(&call.openids),
             TagOp::Add => {
@@ -392,24 +526,31 @@ impl Pusher<'_> {
                     tracing::warn!(tag = %name, id = call.tag.0, "the tag is gone from wechat; it will be created again");
                     self.store.forget_wechat_tag_id(name).await?;
                 }
-                report.later.clone_from(&call.openids);
+                report.later.extend(call.openids.iter().cloned());
             }
         }
         Ok(report)
     }
 }
 
-/// Keeps the leases alive while the push lasts.
-async fn renew(store: Store, openids: Vec<OpenId>, owner: String, lease: Duration) {
+/// Keeps the leases alive while the push lasts, and records those it finds lost.
+async fn renew(
+    store: Store,
+    openids: Vec<OpenId>,
+    owner: String,
+    lease: Duration,
+    lost: Arc<Lost>,
+) {
     let mut every = tokio::time::interval(lease / 3);
     every.tick().await;
     loop {
         every.tick().await;
-        if let Err(error) = store
+        match store
             .lead_leases(&openids, &owner, lease, LeaseOp::Renew)
             .await
         {
-            tracing::warn!(%error, "could not renew the sync leases");
+            Ok(held) => lost.add_unheld(&openids, &held),
+            Err(error) => tracing::warn!(%error, "could not renew the sync leases"),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::rules::Channel;
 use crate::wechat::api::{QrRequest, QrScene, QrTicket};
 use crate::wechat::qrcode::{QrRenderError, render_png};
 
-use super::{Client, SyncError};
+use crate::wechat::client::{Client, ClientError};
 
 /// WeChat's longest lifetime for a temporary code: 30 days.
 const MAX_EXPIRE_SECONDS: u32 = 2_592_000;
@@ -17,7 +17,7 @@ const MAX_EXPIRE_SECONDS: u32 = 2_592_000;
 pub enum QrError {
     /// WeChat did not create it.
     #[error("wechat did not create the qr code: {0}")]
-    WeChat(#[from] SyncError),
+    WeChat(#[from] ClientError),
     /// The returned content could not be rendered.
     #[error(transparent)]
     Render(#[from] QrRenderError),

@@ -15,13 +15,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::domain::{OpenId, TagName, UnixTime};
-use crate::store::{OnWeChat, SyncLead};
-use crate::wechat::api::TagId;
+use crate::domain::{OpenId, TagId, TagName, UnixTime};
+use crate::store::SyncLead;
 
+use super::Worker;
+use super::applied::OnWeChat;
 use super::push::{Pushed, Truth};
 use super::tags::{self, Ensured};
-use super::{SyncError, Worker};
+use crate::wechat::client::ClientError;
 
 /// WeChat's reserved tag ids (未分组, 黑名单, 星标组): never imported.
 const SYSTEM_TAG_IDS: [u32; 3] = [0, 1, 2];
@@ -67,7 +68,7 @@ impl Truth for Scan {
         let before = self.before.get(openid).map_or("", String::as_str);
         if before != lead.applied_raw {
             // A worker synced the lead while the members were read: its record is fresher.
-            return lead.applied();
+            return OnWeChat::of(lead);
         }
         OnWeChat {
             sure: self.held.get(openid).cloned().unwrap_or_default(),
@@ -79,7 +80,7 @@ impl Truth for Scan {
 impl Worker {
     /// Reconciles both ways (see the module docs); `rule_tags` are the tags the channel rules
     /// can add, created on WeChat even before a lead carries them.
-    pub async fn reconcile(&self, rule_tags: &[TagName]) -> Result<ReconcileReport, SyncError> {
+    pub async fn reconcile(&self, rule_tags: &[TagName]) -> Result<ReconcileReport, ClientError> {
         self.ensure_group().await?;
         let mut report = ReconcileReport::default();
         let ids = self.match_tags(rule_tags, &mut report).await?;
@@ -104,12 +105,12 @@ impl Worker {
         let pusher = self.pusher();
         let mut pushed = Pushed::default();
         for page in leads.chunks(PAGE) {
-            pushed.merge(pusher.push(page, Some(&scan)).await?);
+            pushed.merge(pusher.push(page, &scan).await?);
         }
         if !pushed.busy.is_empty() {
             tokio::time::sleep(self.config.lease).await;
             let busy: Vec<OpenId> = std::mem::take(&mut pushed.busy).into_iter().collect();
-            pushed.merge(pusher.push(&busy, Some(&scan)).await?);
+            pushed.merge(pusher.push(&busy, &scan).await?);
         }
         report.leads_synced = pushed.done.len();
         report.leads_left = pushed.later.len() + pushed.busy.len();
@@ -126,7 +127,7 @@ impl Worker {
         &self,
         rule_tags: &[TagName],
         report: &mut ReconcileReport,
-    ) -> Result<BTreeMap<String, TagId>, SyncError> {
+    ) -> Result<BTreeMap<String, TagId>, ClientError> {
         let on_wechat = tags::on_wechat(&self.client).await?;
         let by_id: HashMap<TagId, &str> =
             on_wechat.iter().map(|t| (t.id, t.name.as_str())).collect();
@@ -171,7 +172,7 @@ impl Worker {
     }
 
     /// Every lead's openid, oldest first.
-    async fn all_leads(&self) -> Result<Vec<OpenId>, SyncError> {
+    async fn all_leads(&self) -> Result<Vec<OpenId>, ClientError> {
         let mut leads = Vec::new();
         loop {
             let page = self.store.lead_ids(leads.len(), PAGE).await?;
@@ -188,7 +189,7 @@ impl Worker {
         &self,
         ids: &BTreeMap<String, TagId>,
         report: &mut ReconcileReport,
-    ) -> Result<HashMap<OpenId, BTreeSet<TagId>>, SyncError> {
+    ) -> Result<HashMap<OpenId, BTreeSet<TagId>>, ClientError> {
         let external = self.store.tag_sync().await?.external;
         let now = UnixTime::now();
         let mut held: HashMap<OpenId, BTreeSet<TagId>> = HashMap::new();
@@ -230,7 +231,7 @@ impl Worker {
         rule_tags: &[TagName],
         ids: &BTreeMap<String, TagId>,
         report: &mut ReconcileReport,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), ClientError> {
         let registered = self.store.registered_tags().await?;
         let missing: BTreeSet<TagName> = registered
             .iter()

@@ -6,14 +6,13 @@
 //! never take (45056: the account has 100 tags; 45158: the name is too long; 45157 with no tag
 //! of that name: the name is refused) stays in Redis, marked unsynced with the reason.
 
-use crate::domain::TagName;
+use crate::domain::{TagId, TagName};
 use std::collections::BTreeMap;
 
 use crate::store::{Store, TagSync};
-use crate::wechat::api::{TagId, WeChatTag};
+use crate::wechat::api::WeChatTag;
 
-use super::client::Client;
-use super::{SyncError, refused_for_good};
+use crate::wechat::client::{Client, ClientError, refused_for_good};
 
 /// What became of a tag that needed a WeChat id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +51,7 @@ pub(crate) fn ids_of(sync: &TagSync) -> BTreeMap<String, TagId> {
 }
 
 /// Every tag of the account on WeChat (`tags/get`).
-pub(crate) async fn on_wechat(client: &Client) -> Result<Vec<WeChatTag>, SyncError> {
+pub(crate) async fn on_wechat(client: &Client) -> Result<Vec<WeChatTag>, ClientError> {
     client
         .call("tags/get", |api, token| async move {
             api.get_tags(&token).await
@@ -61,13 +60,13 @@ pub(crate) async fn on_wechat(client: &Client) -> Result<Vec<WeChatTag>, SyncErr
 }
 
 /// The id of the tag called `name` on WeChat, if there is one.
-pub(crate) async fn find(client: &Client, name: &str) -> Result<Option<TagId>, SyncError> {
+pub(crate) async fn find(client: &Client, name: &str) -> Result<Option<TagId>, ClientError> {
     let tags = on_wechat(client).await?;
     Ok(tags.into_iter().find(|t| t.name == name).map(|t| t.id))
 }
 
 /// Whether a tag with this id exists on WeChat.
-pub(crate) async fn exists(client: &Client, id: TagId) -> Result<bool, SyncError> {
+pub(crate) async fn exists(client: &Client, id: TagId) -> Result<bool, ClientError> {
     Ok(on_wechat(client).await?.iter().any(|t| t.id == id))
 }
 
@@ -78,7 +77,7 @@ pub(crate) async fn ensure(
     store: &Store,
     client: &Client,
     names: impl IntoIterator<Item = TagName>,
-) -> Result<Vec<(TagName, Ensured)>, SyncError> {
+) -> Result<Vec<(TagName, Ensured)>, ClientError> {
     let mut out = Vec::new();
     for name in names {
         let name_ref = &name;
@@ -92,16 +91,16 @@ pub(crate) async fn ensure(
                 tracing::info!(tag = %name, id = id.0, "created the tag on wechat");
                 Some(id)
             }
-            Err(SyncError::Api(e)) if e.code() == Some(45157) => {
+            Err(ClientError::Api(e)) if e.code() == Some(45157) => {
                 find(client, name.as_str()).await?
             }
-            Err(SyncError::Api(e)) if refused_for_good(&e) => {
+            Err(ClientError::Api(e)) if refused_for_good(&e) => {
                 let reason = refusal(e.code())
                     .map_or_else(|| format!("wechat refused the tag: {e}"), str::to_owned);
                 out.push(unsynced(store, name, reason).await?);
                 continue;
             }
-            Err(e @ (SyncError::Api(_) | SyncError::TokenWait)) => {
+            Err(e @ (ClientError::Api(_) | ClientError::TokenWait)) => {
                 tracing::warn!(tag = %name, error = %e, "could not create the tag on wechat yet; trying again later");
                 out.push((name, Ensured::Later));
                 continue;
@@ -127,7 +126,7 @@ async fn unsynced(
     store: &Store,
     name: TagName,
     reason: String,
-) -> Result<(TagName, Ensured), SyncError> {
+) -> Result<(TagName, Ensured), ClientError> {
     tracing::warn!(tag = %name, %reason, "the tag stays in redis, unsynced");
     store.mark_unsynced(&name, &reason).await?;
     Ok((name, Ensured::Unsynced(reason)))

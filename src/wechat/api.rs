@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::domain::{OpenId, Scene, TagName, UnixTime};
+use crate::domain::{OpenId, Scene, TagId, TagName, UnixTime};
 
 /// Declares a secret string newtype whose `Debug` says only that it is redacted.
 macro_rules! secret_type {
@@ -65,17 +65,6 @@ secret_type!(
     /// An official account's AppSecret (开发者密码); `Debug` never shows it.
     AppSecret
 );
-
-/// A WeChat user-tag id (system tags are 0, 1, 2; created tags start at 100).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TagId(pub u32);
-
-impl fmt::Display for TagId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// An access token as WeChat granted it.
 #[derive(Debug, Clone)]

@@ -1,8 +1,11 @@
 //! WeChat's official-account protocol, as pure functions and types.
 //!
-//! Nothing here touches Redis or HTTP servers: the webhook and the sync worker call into it.
+//! Pure functions and types, except [`client`]: the API client every part of wxtag calls
+//! WeChat through, whose shared access token lives in Redis (through [`crate::store`]). No
+//! module here serves HTTP.
 
 pub mod api;
+pub mod client;
 pub mod crypto;
 pub mod inbound;
 pub mod limits;
@@ -10,4 +13,5 @@ pub mod push_xml;
 pub mod qrcode;
 pub mod reply;
 pub mod signature;
+mod token;
 pub mod xml;

@@ -10,6 +10,7 @@ mod proptests; // arbitrary input never panics the protocol layer or the loader;
 mod refollow; // a re-follow of a tagged lead queues a sync
 mod replay; // a plaintext push's signed query cannot carry another body
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
+mod sync_hardening; // lost leases, unfollowed leads, tag names WeChat refuses
 mod tagging; // channels → tags, replies, counters, reload, the admin views
 mod timeline; // the timeline: capped, newest first, bounded cost per event, ≤ 1 KiB per small lead
 mod webhook; // POST/GET /wechat: modes, bad input, dedup

@@ -15,17 +15,18 @@ use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::metrics::Metrics;
 use wxtag::sandbox::{Faults, SandboxConfig, SandboxHandle, SandboxState};
 use wxtag::store::{Effect, Store, TouchRecord};
-use wxtag::sync::{Retry, SyncConfig, SyncError, SyncOutcome, WeChatAccess, Worker, project};
+use wxtag::sync::{SyncConfig, SyncOutcome, Worker, project};
 use wxtag::wechat::api::AppSecret;
+use wxtag::wechat::client::{ClientError, Retry, WeChatAccess};
 use wxtag::wechat::limits::TAGS_PER_USER;
 
 use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TOKEN, TestApp, TestRedis, eventually, xml};
 
 /// The secret test apps log in with (their account is in sandbox mode).
-const SECRET: &str = wxtag::sandbox::DEFAULT_SECRET;
+pub(crate) const SECRET: &str = wxtag::sandbox::DEFAULT_SECRET;
 
 /// A sync that does not wait: no collecting window, quick retries, short leases.
-fn quick() -> SyncConfig {
+pub(crate) fn quick() -> SyncConfig {
     SyncConfig {
         collect: Duration::ZERO,
         idle_poll: Duration::from_millis(10),
@@ -42,16 +43,16 @@ fn quick() -> SyncConfig {
     }
 }
 
-fn openid(s: &str) -> OpenId {
+pub(crate) fn openid(s: &str) -> OpenId {
     OpenId::parse(s).unwrap()
 }
 
-fn tag(s: &str) -> TagName {
+pub(crate) fn tag(s: &str) -> TagName {
     TagName::parse(s).unwrap()
 }
 
 /// Starts a sandbox account on a free port; returns its handle and base URL.
-fn sandbox(faults: Faults) -> (SandboxHandle, String) {
+pub(crate) fn sandbox(faults: Faults) -> (SandboxHandle, String) {
     let config = SandboxConfig {
         appid: APPID.to_owned(),
         secret: AppSecret::new(SECRET),
@@ -65,7 +66,7 @@ fn sandbox(faults: Faults) -> (SandboxHandle, String) {
     (handle, base)
 }
 
-fn access(base: &str) -> WeChatAccess {
+pub(crate) fn access(base: &str) -> WeChatAccess {
     WeChatAccess {
         base_url: base.to_owned(),
         appid: APPID.to_owned(),
@@ -74,15 +75,15 @@ fn access(base: &str) -> WeChatAccess {
 }
 
 /// Real Redis, a store on it, and a sandbox as WeChat.
-struct Rig {
-    redis: TestRedis,
-    store: Store,
-    sandbox: SandboxHandle,
-    base: String,
+pub(crate) struct Rig {
+    pub(crate) redis: TestRedis,
+    pub(crate) store: Store,
+    pub(crate) sandbox: SandboxHandle,
+    pub(crate) base: String,
 }
 
 impl Rig {
-    async fn start(faults: Faults) -> Self {
+    pub(crate) async fn start(faults: Faults) -> Self {
         wxtag::wechat::api::install_crypto_provider();
         let redis = TestRedis::start().await;
         // A busy test machine must not turn a slow answer into a failed assertion.
@@ -103,7 +104,7 @@ impl Rig {
         }
     }
 
-    fn worker(&self, config: SyncConfig) -> Worker {
+    pub(crate) fn worker(&self, config: SyncConfig) -> Worker {
         Worker::new(
             self.store.clone(),
             &access(&self.base),
@@ -114,7 +115,7 @@ impl Rig {
     }
 
     /// A lead follows through `scene` (its tags sourced `qr:<scene>`), or organically.
-    async fn follow(&self, lead: &str, scene: Option<&str>, tags: &[&str], at: i64) {
+    pub(crate) async fn follow(&self, lead: &str, scene: Option<&str>, tags: &[&str], at: i64) {
         let lead = openid(lead);
         let scene = scene.map(|s| Scene::parse(s).unwrap());
         let source = scene
@@ -143,7 +144,7 @@ impl Rig {
     }
 
     /// Sales add and remove tags on a lead.
-    async fn edit(&self, lead: &str, add: &[&str], remove: &[&str], at: i64) {
+    pub(crate) async fn edit(&self, lead: &str, add: &[&str], remove: &[&str], at: i64) {
         let add: Vec<TagName> = add.iter().map(|t| tag(t)).collect();
         let remove: Vec<TagName> = remove.iter().map(|t| tag(t)).collect();
         let changed = self
@@ -155,7 +156,7 @@ impl Rig {
     }
 
     /// Cycles until the outbox has nothing left for this worker.
-    async fn converge(&self, worker: &Worker) -> Vec<SyncOutcome> {
+    pub(crate) async fn converge(&self, worker: &Worker) -> Vec<SyncOutcome> {
         let deadline = Instant::now() + Duration::from_secs(40);
         let mut outcomes = Vec::new();
         loop {
@@ -169,7 +170,7 @@ impl Rig {
     }
 
     /// Every lead's projection (tag names), as the sync computes it.
-    async fn projections(&self, leads: &[OpenId]) -> Vec<BTreeSet<String>> {
+    pub(crate) async fn projections(&self, leads: &[OpenId]) -> Vec<BTreeSet<String>> {
         let unsynced = self.store.tag_sync().await.unwrap().unsynced;
         self.store
             .sync_leads(leads)
@@ -186,7 +187,7 @@ impl Rig {
     }
 
     /// Asserts every lead carries exactly its projection on WeChat.
-    async fn assert_in_step(&self, leads: &[OpenId]) {
+    pub(crate) async fn assert_in_step(&self, leads: &[OpenId]) {
         let carried = carried(&self.sandbox.state());
         let projections = self.projections(leads).await;
         for (lead, projected) in leads.iter().zip(projections) {
@@ -195,7 +196,7 @@ impl Rig {
         }
     }
 
-    async fn outbox_len(&self) -> u64 {
+    pub(crate) async fn outbox_len(&self) -> u64 {
         let mut conn = self.redis.conn().await;
         redis::cmd("XLEN")
             .arg(self.store.keys().outbox())
@@ -206,7 +207,7 @@ impl Rig {
 }
 
 /// The tag names each follower carries on WeChat.
-fn carried(state: &SandboxState) -> BTreeMap<OpenId, BTreeSet<String>> {
+pub(crate) fn carried(state: &SandboxState) -> BTreeMap<OpenId, BTreeSet<String>> {
     let mut carried: BTreeMap<OpenId, BTreeSet<String>> = BTreeMap::new();
     for tag in &state.tags {
         for member in &tag.members {
@@ -220,7 +221,7 @@ fn carried(state: &SandboxState) -> BTreeMap<OpenId, BTreeSet<String>> {
 }
 
 /// The tag names one follower carries on WeChat.
-fn on_wechat(state: &SandboxState, lead: &OpenId) -> BTreeSet<String> {
+pub(crate) fn on_wechat(state: &SandboxState, lead: &OpenId) -> BTreeSet<String> {
     carried(state).remove(lead).unwrap_or_default()
 }
 
@@ -440,7 +441,7 @@ async fn a_wrong_app_secret_stops_the_sync_without_retrying_and_says_what_to_fix
 
     let error = worker.sync_once().await.unwrap_err();
 
-    assert!(matches!(error, SyncError::Config(_)), "{error:?}");
+    assert!(matches!(error, ClientError::Config(_)), "{error:?}");
     assert!(error.to_string().contains("WECHAT_APPSECRET"), "{error}");
     let state = rig.sandbox.state();
     assert_eq!(

@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
 use crate::store::{LeaseOp, Store};
-use crate::wechat::api::{AccessToken, AppSecret, WeChatApi};
 
-use super::client::{Retry, count_call};
-use super::{SyncError, random_id};
+use super::api::{AccessToken, AppSecret, WeChatApi};
+use super::client::{ClientError, Retry, count_call, random_id};
 
 /// How long a process trusts the token it last saw without asking Redis again.
 const REMEMBER: Duration = Duration::from_secs(60);
@@ -85,7 +84,7 @@ impl Tokens {
     }
 
     /// The current token: remembered, cached in Redis, or fetched.
-    pub(crate) async fn get(&self) -> Result<AccessToken, SyncError> {
+    pub(crate) async fn get(&self) -> Result<AccessToken, ClientError> {
         if let Some(token) = self.remembered() {
             return Ok(token);
         }
@@ -97,7 +96,7 @@ impl Tokens {
     }
 
     /// A token other than `stale`, which WeChat refused.
-    pub(crate) async fn refresh(&self, stale: &AccessToken) -> Result<AccessToken, SyncError> {
+    pub(crate) async fn refresh(&self, stale: &AccessToken) -> Result<AccessToken, ClientError> {
         let _one = self.one_at_a_time.lock().await;
         if let Some(token) = self.remembered()
             && token.expose() != stale.expose()
@@ -136,7 +135,10 @@ impl Tokens {
     }
 
     /// The token in Redis unless it is `stale`.
-    async fn cached(&self, stale: Option<&AccessToken>) -> Result<Option<AccessToken>, SyncError> {
+    async fn cached(
+        &self,
+        stale: Option<&AccessToken>,
+    ) -> Result<Option<AccessToken>, ClientError> {
         let cached = self.store.access_token().await?;
         Ok(cached
             .filter(|raw| stale.is_none_or(|s| s.expose() != raw))
@@ -144,7 +146,7 @@ impl Tokens {
     }
 
     /// The token from Redis, or fetched by whichever process takes the lock first.
-    async fn shared(&self, stale: Option<&AccessToken>) -> Result<AccessToken, SyncError> {
+    async fn shared(&self, stale: Option<&AccessToken>) -> Result<AccessToken, ClientError> {
         let owner = random_id();
         let deadline = Instant::now() + WAIT_FOR_OTHERS;
         loop {
@@ -164,7 +166,7 @@ impl Tokens {
                 return fetched;
             }
             if Instant::now() > deadline {
-                return Err(SyncError::TokenWait);
+                return Err(ClientError::TokenWait);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -174,7 +176,7 @@ impl Tokens {
     async fn fetch_under_lock(
         &self,
         stale: Option<&AccessToken>,
-    ) -> Result<AccessToken, SyncError> {
+    ) -> Result<AccessToken, ClientError> {
         if let Some(token) = self.cached(stale).await? {
             self.remember(&token, REMEMBER);
             return Ok(token);

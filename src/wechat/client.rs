@@ -1,17 +1,91 @@
-//! WeChat calls as the sync makes them: with the shared access token (refreshed once when
-//! WeChat refuses it), retried with exponential backoff and jitter while the failure may pass
-//! (busy, quota, HTTP 5xx, timeouts), and counted by endpoint and errcode.
+//! WeChat calls as wxtag makes them (the sync worker, QR codes, the CLI): with the shared
+//! access token (refreshed once when WeChat refuses it, see `token.rs`), retried with
+//! exponential backoff and jitter while the failure may pass (busy, quota, HTTP 5xx,
+//! timeouts), and counted by endpoint and errcode.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::metrics::Metrics;
-use crate::store::Store;
-use crate::wechat::api::{AccessToken, ApiError, QrRequest, QrTicket, WeChatApi};
+use thiserror::Error;
 
+use crate::config::Account;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+use super::api::{AccessToken, ApiError, AppSecret, QrRequest, QrTicket, WeChatApi};
 use super::token::Tokens;
-use super::{SyncError, WeChatAccess};
+
+/// Why a call through the [`Client`] failed.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// Only the operator can fix this (wrong AppID or AppSecret, IP not whitelisted, …).
+    #[error("wechat calls are stopped until the configuration is fixed: {0}")]
+    Config(ApiError),
+    /// WeChat failed and retries did not help.
+    #[error("wechat: {0}")]
+    Api(ApiError),
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another wxtag process holds the token refresh lock and no token arrived.
+    #[error("no access token arrived while another wxtag process was fetching one; trying again")]
+    TokenWait,
+}
+
+impl From<ApiError> for ClientError {
+    fn from(e: ApiError) -> Self {
+        if e.is_fatal_config() {
+            Self::Config(e)
+        } else {
+            Self::Api(e)
+        }
+    }
+}
+
+impl ClientError {
+    /// True when trying again later may succeed.
+    pub fn may_pass(&self) -> bool {
+        match self {
+            Self::Api(e) => e.is_retryable() || e.is_token_error(),
+            Self::TokenWait => true,
+            Self::Config(_) | Self::Store(_) => false,
+        }
+    }
+}
+
+/// True when WeChat refused a call for good with an errcode: no retry helps, and it is not the
+/// operator's configuration (those stop the sync instead).
+pub(crate) fn refused_for_good(e: &ApiError) -> bool {
+    e.code().is_some() && !e.is_retryable() && !e.is_token_error() && !e.is_fatal_config()
+}
+
+/// Where WeChat's API is and how to log in to it.
+#[derive(Debug, Clone)]
+pub struct WeChatAccess {
+    /// The API base URL, e.g. `https://api.weixin.qq.com` or a sandbox's `http://127.0.0.1:port`.
+    pub base_url: String,
+    /// The AppID.
+    pub appid: String,
+    /// The AppSecret.
+    pub secret: AppSecret,
+}
+
+impl WeChatAccess {
+    /// The access configured for `account` (in sandbox mode, the sandbox's secret) at `base_url`.
+    pub fn for_account(account: &Account, base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            appid: account.appid.clone(),
+            secret: account.secret(),
+        }
+    }
+}
+
+/// A random hex id, for consumer names and lock owners.
+pub(crate) fn random_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
 
 /// How failed calls are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +158,7 @@ impl Client {
         timeout: Duration,
         retry: Retry,
         metrics: Metrics,
-    ) -> Result<Self, SyncError> {
+    ) -> Result<Self, ClientError> {
         let api = WeChatApi::new(&access.base_url, timeout)?;
         let tokens = Tokens::new(
             api.clone(),
@@ -113,7 +187,7 @@ impl Client {
         &self,
         endpoint: &'static str,
         call: &F,
-    ) -> Result<T, SyncError>
+    ) -> Result<T, ClientError>
     where
         F: Fn(WeChatApi, AccessToken) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
@@ -142,7 +216,7 @@ impl Client {
         &self,
         endpoint: &'static str,
         call: F,
-    ) -> Result<T, SyncError>
+    ) -> Result<T, ClientError>
     where
         F: Fn(WeChatApi, AccessToken) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
@@ -161,12 +235,12 @@ impl Client {
     }
 
     /// Makes sure there is an access token: WeChat takes the AppID and AppSecret.
-    pub async fn check(&self) -> Result<(), SyncError> {
+    pub async fn check(&self) -> Result<(), ClientError> {
         self.tokens.get().await.map(drop)
     }
 
     /// Creates a parametric QR code.
-    pub async fn create_qrcode(&self, request: &QrRequest) -> Result<QrTicket, SyncError> {
+    pub async fn create_qrcode(&self, request: &QrRequest) -> Result<QrTicket, ClientError> {
         self.call("qrcode/create", |api, token| async move {
             api.create_qrcode(&token, request).await
         })
