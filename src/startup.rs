@@ -107,10 +107,11 @@ impl Application {
         let conn = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()
             .await?;
-        let store = Store::new(conn, &config.account.appid);
+        let metrics = Metrics::new();
+        let store = Store::new(conn, &config.account.appid)
+            .counting_corrupt_leads_in(metrics.corrupt_leads.clone());
         store.load_scripts().await?;
 
-        let metrics = Metrics::new();
         let worker = match config.sync {
             Some(sync) => {
                 let access = WeChatAccess::for_account(&config.account, &config.api_base);

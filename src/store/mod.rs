@@ -18,7 +18,9 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
-pub use query::{ChannelCounts, Counts, LeadFilter, LeadPage, MAX_RANGE_DAYS, TagCount};
+pub use query::{
+    ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
+};
 pub use sync::{
     DeadLetterRecord, LeaseOp, OnWeChat, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag,
     TagOp, entry_ms,
@@ -110,6 +112,7 @@ pub struct Store {
     keys: Keys,
     apply_event: std::sync::Arc<Script>,
     edit_tags: std::sync::Arc<Script>,
+    corrupt: std::sync::Arc<query::CorruptLeads>,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,7 +161,15 @@ impl Store {
                 include_str!("lua/timeline.lua"),
                 include_str!("lua/edit_tags.lua")
             ))),
+            corrupt: std::sync::Arc::new(query::CorruptLeads::new(None)),
         }
+    }
+
+    /// This store, counting the corrupt leads its reads meet in `counter` (the app's
+    /// `wxtag_corrupt_leads_total`).
+    pub fn counting_corrupt_leads_in(mut self, counter: prometheus::IntCounter) -> Self {
+        self.corrupt = std::sync::Arc::new(query::CorruptLeads::new(Some(counter)));
+        self
     }
 
     /// Loads the scripts into Redis so the first event does not pay for it.
@@ -256,11 +267,6 @@ impl Store {
             invocation.arg(tag.as_str());
         }
         Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
-    }
-
-    /// One lead with its tags and timeline (newest first), or `None` if wxtag never saw it.
-    pub async fn lead(&self, openid: &OpenId) -> Result<Option<Lead>, StoreError> {
-        Ok(self.leads_by_id(std::slice::from_ref(openid)).await?.pop())
     }
 
     /// How many leads wxtag knows.
