@@ -4,6 +4,7 @@
 //! Keys are built only in [`keys`]; the Lua scripts live in `src/store/lua/` and are called
 //! by SHA (reloaded by the client on `NOSCRIPT`). Applying one event is one round trip.
 
+pub mod durability;
 pub mod keys;
 mod lead;
 mod query;
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
+pub use durability::Durability;
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
 pub use query::{

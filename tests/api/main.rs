@@ -7,6 +7,7 @@ mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV expo
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
+mod startup; // start-up checks: the durability of Redis
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
 mod tagging; // channels → tags, replies, counters, reload, the admin views
 mod webhook; // POST/GET /wechat: modes, bad input, dedup
