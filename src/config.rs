@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::admin::AdminToken;
 use crate::sandbox;
+use crate::store::Durability;
 use crate::wechat::api::AppSecret;
 use crate::wechat::crypto::EncodingAesKey;
 use crate::wechat::signature::ServerToken;
@@ -71,6 +72,9 @@ pub struct Settings {
     pub admin_token: Option<AdminToken>,
     /// `WXTAG_DATA`, where local state (the local Redis) lives.
     pub data_dir: PathBuf,
+    /// `WXTAG_DURABILITY`: refuse a Redis that can lose answered events (`strict`, the
+    /// default), or accept it (`relaxed`).
+    pub durability: Durability,
 }
 
 impl Settings {
@@ -98,6 +102,15 @@ impl Settings {
                 })
             })
             .transpose()?;
+        let durability = get("WXTAG_DURABILITY")
+            .map(|raw| {
+                Durability::parse(&raw).map_err(|problem| ConfigError {
+                    var: "WXTAG_DURABILITY",
+                    problem,
+                })
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(Self {
             account,
             redis_url: get("REDIS_URL").map(SecretString::from),
@@ -107,6 +120,7 @@ impl Settings {
                 .into(),
             admin_token,
             data_dir: get("WXTAG_DATA").unwrap_or_else(|| "data".into()).into(),
+            durability,
         })
     }
 

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub api_calls: IntCounterVec,
     /// Entries in the dead-letter list.
     pub dead_letters: IntGauge,
+    /// Lead hashes not in the shape wxtag writes, met by reads (each left out of lists).
+    pub corrupt_leads: IntCounter,
+    /// Times `serve` restarted a sync worker that had stopped or panicked.
+    pub sync_worker_restarts: IntCounter,
 }
 
 /// Latency buckets from 0.5 ms to 5 s: WeChat's deadline.
@@ -85,6 +89,16 @@ impl Metrics {
             .expect("valid metric"),
             dead_letters: IntGauge::new("dead_letters", "sync changes that can never succeed")
                 .expect("valid metric"),
+            corrupt_leads: IntCounter::new(
+                "corrupt_leads_total",
+                "lead hashes not in the shape wxtag writes, met by reads",
+            )
+            .expect("valid metric"),
+            sync_worker_restarts: IntCounter::new(
+                "sync_worker_restarts_total",
+                "sync workers restarted after they stopped or panicked",
+            )
+            .expect("valid metric"),
         };
         for collector in metrics.collectors() {
             // Each metric has a distinct name, so registering cannot collide.
@@ -107,6 +121,8 @@ impl Metrics {
             Box::new(self.sync_lag_seconds.clone()),
             Box::new(self.api_calls.clone()),
             Box::new(self.dead_letters.clone()),
+            Box::new(self.corrupt_leads.clone()),
+            Box::new(self.sync_worker_restarts.clone()),
         ]
     }
 

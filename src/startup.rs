@@ -19,7 +19,8 @@ use crate::admin::{self, AdminToken};
 use crate::config::Account;
 use crate::metrics::Metrics;
 use crate::rules::Rules;
-use crate::store::{Store, StoreError};
+use crate::store::durability::{self, DurabilityError};
+use crate::store::{Durability, Store, StoreError};
 use crate::sync::{SyncConfig, Worker};
 use crate::webhook::{self, Intake};
 use crate::wechat::client::{ClientError, WeChatAccess};
@@ -47,6 +48,16 @@ pub enum StartupError {
     /// The WeChat sync could not be set up.
     #[error("cannot set up the wechat sync: {0}")]
     Sync(#[from] ClientError),
+    /// Redis could lose events answered `success` (or would not say) in strict mode.
+    #[error("{0}")]
+    Durability(#[from] DurabilityError),
+}
+
+/// The durability mode in force and what Redis said, as `/healthz` shows them.
+#[derive(Debug, Clone)]
+struct DurabilityReport {
+    mode: Durability,
+    found: String,
 }
 
 /// What the app is built from.
@@ -64,6 +75,8 @@ pub struct AppConfig {
     pub api_base: String,
     /// How the sync worker keeping WeChat's tags in step runs; `None` runs no worker.
     pub sync: Option<SyncConfig>,
+    /// Whether Redis must keep every event answered `success` (checked at build).
+    pub durability: Durability,
 }
 
 /// The channel rules in force, swapped whole on reload.
@@ -105,13 +118,24 @@ impl Application {
     /// Connects to Redis, loads the rules and binds the routes on `listener`.
     pub async fn build(config: AppConfig, listener: TcpListener) -> Result<Self, StartupError> {
         let rules: SharedRules = Arc::new(ArcSwap::from_pointee(load_rules(&config.channels_dir)?));
-        let conn = redis::Client::open(config.redis_url.as_str())?
+        let mut conn = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()
             .await?;
-        let store = Store::new(conn, &config.account.appid);
+        let persistence = durability::check(&mut conn, config.durability).await?;
+        let durability = web::Data::new(DurabilityReport {
+            mode: config.durability,
+            found: persistence.summary(),
+        });
+        tracing::info!(
+            durability = config.durability.as_str(),
+            redis = %durability.found,
+            "redis persistence checked"
+        );
+        let metrics = Metrics::new();
+        let store = Store::new(conn, &config.account.appid)
+            .counting_corrupt_leads_in(metrics.corrupt_leads.clone());
         store.load_scripts().await?;
 
-        let metrics = Metrics::new();
         let worker = match config.sync {
             Some(sync) => {
                 let access = WeChatAccess::for_account(&config.account, &config.api_base);
@@ -135,6 +159,7 @@ impl Application {
                 .app_data(store.clone())
                 .app_data(admin_token.clone())
                 .app_data(shared_rules.clone())
+                .app_data(durability.clone())
                 .configure(webhook::http::routes)
                 .configure(admin::routes)
                 .route("/healthz", web::get().to(healthz))
@@ -256,14 +281,24 @@ async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
         .body(metrics.render())
 }
 
-/// `GET /healthz` and `/readyz`: 200 when Redis answers, 503 otherwise.
-async fn healthz(store: web::Data<Store>) -> HttpResponse {
-    if store.ping().await {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ok", "redis": "ok"}))
+/// `GET /healthz` and `/readyz`: 200 when Redis answers, 503 otherwise; both say the
+/// durability mode in force and the persistence Redis had at start.
+async fn healthz(store: web::Data<Store>, durability: web::Data<DurabilityReport>) -> HttpResponse {
+    let (mut response, status, redis) = if store.ping().await {
+        (HttpResponse::Ok(), "ok", "ok")
     } else {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "unavailable", "redis": "unreachable"}))
-    }
+        (
+            HttpResponse::ServiceUnavailable(),
+            "unavailable",
+            "unreachable",
+        )
+    };
+    response.json(serde_json::json!({
+        "status": status,
+        "redis": redis,
+        "durability": durability.mode.as_str(),
+        "persistence": durability.found,
+    }))
 }
 
 /// Resolves on SIGTERM or SIGINT: the shutdown future `serve` runs with.

@@ -45,7 +45,17 @@ impl ResponseError for ApiError {
         if let ApiError::Store(cause) = self {
             tracing::error!(error = %cause, "admin request failed");
         }
-        error_body(self.status_code(), self.code(), &self.to_string())
+        match self {
+            ApiError::Store(StoreError::Corrupt { key, what }) => error_body(
+                self.status_code(),
+                self.code(),
+                &format!(
+                    "the value stored at {key} is corrupt ({what}); fix or delete that key in \
+                     Redis, the rest of the data is unaffected"
+                ),
+            ),
+            _ => error_body(self.status_code(), self.code(), &self.to_string()),
+        }
     }
 }
 

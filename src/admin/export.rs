@@ -9,14 +9,15 @@
 //! Cells are quoted when they hold a comma, quote or line break (RFC 4180), and a cell that
 //! starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, so a
 //! spreadsheet shows it as text instead of running it as a formula (sales' tags are free
-//! text). If Redis fails half-way the response is cut off, not completed short.
+//! text). If Redis fails half-way the response is cut off, not completed short. A corrupt
+//! lead is left out (logged and counted by the store); the rest of the file goes on.
 
 use actix_web::{HttpResponse, http::header, web::Bytes, web::Data};
 use futures_util::{StreamExt, stream};
 
 use super::Admin;
 use crate::domain::UnixTime;
-use crate::store::{Lead, LeadFilter, Store, StoreError, day_of};
+use crate::store::{Lead, LeadFilter, ListError, Store, day_of};
 
 /// Leads read from Redis per round trip.
 const PAGE: usize = 200;
@@ -65,7 +66,7 @@ fn row(out: &mut String, lead: &Lead) {
 async fn page(
     store: &Store,
     cursor: Option<String>,
-) -> Result<(Bytes, Option<Option<String>>), StoreError> {
+) -> Result<(Bytes, Option<Option<String>>), ListError> {
     let page = store
         .leads(&LeadFilter::default(), PAGE, cursor.as_deref())
         .await?;
@@ -90,7 +91,7 @@ pub(super) async fn export(_: Admin, store: Data<Store>) -> HttpResponse {
         }
     })
     .map(|result| result.inspect_err(|error| tracing::error!(%error, "lead export cut off")));
-    let head = stream::once(async { Ok::<_, StoreError>(Bytes::from_static(HEAD.as_bytes())) });
+    let head = stream::once(async { Ok::<_, ListError>(Bytes::from_static(HEAD.as_bytes())) });
     let filename = format!("wxtag-leads-{}.csv", day_of(UnixTime::now()));
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")

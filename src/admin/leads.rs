@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{Admin, ApiError};
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
-use crate::store::{LeadFilter, Store};
+use crate::store::{LeadFilter, ListError, Store};
 
 /// The largest page of leads.
 const MAX_LIMIT: usize = 100;
@@ -24,7 +24,17 @@ fn bad(param: &str, error: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("parameter {param}: {error}"))
 }
 
-/// `GET /api/leads?tag=&channel=&subscribed=&limit=&cursor=`: a page of leads.
+impl From<ListError> for ApiError {
+    fn from(error: ListError) -> Self {
+        match error {
+            ListError::Cursor(why) => bad("cursor", why),
+            ListError::Store(cause) => ApiError::Store(cause),
+        }
+    }
+}
+
+/// `GET /api/leads?tag=&channel=&subscribed=&limit=&cursor=`: a page of leads, without
+/// their timelines; a bad cursor is a 400.
 pub(super) async fn list(
     _: Admin,
     store: web::Data<Store>,

@@ -65,6 +65,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             redis_url,
             api_base,
             sync: Some(SyncConfig::default()),
+            durability: settings.durability,
         },
         listener,
     )

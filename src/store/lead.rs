@@ -99,8 +99,10 @@ pub struct Lead {
     pub last_location: Option<String>,
     /// The lead's tags, oldest first.
     pub tags: Vec<LeadTag>,
-    /// The timeline, newest first.
-    pub events: Vec<TimelineEntry>,
+    /// The timeline, newest first; `None` (and left out of the JSON) on list pages, which
+    /// never read timelines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<TimelineEntry>>,
 }
 
 fn unix(field: &str, raw: &str) -> Result<UnixTime, String> {
@@ -110,11 +112,11 @@ fn unix(field: &str, raw: &str) -> Result<UnixTime, String> {
 }
 
 impl Lead {
-    /// Decodes the lead hash's fields and the raw timeline entries.
+    /// Decodes the lead hash's fields and, when they were read, the raw timeline entries.
     pub(super) fn decode(
         openid: OpenId,
         fields: Vec<(String, String)>,
-        timeline: &[&str],
+        timeline: Option<&[&str]>,
     ) -> Result<Self, String> {
         let mut lead = Lead {
             openid,
@@ -125,7 +127,7 @@ impl Lead {
             last_seen: String::new(),
             last_location: None,
             tags: Vec::new(),
-            events: Vec::new(),
+            events: None,
         };
         let mut tags = Vec::new();
         let mut later_channels = Vec::new();
@@ -162,12 +164,16 @@ impl Lead {
             })
             .collect();
         lead.events = timeline
-            .iter()
-            .copied()
-            .map(|raw| {
-                TimelineEntry::decode(raw).ok_or_else(|| format!("bad timeline entry {raw:?}"))
+            .map(|timeline| {
+                timeline
+                    .iter()
+                    .map(|raw| {
+                        TimelineEntry::decode(raw)
+                            .ok_or_else(|| format!("bad timeline entry {raw:?}"))
+                    })
+                    .collect::<Result<_, _>>()
             })
-            .collect::<Result<_, _>>()?;
+            .transpose()?;
         Ok(lead)
     }
 }
@@ -235,7 +241,7 @@ mod tests {
             ("t:兴趣:产品A".into(), "150 click:MENU_A".into()),
             ("t:来源:展会".into(), "100 qr:expo-2026".into()),
         ];
-        let lead = Lead::decode(OpenId::parse("o1").unwrap(), fields, &[]).unwrap();
+        let lead = Lead::decode(OpenId::parse("o1").unwrap(), fields, None).unwrap();
         assert!(lead.subscribed);
         assert_eq!(lead.first_channel.as_deref(), Some("expo-2026"));
         assert_eq!(lead.channels, ["expo-2026", "website"]);
@@ -247,9 +253,9 @@ mod tests {
     #[test]
     fn an_organic_first_channel_is_none_and_garbage_is_an_error() {
         let fields = vec![("fc".into(), "".into()), ("fs".into(), "x".into())];
-        assert!(Lead::decode(OpenId::parse("o1").unwrap(), fields, &[]).is_err());
+        assert!(Lead::decode(OpenId::parse("o1").unwrap(), fields, None).is_err());
         let fields = vec![("fc".into(), "".into()), ("fs".into(), "1".into())];
-        let lead = Lead::decode(OpenId::parse("o1").unwrap(), fields, &[]).unwrap();
+        let lead = Lead::decode(OpenId::parse("o1").unwrap(), fields, None).unwrap();
         assert_eq!(lead.first_channel, None);
     }
 }

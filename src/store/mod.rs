@@ -4,6 +4,7 @@
 //! Keys are built only in [`keys`]; the Lua scripts live in `src/store/lua/` and are called
 //! by SHA (reloaded by the client on `NOSCRIPT`). Applying one touch is one round trip.
 
+pub mod durability;
 pub mod fields;
 pub mod keys;
 mod lead;
@@ -18,9 +19,12 @@ use thiserror::Error;
 
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
+pub use durability::Durability;
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
-pub use query::{ChannelCounts, Counts, LeadFilter, LeadPage, MAX_RANGE_DAYS, TagCount};
+pub use query::{
+    ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
+};
 pub use sync::{
     DeadLetterRecord, LeaseOp, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag, TagOp,
     entry_ms,
@@ -141,6 +145,7 @@ pub struct Store {
     keys: Keys,
     apply_event: std::sync::Arc<Script>,
     edit_tags: std::sync::Arc<Script>,
+    corrupt: std::sync::Arc<query::CorruptLeads>,
 }
 
 impl std::fmt::Debug for Store {
@@ -194,7 +199,15 @@ impl Store {
             keys: Keys::new(appid),
             apply_event: script(include_str!("lua/apply_event.lua")),
             edit_tags: script(include_str!("lua/edit_tags.lua")),
+            corrupt: std::sync::Arc::new(query::CorruptLeads::new(None)),
         }
+    }
+
+    /// This store, counting the corrupt leads its reads meet in `counter` (the app's
+    /// `wxtag_corrupt_leads_total`).
+    pub fn counting_corrupt_leads_in(mut self, counter: prometheus::IntCounter) -> Self {
+        self.corrupt = std::sync::Arc::new(query::CorruptLeads::new(Some(counter)));
+        self
     }
 
     /// Loads the scripts into Redis so the first event does not pay for it.
@@ -308,11 +321,6 @@ impl Store {
             invocation.arg(tag.as_str());
         }
         Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
-    }
-
-    /// One lead with its tags and timeline (newest first), or `None` if wxtag never saw it.
-    pub async fn lead(&self, openid: &OpenId) -> Result<Option<Lead>, StoreError> {
-        Ok(self.leads_by_id(std::slice::from_ref(openid)).await?.pop())
     }
 
     /// How many leads wxtag knows.

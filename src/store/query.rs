@@ -1,11 +1,18 @@
-//! Reads for the admin API: lead lists with cursor paging, channel counters over a date
-//! range, and tags with their lead counts.
+//! Reads for the admin API: one lead, lead lists with cursor paging, channel counters over a
+//! date range, and tags with their lead counts.
+//!
+//! Every list request does bounded work: it examines at most [`MAX_EXAMINED`] leads and never
+//! reads timelines. A lead hash not in the shape wxtag writes is left out of lists (logged
+//! once, counted in `wxtag_corrupt_leads_total`); reading that one lead is an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 use chrono::NaiveDate;
+use prometheus::IntCounter;
 use redis::AsyncCommands;
 use serde::Serialize;
+use thiserror::Error;
 
 use super::{Store, StoreError};
 use crate::domain::{OpenId, Scene, TagName};
@@ -25,7 +32,7 @@ pub struct LeadFilter {
 /// One page of leads and the cursor of the next, if any.
 #[derive(Debug, Serialize)]
 pub struct LeadPage {
-    /// The leads, full.
+    /// The leads, without their timelines (`events`).
     pub leads: Vec<Lead>,
     /// Pass as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
@@ -82,107 +89,280 @@ pub struct TagCount {
 /// The longest date range the counters are read for.
 pub const MAX_RANGE_DAYS: i64 = 366;
 
+/// At most this many leads are examined by one list request, however few of them match: a
+/// page may then hold fewer than `limit` leads, with a `next_cursor` to go on.
+pub const MAX_EXAMINED: usize = 1000;
+
+/// How many leads of the index one round trip reads when a filter is on.
+const STEP: usize = 200;
+
+/// Why a page of leads could not be read.
+#[derive(Debug, Error)]
+pub enum ListError {
+    /// The cursor is not one a list page gave: the client's mistake.
+    #[error("{0}")]
+    Cursor(String),
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A cursor as clients send it: a whole number at least 0.
+fn parse_cursor(raw: &str) -> Result<u64, ListError> {
+    raw.parse().map_err(|_| {
+        ListError::Cursor(format!(
+            "{raw:?} is not a cursor; pass the next_cursor of the page before (a whole \
+             number, 0 or more), or none for the first page"
+        ))
+    })
+}
+
+/// Corrupt lead hashes met by reads: each logged once per process (up to a bound) and counted.
+#[derive(Debug)]
+pub(super) struct CorruptLeads {
+    logged: Mutex<HashSet<String>>,
+    counter: Option<IntCounter>,
+}
+
+/// How many corrupt keys are remembered as logged; past it each one is logged every time.
+const CORRUPT_LOGGED_CAP: usize = 1024;
+
+impl CorruptLeads {
+    /// A reporter counting into `counter`, if given.
+    pub(super) fn new(counter: Option<IntCounter>) -> Self {
+        Self {
+            logged: Mutex::new(HashSet::new()),
+            counter,
+        }
+    }
+
+    /// Counts a corrupt lead, and logs it with its key the first time it is met.
+    fn report(&self, key: &str, what: &str) {
+        if let Some(counter) = &self.counter {
+            counter.inc();
+        }
+        // A poisoned lock only means another thread panicked while inserting: the set is
+        // still a valid set of keys, so it is used as it is.
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        let first = logged.len() >= CORRUPT_LOGGED_CAP || logged.insert(key.to_owned());
+        if first {
+            tracing::error!(
+                key,
+                what,
+                "a lead hash is not in the shape wxtag writes; it is left out of lists and the \
+                 export until it is fixed or deleted in Redis"
+            );
+        }
+    }
+}
+
 impl Store {
     /// A page of leads matching `filter`, newest first when unfiltered by tag or channel.
     ///
-    /// Cursors are opaque to clients: a position in the leads index, or a SSCAN cursor.
+    /// Cursors are opaque to clients: a position in the leads index, or a SSCAN cursor. At
+    /// most [`MAX_EXAMINED`] leads are examined; leads come without their timelines.
     pub async fn leads(
         &self,
         filter: &LeadFilter,
         limit: usize,
         cursor: Option<&str>,
-    ) -> Result<LeadPage, StoreError> {
+    ) -> Result<LeadPage, ListError> {
+        let at = cursor.map(parse_cursor).transpose()?;
+        match (&filter.tag, &filter.channel) {
+            (Some(tag), _) => {
+                self.scan_set(&self.keys.tag_members(tag), filter, limit, at)
+                    .await
+            }
+            (None, Some(scene)) => {
+                self.scan_set(&self.keys.channel_members(scene), filter, limit, at)
+                    .await
+            }
+            (None, None) => self.walk_index(filter, limit, at).await,
+        }
+    }
+
+    /// A page from the leads index, newest first, from position `top` down.
+    async fn walk_index(
+        &self,
+        filter: &LeadFilter,
+        limit: usize,
+        top: Option<u64>,
+    ) -> Result<LeadPage, ListError> {
         let mut conn = self.conn.clone();
-        let mut found = Vec::new();
-        let mut cursor = cursor.map(str::to_owned);
-        let set = match (&filter.tag, &filter.channel) {
-            (Some(tag), _) => Some(self.keys.tag_members(tag)),
-            (None, Some(scene)) => Some(self.keys.channel_members(scene)),
-            (None, None) => None,
+        let len: u64 = conn
+            .llen(self.keys.leads())
+            .await
+            .map_err(StoreError::from)?;
+        let next = match top {
+            Some(top) if top < len => top,
+            Some(top) => {
+                return Err(ListError::Cursor(format!(
+                    "{top} is not a position of the leads index (it holds {len}); pass the \
+                     next_cursor of the page before, or none for the first page"
+                )));
+            }
+            None if len == 0 => {
+                return Ok(LeadPage {
+                    leads: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+            None => len - 1,
         };
-        loop {
-            let (batch, next): (Vec<String>, Option<String>) = match &set {
-                Some(key) => {
-                    let at: u64 = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-                    let (next, members): (u64, Vec<String>) = redis::cmd("SSCAN")
-                        .arg(key)
-                        .arg(at)
-                        .arg("COUNT")
-                        .arg(limit.max(10))
-                        .query_async(&mut conn)
-                        .await?;
-                    (members, (next != 0).then(|| next.to_string()))
-                }
-                None => {
-                    // Newest first. The index only grows at its end, so an absolute position
-                    // is a stable cursor: new leads never shift the pages still to come.
-                    let top: isize = match cursor.as_deref().and_then(|c| c.parse().ok()) {
-                        Some(top) => top,
-                        None => conn.llen::<_, isize>(self.keys.leads()).await? - 1,
-                    };
-                    if top < 0 {
+        // Positions fit an i64: the index is a Redis list, whose length is at most 2^32.
+        let mut next = i64::try_from(next).unwrap_or(i64::MAX);
+        let mut found = Vec::new();
+        let mut examined = 0;
+        while next >= 0 && found.len() < limit && examined < MAX_EXAMINED {
+            let step = if filter.subscribed.is_some() {
+                STEP
+            } else {
+                limit - found.len()
+            };
+            let step = i64::try_from(step.min(MAX_EXAMINED - examined)).unwrap_or(1);
+            let bottom = (next + 1 - step).max(0);
+            let mut ids: Vec<String> = conn
+                .lrange(self.keys.leads(), bottom as isize, next as isize)
+                .await
+                .map_err(StoreError::from)?;
+            ids.reverse();
+            for lead in self.summaries(&ids).await? {
+                next -= 1;
+                examined += 1;
+                if let Some(lead) = lead.filter(|lead| filter.admits(lead)) {
+                    found.push(lead);
+                    if found.len() == limit {
                         break;
                     }
-                    let bottom = (top + 1 - isize::try_from(limit).unwrap_or(isize::MAX)).max(0);
-                    let mut members: Vec<String> =
-                        conn.lrange(self.keys.leads(), bottom, top).await?;
-                    members.reverse();
-                    (members, (bottom > 0).then(|| (bottom - 1).to_string()))
                 }
-            };
-            let ids: Vec<OpenId> = batch
-                .iter()
-                .filter_map(|id| OpenId::parse(id).ok())
-                .collect();
-            let leads = self.leads_by_id(&ids).await?;
-            found.extend(leads.into_iter().filter(|lead| filter.admits(lead)));
-            cursor = next;
-            if found.len() >= limit || cursor.is_none() {
+            }
+        }
+        Ok(LeadPage {
+            leads: found,
+            next_cursor: (next >= 0).then(|| next.to_string()),
+        })
+    }
+
+    /// A page from a tag's or channel's set of openids, in SSCAN order from cursor `at`.
+    ///
+    /// SSCAN answers in batches that cannot be resumed half-way, so a page holds whole
+    /// batches: a few more than `limit` leads at times.
+    async fn scan_set(
+        &self,
+        key: &str,
+        filter: &LeadFilter,
+        limit: usize,
+        at: Option<u64>,
+    ) -> Result<LeadPage, ListError> {
+        let mut conn = self.conn.clone();
+        let mut at = at.unwrap_or(0);
+        let mut found = Vec::new();
+        let mut examined = 0;
+        loop {
+            let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+                .arg(key)
+                .arg(at)
+                .arg("COUNT")
+                .arg(limit.max(10))
+                .query_async(&mut conn)
+                .await
+                .map_err(StoreError::from)?;
+            examined += ids.len();
+            let leads = self.summaries(&ids).await?;
+            found.extend(leads.into_iter().flatten().filter(|l| filter.admits(l)));
+            at = next;
+            if at == 0 || found.len() >= limit || examined >= MAX_EXAMINED {
                 break;
             }
         }
         Ok(LeadPage {
             leads: found,
-            next_cursor: cursor,
+            next_cursor: (at != 0).then(|| at.to_string()),
         })
     }
 
-    /// Full leads for these openids, in one pipeline; unknown ones are skipped.
-    pub async fn leads_by_id(&self, ids: &[OpenId]) -> Result<Vec<Lead>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// The leads of these openids without their timelines, in one pipeline, one entry per
+    /// id: `None` for an unknown lead, an id that is no openid, or a corrupt hash (logged
+    /// and counted, so one bad lead never breaks a page).
+    async fn summaries(&self, ids: &[String]) -> Result<Vec<Option<Lead>>, StoreError> {
+        let ids: Vec<Option<OpenId>> = ids.iter().map(|id| OpenId::parse(id).ok()).collect();
         let mut pipe = redis::pipe();
-        for id in ids {
+        for id in ids.iter().flatten() {
             pipe.hgetall(self.keys.lead(id));
-            super::lead::queue_timeline(&mut pipe, &self.keys, id);
         }
         let mut conn = self.conn.clone();
-        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        // Errors are kept per reply: a key of the wrong type fails its own lead, not all.
+        let replies: Vec<redis::Value> = if pipe.is_empty() {
+            Vec::new()
+        } else {
+            pipe.ignore_errors().query_async(&mut conn).await?
+        };
         let mut replies = replies.into_iter();
-        let mut leads = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (Some(fields), Some(head), Some(older)) =
-                (replies.next(), replies.next(), replies.next())
-            else {
-                break;
-            };
-            let fields: Vec<(String, String)> = redis::from_redis_value(fields)?;
-            if fields.is_empty() {
-                continue;
-            }
-            let head: Option<String> = redis::from_redis_value(head)?;
-            let older: Vec<String> = redis::from_redis_value(older)?;
-            let timeline = super::lead::timeline_entries(head.as_deref(), &older);
-            let lead = Lead::decode(id.clone(), fields, &timeline).map_err(|what| {
-                StoreError::Corrupt {
-                    key: self.keys.lead(id),
-                    what,
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let id = id?;
+                let fields = replies.next()?;
+                match self.decode(&id, fields, None) {
+                    Ok(lead) => lead,
+                    Err(StoreError::Corrupt { key, what }) => {
+                        self.corrupt.report(&key, &what);
+                        None
+                    }
+                    Err(_) => None,
                 }
-            })?;
-            leads.push(lead);
+            })
+            .collect())
+    }
+
+    /// One lead with its tags and timeline (newest first), or `None` if wxtag never saw it;
+    /// [`StoreError::Corrupt`] when its hash is not in the shape wxtag writes.
+    pub async fn lead(&self, openid: &OpenId) -> Result<Option<Lead>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.hgetall(self.keys.lead(openid));
+        super::lead::queue_timeline(&mut pipe, &self.keys, openid);
+        let replies: Vec<redis::Value> = pipe.ignore_errors().query_async(&mut conn).await?;
+        let mut replies = replies.into_iter();
+        let (Some(fields), Some(head), Some(older)) =
+            (replies.next(), replies.next(), replies.next())
+        else {
+            return Ok(None);
+        };
+        let corrupt_timeline = |error: redis::ParsingError| StoreError::Corrupt {
+            key: self.keys.timeline_head(openid),
+            what: error.to_string(),
+        };
+        let head: Option<String> = redis::from_redis_value(head).map_err(corrupt_timeline)?;
+        let older: Vec<String> = redis::from_redis_value(older).map_err(corrupt_timeline)?;
+        let timeline = super::lead::timeline_entries(head.as_deref(), &older);
+        self.decode(openid, fields, Some(&timeline))
+            .inspect_err(|error| {
+                if let StoreError::Corrupt { key, what } = error {
+                    self.corrupt.report(key, what);
+                }
+            })
+    }
+
+    /// A lead from its hash (`None` when empty) and, if read, its raw timeline entries.
+    fn decode(
+        &self,
+        id: &OpenId,
+        fields: redis::Value,
+        timeline: Option<&[&str]>,
+    ) -> Result<Option<Lead>, StoreError> {
+        let corrupt = |what: String| StoreError::Corrupt {
+            key: self.keys.lead(id),
+            what,
+        };
+        let fields: Vec<(String, String)> =
+            redis::from_redis_value(fields).map_err(|error| corrupt(error.to_string()))?;
+        if fields.is_empty() {
+            return Ok(None);
         }
-        Ok(leads)
+        Lead::decode(id.clone(), fields, timeline)
+            .map(Some)
+            .map_err(corrupt)
     }
 
     /// The channel counters for every day from `from` to `to`, inclusive.

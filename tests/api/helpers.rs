@@ -13,6 +13,7 @@ use wxtag::config::{Account, Mode};
 use wxtag::domain::UnixTime;
 use wxtag::redis_server::{Listen, LocalRedis, Options};
 use wxtag::startup::{AppConfig, Application, SharedRules};
+use wxtag::store::Durability;
 use wxtag::sync::SyncConfig;
 use wxtag::wechat::crypto::{EncodingAesKey, MessageCipher};
 use wxtag::wechat::inbound::EncryptedEnvelope;
@@ -191,6 +192,8 @@ impl TestApp {
                 admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
                 redis_url: redis.url(),
                 sync: spawn.wechat.is_some().then(SyncConfig::default),
+                // Test servers keep nothing on disk: they are not durable, on purpose.
+                durability: Durability::Relaxed,
                 api_base: spawn
                     .wechat
                     .unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),

@@ -62,11 +62,13 @@ async fn the_official_safe_mode_example_is_opened_and_recorded() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(lead.events.len(), 1);
+    assert_eq!(lead.events.as_ref().unwrap().len(), 1);
     assert!(
-        lead.events[0].detail.contains("debug_demo"),
+        lead.events.as_ref().unwrap()[0]
+            .detail
+            .contains("debug_demo"),
         "{:?}",
-        lead.events[0]
+        lead.events.as_ref().unwrap()[0]
     );
 }
 

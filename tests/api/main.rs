@@ -6,9 +6,11 @@ mod cli; // the binary as a user runs it: serve, send, check, signals
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
+mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
 mod proptests; // arbitrary input never panics the protocol layer or the loader; round trips hold
 mod refollow; // a re-follow of a tagged lead queues a sync
 mod replay; // a plaintext push's signed query cannot carry another body
+mod startup; // start-up checks: the durability of Redis
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
 mod sync_hardening; // lost leases, unfollowed leads, tag names WeChat refuses
 mod tagging; // channels → tags, replies, counters, reload, the admin views

@@ -156,7 +156,8 @@ pub(super) async fn list(
     } else {
         let page = store
             .leads(&filter, PAGE_SIZE, query.cursor.as_deref())
-            .await?;
+            .await
+            .map_err(crate::admin::ApiError::from)?;
         let rows = page
             .leads
             .into_iter()
@@ -207,6 +208,7 @@ impl LeadView {
             .collect();
         let events = lead
             .events
+            .unwrap_or_default()
             .into_iter()
             .map(|e| EventRow {
                 at: short_time(&e.at),
