@@ -6,9 +6,10 @@ mod cli; // the binary as a user runs it: serve, send, check, signals
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
+mod redis_down;
 mod refollow;
 mod replay;
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
 mod tagging; // channels → tags, replies, counters, reload, the admin views
 mod timeline;
-mod webhook; // POST/GET /wechat: modes, bad input, dedup // a plaintext push's signed query cannot carry another body // the timeline: capped, newest first, bounded cost per event, ≤ 1 KiB per small lead // a re-follow of a tagged lead queues a sync
+mod webhook; // POST/GET /wechat: modes, bad input, dedup // a plaintext push's signed query cannot carry another body // the timeline: capped, newest first, bounded cost per event, ≤ 1 KiB per small lead // a re-follow of a tagged lead queues a sync // Redis stopped and killed under load: no false success, one effect each
