@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use serde_json::Value;
 
-use crate::helpers::{APPID, Spawn, TestApp, eventually, xml};
+use crate::helpers::{Spawn, TestApp, eventually, xml};
 
 /// How long WeChat waits for an answer before it counts the push as failed.
 const WECHAT_WAIT: Duration = Duration::from_secs(5);
@@ -76,14 +75,7 @@ async fn retry_all(app: &TestApp, deliveries: &mut [Delivery]) {
 
 async fn healthy(app: &TestApp) {
     eventually(Duration::from_secs(15), || async {
-        let status = app
-            .http
-            .get(format!("{}/healthz", app.base))
-            .send()
-            .await
-            .ok()?
-            .status();
-        (status == StatusCode::OK).then_some(())
+        (app.health().await? == StatusCode::OK).then_some(())
     })
     .await;
 }
@@ -186,20 +178,8 @@ async fn pushes_survive_a_stopped_and_a_killed_redis_with_one_effect_each() {
         assert_eq!(lead["events"].as_array().unwrap().len(), 1, "{lead}");
         assert_eq!(lead["tags"][0]["name"], "来源:展会");
     }
-    let report: Value = app.admin_get("/api/channels").await.json().await.unwrap();
-    let expo = report["channels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["scene"] == "expo-2026")
-        .expect("the channel is reported");
+    let expo = app.channel_report("expo-2026").await;
     assert_eq!(expo["follows"], 80, "{expo}");
     assert_eq!(expo["leads"], 80, "{expo}");
-    let mut conn = app.redis.conn().await;
-    let queued: u64 = redis::cmd("XLEN")
-        .arg(format!("wx:{{{APPID}}}:outbox"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(queued, 80, "one sync queued per lead");
+    assert_eq!(app.outbox_len().await, 80, "one sync queued per lead");
 }
