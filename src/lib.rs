@@ -22,6 +22,19 @@
 //! | [`cli`] | the commands: `serve`, `check`, `send`, … |
 //! | [`metrics`] | Prometheus metrics at `/metrics` |
 //! | [`startup`] | building the app on a listener and running it until shutdown |
+//!
+//! # Names
+//!
+//! One name per concept, in every layer:
+//! - a **push** is one HTTP request WeChat sends to `POST /wechat`; its body is an inbound
+//!   [`wechat::inbound::Inbound`], a message or an [`wechat::inbound::Event`] (WeChat's own
+//!   word for its event pushes: follow, scan, click, …);
+//! - a **touch** is what the lead did, as the contract says: [`rules::Touch`] is what the
+//!   rules match, [`store::TouchRecord`] is the same touch ready to be applied to Redis;
+//! - a touch's **effect** ([`store::Effect`]) is what it does to the lead's subscription and
+//!   the channel counters (follow, scan, unfollow, location, other);
+//! - a **timeline entry** is a touch as the lead's history shows it;
+//! - a **delivery** is one push among WeChat's retries of it; the dedup key names it.
 
 pub mod admin;
 pub mod cli;

@@ -142,19 +142,40 @@ impl LocalRedis {
         };
         let child = spawn(&binary, &options)?;
         let redis = Self { options, child };
-        let deadline = tokio::time::Instant::now() + START_DEADLINE;
-        while !answers(&redis.url()).await {
-            if tokio::time::Instant::now() > deadline {
-                return Err(LocalRedisError::NoAnswer(START_DEADLINE, redis.log_path()));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        redis.wait_until_answering().await?;
         Ok(redis)
     }
 
     /// The URL clients use to reach it.
     pub fn url(&self) -> String {
         self.options.url()
+    }
+
+    /// The server's process id, while it runs (tests stop and continue it with signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Kills the server outright (SIGKILL, as a crash would) and starts it again on the same
+    /// folder and address, waiting with a deadline until it answers: what it had fsynced to
+    /// its AOF is all it keeps.
+    pub async fn kill_and_restart(&mut self) -> Result<(), LocalRedisError> {
+        // Killing a process that already exited fails harmlessly: either way it is gone.
+        let _ = self.child.kill().await;
+        let binary = which("redis-server").ok_or(LocalRedisError::NotInstalled)?;
+        self.child = spawn(&binary, &self.options)?;
+        self.wait_until_answering().await
+    }
+
+    async fn wait_until_answering(&self) -> Result<(), LocalRedisError> {
+        let deadline = tokio::time::Instant::now() + START_DEADLINE;
+        while !answers(&self.url()).await {
+            if tokio::time::Instant::now() > deadline {
+                return Err(LocalRedisError::NoAnswer(START_DEADLINE, self.log_path()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     /// Its log file.

@@ -143,7 +143,7 @@ pub struct OtherBody;
 pub struct Store {
     conn: ConnectionManager,
     keys: Keys,
-    apply_event: std::sync::Arc<Script>,
+    apply_touch: std::sync::Arc<Script>,
     edit_tags: std::sync::Arc<Script>,
     corrupt: std::sync::Arc<query::CorruptLeads>,
 }
@@ -197,7 +197,7 @@ impl Store {
         Self {
             conn,
             keys: Keys::new(appid),
-            apply_event: script(include_str!("lua/apply_event.lua")),
+            apply_touch: script(include_str!("lua/apply_touch.lua")),
             edit_tags: script(include_str!("lua/edit_tags.lua")),
             corrupt: std::sync::Arc::new(query::CorruptLeads::new(None)),
         }
@@ -213,7 +213,7 @@ impl Store {
     /// Loads the scripts into Redis so the first event does not pay for it.
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        for script in [&self.apply_event, &self.edit_tags] {
+        for script in [&self.apply_touch, &self.edit_tags] {
             script.prepare_invoke().load_async(&mut conn).await?;
         }
         Ok(())
@@ -235,7 +235,7 @@ impl Store {
         touch: &TouchRecord<'_>,
     ) -> Result<Result<Applied, OtherBody>, StoreError> {
         let keys = &self.keys;
-        let mut invocation = self.apply_event.prepare_invoke();
+        let mut invocation = self.apply_touch.prepare_invoke();
         invocation
             .key(keys.dedup(touch.identity))
             .key(keys.lead(touch.openid))

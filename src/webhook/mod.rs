@@ -3,8 +3,9 @@
 //! [`Intake::push`] reads top to bottom as the flow of one event:
 //! verify the signature and timestamp → open the envelope (safe mode) → parse the typed
 //! message → match it against the channel rules → apply it to Redis in one round trip
-//! (replay guard of a plaintext body, dedup, profile, tags, timeline, counters, outbox) → choose the reply by the lead's tags
-//! after the change → render it, encrypted when the request was.
+//! (replay guard of a plaintext body, dedup, profile, tags, timeline, counters, outbox) →
+//! choose the reply by the lead's tags after the change → render it, encrypted when the
+//! request was.
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
 pub mod http;

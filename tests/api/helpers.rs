@@ -336,6 +336,34 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The status `/healthz` answers, `None` when the app does not answer at all.
+    pub async fn health(&self) -> Option<StatusCode> {
+        let response = self.http.get(format!("{}/healthz", self.base)).send().await;
+        response.ok().map(|r| r.status())
+    }
+
+    /// One channel's row of `/api/channels`; panics when the channel is not reported.
+    pub async fn channel_report(&self, scene: &str) -> Value {
+        let report: Value = self.admin_get("/api/channels").await.json().await.unwrap();
+        report["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["scene"] == scene)
+            .cloned()
+            .unwrap_or_else(|| panic!("channel {scene} is not reported: {report}"))
+    }
+
+    /// How many entries the sync outbox holds.
+    pub async fn outbox_len(&self) -> u64 {
+        let mut conn = self.redis.conn().await;
+        redis::cmd("XLEN")
+            .arg(format!("wx:{{{APPID}}}:outbox"))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
     /// How many leads the app has stored.
     pub async fn lead_count(&self) -> u64 {
         let mut conn = self.redis.conn().await;

@@ -8,6 +8,7 @@ mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
 mod proptests; // arbitrary input never panics the protocol layer or the loader; round trips hold
+mod redis_down; // Redis stopped and killed under load: no false success, one effect each
 mod refollow; // a re-follow of a tagged lead queues a sync
 mod replay; // a plaintext push's signed query cannot carry another body
 mod startup; // start-up checks: the durability of Redis

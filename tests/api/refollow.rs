@@ -3,18 +3,9 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{APPID, Spawn, TestApp, xml};
+use crate::helpers::{Spawn, TestApp, xml};
 
 const LEAD: &str = "oRefollow0000000000000000001";
-
-async fn outbox_len(app: &TestApp) -> u64 {
-    let mut conn = app.redis.conn().await;
-    redis::cmd("XLEN")
-        .arg(format!("wx:{{{APPID}}}:outbox"))
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_re_follow_of_a_tagged_lead_queues_a_sync() {
@@ -31,13 +22,13 @@ async fn a_re_follow_of_a_tagged_lead_queues_a_sync() {
         async move { assert_eq!(app.post_event(&push).await.status(), StatusCode::OK) }
     };
     post(xml::follow(LEAD, Some("expo-2026"))).await;
-    assert_eq!(outbox_len(&app).await, 1, "new tags queue a sync");
+    assert_eq!(app.outbox_len().await, 1, "new tags queue a sync");
     post(xml::unfollow(LEAD)).await;
-    assert_eq!(outbox_len(&app).await, 1, "an unfollow queues nothing");
+    assert_eq!(app.outbox_len().await, 1, "an unfollow queues nothing");
 
     // The same channel again: no tag is new, yet the lead's tags must be pushed again.
     post(xml::follow_at(LEAD, Some("expo-2026"), xml_now() + 1)).await;
-    assert_eq!(outbox_len(&app).await, 2, "the re-follow queues a sync");
+    assert_eq!(app.outbox_len().await, 2, "the re-follow queues a sync");
     assert_eq!(app.lead(LEAD).await["subscribed"], true);
 
     let untagged = "oRefollowUntagged00000000002";
@@ -45,7 +36,7 @@ async fn a_re_follow_of_a_tagged_lead_queues_a_sync() {
     post(xml::unfollow(untagged)).await;
     post(xml::follow_at(untagged, None, xml_now() + 1)).await;
     assert_eq!(
-        outbox_len(&app).await,
+        app.outbox_len().await,
         2,
         "nothing to push for a lead without tags"
     );
