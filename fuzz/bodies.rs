@@ -1,5 +1,6 @@
-//! What each fuzz target does with one input, shared by the targets and by the test that
-//! replays the corpus (`tests/api/fuzz_corpus.rs`), so both run exactly the same code.
+//! The fuzz crate's library: what each target does with one input, shared by the targets and
+//! by the test that replays the corpus (`tests/api/fuzz_corpus.rs`), so both run exactly the
+//! same code.
 //! Each returns what came out: `Ok(())` or the error's message.
 
 use base64::Engine;

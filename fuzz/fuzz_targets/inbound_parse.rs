@@ -2,9 +2,6 @@
 //! envelope and reply parsing. Any input must give a value or a typed error, never a panic.
 #![no_main]
 
-#[path = "../bodies.rs"]
-mod bodies;
-
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    bodies::inbound_parse(data);
+    wxtag_fuzz::inbound_parse(data);
 });
