@@ -4,6 +4,7 @@ mod admin; // the admin API's guard and shapes
 mod browser; // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
+mod fuzz_corpus; // the fuzz targets' corpus replayed: no panic, a typed error or a value
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
