@@ -120,7 +120,10 @@ if ARGV[6] ~= '' then
   push_timeline(KEYS[3], ARGV[6], tonumber(ARGV[7]))
 end
 
-if added > 0 then
+-- A re-follow queues a sync marked `refollow`: WeChat dropped the lead's tags on unfollow.
+if action == 'follow' and subscribed == '0' then
+  redis.call('XADD', KEYS[6], '*', 'o', openid, 'refollow', '1')
+elseif added > 0 then
   redis.call('XADD', KEYS[6], '*', 'o', openid)
 end
 
