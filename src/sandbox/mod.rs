@@ -32,7 +32,10 @@
 //! **Who follows.** Any well-formed openid (1–64 of `[A-Za-z0-9_-]`) counts as a follower,
 //! except one starting with `invalid_openid_prefix` (default `invalid_`): that one, like a
 //! malformed openid, gets 40003. `user/get` lists the followers the sandbox knows: those ever
-//! tagged and those registered through `POST /sandbox/followers`.
+//! tagged and those registered through `POST /sandbox/followers`. A user who unfollowed
+//! (`POST /sandbox/unfollow`) loses every tag, as on WeChat; tagging them, untagging them or
+//! reading their tags answers 40003, and `user/info` says `subscribe: 0` with nothing but the
+//! openid, until they follow again (`POST /sandbox/followers`).
 //!
 //! # Sandbox-only endpoints (never faulted)
 //!
@@ -41,11 +44,12 @@
 //! | GET | `/sandbox/state` | → [`SandboxState`]: tags with members, followers with tag ids, calls by endpoint and outcome, tokens issued, QR codes, messages, faults |
 //! | POST | `/sandbox/reset` | → 204; a fresh account (same config and faults) |
 //! | POST | `/sandbox/tags` | `{"name", "members": [openid…]}` → 201 `{"id", "name"}`: a tag made by staff in the MP console |
-//! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` |
+//! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` (also follows again after an unfollow) |
+//! | POST | `/sandbox/unfollow` | `{"openids": […]}` → `{"unfollowed": n}`: they unfollow |
 //! | POST | `/sandbox/faults` | a [`Faults`] object (missing fields take defaults) → the faults now in force |
 //! | POST | `/sandbox/clock` | `{"advance_secs": n}` → 204; moves the sandbox clock on, to expire tokens without waiting |
 //!
-//! Refusals of `/sandbox/tags` and `/sandbox/followers` are HTTP 400 with `errcode`/`errmsg`.
+//! Refusals of `/sandbox/tags`, `/sandbox/followers` and `/sandbox/unfollow` are HTTP 400 with `errcode`/`errmsg`.
 //!
 //! # Flags of `wxtag sandbox`, and env vars
 //!
@@ -237,6 +241,12 @@ impl SandboxHandle {
     /// returns how many were new.
     pub fn add_followers(&self, openids: &[OpenId]) -> Result<usize, WxError> {
         lock(&self.account).add_followers(openids)
+    }
+
+    /// Users unfollow, all or none: they lose their tags, and tagging them answers 40003 until
+    /// they follow again ([`Self::add_followers`]); returns how many followed.
+    pub fn unfollow(&self, openids: &[OpenId]) -> Result<usize, WxError> {
+        lock(&self.account).unfollow(openids)
     }
 
     /// Creates a tag with members as staff would in the MP console (no 50-per-call limit,

@@ -2,12 +2,17 @@
 //! unfollowed lead is resynced in full when it follows again, and a tag name WeChat refuses
 //! stays in Redis, unsynced with its reason, without a call.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use wxtag::domain::UnixTime;
 use wxtag::sandbox::Faults;
+use wxtag::store::{Action, DeadLetterRecord, EventRecord, TagOp};
 
 use crate::helpers::eventually;
-use crate::sync::{Rig, openid, quick};
+use crate::sync::{Rig, on_wechat, openid, quick};
+
+const BATCH_TAGGING: &str = "/cgi-bin/tags/members/batchtagging";
 
 /// The calls the sandbox answered at `endpoint`, whatever the outcome.
 fn calls(rig: &Rig, endpoint: &str) -> u64 {
@@ -43,7 +48,7 @@ async fn a_worker_that_loses_a_lease_neither_writes_w_nor_keeps_calling() {
 
     // One tag per wave for one lead: take the lease away once the first call has landed.
     eventually(Duration::from_secs(30), || async {
-        (calls(&rig, "/cgi-bin/tags/members/batchtagging") >= 1).then_some(())
+        (calls(&rig, BATCH_TAGGING) >= 1).then_some(())
     })
     .await;
     let lease = rig.store.keys().sync_lease(&openid("o-lease"));
@@ -74,7 +79,7 @@ async fn a_worker_that_loses_a_lease_neither_writes_w_nor_keeps_calling() {
         Some("written-by-the-new-holder"),
         "only the lease holder writes w"
     );
-    let made = calls(&rig, "/cgi-bin/tags/members/batchtagging");
+    let made = calls(&rig, BATCH_TAGGING);
     assert!(
         made <= 2,
         "the worker stopped calling for the lead (at most the call in flight): {made} of 5"
@@ -93,5 +98,155 @@ async fn a_worker_that_loses_a_lease_neither_writes_w_nor_keeps_calling() {
         holder.as_deref(),
         Some("another-worker"),
         "the lease is not freed"
+    );
+}
+
+fn names<const N: usize>(names: [&str; N]) -> BTreeSet<String> {
+    names.into_iter().map(str::to_owned).collect()
+}
+
+/// A lead unfollows, as its push tells wxtag.
+async fn unfollow(rig: &Rig, lead: &str, at: i64) {
+    let lead = openid(lead);
+    let identity = format!("{lead}|{at}|unsubscribe");
+    let applied = rig
+        .store
+        .apply(&EventRecord {
+            openid: &lead,
+            identity: &identity,
+            at: UnixTime(at),
+            action: Action::Unfollow,
+            scene: None,
+            timeline: Some(("unfollow", "")),
+            location: None,
+            tags: Vec::new(),
+            want_tags: false,
+        })
+        .await
+        .unwrap();
+    assert!(applied.fresh);
+}
+
+/// A dead letter as the worker writes one when WeChat refuses a change with `errcode`.
+fn dead_letter(lead: &str, tag: &str, errcode: i64) -> DeadLetterRecord {
+    DeadLetterRecord {
+        openid: lead.to_owned(),
+        tag: tag.to_owned(),
+        op: TagOp::Add,
+        errcode: Some(errcode),
+        error: "invalid openid".to_owned(),
+        at: 1250,
+    }
+}
+
+#[tokio::test]
+async fn a_lead_that_follows_again_gets_its_whole_projection_back() {
+    let rig = Rig::start(Faults::default()).await;
+    rig.follow("o-back", None, &["来源:官网"], 1000).await;
+    rig.follow("o-other", None, &["来源:官网"], 1000).await;
+    rig.follow("o-quiet", None, &["来源:展会"], 1000).await;
+    let worker = rig.worker(quick());
+    rig.converge(&worker).await;
+    assert_eq!(
+        on_wechat(&rig.sandbox.state(), &openid("o-back")),
+        names(["来源:官网"])
+    );
+
+    // It unfollows (WeChat drops its tags), and sales tag it meanwhile.
+    unfollow(&rig, "o-back", 1100).await;
+    rig.sandbox.unfollow(&[openid("o-back")]).unwrap();
+    // This one unfollows with nothing changing meanwhile: the sync never sees it unfollowed.
+    unfollow(&rig, "o-quiet", 1100).await;
+    rig.sandbox.unfollow(&[openid("o-quiet")]).unwrap();
+    rig.edit("o-back", &["兴趣:PLC"], &[], 1200).await;
+    let tagging = calls(&rig, BATCH_TAGGING);
+    rig.converge(&worker).await;
+    assert_eq!(
+        calls(&rig, BATCH_TAGGING),
+        tagging,
+        "no call for a lead that does not follow"
+    );
+    assert_eq!(rig.outbox_len().await, 0, "its entry is acknowledged");
+    assert_eq!(rig.store.dead_letters(10).await.unwrap().total, 0);
+
+    // What a change racing the unfollow leaves behind, and another lead's dead letter.
+    for letter in [
+        dead_letter("o-back", "兴趣:PLC", 40003),
+        dead_letter("o-other", "兴趣:PLC", 40003),
+        dead_letter("o-back", "兴趣:PLC", 45159),
+    ] {
+        rig.store.push_dead_letter(&letter).await.unwrap();
+    }
+
+    // It follows again: the whole projection goes back, its not-following dead letters go.
+    rig.sandbox
+        .add_followers(&[openid("o-back"), openid("o-quiet")])
+        .unwrap();
+    rig.follow("o-back", None, &[], 1300).await;
+    rig.follow("o-quiet", None, &[], 1300).await;
+    rig.converge(&worker).await;
+    assert_eq!(
+        on_wechat(&rig.sandbox.state(), &openid("o-quiet")),
+        names(["来源:展会"])
+    );
+    assert_eq!(
+        on_wechat(&rig.sandbox.state(), &openid("o-back")),
+        names(["来源:官网", "兴趣:PLC"])
+    );
+    let left: Vec<(String, Option<i64>)> = rig
+        .store
+        .dead_letters(10)
+        .await
+        .unwrap()
+        .newest
+        .into_iter()
+        .map(|d| (d.openid, d.errcode))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            ("o-back".to_owned(), Some(45159)),
+            ("o-other".to_owned(), Some(40003))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_refuses_to_tag_a_user_who_unfollowed() {
+    let rig = Rig::start(Faults::default()).await;
+    rig.follow("o-gone", None, &["来源:官网"], 1000).await;
+    rig.converge(&rig.worker(quick())).await;
+    rig.sandbox.unfollow(&[openid("o-gone")]).unwrap();
+    let state = rig.sandbox.state();
+    assert!(
+        on_wechat(&state, &openid("o-gone")).is_empty(),
+        "unfollowing drops the tags"
+    );
+
+    let api = wxtag::wechat::api::WeChatApi::new(&rig.base, Duration::from_secs(2)).unwrap();
+    let secret = wxtag::wechat::api::AppSecret::new(crate::sync::SECRET);
+    let token = api
+        .stable_token(crate::helpers::APPID, &secret, false)
+        .await
+        .unwrap()
+        .token;
+    let id = state.tag_named("来源:官网").unwrap().id;
+    let refused = api
+        .batch_tagging(&token, id, &[openid("o-gone")])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(40003));
+    let info = api.user_info(&token, &openid("o-gone")).await.unwrap();
+    assert!(!info.subscribed && info.tag_ids.is_empty());
+
+    rig.sandbox.add_followers(&[openid("o-gone")]).unwrap();
+    api.batch_tagging(&token, id, &[openid("o-gone")])
+        .await
+        .unwrap();
+    assert!(
+        api.user_info(&token, &openid("o-gone"))
+            .await
+            .unwrap()
+            .subscribed
     );
 }
