@@ -68,7 +68,7 @@
 //! | `--classic-overlap-secs N` | `WXTAG_SANDBOX_CLASSIC_OVERLAP_SECS` | how long a replaced classic token still works (default 0) |
 //! | `--page-size N` | `WXTAG_SANDBOX_PAGE_SIZE` | openids per page of `user/get` and `user/tag/get` (default 10000) |
 //! | `--invalid-openid-prefix P` | `WXTAG_SANDBOX_INVALID_OPENID_PREFIX` | openids that are not followers (default `invalid_`) |
-//! | `--tag-name-unit chars\|bytes` | `WXTAG_SANDBOX_TAG_NAME_UNIT` | how the 30-long tag-name limit counts (default `chars`) |
+//! | `--tag-name-unit chars\|bytes` | `WXTAG_SANDBOX_TAG_NAME_UNIT` | how the 30-long tag-name limit counts (default `bytes`, as WeChat counts: 45158 beyond) |
 //! | `--appid A` | `WECHAT_APPID` | the appid accepted (default `wxsandbox0000000`) |
 //! | `--secret S` | `WECHAT_APPSECRET` | the secret accepted (default `sandbox-secret`) |
 //!
@@ -125,10 +125,10 @@ pub const DEFAULT_INVALID_OPENID_PREFIX: &str = "invalid_";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TagNameUnit {
-    /// 30 characters, as the parameter description says.
-    #[default]
+    /// 30 characters, as WeChat's parameter description says (not what WeChat does).
     Chars,
-    /// 30 UTF-8 bytes (10 CJK characters), as the 45158 message says.
+    /// 30 UTF-8 bytes (10 CJK characters), as the 45158 message says and WeChat counts.
+    #[default]
     Bytes,
 }
 
@@ -154,7 +154,7 @@ pub struct SandboxConfig {
     #[arg(long, env = "WXTAG_SANDBOX_INVALID_OPENID_PREFIX", default_value = DEFAULT_INVALID_OPENID_PREFIX)]
     pub invalid_openid_prefix: String,
     /// Whether the 30-long tag-name limit counts characters or UTF-8 bytes.
-    #[arg(long, env = "WXTAG_SANDBOX_TAG_NAME_UNIT", value_enum, default_value_t = TagNameUnit::Chars)]
+    #[arg(long, env = "WXTAG_SANDBOX_TAG_NAME_UNIT", value_enum, default_value_t = TagNameUnit::Bytes)]
     pub tag_name_unit: TagNameUnit,
     /// The faults to inject.
     #[command(flatten)]
@@ -170,7 +170,7 @@ impl Default for SandboxConfig {
             classic_overlap_secs: 0,
             page_size: DEFAULT_PAGE_SIZE,
             invalid_openid_prefix: DEFAULT_INVALID_OPENID_PREFIX.to_owned(),
-            tag_name_unit: TagNameUnit::Chars,
+            tag_name_unit: TagNameUnit::Bytes,
             faults: Faults::default(),
         }
     }

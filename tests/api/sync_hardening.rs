@@ -250,3 +250,48 @@ async fn the_sandbox_refuses_to_tag_a_user_who_unfollowed() {
             .subscribed
     );
 }
+
+#[tokio::test]
+async fn a_tag_name_over_30_bytes_stays_unsynced_with_its_reason_and_no_call() {
+    let rig = Rig::start(Faults::default()).await;
+    let long = "长".repeat(11);
+    assert_eq!(long.len(), 33);
+    rig.follow("o-long", None, &["来源:官网", long.as_str()], 1000)
+        .await;
+    rig.converge(&rig.worker(quick())).await;
+
+    let state = rig.sandbox.state();
+    assert_eq!(
+        on_wechat(&state, &openid("o-long")),
+        names(["来源:官网"]),
+        "the other tags sync"
+    );
+    assert_eq!(
+        state.calls_to("/cgi-bin/tags/create", "45158"),
+        0,
+        "wechat is never called with the name"
+    );
+    let sync = rig.store.tag_sync().await.unwrap();
+    let reason = sync
+        .unsynced
+        .get(&long)
+        .expect("the tag is marked unsynced");
+    assert!(
+        reason.contains("30 bytes") && reason.contains("rename"),
+        "{reason}"
+    );
+
+    // The sandbox counts bytes, as WeChat does.
+    let api = wxtag::wechat::api::WeChatApi::new(&rig.base, Duration::from_secs(2)).unwrap();
+    let secret = wxtag::wechat::api::AppSecret::new(crate::sync::SECRET);
+    let token = api
+        .stable_token(crate::helpers::APPID, &secret, false)
+        .await
+        .unwrap()
+        .token;
+    let name = wxtag::domain::TagName::parse(&long).unwrap();
+    let refused = api.create_tag(&token, &name).await.unwrap_err();
+    assert_eq!(refused.code(), Some(45158));
+    let ten = wxtag::domain::TagName::parse(&"长".repeat(10)).unwrap();
+    assert!(api.create_tag(&token, &ten).await.is_ok(), "30 bytes fit");
+}
