@@ -295,3 +295,25 @@ async fn a_tag_name_over_30_bytes_stays_unsynced_with_its_reason_and_no_call() {
     let ten = wxtag::domain::TagName::parse(&"长".repeat(10)).unwrap();
     assert!(api.create_tag(&token, &ten).await.is_ok(), "30 bytes fit");
 }
+
+#[tokio::test]
+async fn the_worker_returns_the_error_when_no_retry_can_help() {
+    let rig = Rig::start(Faults::default()).await;
+    let mut conn = rig.redis.conn().await;
+    let () = redis::cmd("SET")
+        .arg(rig.store.keys().outbox())
+        .arg("not a stream")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let worker = rig.worker(quick());
+    let ended = tokio::time::timeout(
+        Duration::from_secs(30),
+        worker.run_until_stopped(std::future::pending()),
+    )
+    .await
+    .expect("the worker returns rather than looping");
+    let error = ended.expect_err("an error no retry fixes");
+    assert!(wxtag::sync::gives_up(&error), "{error}");
+    assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+}
