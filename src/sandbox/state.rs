@@ -235,6 +235,10 @@ impl Account {
         Ok(openid)
     }
 
+    fn user_ids(&self, raw: &[impl AsRef<str>]) -> Result<Vec<OpenId>, WxError> {
+        raw.iter().map(|r| self.user_id(r.as_ref())).collect()
+    }
+
     /// Parses an openid and checks it is a follower: a user of this account who did not
     /// unfollow (WeChat answers 40003 for a user who unfollowed).
     fn follower_id(&self, raw: &str) -> Result<OpenId, WxError> {
@@ -248,10 +252,7 @@ impl Account {
     /// Registers followers (the sandbox's stand-in for people following the account, again
     /// for those who unfollowed): all or none; returns how many were new.
     pub(super) fn add_followers(&mut self, raw: &[impl AsRef<str>]) -> Result<usize, WxError> {
-        let openids: Vec<OpenId> = raw
-            .iter()
-            .map(|r| self.user_id(r.as_ref()))
-            .collect::<Result<_, _>>()?;
+        let openids = self.user_ids(raw)?;
         let now = self.unix_now();
         for openid in &openids {
             if let Some(follower) = self.followers.get_mut(openid)
@@ -267,10 +268,7 @@ impl Account {
     /// Users unfollow, all or none: as on WeChat, they lose every tag, and tagging them or
     /// reading their tags answers 40003 until they follow again. Returns how many followed.
     pub(super) fn unfollow(&mut self, raw: &[impl AsRef<str>]) -> Result<usize, WxError> {
-        let openids: Vec<OpenId> = raw
-            .iter()
-            .map(|r| self.user_id(r.as_ref()))
-            .collect::<Result<_, _>>()?;
+        let openids = self.user_ids(raw)?;
         let subscribe_time = self.unix_now();
         let mut unfollowed = 0;
         for openid in openids {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use wxtag::domain::UnixTime;
 use wxtag::sandbox::Faults;
 use wxtag::store::{Action, DeadLetterRecord, EventRecord, TagOp};
+use wxtag::wechat::api::{AccessToken, AppSecret, WeChatApi};
 
 use crate::helpers::eventually;
 use crate::sync::{Rig, on_wechat, openid, quick};
@@ -21,6 +22,17 @@ fn calls(rig: &Rig, endpoint: &str) -> u64 {
         .calls
         .get(endpoint)
         .map_or(0, |outcomes| outcomes.values().sum())
+}
+
+/// A client of the rig's sandbox, and a token for it.
+async fn api_client(rig: &Rig) -> (WeChatApi, AccessToken) {
+    let api = WeChatApi::new(&rig.base, Duration::from_secs(2)).unwrap();
+    let secret = AppSecret::new(crate::sync::SECRET);
+    let grant = api
+        .stable_token(crate::helpers::APPID, &secret, false)
+        .await
+        .unwrap();
+    (api, grant.token)
 }
 
 /// The raw `w` field of a lead's hash: what the sync recorded WeChat holds.
@@ -223,13 +235,7 @@ async fn the_sandbox_refuses_to_tag_a_user_who_unfollowed() {
         "unfollowing drops the tags"
     );
 
-    let api = wxtag::wechat::api::WeChatApi::new(&rig.base, Duration::from_secs(2)).unwrap();
-    let secret = wxtag::wechat::api::AppSecret::new(crate::sync::SECRET);
-    let token = api
-        .stable_token(crate::helpers::APPID, &secret, false)
-        .await
-        .unwrap()
-        .token;
+    let (api, token) = api_client(&rig).await;
     let id = state.tag_named("来源:官网").unwrap().id;
     let refused = api
         .batch_tagging(&token, id, &[openid("o-gone")])
@@ -282,13 +288,7 @@ async fn a_tag_name_over_30_bytes_stays_unsynced_with_its_reason_and_no_call() {
     );
 
     // The sandbox counts bytes, as WeChat does.
-    let api = wxtag::wechat::api::WeChatApi::new(&rig.base, Duration::from_secs(2)).unwrap();
-    let secret = wxtag::wechat::api::AppSecret::new(crate::sync::SECRET);
-    let token = api
-        .stable_token(crate::helpers::APPID, &secret, false)
-        .await
-        .unwrap()
-        .token;
+    let (api, token) = api_client(&rig).await;
     let name = wxtag::domain::TagName::parse(&long).unwrap();
     let refused = api.create_tag(&token, &name).await.unwrap_err();
     assert_eq!(refused.code(), Some(45158));
