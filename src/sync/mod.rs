@@ -16,7 +16,7 @@
 //!    what could never succeed is in the dead-letter list.
 //!
 //! Calls that may pass (busy, quota, HTTP 5xx, timeouts) are retried with exponential backoff
-//! and jitter ([`Client`]); the access token is shared through Redis (`token.rs`).
+//! and jitter by the WeChat client ([`Client`], with the access token shared through Redis).
 //! Configuration errors (wrong secret, IP not whitelisted, …) stop the sync and say what to
 //! fix; the worker looks again only after [`CONFIG_PAUSE`]. `wxtag sync` runs a full
 //! two-way [`Worker::reconcile`] once.
