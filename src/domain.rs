@@ -164,8 +164,10 @@ string_type!(
 );
 
 impl TagName {
-    /// WeChat's limit: 30 characters (its docs also say bytes; see [`TagName::over_byte_limit`]).
-    pub const MAX_CHARS: usize = crate::wechat::limits::TAG_NAME_LEN;
+    /// The longest tag name wxtag keeps: 30 characters. WeChat takes fewer (30 UTF-8 bytes,
+    /// see [`TagName::over_byte_limit`]); a longer name made at run time (sales, a bulk job)
+    /// stays in Redis and is marked unsynced with the reason, never sent to WeChat.
+    pub const MAX_CHARS: usize = 30;
 
     /// Parses a tag name: 1 to 30 characters, no control characters, no leading or trailing
     /// white space.
@@ -187,9 +189,10 @@ impl TagName {
         Ok(Self(s.to_owned()))
     }
 
-    /// True when the name is over 30 UTF-8 bytes: WeChat may count bytes, so `check` warns.
+    /// True when WeChat refuses the name: over [`TAG_NAME_LEN`](crate::wechat::limits::TAG_NAME_LEN)
+    /// (30) UTF-8 bytes. The sync never sends such a name.
     pub fn over_byte_limit(&self) -> bool {
-        self.0.len() > Self::MAX_CHARS
+        self.0.len() > crate::wechat::limits::TAG_NAME_LEN
     }
 }
 

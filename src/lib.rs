@@ -10,13 +10,13 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`domain`] | parsed values: `OpenId`, `Scene`, `TagName`, `UnixTime` |
+//! | [`domain`] | parsed values: `OpenId`, `Scene`, `TagName`, `TagId` (WeChat's tag ids), `UnixTime` |
 //! | [`config`] | typed settings from the environment and `.env`, secrets redacted |
-//! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound parsing, pushes written as XML, the shared XML reader and writer, passive replies, the API client |
+//! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound parsing, pushes written as XML, the shared XML reader and writer, passive replies, the API's types and errors (`api`), and the one API client every part calls through, with the shared token and retries (`client`) |
 //! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply; its policy (dedup key, timeline name) |
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply |
-//! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters, the outbox |
-//! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API |
+//! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
+//! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile |
 //! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |
 //! | [`admin`] | the admin API behind a bearer token |
 //! | [`cli`] | the commands: `serve`, `check`, `send`, … |

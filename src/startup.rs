@@ -210,7 +210,10 @@ impl Application {
         handle.stop(true).await;
         reloader.abort();
         if let Some(worker) = worker {
-            worker.await.map_err(std::io::Error::other)?;
+            worker
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?;
         }
         server.await.map_err(std::io::Error::other)?
     }

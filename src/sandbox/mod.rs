@@ -32,7 +32,10 @@
 //! **Who follows.** Any well-formed openid (1–64 of `[A-Za-z0-9_-]`) counts as a follower,
 //! except one starting with `invalid_openid_prefix` (default `invalid_`): that one, like a
 //! malformed openid, gets 40003. `user/get` lists the followers the sandbox knows: those ever
-//! tagged and those registered through `POST /sandbox/followers`.
+//! tagged and those registered through `POST /sandbox/followers`. A user who unfollowed
+//! (`POST /sandbox/unfollow`) loses every tag, as on WeChat; tagging them, untagging them or
+//! reading their tags answers 40003, and `user/info` says `subscribe: 0` with nothing but the
+//! openid, until they follow again (`POST /sandbox/followers`).
 //!
 //! # Sandbox-only endpoints (never faulted)
 //!
@@ -41,11 +44,12 @@
 //! | GET | `/sandbox/state` | → [`SandboxState`]: tags with members, followers with tag ids, calls by endpoint and outcome, tokens issued, QR codes, messages, faults |
 //! | POST | `/sandbox/reset` | → 204; a fresh account (same config and faults) |
 //! | POST | `/sandbox/tags` | `{"name", "members": [openid…]}` → 201 `{"id", "name"}`: a tag made by staff in the MP console |
-//! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` |
+//! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` (also follows again after an unfollow) |
+//! | POST | `/sandbox/unfollow` | `{"openids": […]}` → `{"unfollowed": n}`: they unfollow |
 //! | POST | `/sandbox/faults` | a [`Faults`] object (missing fields take defaults) → the faults now in force |
 //! | POST | `/sandbox/clock` | `{"advance_secs": n}` → 204; moves the sandbox clock on, to expire tokens without waiting |
 //!
-//! Refusals of `/sandbox/tags` and `/sandbox/followers` are HTTP 400 with `errcode`/`errmsg`.
+//! Refusals of `/sandbox/tags`, `/sandbox/followers` and `/sandbox/unfollow` are HTTP 400 with `errcode`/`errmsg`.
 //!
 //! # Flags of `wxtag sandbox`, and env vars
 //!
@@ -64,7 +68,7 @@
 //! | `--classic-overlap-secs N` | `WXTAG_SANDBOX_CLASSIC_OVERLAP_SECS` | how long a replaced classic token still works (default 0) |
 //! | `--page-size N` | `WXTAG_SANDBOX_PAGE_SIZE` | openids per page of `user/get` and `user/tag/get` (default 10000) |
 //! | `--invalid-openid-prefix P` | `WXTAG_SANDBOX_INVALID_OPENID_PREFIX` | openids that are not followers (default `invalid_`) |
-//! | `--tag-name-unit chars\|bytes` | `WXTAG_SANDBOX_TAG_NAME_UNIT` | how the 30-long tag-name limit counts (default `chars`) |
+//! | `--tag-name-unit chars\|bytes` | `WXTAG_SANDBOX_TAG_NAME_UNIT` | how the 30-long tag-name limit counts (default `bytes`, as WeChat counts: 45158 beyond) |
 //! | `--appid A` | `WECHAT_APPID` | the appid accepted (default `wxsandbox0000000`) |
 //! | `--secret S` | `WECHAT_APPSECRET` | the secret accepted (default `sandbox-secret`) |
 //!
@@ -121,10 +125,10 @@ pub const DEFAULT_INVALID_OPENID_PREFIX: &str = "invalid_";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TagNameUnit {
-    /// 30 characters, as the parameter description says.
-    #[default]
+    /// 30 characters, as WeChat's parameter description says (not what WeChat does).
     Chars,
-    /// 30 UTF-8 bytes (10 CJK characters), as the 45158 message says.
+    /// 30 UTF-8 bytes (10 CJK characters), as the 45158 message says and WeChat counts.
+    #[default]
     Bytes,
 }
 
@@ -150,7 +154,7 @@ pub struct SandboxConfig {
     #[arg(long, env = "WXTAG_SANDBOX_INVALID_OPENID_PREFIX", default_value = DEFAULT_INVALID_OPENID_PREFIX)]
     pub invalid_openid_prefix: String,
     /// Whether the 30-long tag-name limit counts characters or UTF-8 bytes.
-    #[arg(long, env = "WXTAG_SANDBOX_TAG_NAME_UNIT", value_enum, default_value_t = TagNameUnit::Chars)]
+    #[arg(long, env = "WXTAG_SANDBOX_TAG_NAME_UNIT", value_enum, default_value_t = TagNameUnit::Bytes)]
     pub tag_name_unit: TagNameUnit,
     /// The faults to inject.
     #[command(flatten)]
@@ -166,7 +170,7 @@ impl Default for SandboxConfig {
             classic_overlap_secs: 0,
             page_size: DEFAULT_PAGE_SIZE,
             invalid_openid_prefix: DEFAULT_INVALID_OPENID_PREFIX.to_owned(),
-            tag_name_unit: TagNameUnit::Chars,
+            tag_name_unit: TagNameUnit::Bytes,
             faults: Faults::default(),
         }
     }
@@ -237,6 +241,12 @@ impl SandboxHandle {
     /// returns how many were new.
     pub fn add_followers(&self, openids: &[OpenId]) -> Result<usize, WxError> {
         lock(&self.account).add_followers(openids)
+    }
+
+    /// Users unfollow, all or none: they lose their tags, and tagging them answers 40003 until
+    /// they follow again ([`Self::add_followers`]); returns how many followed.
+    pub fn unfollow(&self, openids: &[OpenId]) -> Result<usize, WxError> {
+        lock(&self.account).unfollow(openids)
     }
 
     /// Creates a tag with members as staff would in the MP console (no 50-per-call limit,

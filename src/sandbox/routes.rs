@@ -123,6 +123,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/reset", web::post().to(post_reset))
         .route("/sandbox/tags", web::post().to(post_tag))
         .route("/sandbox/followers", web::post().to(post_followers))
+        .route("/sandbox/unfollow", web::post().to(post_unfollow))
         .route("/sandbox/faults", web::post().to(post_faults))
         .route("/sandbox/clock", web::post().to(post_clock));
 }
@@ -336,6 +337,9 @@ fn dispatch(
         Endpoint::UserInfo => {
             let openid = query.openid.as_deref().unwrap_or_default();
             let profile = account.profile(openid)?;
+            if !profile.subscribed {
+                return Ok(json!({ "subscribe": 0, "openid": profile.openid }));
+            }
             Ok(json!({
                 "subscribe": 1,
                 "openid": profile.openid,
@@ -408,6 +412,14 @@ async fn post_followers(shared: Shared, body: web::Json<NewFollowers>) -> HttpRe
     let result = lock(&shared).add_followers(&body.openids);
     match result {
         Ok(registered) => HttpResponse::Ok().json(json!({ "registered": registered })),
+        Err(e) => refused(e),
+    }
+}
+
+async fn post_unfollow(shared: Shared, body: web::Json<NewFollowers>) -> HttpResponse {
+    let result = lock(&shared).unfollow(&body.openids);
+    match result {
+        Ok(unfollowed) => HttpResponse::Ok().json(json!({ "unfollowed": unfollowed })),
         Err(e) => refused(e),
     }
 }

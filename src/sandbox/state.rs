@@ -41,16 +41,20 @@ struct Tag {
     members: BTreeSet<OpenId>,
 }
 
-/// A follower the sandbox knows: tagged once or registered.
+/// A user the sandbox knows: tagged once, registered, or unfollowed.
 #[derive(Debug, Clone)]
 struct Follower {
     subscribe_time: UnixTime,
+    /// False once the user unfollowed (until they follow again).
+    subscribed: bool,
 }
 
 /// What a follower's `user/info` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Profile {
     pub(super) openid: OpenId,
+    /// False when the user does not follow; WeChat then sends nothing but the openid.
+    pub(super) subscribed: bool,
     pub(super) subscribe_time: UnixTime,
     pub(super) tag_ids: Vec<TagId>,
 }
@@ -221,8 +225,8 @@ impl Account {
         self.tokens.check(token, self.now())
     }
 
-    /// Parses an openid and checks it is a follower: well-formed and without the invalid prefix.
-    fn follower_id(&self, raw: &str) -> Result<OpenId, WxError> {
+    /// Parses an openid of this account: well-formed and without the invalid prefix.
+    fn user_id(&self, raw: &str) -> Result<OpenId, WxError> {
         let openid = OpenId::parse(raw).map_err(|_| WxError::InvalidOpenid)?;
         let prefix = &self.config.invalid_openid_prefix;
         if !prefix.is_empty() && raw.starts_with(prefix.as_str()) {
@@ -231,11 +235,56 @@ impl Account {
         Ok(openid)
     }
 
-    /// Registers followers (the sandbox's stand-in for people following the account):
-    /// all or none; returns how many were new.
+    fn user_ids(&self, raw: &[impl AsRef<str>]) -> Result<Vec<OpenId>, WxError> {
+        raw.iter().map(|r| self.user_id(r.as_ref())).collect()
+    }
+
+    /// Parses an openid and checks it is a follower: a user of this account who did not
+    /// unfollow (WeChat answers 40003 for a user who unfollowed).
+    fn follower_id(&self, raw: &str) -> Result<OpenId, WxError> {
+        let openid = self.user_id(raw)?;
+        if self.followers.get(&openid).is_some_and(|f| !f.subscribed) {
+            return Err(WxError::InvalidOpenid);
+        }
+        Ok(openid)
+    }
+
+    /// Registers followers (the sandbox's stand-in for people following the account, again
+    /// for those who unfollowed): all or none; returns how many were new.
     pub(super) fn add_followers(&mut self, raw: &[impl AsRef<str>]) -> Result<usize, WxError> {
-        let openids = self.follower_ids(raw)?;
+        let openids = self.user_ids(raw)?;
+        let now = self.unix_now();
+        for openid in &openids {
+            if let Some(follower) = self.followers.get_mut(openid)
+                && !follower.subscribed
+            {
+                follower.subscribed = true;
+                follower.subscribe_time = now;
+            }
+        }
         Ok(self.register(&openids))
+    }
+
+    /// Users unfollow, all or none: as on WeChat, they lose every tag, and tagging them or
+    /// reading their tags answers 40003 until they follow again. Returns how many followed.
+    pub(super) fn unfollow(&mut self, raw: &[impl AsRef<str>]) -> Result<usize, WxError> {
+        let openids = self.user_ids(raw)?;
+        let subscribe_time = self.unix_now();
+        let mut unfollowed = 0;
+        for openid in openids {
+            for tag in self.tags.values_mut() {
+                tag.members.remove(&openid);
+            }
+            let follower = self.followers.entry(openid).or_insert(Follower {
+                subscribe_time,
+                subscribed: true,
+            });
+            if follower.subscribed {
+                follower.subscribed = false;
+                unfollowed += 1;
+            }
+        }
+        Ok(unfollowed)
     }
 
     fn follower_ids(&self, raw: &[impl AsRef<str>]) -> Result<Vec<OpenId>, WxError> {
@@ -248,8 +297,13 @@ impl Account {
         let mut new = 0;
         for openid in openids {
             if !self.followers.contains_key(openid) {
-                self.followers
-                    .insert(openid.clone(), Follower { subscribe_time });
+                self.followers.insert(
+                    openid.clone(),
+                    Follower {
+                        subscribe_time,
+                        subscribed: true,
+                    },
+                );
                 new += 1;
             }
         }
@@ -422,12 +476,16 @@ impl Account {
         Ok(self.page(members.into_iter().flatten(), next_openid))
     }
 
-    /// `user/get`: the followers after `next_openid`, one page, and how many there are.
+    /// `user/get`: the followers after `next_openid`, one page, and how many there are
+    /// (users who unfollowed are not followers).
     pub(super) fn followers_page(&self, next_openid: &str) -> (usize, OpenIdPage) {
-        (
-            self.followers.len(),
-            self.page(self.followers.keys(), next_openid),
-        )
+        let following = || {
+            self.followers
+                .iter()
+                .filter(|(_, f)| f.subscribed)
+                .map(|(openid, _)| openid)
+        };
+        (following().count(), self.page(following(), next_openid))
     }
 
     /// The openids (in ascending order) after `after`, at most one page of them.
@@ -447,17 +505,16 @@ impl Account {
         }
     }
 
-    /// `user/info`: any well-formed openid without the invalid prefix follows.
+    /// `user/info`: any well-formed openid without the invalid prefix follows, unless it
+    /// unfollowed.
     pub(super) fn profile(&self, raw: &str) -> Result<Profile, WxError> {
-        let openid = self.follower_id(raw)?;
-        let subscribe_time = self
-            .followers
-            .get(&openid)
-            .map_or_else(|| self.unix_now(), |f| f.subscribe_time);
+        let openid = self.user_id(raw)?;
+        let known = self.followers.get(&openid);
         Ok(Profile {
             tag_ids: self.tags_of(&openid),
+            subscribed: known.is_none_or(|f| f.subscribed),
+            subscribe_time: known.map_or_else(|| self.unix_now(), |f| f.subscribe_time),
             openid,
-            subscribe_time,
         })
     }
 

@@ -364,7 +364,11 @@ async fn long_tag_names_get_45158() {
     let long = sb.api.create_tag(&token, &tag_name(&"签".repeat(11))).await;
     assert_eq!(wechat_code(long), 45158);
 
-    let chars = start(SandboxConfig::default()).await;
+    let chars = start(SandboxConfig {
+        tag_name_unit: TagNameUnit::Chars,
+        ..SandboxConfig::default()
+    })
+    .await;
     let token = chars.token().await;
     chars
         .api

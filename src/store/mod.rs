@@ -4,12 +4,16 @@
 //! Keys are built only in [`keys`]; the Lua scripts live in `src/store/lua/` and are called
 //! by SHA (reloaded by the client on `NOSCRIPT`). Applying one touch is one round trip.
 
+mod dead_letters;
 pub mod durability;
 pub mod fields;
 pub mod keys;
 mod lead;
+mod leases;
+mod outbox;
 mod query;
-mod sync;
+mod sync_leads;
+mod tag_ids;
 mod views;
 
 use redis::aio::ConnectionManager;
@@ -19,17 +23,26 @@ use thiserror::Error;
 
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
+pub use dead_letters::{DeadLetterRecord, TagOp};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
+pub use leases::LeaseOp;
+pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
 pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
 };
-pub use sync::{
-    DeadLetterRecord, LeaseOp, OutboxEntry, OutboxRead, OutboxStats, SyncLead, SyncTag, TagOp,
-    entry_ms,
-};
+pub use sync_leads::{SyncLead, SyncTag};
 pub use views::{DeadLetter, DeadLetters, TagState, TagSync};
+
+/// The most keys one round trip of the sync's reads and writes touches, so that a big batch
+/// never holds up the connection it shares with the webhook for long.
+const CHUNK: usize = 500;
+
+/// A duration as Redis's milliseconds, at least 1 (0 would mean "no expiry" or an error).
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
 
 /// A failure talking to Redis, or Redis holding data wxtag did not write.
 #[derive(Debug, Error)]

@@ -16,7 +16,7 @@
 //!    what could never succeed is in the dead-letter list.
 //!
 //! Calls that may pass (busy, quota, HTTP 5xx, timeouts) are retried with exponential backoff
-//! and jitter ([`Client`]); the access token is shared through Redis (`token.rs`).
+//! and jitter by the WeChat client ([`Client`], with the access token shared through Redis).
 //! Configuration errors (wrong secret, IP not whitelisted, …) stop the sync and say what to
 //! fix; the worker looks again only after [`CONFIG_PAUSE`]. `wxtag sync` runs a full
 //! two-way [`Worker::reconcile`] once.
@@ -49,6 +49,16 @@ use push::{Pusher, Recorded};
 
 /// How long the worker waits after a configuration error before it looks again.
 pub const CONFIG_PAUSE: Duration = Duration::from_secs(600);
+
+/// True when no retry can fix a failed cycle: Redis holds a key of the worker's in another type
+/// (`WRONGTYPE`, e.g. something else wrote the outbox key) or a value it cannot read.
+pub fn gives_up(error: &ClientError) -> bool {
+    match error {
+        ClientError::Store(StoreError::Redis(e)) => e.code() == Some("WRONGTYPE"),
+        ClientError::Store(StoreError::Shape(_) | StoreError::Corrupt { .. }) => true,
+        ClientError::Config(_) | ClientError::Api(_) | ClientError::TokenWait => false,
+    }
+}
 
 /// How often stopped workers are removed from the consumer group.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -347,14 +357,22 @@ impl Worker {
         Ok(stats)
     }
 
-    /// Runs cycles until `shutdown` resolves. A cycle cut short leaves its entries pending and
-    /// its leases to expire: nothing is lost, another worker (or this one after a restart)
-    /// takes them up.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) {
+    /// Runs cycles until `shutdown` resolves, then returns `Ok(())`. A cycle cut short leaves
+    /// its entries pending and its leases to expire: nothing is lost, another worker (or this
+    /// one after a restart) takes them up.
+    ///
+    /// Failures that may pass (WeChat busy, Redis unreachable) are retried with backoff, and a
+    /// configuration error pauses the sync for [`CONFIG_PAUSE`]. It returns the error instead
+    /// when no retry can help ([`gives_up`]: Redis holds the worker's keys in a shape it
+    /// cannot use), so the caller can say so and stop or restart it.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ClientError> {
         tokio::pin!(shutdown);
         tracing::info!(consumer = %self.consumer, "sync worker started");
         let checked = tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => return Ok(()),
             checked = self.client.check() => checked,
         };
         match checked {
@@ -390,6 +408,10 @@ impl Worker {
                     );
                     CONFIG_PAUSE
                 }
+                Err(error) if gives_up(&error) => {
+                    tracing::error!(%error, consumer = %self.consumer, "the sync worker stops: no retry can fix this; fix the redis data it names, then restart wxtag");
+                    return Err(error);
+                }
                 Err(error) => {
                     failures += 1;
                     tracing::warn!(%error, "sync cycle failed; backing off");
@@ -415,5 +437,6 @@ impl Worker {
             }
         }
         tracing::info!(consumer = %self.consumer, "sync worker stopped");
+        Ok(())
     }
 }

@@ -5,12 +5,14 @@
 //! looked up with `tags/get` (another wxtag process, or staff, made it first). A tag WeChat will
 //! never take (45056: the account has 100 tags; 45158: the name is too long; 45157 with no tag
 //! of that name: the name is refused) stays in Redis, marked unsynced with the reason.
+//! A name over WeChat's 30 UTF-8 bytes is marked so without a call.
 
 use crate::domain::{TagId, TagName};
 use std::collections::BTreeMap;
 
 use crate::store::{Store, TagSync};
 use crate::wechat::api::WeChatTag;
+use crate::wechat::limits;
 
 use crate::wechat::client::{Client, ClientError, refused_for_good};
 
@@ -40,6 +42,15 @@ fn refusal(code: Option<i64>) -> Option<&'static str> {
         ),
         _ => None,
     }
+}
+
+/// Why a name over WeChat's 30 bytes is never sent (WeChat would answer 45158).
+fn too_long(name: &TagName) -> String {
+    format!(
+        "the name is {} bytes and wechat takes at most {} bytes (about 10 chinese characters), so it is not sent to wechat; rename the tag",
+        name.as_str().len(),
+        limits::TAG_NAME_LEN
+    )
 }
 
 /// The WeChat ids wxtag keeps, by tag name.
@@ -80,6 +91,11 @@ pub(crate) async fn ensure(
 ) -> Result<Vec<(TagName, Ensured)>, ClientError> {
     let mut out = Vec::new();
     for name in names {
+        if name.over_byte_limit() {
+            let reason = too_long(&name);
+            out.push(unsynced(store, name, reason).await?);
+            continue;
+        }
         let name_ref = &name;
         let created = client
             .call("tags/create", |api, token| async move {
@@ -140,6 +156,8 @@ mod tests {
     fn refusals_say_what_to_do() {
         assert!(refusal(Some(45056)).unwrap().contains("100 tags"));
         assert!(refusal(Some(45158)).unwrap().contains("rename"));
+        let long = TagName::parse(&"长".repeat(11)).unwrap();
+        assert!(too_long(&long).contains("33 bytes"), "{}", too_long(&long));
         assert_eq!(refusal(Some(-1)), None);
         assert_eq!(refusal(None), None);
     }

@@ -12,7 +12,8 @@ pub const TAGS_PER_USER: usize = 20;
 /// Openids in one `batchtagging` or `batchuntagging` call (errcode 40032 beyond).
 pub const OPENIDS_PER_TAGGING_CALL: usize = 50;
 
-/// The longest tag name, in UTF-8 bytes: 30, about 10 Chinese characters (errcode 45158 beyond).
+/// The longest tag name WeChat takes: 30 UTF-8 bytes, about 10 Chinese characters (its docs
+/// also say characters, but WeChat counts bytes: errcode 45158 beyond).
 pub const TAG_NAME_LEN: usize = 30;
 
 /// Articles in one news reply; WeChat drops the rest.

@@ -140,7 +140,8 @@ elseif effect == 'unfollow' then
 end
 
 -- A sync is queued when tags were added, and when a lead that had unfollowed follows again
--- with tags: WeChat refused what changed meanwhile, so they must be pushed again.
+-- with tags: WeChat dropped its tags on the unfollow and refused what changed meanwhile, so
+-- the entry is marked `refollow` and the worker pushes the whole projection again.
 local function has_tags()
   for _, field in ipairs(redis.call('HKEYS', lead)) do
     if string.sub(field, 1, #F_TAG_PREFIX) == F_TAG_PREFIX then
@@ -150,7 +151,9 @@ local function has_tags()
   return false
 end
 local refollow = (effect == 'follow' or effect == 'scan') and subscribed == '0'
-if added > 0 or (refollow and has_tags()) then
+if refollow and (added > 0 or has_tags()) then
+  redis.call('XADD', KEYS[7], '*', 'o', openid, 'refollow', '1')
+elseif added > 0 then
   redis.call('XADD', KEYS[7], '*', 'o', openid)
 end
 

@@ -9,316 +9,31 @@
 //! WeChat answers errors as HTTP 200 with `{"errcode":N,"errmsg":"…"}`; [`ApiError`] keeps the
 //! code and the classification switches on it, never on `errmsg` (which carries a request id).
 //! The same client talks to the sandbox ([`crate::sandbox`]) over plain `http://`.
+//!
+//! The calls and their wire format are here; the types callers see live per family: the errors
+//! (`error.rs`), tokens and the secret (`token.rs`), tags (`tags.rs`), followers (`users.rs`)
+//! and QR codes (`qrcode.rs`).
 
-use std::fmt;
+mod error;
+mod qrcode;
+mod tags;
+mod token;
+mod users;
+
 use std::sync::Once;
 use std::time::Duration;
 
 use reqwest::{Method, Url};
-use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-use crate::domain::{OpenId, Scene, TagId, TagName, UnixTime};
+use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
-/// Declares a secret string newtype whose `Debug` says only that it is redacted.
-macro_rules! secret_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone)]
-        pub struct $name(SecretString);
-
-        impl $name {
-            /// Wraps the secret text.
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(SecretString::from(value.into()))
-            }
-
-            /// The secret text, for sending it where it belongs and nowhere else.
-            pub fn expose(&self) -> &str {
-                self.0.expose_secret()
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(concat!(stringify!($name), "(<redacted>)"))
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = std::convert::Infallible;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Ok(Self::new(s))
-            }
-        }
-    };
-}
-
-secret_type!(
-    /// An access token for WeChat's API (`access_token`); `Debug` never shows it.
-    AccessToken
-);
-
-secret_type!(
-    /// An official account's AppSecret (开发者密码); `Debug` never shows it.
-    AppSecret
-);
-
-/// An access token as WeChat granted it.
-#[derive(Debug, Clone)]
-pub struct TokenGrant {
-    /// The token.
-    pub token: AccessToken,
-    /// How long it stays valid from now (for `stable_token`: the remaining lifetime).
-    pub expires_in: Duration,
-}
-
-/// A tag as `tags/get` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct WeChatTag {
-    /// The tag's id.
-    pub id: TagId,
-    /// The name as WeChat holds it; kept as text because staff may have made it in the console.
-    pub name: String,
-    /// How many followers carry the tag.
-    #[serde(default)]
-    pub count: u64,
-}
-
-/// One page of openids from `user/get` or `user/tag/get`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    /// The openids on this page (empty on the page after the last).
-    pub openids: Vec<OpenId>,
-    /// Where the next page starts; `None` when this page was empty, i.e. the list is done.
-    pub next_openid: Option<OpenId>,
-    /// The total number of followers (`user/get` only).
-    pub total: Option<u64>,
-}
-
-/// A follower's profile as `user/info` returns it (names and avatars are no longer sent).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    /// The follower's openid.
-    pub openid: OpenId,
-    /// Whether the user follows the account now; when not, the other fields are empty.
-    pub subscribed: bool,
-    /// When the user last followed.
-    pub subscribe_time: Option<UnixTime>,
-    /// How the user followed, e.g. `ADD_SCENE_QR_CODE`.
-    pub subscribe_scene: Option<String>,
-    /// The integer scene of the QR code the user followed through (0 when none).
-    pub qr_scene: u32,
-    /// The string scene of the QR code the user followed through (empty when none).
-    pub qr_scene_str: String,
-    /// The tags the user carries.
-    pub tag_ids: Vec<TagId>,
-}
-
-/// The scene a parametric QR code carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QrScene {
-    /// An integer `scene_id` (temporary: non-zero 32-bit; permanent: 1 to 100000).
-    Id(u32),
-    /// A `scene_str`.
-    Str(Scene),
-}
-
-/// What `qrcode/create` is asked for; each variant pair maps to one `action_name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QrRequest {
-    /// `QR_SCENE` / `QR_STR_SCENE`: expires after `expire_seconds` (WeChat's maximum is 30 days).
-    Temporary {
-        /// The scene.
-        scene: QrScene,
-        /// Lifetime in seconds, at most 2,592,000.
-        expire_seconds: u32,
-    },
-    /// `QR_LIMIT_SCENE` / `QR_LIMIT_STR_SCENE`: never expires; at most 100,000 per account.
-    Permanent {
-        /// The scene.
-        scene: QrScene,
-    },
-}
-
-impl QrRequest {
-    /// WeChat's `action_name` for this request.
-    pub fn action_name(&self) -> &'static str {
-        match self {
-            Self::Temporary {
-                scene: QrScene::Id(_),
-                ..
-            } => "QR_SCENE",
-            Self::Temporary {
-                scene: QrScene::Str(_),
-                ..
-            } => "QR_STR_SCENE",
-            Self::Permanent {
-                scene: QrScene::Id(_),
-            } => "QR_LIMIT_SCENE",
-            Self::Permanent {
-                scene: QrScene::Str(_),
-            } => "QR_LIMIT_STR_SCENE",
-        }
-    }
-
-    fn body(&self) -> QrBody<'_> {
-        let (scene, expire_seconds) = match self {
-            Self::Temporary {
-                scene,
-                expire_seconds,
-            } => (scene, Some(*expire_seconds)),
-            Self::Permanent { scene } => (scene, None),
-        };
-        let scene = match scene {
-            QrScene::Id(scene_id) => SceneBody::Id {
-                scene_id: *scene_id,
-            },
-            QrScene::Str(scene) => SceneBody::Str {
-                scene_str: scene.as_str(),
-            },
-        };
-        QrBody {
-            expire_seconds,
-            action_name: self.action_name(),
-            action_info: ActionInfo { scene },
-        }
-    }
-}
-
-/// A created QR code.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct QrTicket {
-    /// The ticket, for `showqrcode` (URL-encode it: it holds `+`, `/`, `=`).
-    pub ticket: String,
-    /// The content the QR image encodes; render it with [`crate::wechat::qrcode::render_png`].
-    pub url: String,
-    /// Seconds until the code expires; `None` for permanent codes.
-    #[serde(default)]
-    pub expire_seconds: Option<u64>,
-}
-
-/// Why a call to WeChat failed.
-#[derive(Debug, Error)]
-pub enum ApiError {
-    /// WeChat answered with a non-zero `errcode`.
-    #[error("{}", describe_wechat(*code, message))]
-    WeChat {
-        /// The `errcode`.
-        code: i64,
-        /// The `errmsg`, for people (it carries a request id; never match on it).
-        message: String,
-    },
-    /// WeChat (or something in front of it) answered with a non-2xx HTTP status.
-    #[error("wechat answered http status {status}")]
-    Http {
-        /// The HTTP status code.
-        status: u16,
-    },
-    /// No answer within the client's timeout.
-    #[error("the call to wechat timed out; it is retried with backoff")]
-    Timeout,
-    /// The request could not be sent or the answer not received (DNS, connect, TLS, reset).
-    #[error("could not reach wechat: {0}")]
-    Transport(String),
-    /// The answer was not the JSON this call expects.
-    #[error("wechat's answer could not be read: {0}")]
-    Decode(String),
-    /// The configured API base URL is unusable.
-    #[error(
-        "the wechat api base url {url:?} is not usable: {reason}; set WECHAT_API_BASE to e.g. https://api.weixin.qq.com"
-    )]
-    BaseUrl {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// Errcodes that mean the token must be refreshed (once) before retrying.
-const TOKEN_ERRORS: [i64; 3] = [40001, 40014, 42001];
-
-/// Errcodes that no retry can fix: the operator must change the configuration or the console.
-const FATAL_CONFIG_ERRORS: [i64; 12] = [
-    40013, 40125, 40164, 40243, 41002, 41004, 48001, 48004, 89501, 89503, 89506, 89507,
-];
-
-impl ApiError {
-    /// WeChat's errcode, when WeChat answered with one.
-    pub fn code(&self) -> Option<i64> {
-        match self {
-            Self::WeChat { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-
-    /// True for 40001, 40014, 42001: refresh the token once, then retry.
-    pub fn is_token_error(&self) -> bool {
-        self.code().is_some_and(|c| TOKEN_ERRORS.contains(&c))
-    }
-
-    /// True when trying again later may succeed: busy (-1), quotas (45009, 45011), HTTP 5xx,
-    /// timeouts and transport failures.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::WeChat { code, .. } => matches!(code, -1 | 45009 | 45011),
-            Self::Http { status } => *status >= 500,
-            Self::Timeout | Self::Transport(_) => true,
-            Self::Decode(_) | Self::BaseUrl { .. } => false,
-        }
-    }
-
-    /// True when only the operator can fix it (wrong appid/secret, IP whitelist, frozen
-    /// secret, admin confirmation, missing API permission); never retry these in a loop.
-    pub fn is_fatal_config(&self) -> bool {
-        match self {
-            Self::BaseUrl { .. } => true,
-            _ => self
-                .code()
-                .is_some_and(|c| FATAL_CONFIG_ERRORS.contains(&c)),
-        }
-    }
-}
-
-/// The message for a WeChat errcode: for configuration errors, what to fix and where.
-fn describe_wechat(code: i64, message: &str) -> String {
-    let fix = match code {
-        40013 => {
-            "wechat refused the appid: set WECHAT_APPID to the official account's AppID from the MP console (设置与开发 → 基本配置)"
-        }
-        40125 => {
-            "wechat refused the app secret: copy the current AppSecret from the MP console (设置与开发 → 基本配置) into WECHAT_APPSECRET; resetting it there voids the old one"
-        }
-        40164 => {
-            "wechat refused this server's ip: add this server's egress IP to the IP whitelist (IP白名单) in the MP console"
-        }
-        40243 => "the app secret is frozen: unfreeze or reset it in the MP console",
-        41002 => "no appid was sent: set WECHAT_APPID",
-        41004 => "no app secret was sent: set WECHAT_APPSECRET",
-        48001 | 48004 => {
-            "this account may not call this api: it needs the permission (usually a verified service account) in the MP console"
-        }
-        89501 | 89503 => {
-            "wechat is waiting for the account admin to confirm calls from this ip: approve the confirmation wechat sent, then retry"
-        }
-        89506 | 89507 => {
-            "the account admin rejected calls from this ip and wechat blocks it for a while: approve the ip in the MP console"
-        }
-        40001 | 40014 | 42001 => {
-            "the access token is invalid or expired: fetch a new one and retry once"
-        }
-        -1 => "wechat is busy: retry with backoff",
-        45009 => {
-            "the daily api quota is used up: wait for the daily reset or clear it (clear_quota)"
-        }
-        45011 => "the per-minute api quota is used up: back off and retry",
-        _ => "wechat refused the call",
-    };
-    format!("{fix} (errcode {code}: {message})")
-}
+pub use error::ApiError;
+pub use qrcode::{QrRequest, QrScene, QrTicket};
+pub use tags::WeChatTag;
+pub use token::{AccessToken, AppSecret, TokenGrant};
+pub use users::{Page, UserInfo};
 
 /// The JSON every WeChat answer may carry when it fails.
 #[derive(Deserialize)]
@@ -458,26 +173,6 @@ struct UserInfoBody {
     qr_scene_str: String,
     #[serde(default)]
     tagid_list: Vec<TagId>,
-}
-
-#[derive(Serialize)]
-struct QrBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expire_seconds: Option<u32>,
-    action_name: &'static str,
-    action_info: ActionInfo<'a>,
-}
-
-#[derive(Serialize)]
-struct ActionInfo<'a> {
-    scene: SceneBody<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum SceneBody<'a> {
-    Id { scene_id: u32 },
-    Str { scene_str: &'a str },
 }
 
 #[derive(Serialize)]
@@ -867,63 +562,6 @@ fn decode_error(err: serde_json::Error) -> ApiError {
 mod tests {
     use super::*;
 
-    fn wechat(code: i64) -> ApiError {
-        ApiError::WeChat {
-            code,
-            message: format!("some text rid: {code}"),
-        }
-    }
-
-    #[test]
-    fn errors_are_classified_by_errcode() {
-        for code in [40001, 40014, 42001] {
-            assert!(wechat(code).is_token_error(), "{code}");
-            assert!(!wechat(code).is_retryable() && !wechat(code).is_fatal_config());
-        }
-        for code in [-1, 45009, 45011] {
-            assert!(wechat(code).is_retryable(), "{code}");
-        }
-        for code in [40125, 40164, 40013, 40243, 89503] {
-            assert!(wechat(code).is_fatal_config(), "{code}");
-            assert!(!wechat(code).is_retryable());
-        }
-        assert!(ApiError::Http { status: 502 }.is_retryable());
-        assert!(!ApiError::Http { status: 404 }.is_retryable());
-        assert!(ApiError::Timeout.is_retryable());
-        assert!(!ApiError::Decode("x".into()).is_retryable());
-        assert_eq!(wechat(45157).code(), Some(45157));
-        assert_eq!(ApiError::Timeout.code(), None);
-    }
-
-    #[test]
-    fn config_errors_say_what_to_fix() {
-        let ip = ApiError::WeChat {
-            code: 40164,
-            message: "invalid ip 1.2.3.4 ipv6 ::ffff:1.2.3.4, not in whitelist".into(),
-        };
-        let text = ip.to_string();
-        assert!(text.contains("IP whitelist"), "{text}");
-        assert!(text.contains("1.2.3.4"), "{text}");
-        assert!(wechat(40125).to_string().contains("WECHAT_APPSECRET"));
-        assert!(wechat(89503).to_string().contains("approve"));
-    }
-
-    #[test]
-    fn secrets_are_redacted_in_debug() {
-        let token = AccessToken::new("tok-123");
-        let secret = AppSecret::new("sec-456");
-        let grant = TokenGrant {
-            token: token.clone(),
-            expires_in: Duration::from_secs(1),
-        };
-        let shown = format!("{token:?} {secret:?} {grant:?}");
-        assert!(
-            !shown.contains("tok-123") && !shown.contains("sec-456"),
-            "{shown}"
-        );
-        assert_eq!(token.expose(), "tok-123");
-    }
-
     #[test]
     fn the_base_url_must_be_http_with_a_host() {
         let timeout = Duration::from_secs(1);
@@ -934,28 +572,6 @@ mod tests {
             assert!(matches!(err, ApiError::BaseUrl { .. }), "{bad}");
             assert!(err.is_fatal_config());
         }
-    }
-
-    #[test]
-    fn qr_requests_nest_the_scene_under_action_info() {
-        let scene = Scene::parse("expo-2026").unwrap();
-        let temporary = QrRequest::Temporary {
-            scene: QrScene::Str(scene),
-            expire_seconds: 604_800,
-        };
-        assert_eq!(
-            serde_json::to_value(temporary.body()).unwrap(),
-            serde_json::json!({"expire_seconds":604800,"action_name":"QR_STR_SCENE",
-                "action_info":{"scene":{"scene_str":"expo-2026"}}})
-        );
-        let permanent = QrRequest::Permanent {
-            scene: QrScene::Id(123),
-        };
-        assert_eq!(
-            serde_json::to_value(permanent.body()).unwrap(),
-            serde_json::json!({"action_name":"QR_LIMIT_SCENE",
-                "action_info":{"scene":{"scene_id":123}}})
-        );
     }
 
     #[test]

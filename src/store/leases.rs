@@ -1,0 +1,109 @@
+//! Leases: a key held by one owner for a while, taken, renewed or freed only by that owner
+//! (`lua/lease.lua`): the sync worker's per-lead leases and the access token's refresh lock.
+//! Also the shared access token itself, cached until shortly before WeChat's expiry.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::{AsyncCommands, Script};
+
+use super::{CHUNK, Store, StoreError, millis};
+use crate::domain::OpenId;
+
+static LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/lease.lua")));
+
+/// A lease held in Redis: taken if free, renewed or freed only by its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseOp {
+    /// Take the lease if nobody holds it (or renew it if the owner does).
+    Take,
+    /// Extend a lease the owner holds.
+    Renew,
+    /// Let go of a lease the owner holds.
+    Free,
+}
+
+impl LeaseOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Take => "take",
+            Self::Renew => "renew",
+            Self::Free => "free",
+        }
+    }
+}
+
+impl Store {
+    /// Takes, renews or frees the sync leases of these leads for `owner`; returns, per lead,
+    /// whether `owner` holds the lease afterwards (for `Free`: whether it let one go).
+    pub async fn lead_leases(
+        &self,
+        openids: &[OpenId],
+        owner: &str,
+        ttl: Duration,
+        op: LeaseOp,
+    ) -> Result<Vec<bool>, StoreError> {
+        let keys: Vec<String> = openids.iter().map(|o| self.keys.sync_lease(o)).collect();
+        self.leases(&keys, owner, ttl, op).await
+    }
+
+    /// Takes or frees the token refresh lock for `owner`.
+    pub async fn token_lock(
+        &self,
+        owner: &str,
+        ttl: Duration,
+        op: LeaseOp,
+    ) -> Result<bool, StoreError> {
+        let held = self
+            .leases(&[self.keys.access_token_lock()], owner, ttl, op)
+            .await?;
+        Ok(held.first().copied().unwrap_or(false))
+    }
+
+    async fn leases(
+        &self,
+        keys: &[String],
+        owner: &str,
+        ttl: Duration,
+        op: LeaseOp,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let mut invocation = LEASE.prepare_invoke();
+            for key in chunk {
+                invocation.key(key);
+            }
+            invocation.arg(owner).arg(millis(ttl)).arg(op.as_str());
+            let held: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
+            out.extend(held.into_iter().map(|h| h == 1));
+        }
+        Ok(out)
+    }
+
+    /// The shared access token, if one is cached.
+    pub async fn access_token(&self) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.get(self.keys.access_token()).await?)
+    }
+
+    /// Caches the shared access token for `ttl`.
+    pub async fn set_access_token(&self, token: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .pset_ex(self.keys.access_token(), token, millis(ttl))
+            .await?;
+        Ok(())
+    }
+
+    /// Drops the cached access token if it is still `stale` (someone may have replaced it).
+    pub async fn drop_access_token(&self, stale: &str) -> Result<(), StoreError> {
+        self.leases(
+            &[self.keys.access_token()],
+            stale,
+            Duration::from_millis(1),
+            LeaseOp::Free,
+        )
+        .await
+        .map(drop)
+    }
+}
