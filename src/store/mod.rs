@@ -4,6 +4,7 @@
 //! Keys are built only in [`keys`]; the Lua scripts live in `src/store/lua/` and are called
 //! by SHA (reloaded by the client on `NOSCRIPT`). Applying one event is one round trip.
 
+pub mod access;
 pub mod keys;
 mod lead;
 mod query;

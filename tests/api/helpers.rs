@@ -180,6 +180,7 @@ impl TestApp {
                 account: account(spawn.wire),
                 channels_dir: channels_dir.path().to_owned(),
                 admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
+                trusted_proxies: Default::default(),
                 redis_url: redis.url(),
                 sync: spawn.wechat.is_some().then(SyncConfig::default),
                 api_base: spawn

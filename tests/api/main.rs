@@ -1,5 +1,6 @@
 //! wxtag's integration tests: one binary, real Redis servers, the app on port 0.
 
+mod access; // sessions, a bearer-only API, the Origin check, the login limiter, QR caching
 mod admin; // the admin API's guard and shapes
 mod browser; // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use super::chart::{PALETTE, Series, StackedChart};
 use super::{PageError, html};
 use crate::admin::ApiError;
-use crate::admin::auth::AdminPage;
 use crate::admin::channels::{ChannelReport, channel_report, range};
 use crate::startup::SharedRules;
 use crate::store::{Counts, Store, china_time};
@@ -139,7 +138,6 @@ fn href(from: &str, to: &str, metric: Metric) -> String {
 
 /// `GET /?from=&to=&metric=`: the channels page; a bad range shows why and the last 7 days.
 pub(super) async fn page(
-    _: AdminPage,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
     query: web::Query<PageQuery>,

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::labels::{ChannelName, Why, channel_name, event_kind, short_time, why};
 use super::{PageError, html, same_origin, see_other};
-use crate::admin::auth::AdminPage;
 use crate::admin::leads::ADMIN_SOURCE;
+use crate::admin::{Caller, audit};
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 use crate::rules::Rules;
 use crate::startup::SharedRules;
@@ -115,7 +115,6 @@ async fn tag_options(store: &Store) -> Result<Vec<String>, PageError> {
 /// `GET /leads?q=&tag=&channel=&subscribed=&cursor=`: an openid goes straight to its lead;
 /// otherwise a page of leads matching the filters.
 pub(super) async fn list(
-    _: AdminPage,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
     query: web::Query<SearchQuery>,
@@ -254,7 +253,6 @@ async fn find(store: &Store, raw: &str) -> Result<Lead, PageError> {
 
 /// `GET /leads/{openid}`: one lead.
 pub(super) async fn page(
-    _: AdminPage,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
     openid: web::Path<String>,
@@ -276,7 +274,7 @@ pub(super) struct TagForm {
 /// `POST /leads/{openid}/tags`: adds or removes one of sales' own tags, then shows the lead
 /// again; a bad tag name shows the lead with why.
 pub(super) async fn edit_tags(
-    _: AdminPage,
+    caller: Caller,
     req: HttpRequest,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
@@ -301,13 +299,14 @@ pub(super) async fn edit_tags(
         store
             .edit_tags(&lead.openid, &add, &remove, ADMIN_SOURCE, UnixTime::now())
             .await?;
+        audit::record(&store, &caller.name, "tags.edit", lead.openid.as_str()).await;
     }
     Ok(see_other(&format!("/leads/{}#tags", lead.openid), None))
 }
 
 /// `GET /leads/{openid}/tags`: the lead's tags on its page. A tag form posted after the
 /// login expired comes back here once the browser has logged in again.
-pub(super) async fn tags_anchor(_: AdminPage, openid: web::Path<String>) -> HttpResponse {
+pub(super) async fn tags_anchor(openid: web::Path<String>) -> HttpResponse {
     match OpenId::parse(&openid) {
         Ok(openid) => see_other(&format!("/leads/{openid}#tags"), None),
         Err(_) => see_other("/leads", None),

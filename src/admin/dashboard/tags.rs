@@ -6,7 +6,6 @@ use askama::Template;
 
 use super::labels::short_time;
 use super::{PageError, html};
-use crate::admin::auth::AdminPage;
 use crate::domain::UnixTime;
 use crate::store::{DeadLetter, Store, TagState, rfc3339};
 
@@ -83,7 +82,7 @@ fn op_label(op: &str) -> &'static str {
 }
 
 /// `GET /tags`.
-pub(super) async fn page(_: AdminPage, store: web::Data<Store>) -> Result<HttpResponse, PageError> {
+pub(super) async fn page(store: web::Data<Store>) -> Result<HttpResponse, PageError> {
     let counts = store.tag_counts().await?;
     let sync = store.tag_sync().await?;
     let dead = store.dead_letters(DEAD_LETTERS_SHOWN).await?;
