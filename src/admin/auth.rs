@@ -320,6 +320,44 @@ mod tests {
     }
 
     #[test]
+    fn cookies_are_secure_unless_bound_to_loopback_over_plain_http() {
+        let access = |bind: &str| {
+            Access::new(
+                AdminToken::generate(),
+                "wx1",
+                TrustedProxies::default(),
+                bind.parse().unwrap(),
+            )
+        };
+        let plain = Client {
+            ip: None,
+            https: false,
+        };
+        let https = Client {
+            ip: None,
+            https: true,
+        };
+        assert!(!access("127.0.0.1:8080").secure_cookie(&plain));
+        assert!(access("127.0.0.1:8080").secure_cookie(&https));
+        assert!(access("0.0.0.0:8080").secure_cookie(&plain));
+        assert!(access("[::]:8080").secure_cookie(&plain));
+    }
+
+    #[test]
+    fn roles_allow_what_the_contract_says() {
+        use Need::*;
+        for (role, allowed) in [
+            (Role::Admin, [true, true, true]),
+            (Role::Sales, [true, true, false]),
+            (Role::Read, [true, false, false]),
+            (Role::Ingest, [false, false, false]),
+        ] {
+            let got = [Read, EditTags, Export].map(|need| need.allows(role));
+            assert_eq!(got, allowed, "{role:?}");
+        }
+    }
+
+    #[test]
     fn generated_tokens_differ_and_parse() {
         let (a, b) = (AdminToken::generate(), AdminToken::generate());
         assert_ne!(a.reveal(), b.reveal());
