@@ -289,3 +289,44 @@ async fn a_channel_qr_png_makes_one_wechat_code_not_one_per_download() {
         "one permanent and one 30-day code, each made once"
     );
 }
+
+#[tokio::test]
+async fn the_login_page_and_the_navigation_come_in_english_when_asked() {
+    let app = TestApp::spawn_with(Spawn::shipped_channels()).await;
+    app.post_event(&xml::follow("o1", None)).await;
+
+    let login = client()
+        .get(format!("{}/login?lang=en", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login.contains(r#"<html lang="en">"#) && login.contains("Log in"),
+        "{login}"
+    );
+    assert!(!login.contains("管理令牌"));
+
+    let cookie = log_in(&app, ADMIN_TOKEN).await;
+    let page = client()
+        .get(format!("{}/leads", app.base))
+        .header(header::COOKIE, &cookie)
+        .header(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for label in ["Channels", "Leads", "Tags", "Export CSV", "Log out"] {
+        assert!(page.contains(label), "{label} missing");
+    }
+    let chinese = get_with_cookie(&app, "/leads", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(chinese.contains(r#"<html lang="zh-CN">"#) && chinese.contains(">线索<"));
+}

@@ -23,6 +23,7 @@ mod labels;
 mod leads;
 mod session;
 mod tags;
+mod words;
 
 use actix_web::cookie::Cookie;
 use actix_web::http::Method;
@@ -32,6 +33,7 @@ use askama::Template;
 use crate::admin::routes::{Entry, Gate};
 use crate::admin::{ApiError, Need};
 use crate::store::StoreError;
+use words::{Lang, Nav};
 
 /// What a page may load: its own stylesheet and images, nothing else, and no scripts.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
@@ -121,7 +123,7 @@ impl From<ApiError> for PageError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
-    nav: &'static str,
+    nav: Nav,
     status: u16,
     message: &'a str,
 }
@@ -147,7 +149,10 @@ impl ResponseError for PageError {
         }
         let message = self.to_string();
         let page = ErrorPage {
-            nav: "error",
+            nav: Nav {
+                page: "error",
+                t: &words::ZH,
+            },
             status: self.status_code().as_u16(),
             message: &message,
         };

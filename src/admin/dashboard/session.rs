@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{PageError, html, same_origin, see_other};
+use super::{Lang, Nav, PageError, html, same_origin, see_other};
 use crate::admin::Access;
 use crate::admin::audit;
 use crate::admin::auth::{COOKIE, LOGIN_PATH};
@@ -32,7 +32,7 @@ pub const MAX_LOGINS_PER_MINUTE: u64 = 10;
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    nav: &'static str,
+    nav: Nav,
     next: &'a str,
     error: bool,
     throttled: bool,
@@ -63,6 +63,7 @@ fn local_path(next: &str) -> &str {
 
 /// `GET /login`: the form; a browser already logged in goes on to `next`.
 pub(super) async fn form(
+    lang: Lang,
     req: HttpRequest,
     access: web::Data<Access>,
     store: web::Data<Store>,
@@ -73,7 +74,7 @@ pub(super) async fn form(
         return Ok(see_other(next, None));
     }
     let page = LoginPage {
-        nav: "",
+        nav: lang.nav(""),
         next,
         error: false,
         throttled: false,
@@ -84,6 +85,7 @@ pub(super) async fn form(
 /// `POST /login`: with a known credential's token, opens a session, sets its cookie and goes
 /// on to `next`; else the form again with 401, or 429 past the per-address limit.
 pub(super) async fn login(
+    lang: Lang,
     req: HttpRequest,
     access: web::Data<Access>,
     store: web::Data<Store>,
@@ -94,7 +96,7 @@ pub(super) async fn login(
     let client = access.client(&req);
     let refused = |status: StatusCode, throttled: bool| {
         let page = LoginPage {
-            nav: "",
+            nav: lang.nav(""),
             next,
             error: !throttled,
             throttled,
