@@ -39,17 +39,8 @@ fn location(response: &Response) -> &str {
         .unwrap_or("")
 }
 
-/// Logs in with `token`; the `Cookie` header the browser then sends.
 async fn log_in(app: &TestApp, token: &str) -> String {
-    let login = client()
-        .post(format!("{}/login", app.base))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::SEE_OTHER, "the login works");
-    let cookie = set_cookie(&login).expect("a session cookie");
-    cookie.split(';').next().unwrap().to_owned()
+    app.session_cookie(token).await
 }
 
 async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> Response {

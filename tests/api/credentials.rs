@@ -199,20 +199,10 @@ async fn the_dashboard_applies_the_same_roles() {
     app.post_event(&xml::follow("o1", None)).await;
     let sales = credential(&app, "wang-lei", Role::Sales, None).await;
     let read = credential(&app, "board", Role::Read, None).await;
-    let log_in = |token: String| {
-        let app = &app;
-        async move {
-            let login = client()
-                .post(format!("{}/login", app.base))
-                .form(&[("token", token.as_str())])
-                .send()
-                .await
-                .unwrap();
-            let cookie = login.headers()[header::SET_COOKIE].to_str().unwrap();
-            cookie.split(';').next().unwrap().to_owned()
-        }
-    };
-    let (sales, read) = (log_in(sales).await, log_in(read).await);
+    let (sales, read) = (
+        app.session_cookie(&sales).await,
+        app.session_cookie(&read).await,
+    );
     let form = |cookie: &str| {
         client()
             .post(format!("{}/leads/o1/tags", app.base))

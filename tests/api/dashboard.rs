@@ -24,14 +24,7 @@ fn client() -> reqwest::Client {
 
 /// The `Cookie` header a browser sends once logged in with the admin token.
 async fn logged_in(app: &TestApp) -> String {
-    let login = client()
-        .post(format!("{}/login", app.base))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = set_cookie(&login).expect("a session cookie");
-    cookie.split(';').next().unwrap().to_owned()
+    app.session_cookie(ADMIN_TOKEN).await
 }
 
 fn location(response: &Response) -> &str {

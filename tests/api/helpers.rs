@@ -315,6 +315,24 @@ impl TestApp {
             .expect("the app answers")
     }
 
+    /// Logs in to the dashboard with `token`; the `Cookie` header the browser then sends.
+    pub async fn session_cookie(&self, token: &str) -> String {
+        let login = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/login", self.base))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("the app answers");
+        assert_eq!(login.status(), StatusCode::SEE_OTHER, "the login works");
+        let cookie = login.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
     /// A lead as JSON; panics unless the app answers 200.
     pub async fn lead(&self, openid: &str) -> Value {
         let response = self.admin_get(&format!("/api/leads/{openid}")).await;
