@@ -52,14 +52,26 @@ pub(super) struct Entry {
     pub(super) handler: fn() -> actix_web::Route,
 }
 
+impl Entry {
+    /// An entry of the table.
+    pub(super) fn new(
+        method: Method,
+        path: &'static str,
+        gate: Gate,
+        handler: fn() -> actix_web::Route,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            gate,
+            handler,
+        }
+    }
+}
+
 /// The API's routes, relative to `/api` and `/api/accounts/{appid}`.
 fn api() -> Vec<Entry> {
-    let entry = |method, path, need, handler| Entry {
-        method,
-        path,
-        gate: Gate::Api(need),
-        handler,
-    };
+    let entry = |method, path, need, handler| Entry::new(method, path, Gate::Api(need), handler);
     vec![
         entry(Method::GET, "/leads", Need::Read, || {
             web::route().to(leads::list)

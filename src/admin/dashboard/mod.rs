@@ -41,12 +41,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
 
 /// The dashboard's pages, forms and assets, each with its gate, for the route table.
 pub(super) fn entries() -> Vec<Entry> {
-    let entry = |method, path, gate, handler| Entry {
-        method,
-        path,
-        gate,
-        handler,
-    };
+    let entry = Entry::new;
     let read = Gate::Page(Need::Read);
     vec![
         entry(Method::GET, "/", read, || web::route().to(channels::page)),
