@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use thiserror::Error;
 
 use crate::admin::AdminToken;
+use crate::admin::client::TrustedProxies;
 use crate::sandbox;
 use crate::store::Durability;
 use crate::wechat::api::AppSecret;
@@ -75,6 +76,8 @@ pub struct Settings {
     /// `WXTAG_DURABILITY`: refuse a Redis that can lose answered events (`strict`, the
     /// default), or accept it (`relaxed`).
     pub durability: Durability,
+    /// `WXTAG_TRUSTED_PROXIES`: the peers whose forwarding headers are believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Settings {
@@ -121,6 +124,7 @@ impl Settings {
             admin_token,
             data_dir: get("WXTAG_DATA").unwrap_or_else(|| "data".into()).into(),
             durability,
+            trusted_proxies: trusted_proxies(&get)?,
         })
     }
 
@@ -128,6 +132,19 @@ impl Settings {
     pub fn is_sandbox(&self) -> bool {
         matches!(self.account.mode, Mode::Sandbox)
     }
+}
+
+/// `WXTAG_TRUSTED_PROXIES`: comma-separated IPs and CIDRs, or `none`; unset means loopback.
+fn trusted_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<TrustedProxies, ConfigError> {
+    get("WXTAG_TRUSTED_PROXIES")
+        .map(|raw| {
+            TrustedProxies::parse(&raw).map_err(|problem| ConfigError {
+                var: "WXTAG_TRUSTED_PROXIES",
+                problem,
+            })
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError> {
@@ -267,6 +284,7 @@ mod tests {
             ("WXTAG_BIND", "not an address"),
             ("WECHAT_API_BASE", "ftp://x"),
             ("WECHAT_APPID", "appid-without-wx"),
+            ("WXTAG_TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");

@@ -15,7 +15,8 @@ use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use arc_swap::ArcSwap;
 use thiserror::Error;
 
-use crate::admin::{self, AdminToken};
+use crate::admin::client::TrustedProxies;
+use crate::admin::{self, Access, AdminToken};
 use crate::config::Account;
 use crate::metrics::Metrics;
 use crate::rules::Rules;
@@ -67,8 +68,10 @@ pub struct AppConfig {
     pub account: Account,
     /// The folder of channel rule files.
     pub channels_dir: PathBuf,
-    /// The admin bearer token.
+    /// The built-in admin credential's token.
     pub admin_token: AdminToken,
+    /// The proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: TrustedProxies,
     /// Where Redis is.
     pub redis_url: String,
     /// Where the WeChat API is: WeChat's, or the sandbox's in sandbox mode.
@@ -143,10 +146,15 @@ impl Application {
             }
             None => None,
         };
+        let access = web::Data::new(Access::new(
+            config.admin_token,
+            &config.account.appid,
+            config.trusted_proxies,
+            listener.local_addr()?,
+        ));
         let wechat = web::Data::new(worker.as_ref().map(|w| w.client().clone()));
         let intake = web::Data::new(Intake::new(config.account, rules.clone(), store.clone()));
         let store = web::Data::new(store);
-        let admin_token = web::Data::new(config.admin_token);
         let metrics = web::Data::new(metrics);
         let shared_rules = web::Data::new(rules.clone());
         let port = listener.local_addr()?.port();
@@ -157,7 +165,7 @@ impl Application {
                 .app_data(wechat.clone())
                 .app_data(intake.clone())
                 .app_data(store.clone())
-                .app_data(admin_token.clone())
+                .app_data(access.clone())
                 .app_data(shared_rules.clone())
                 .app_data(durability.clone())
                 .configure(webhook::http::routes)

@@ -1,20 +1,28 @@
-//! The admin token and the extractors that guard every admin route and dashboard page with it.
+//! Who may do what: the built-in admin token, named credentials with roles, and the checks
+//! the route guards (`admin::routes`) run before any handler.
 //!
-//! A request is let in with `Authorization: Bearer <token>`, or with the dashboard's login
-//! cookie ([`COOKIE`], HttpOnly and `SameSite=Strict`) holding the token; either is compared in
-//! constant time. The JSON API answers anything else with 401 and an empty body: nothing else
-//! is said. Dashboard pages ([`AdminPage`]) send the browser to the login page instead.
+//! The API takes only `Authorization: Bearer <token>`: `WXTAG_ADMIN_TOKEN` (compared in
+//! constant time) is the built-in `admin` credential; any other token is looked up by its
+//! SHA-256 among the named credentials. The dashboard takes only its session cookie
+//! ([`COOKIE`]), which names a session in Redis, never a token. 401 means no, an unknown or a
+//! revoked credential (with an empty body on the API); 403 a known one its role or account
+//! does not allow.
 
 use std::future::{Ready, ready};
+use std::net::SocketAddr;
 
 use actix_web::{
-    FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, http::header, web,
+    FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, dev::Payload, http::header,
 };
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-/// The name of the dashboard's login cookie; it holds the admin token.
-pub const COOKIE: &str = "wxtag_admin";
+use super::client::{Client, TrustedProxies};
+use crate::store::access::{BUILT_IN_ADMIN, Credential, Role, digest};
+use crate::store::{Store, StoreError};
+
+/// The name of the dashboard's session cookie; it holds a random session id.
+pub const COOKIE: &str = "wxtag_session";
 
 /// The dashboard's login page.
 pub const LOGIN_PATH: &str = "/login";
@@ -22,7 +30,7 @@ pub const LOGIN_PATH: &str = "/login";
 /// The shortest admin token accepted from the environment.
 const MIN_LEN: usize = 16;
 
-/// The bearer token of the admin API and dashboard (`WXTAG_ADMIN_TOKEN`).
+/// The built-in `admin` credential's token (`WXTAG_ADMIN_TOKEN`).
 #[derive(Debug, Clone)]
 pub struct AdminToken(SecretString);
 
@@ -59,11 +67,59 @@ impl AdminToken {
     }
 }
 
-/// Proof that a request carried the admin token; take it as a handler argument.
-#[derive(Debug)]
-pub struct Admin;
+/// What a route needs its caller's role to allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Reading leads, channels, tags, dead letters and QR codes.
+    Read,
+    /// Changing sales' own tags on a lead.
+    EditTags,
+    /// Every lead at once, as CSV.
+    Export,
+}
 
-/// The refusal of a request without the admin token.
+impl Need {
+    /// True when `role` may do this. `ingest` may do none of it: it is for the ingest
+    /// routes to come (`/api/events`, `/api/leads/{openid}/identity`).
+    pub fn allows(self, role: Role) -> bool {
+        match role {
+            Role::Admin => true,
+            Role::Sales => matches!(self, Need::Read | Need::EditTags),
+            Role::Read => self == Need::Read,
+            Role::Ingest => false,
+        }
+    }
+}
+
+/// The credential a request was let in with; handlers take it to say who acted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The credential's name (`admin` for `WXTAG_ADMIN_TOKEN`).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The only account it may act on; `None` for every account.
+    pub account: Option<String>,
+}
+
+impl From<Credential> for Caller {
+    fn from(credential: Credential) -> Self {
+        Self {
+            name: credential.name,
+            role: credential.role,
+            account: credential.account,
+        }
+    }
+}
+
+impl Caller {
+    /// True when this caller may do `need` on `account`.
+    pub fn may(&self, need: Need, account: &str) -> bool {
+        need.allows(self.role) && self.account.as_deref().is_none_or(|own| own == account)
+    }
+}
+
+/// The refusal of a request without a known credential.
 #[derive(Debug, thiserror::Error)]
 #[error("unauthorized")]
 pub struct Unauthorized;
@@ -74,48 +130,142 @@ impl ResponseError for Unauthorized {
     }
 }
 
-/// True when the request carries the admin token: as a bearer token when it sends an
-/// `Authorization` header, else in the login cookie.
-pub(super) fn carries_token(req: &HttpRequest) -> bool {
-    let Some(token) = req.app_data::<web::Data<AdminToken>>() else {
-        return false;
-    };
-    match req.headers().get(header::AUTHORIZATION) {
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .is_some_and(|presented| token.matches(presented.trim())),
-        None => req
-            .cookie(COOKIE)
-            .is_some_and(|cookie| token.matches(cookie.value())),
-    }
-}
-
-impl FromRequest for Admin {
+impl FromRequest for Caller {
     type Error = Unauthorized;
     type Future = Ready<Result<Self, Unauthorized>>;
 
+    /// The caller the route guard let in; a route without a guard has none.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(if carries_token(req) {
-            Ok(Admin)
-        } else {
-            Err(Unauthorized)
-        })
+        ready(
+            req.extensions()
+                .get::<Caller>()
+                .cloned()
+                .ok_or(Unauthorized),
+        )
     }
 }
 
-/// Proof that a dashboard request carried the admin token; without it the browser is sent to
-/// the login page, which brings it back here afterwards.
-#[derive(Debug)]
-pub struct AdminPage;
+/// How requests are let in: the built-in admin token, the account served, which proxies
+/// are believed, and whether cookies must be `Secure`.
+#[derive(Debug, Clone)]
+pub struct Access {
+    admin: AdminToken,
+    admin_digest: String,
+    appid: String,
+    trusted: TrustedProxies,
+    loopback: bool,
+}
 
-/// The answer to a dashboard request without the admin token: a redirect to the login page.
+impl Access {
+    /// Access for the account `appid`, served on `bound`.
+    pub fn new(admin: AdminToken, appid: &str, trusted: TrustedProxies, bound: SocketAddr) -> Self {
+        Self {
+            admin_digest: digest(admin.reveal()),
+            admin,
+            appid: appid.to_owned(),
+            trusted,
+            loopback: bound.ip().is_loopback(),
+        }
+    }
+
+    /// The account this server serves.
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// The client behind `req`, through trusted proxies only.
+    pub fn client(&self, req: &HttpRequest) -> Client {
+        Client::of(req, &self.trusted)
+    }
+
+    /// Whether a cookie set for `client` must be `Secure`: always, unless the server is bound
+    /// to loopback and the client did not come over HTTPS.
+    pub fn secure_cookie(&self, client: &Client) -> bool {
+        !self.loopback || client.https
+    }
+
+    fn admin(&self) -> Caller {
+        Caller {
+            name: BUILT_IN_ADMIN.to_owned(),
+            role: Role::Admin,
+            account: None,
+        }
+    }
+
+    /// The credential a presented token belongs to, if any, with the token's digest (what a
+    /// session of it keeps).
+    pub async fn by_token(
+        &self,
+        store: &Store,
+        token: &str,
+    ) -> Result<Option<(Caller, String)>, StoreError> {
+        if self.admin.matches(token) {
+            return Ok(Some((self.admin(), self.admin_digest.clone())));
+        }
+        let token_digest = digest(token);
+        Ok(store
+            .credential(&token_digest)
+            .await?
+            .map(|credential| (Caller::from(credential), token_digest)))
+    }
+
+    /// The caller of an API request, from its bearer token; cookies do not count here.
+    pub async fn bearer(
+        &self,
+        store: &Store,
+        req: &HttpRequest,
+    ) -> Result<Option<Caller>, StoreError> {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty());
+        match presented {
+            Some(token) => Ok(self.by_token(store, token).await?.map(|(caller, _)| caller)),
+            None => Ok(None),
+        }
+    }
+
+    /// The caller of a dashboard request, from its session cookie; a session whose
+    /// credential was revoked (or whose admin token changed) lets nobody in.
+    pub async fn session(
+        &self,
+        store: &Store,
+        req: &HttpRequest,
+    ) -> Result<Option<Caller>, StoreError> {
+        let Some(cookie) = req.cookie(COOKIE) else {
+            return Ok(None);
+        };
+        let Some(token_digest) = store.session(cookie.value()).await? else {
+            return Ok(None);
+        };
+        if bool::from(token_digest.as_bytes().ct_eq(self.admin_digest.as_bytes())) {
+            return Ok(Some(self.admin()));
+        }
+        Ok(store.credential(&token_digest).await?.map(Caller::from))
+    }
+}
+
+/// The answer to a dashboard request without a session: a redirect to the login page.
 #[derive(Debug, thiserror::Error)]
 #[error("login required")]
 pub struct LoginRequired {
     /// The page to return to after logging in (path and query, as the request had them).
     next: String,
+}
+
+impl LoginRequired {
+    /// The redirect for `req`, which brings the browser back to it after logging in.
+    pub fn for_request(req: &HttpRequest) -> Self {
+        let next = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        Self { next }
+    }
 }
 
 impl ResponseError for LoginRequired {
@@ -129,24 +279,6 @@ impl ResponseError for LoginRequired {
             .insert_header((header::LOCATION, location))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish()
-    }
-}
-
-impl FromRequest for AdminPage {
-    type Error = LoginRequired;
-    type Future = Ready<Result<Self, LoginRequired>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(if carries_token(req) {
-            Ok(AdminPage)
-        } else {
-            let next = req
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_owned();
-            Err(LoginRequired { next })
-        })
     }
 }
 
@@ -185,6 +317,44 @@ mod tests {
             percent_encode("/leads?tag=兴趣:PLC&x=1"),
             "/leads%3Ftag%3D%E5%85%B4%E8%B6%A3%3APLC%26x%3D1"
         );
+    }
+
+    #[test]
+    fn cookies_are_secure_unless_bound_to_loopback_over_plain_http() {
+        let access = |bind: &str| {
+            Access::new(
+                AdminToken::generate(),
+                "wx1",
+                TrustedProxies::default(),
+                bind.parse().unwrap(),
+            )
+        };
+        let plain = Client {
+            ip: None,
+            https: false,
+        };
+        let https = Client {
+            ip: None,
+            https: true,
+        };
+        assert!(!access("127.0.0.1:8080").secure_cookie(&plain));
+        assert!(access("127.0.0.1:8080").secure_cookie(&https));
+        assert!(access("0.0.0.0:8080").secure_cookie(&plain));
+        assert!(access("[::]:8080").secure_cookie(&plain));
+    }
+
+    #[test]
+    fn roles_allow_what_the_contract_says() {
+        use Need::*;
+        for (role, allowed) in [
+            (Role::Admin, [true, true, true]),
+            (Role::Sales, [true, true, false]),
+            (Role::Read, [true, false, false]),
+            (Role::Ingest, [false, false, false]),
+        ] {
+            let got = [Read, EditTags, Export].map(|need| need.allows(role));
+            assert_eq!(got, allowed, "{role:?}");
+        }
     }
 
     #[test]

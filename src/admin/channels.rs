@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, ApiError};
+use super::ApiError;
 use crate::domain::UnixTime;
 use crate::startup::SharedRules;
 use crate::store::{Counts, MAX_RANGE_DAYS, Store, china_time};
@@ -134,7 +134,6 @@ pub fn range(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDa
 
 /// `GET /api/channels?from=YYYY-MM-DD&to=YYYY-MM-DD`.
 pub(super) async fn report(
-    _: Admin,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
     query: web::Query<RangeQuery>,

@@ -17,6 +17,9 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The credential is known but its role or account does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     /// Redis failed; the cause is logged, not sent.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -27,6 +30,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::Store(_) => "internal",
         }
     }
@@ -37,6 +41,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -3,9 +3,16 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{Admin, ApiError};
+use super::{ApiError, Caller, audit};
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 use crate::store::{LeadFilter, ListError, Store};
+
+/// A lead's path segment; the struct (not a bare string) also takes the paths under
+/// `/api/accounts/{appid}`, whose appid the scope's guard has checked.
+#[derive(Debug, Deserialize)]
+pub(super) struct LeadPath {
+    openid: String,
+}
 
 /// The largest page of leads.
 const MAX_LIMIT: usize = 100;
@@ -36,7 +43,6 @@ impl From<ListError> for ApiError {
 /// `GET /api/leads?tag=&channel=&subscribed=&limit=&cursor=`: a page of leads, without
 /// their timelines; a bad cursor is a 400.
 pub(super) async fn list(
-    _: Admin,
     store: web::Data<Store>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -88,12 +94,12 @@ fn tag_names(param: &str, raw: &[String]) -> Result<Vec<TagName>, ApiError> {
 /// `POST /api/leads/{openid}/tags` `{"add": [...], "remove": [...]}`: sales' own tags.
 /// Answers the lead as it is after the edit.
 pub(super) async fn edit_tags(
-    _: Admin,
+    caller: Caller,
     store: web::Data<Store>,
-    openid: web::Path<String>,
+    path: web::Path<LeadPath>,
     edit: web::Json<TagEdit>,
 ) -> Result<HttpResponse, ApiError> {
-    let openid = OpenId::parse(&openid).map_err(|e| bad("openid", e))?;
+    let openid = OpenId::parse(&path.openid).map_err(|e| bad("openid", e))?;
     let add = tag_names("add", &edit.add)?;
     let remove = tag_names("remove", &edit.remove)?;
     if add.iter().any(|t| remove.contains(t)) {
@@ -106,17 +112,17 @@ pub(super) async fn edit_tags(
         .edit_tags(&openid, &add, &remove, ADMIN_SOURCE, UnixTime::now())
         .await?
         .ok_or_else(missing)?;
+    audit::record(&store, &caller.name, "tags.edit", openid.as_str()).await;
     let lead = store.lead(&openid).await?.ok_or_else(missing)?;
     Ok(HttpResponse::Ok().json(lead))
 }
 
 /// `GET /api/leads/{openid}`: one lead with its channels, tags and timeline.
 pub(super) async fn get(
-    _: Admin,
     store: web::Data<Store>,
-    openid: web::Path<String>,
+    path: web::Path<LeadPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let openid = OpenId::parse(&openid).map_err(|e| bad("openid", e))?;
+    let openid = OpenId::parse(&path.openid).map_err(|e| bad("openid", e))?;
     match store.lead(&openid).await? {
         Some(lead) => Ok(HttpResponse::Ok().json(lead)),
         None => Err(ApiError::NotFound(format!("no lead with openid {openid}"))),

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::{Admin, ApiError};
+use super::ApiError;
 use crate::domain::UnixTime;
 use crate::store::{Store, TagState, rfc3339};
 
@@ -24,7 +24,7 @@ pub struct TagView {
 }
 
 /// `GET /api/tags`, most-used first.
-pub(super) async fn list(_: Admin, store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
     let sync = store.tag_sync().await?;
     let mut tags: Vec<TagView> = store
         .tag_counts()

@@ -6,6 +6,7 @@ mod sandbox;
 mod send;
 mod serve;
 mod sync;
+mod token;
 
 use std::process::ExitCode;
 
@@ -15,11 +16,16 @@ use crate::config::Settings;
 
 pub use qr::QrArgs;
 pub use send::SendArgs;
+pub use token::TokenCommand;
 
 /// wxtag: WeChat official-account tagging for B2B leads.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Cli {
+    /// The account (AppID) to act on; today it must be the configured WECHAT_APPID.
+    /// `token create` binds the new credential to it.
+    #[arg(long, global = true, value_name = "APPID")]
+    pub account: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -41,6 +47,9 @@ pub enum Command {
     Sync,
     /// Create a channel's QR code through the WeChat API and render it to PNG locally.
     Qr(QrArgs),
+    /// Named credentials of the admin API and dashboard: create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 /// A command's failure, printed as `error: …` with exit code 1.
@@ -55,6 +64,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(account) = &cli.account
+        && *account != settings.account.appid
+    {
+        eprintln!(
+            "error: --account {account}: this wxtag serves one account, {} (WECHAT_APPID); \
+             leave --account out, or use {}",
+            settings.account.appid, settings.account.appid
+        );
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Serve => serve::run(settings).await,
         Command::Check => check::run(&settings),
@@ -62,6 +81,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Sync => sync::run(&settings).await,
         Command::Qr(args) => qr::run(&settings, args).await,
+        Command::Token(command) => token::run(&settings, cli.account, command).await,
     };
     match result {
         Ok(code) => code,

@@ -62,6 +62,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             account: settings.account,
             channels_dir: settings.channels_dir,
             admin_token,
+            trusted_proxies: settings.trusted_proxies,
             redis_url,
             api_base,
             sync: Some(SyncConfig::default()),

@@ -43,6 +43,15 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connected, Failure> {
                 .into(),
         );
     }
+    let (store, local) = open_store(settings).await?;
+    let access = WeChatAccess::for_account(account, &account.api_base);
+    let worker = Worker::new(store, &access, SyncConfig::default(), Metrics::new())?;
+    Ok(Connected { worker, local })
+}
+
+/// Connects to Redis (`REDIS_URL`, or the local redis-server, started if need be): the
+/// account's store, and the local Redis this command may have started.
+pub(super) async fn open_store(settings: &Settings) -> Result<(Store, Option<Local>), Failure> {
     let (url, local) = match &settings.redis_url {
         Some(url) => (url.expose_secret().to_owned(), None),
         None => {
@@ -54,10 +63,7 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connected, Failure> {
         .get_connection_manager()
         .await
         .map_err(|e| format!("cannot connect to redis: {e}; check REDIS_URL"))?;
-    let store = Store::new(conn, &account.appid);
-    let access = WeChatAccess::for_account(account, &account.api_base);
-    let worker = Worker::new(store, &access, SyncConfig::default(), Metrics::new())?;
-    Ok(Connected { worker, local })
+    Ok((Store::new(conn, &settings.account.appid), local))
 }
 
 /// Reconciles, drains the outbox of what is now in step, and prints what was done.

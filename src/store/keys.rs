@@ -21,6 +21,13 @@
 //! | `wx:{A}:token` | string | the shared access token, expiring ahead of WeChat's expiry |
 //! | `wx:{A}:token:lock` | string | the single-flight lock of a token refresh |
 //! | `wx:{A}:sync:<openid>` | string | a lease: one sync worker is calling WeChat for this lead |
+//! | `wx:{A}:cred` | hash | SHA-256 of a named credential's token (hex) → the credential (JSON: name, role, account, created) |
+//! | `wx:{A}:credname` | hash | credential name → the SHA-256 of its token |
+//! | `wx:{A}:credused` | hash | SHA-256 of a credential's token → when it was last used |
+//! | `wx:{A}:session:<sha256>` | string | a dashboard login, named by the SHA-256 of its cookie: the credential's SHA-256, with a TTL |
+//! | `wx:{A}:login:<client>` | string | login attempts of one client address this minute (TTL 60 s) |
+//! | `wx:{A}:audit` | list | data-changing admin actions, newest first, capped (JSON: who, what, target, at) |
+//! | `wx:{A}:qr:<scene>` | string | a channel's QR ticket from WeChat, kept until it expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
 
@@ -144,6 +151,45 @@ impl Keys {
     /// The lease one sync worker holds while calling WeChat for a lead.
     pub fn sync_lease(&self, openid: &OpenId) -> String {
         self.key(&["sync:", openid.as_str()])
+    }
+}
+
+// Access to the admin API and dashboard: credentials, sessions, the login limiter, the audit
+// list and the channel QR ticket cache (`store::access`).
+impl Keys {
+    /// Token digest → named credential.
+    pub fn credentials(&self) -> String {
+        self.key(&["cred"])
+    }
+
+    /// Credential name → token digest.
+    pub fn credential_names(&self) -> String {
+        self.key(&["credname"])
+    }
+
+    /// Token digest → when the credential was last used.
+    pub fn credentials_used(&self) -> String {
+        self.key(&["credused"])
+    }
+
+    /// One dashboard login, named by the digest of its cookie value.
+    pub fn session(&self, digest: &str) -> String {
+        self.key(&["session:", digest])
+    }
+
+    /// The login attempts of one client address in the current minute.
+    pub fn login_attempts(&self, client: &str) -> String {
+        self.key(&["login:", client])
+    }
+
+    /// The capped list of audit records.
+    pub fn audit(&self) -> String {
+        self.key(&["audit"])
+    }
+
+    /// The cached QR ticket of one channel.
+    pub fn qr_ticket(&self, scene: &Scene) -> String {
+        self.key(&["qr:", scene.as_str()])
     }
 }
 

@@ -4,6 +4,7 @@
 //! Keys are built only in [`keys`]; the Lua scripts live in `src/store/lua/` and are called
 //! by SHA (reloaded by the client on `NOSCRIPT`). Applying one touch is one round trip.
 
+pub mod access;
 mod dead_letters;
 pub mod durability;
 pub mod fields;

@@ -22,9 +22,9 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// The `Cookie` header a logged-in browser sends.
-fn logged_in() -> String {
-    format!("wxtag_admin={ADMIN_TOKEN}")
+/// The `Cookie` header a browser sends once logged in with the admin token.
+async fn logged_in(app: &TestApp) -> String {
+    app.session_cookie(ADMIN_TOKEN).await
 }
 
 fn location(response: &Response) -> &str {
@@ -45,7 +45,7 @@ fn set_cookie(response: &Response) -> Option<String> {
 async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = client()
         .get(format!("{}{path}", app.base))
-        .header(header::COOKIE, logged_in())
+        .header(header::COOKIE, logged_in(app).await)
         .send()
         .await
         .unwrap();
@@ -55,7 +55,7 @@ async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
 async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
     client()
         .post(format!("{}{path}", app.base))
-        .header(header::COOKIE, logged_in())
+        .header(header::COOKIE, logged_in(app).await)
         .form(form)
         .send()
         .await
@@ -121,10 +121,7 @@ async fn login_sets_an_httponly_strict_cookie_that_opens_pages_and_the_api() {
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&login), "/tags");
     let cookie = set_cookie(&login).expect("a login cookie");
-    assert!(
-        cookie.starts_with(&format!("wxtag_admin={ADMIN_TOKEN};")),
-        "{cookie}"
-    );
+    assert!(cookie.starts_with("wxtag_session="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
         assert!(
             cookie.contains(attribute),
@@ -138,11 +135,15 @@ async fn login_sets_an_httponly_strict_cookie_that_opens_pages_and_the_api() {
     assert!(body.contains("<html lang=\"zh-CN\">") && body.contains("渠道"));
     let api = client()
         .get(format!("{}/api/leads", app.base))
-        .header(header::COOKIE, logged_in())
+        .header(header::COOKIE, logged_in(&app).await)
         .send()
         .await
         .unwrap();
-    assert_eq!(api.status(), StatusCode::OK, "the API takes the cookie too");
+    assert_eq!(
+        api.status(),
+        StatusCode::UNAUTHORIZED,
+        "the API takes bearer tokens only (issue 8)"
+    );
 
     let https = client()
         .post(format!("{}/login", app.base))
@@ -169,7 +170,7 @@ async fn a_wrong_token_is_refused_everywhere() {
     assert!(set_cookie(&login).is_none());
     assert!(login.text().await.unwrap().contains("令牌不正确"));
 
-    let forged = "wxtag_admin=wrong-token-wrong-token";
+    let forged = "wxtag_session=wrong-token-wrong-token";
     let page = client()
         .get(format!("{}/leads/o1", app.base))
         .header(header::COOKIE, forged)
@@ -196,7 +197,7 @@ async fn logout_clears_the_cookie_and_login_never_leaves_the_site() {
     assert_eq!(logout.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&logout), "/login");
     let cleared = set_cookie(&logout).expect("a removal cookie");
-    assert!(cleared.starts_with("wxtag_admin=;"), "{cleared}");
+    assert!(cleared.starts_with("wxtag_session=;"), "{cleared}");
     assert!(cleared.contains("Max-Age=0") && cleared.contains("Path=/"));
 
     for away in [
@@ -314,7 +315,7 @@ async fn sales_add_and_remove_their_own_tags_with_the_form() {
 
     let cross_site = client()
         .post(format!("{}/leads/o1/tags", app.base))
-        .header(header::COOKIE, logged_in())
+        .header(header::COOKIE, logged_in(&app).await)
         .header("sec-fetch-site", "cross-site")
         .form(&[("add", "x")])
         .send()
@@ -332,7 +333,7 @@ async fn sales_add_and_remove_their_own_tags_with_the_form() {
     assert_eq!(location(&expired), "/login?next=/leads/o1/tags");
     let back = client()
         .get(format!("{}/leads/o1/tags", app.base))
-        .header(header::COOKIE, logged_in())
+        .header(header::COOKIE, logged_in(&app).await)
         .send()
         .await
         .unwrap();
@@ -365,7 +366,7 @@ async fn the_channels_page_names_the_channel_that_brought_the_most_leads() {
         body.contains(r#"<rect class="bar c0""#),
         "the chart has bars"
     );
-    assert!(body.contains(r#"href="/api/channels/website/qr.png" download="qr-website.png""#));
+    assert!(body.contains(r#"href="/channels/website/qr.png" download="qr-website.png""#));
     assert!(
         body.contains("<th>合计</th><td>3</td><td>3</td><td>0</td><td>1</td><td>2</td>"),
         "totals: 3 leads, 3 follows, 0 scans, 1 unfollow, net 2"

@@ -190,6 +190,7 @@ impl TestApp {
                 account: account(spawn.wire),
                 channels_dir: channels_dir.path().to_owned(),
                 admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
+                trusted_proxies: Default::default(),
                 redis_url: redis.url(),
                 sync: spawn.wechat.is_some().then(SyncConfig::default),
                 // Test servers keep nothing on disk: they are not durable, on purpose.
@@ -327,6 +328,24 @@ impl TestApp {
             .send()
             .await
             .expect("the app answers")
+    }
+
+    /// Logs in to the dashboard with `token`; the `Cookie` header the browser then sends.
+    pub async fn session_cookie(&self, token: &str) -> String {
+        let login = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/login", self.base))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("the app answers");
+        assert_eq!(login.status(), StatusCode::SEE_OTHER, "the login works");
+        let cookie = login.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap();
+        cookie.split(';').next().unwrap().to_owned()
     }
 
     /// A lead as JSON; panics unless the app answers 200.

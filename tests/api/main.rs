@@ -1,8 +1,10 @@
 //! wxtag's integration tests: one binary, real Redis servers, the app on port 0.
 
+mod access; // sessions, a bearer-only API, the Origin check, the login limiter, QR caching
 mod admin; // the admin API's guard and shapes
 mod browser; // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals
+mod credentials; // named credentials and roles, the route table guard test, account paths, `wxtag token`
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod fuzz_corpus; // the fuzz targets' corpus replayed: no panic, a typed error or a value
 mod helpers;

@@ -59,6 +59,7 @@ async fn build(url: String, mode: Durability) -> Result<String, String> {
             api_base: "http://127.0.0.1:9".to_owned(),
             sync: None,
             durability: mode,
+            trusted_proxies: Default::default(),
         },
         listener,
     )

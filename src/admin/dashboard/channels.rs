@@ -7,9 +7,8 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::chart::{PALETTE, Series, StackedChart};
-use super::{PageError, html};
+use super::{Lang, Nav, PageError, html};
 use crate::admin::ApiError;
-use crate::admin::auth::AdminPage;
 use crate::admin::channels::{ChannelReport, channel_report, range};
 use crate::startup::SharedRules;
 use crate::store::{Counts, Store, china_time};
@@ -99,7 +98,7 @@ struct Row {
 #[derive(Template)]
 #[template(path = "channels.html")]
 struct ChannelsPage {
-    nav: &'static str,
+    nav: Nav,
     from: String,
     to: String,
     metric: &'static str,
@@ -139,7 +138,7 @@ fn href(from: &str, to: &str, metric: Metric) -> String {
 
 /// `GET /?from=&to=&metric=`: the channels page; a bad range shows why and the last 7 days.
 pub(super) async fn page(
-    _: AdminPage,
+    lang: Lang,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
     query: web::Query<PageQuery>,
@@ -213,7 +212,7 @@ pub(super) async fn page(
         .collect();
 
     let page = ChannelsPage {
-        nav: "channels",
+        nav: lang.nav("channels"),
         ranges: presets(today)
             .into_iter()
             .map(|(label, f, t)| {

@@ -7,9 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::labels::{ChannelName, Why, channel_name, event_kind, short_time, why};
-use super::{PageError, html, same_origin, see_other};
-use crate::admin::auth::AdminPage;
+use super::{Lang, Nav, PageError, html, same_origin, see_other};
 use crate::admin::leads::ADMIN_SOURCE;
+use crate::admin::{Caller, audit};
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 use crate::rules::Rules;
 use crate::startup::SharedRules;
@@ -46,7 +46,7 @@ struct LeadRow {
 #[derive(Template)]
 #[template(path = "leads.html")]
 struct LeadsPage {
-    nav: &'static str,
+    nav: Nav,
     q: String,
     tag: String,
     channel: String,
@@ -80,7 +80,7 @@ struct EventRow {
 #[derive(Template)]
 #[template(path = "lead.html")]
 struct LeadView {
-    nav: &'static str,
+    nav: Nav,
     openid: String,
     subscribed: bool,
     first_channel: ChannelName,
@@ -115,7 +115,7 @@ async fn tag_options(store: &Store) -> Result<Vec<String>, PageError> {
 /// `GET /leads?q=&tag=&channel=&subscribed=&cursor=`: an openid goes straight to its lead;
 /// otherwise a page of leads matching the filters.
 pub(super) async fn list(
-    _: AdminPage,
+    lang: Lang,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
     query: web::Query<SearchQuery>,
@@ -172,7 +172,7 @@ pub(super) async fn list(
         (rows, page.next_cursor)
     };
     let page = LeadsPage {
-        nav: "leads",
+        nav: lang.nav("leads"),
         tag_options: tag_options(&store).await?,
         channel_options: rules
             .channels()
@@ -195,7 +195,7 @@ pub(super) async fn list(
 }
 
 impl LeadView {
-    fn new(lead: Lead, rules: &Rules, tag_options: Vec<String>) -> Self {
+    fn new(lang: Lang, lead: Lead, rules: &Rules, tag_options: Vec<String>) -> Self {
         let tags = lead
             .tags
             .into_iter()
@@ -222,7 +222,7 @@ impl LeadView {
             })
             .collect();
         Self {
-            nav: "leads",
+            nav: lang.nav("leads"),
             first_channel: channel_name(rules, lead.first_channel.as_deref()),
             path: lead
                 .channels
@@ -256,13 +256,13 @@ async fn find(store: &Store, raw: &str) -> Result<Lead, PageError> {
 
 /// `GET /leads/{openid}`: one lead.
 pub(super) async fn page(
-    _: AdminPage,
+    lang: Lang,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
     openid: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let lead = find(&store, &openid).await?;
-    let view = LeadView::new(lead, &rules.load(), tag_options(&store).await?);
+    let view = LeadView::new(lang, lead, &rules.load(), tag_options(&store).await?);
     html(StatusCode::OK, &view)
 }
 
@@ -278,7 +278,8 @@ pub(super) struct TagForm {
 /// `POST /leads/{openid}/tags`: adds or removes one of sales' own tags, then shows the lead
 /// again; a bad tag name shows the lead with why.
 pub(super) async fn edit_tags(
-    _: AdminPage,
+    caller: Caller,
+    lang: Lang,
     req: HttpRequest,
     store: web::Data<Store>,
     rules: web::Data<SharedRules>,
@@ -291,7 +292,7 @@ pub(super) async fn edit_tags(
     let (add, remove) = match (parse(&form.add), parse(&form.remove)) {
         (Ok(add), Ok(remove)) => (add, remove),
         (Err(why), _) | (_, Err(why)) => {
-            let mut view = LeadView::new(lead, &rules.load(), tag_options(&store).await?);
+            let mut view = LeadView::new(lang, lead, &rules.load(), tag_options(&store).await?);
             view.error = Some(format!("标签名不对:{why}"));
             view.draft = form.add.clone();
             return html(StatusCode::BAD_REQUEST, &view);
@@ -303,13 +304,14 @@ pub(super) async fn edit_tags(
         store
             .edit_tags(&lead.openid, &add, &remove, ADMIN_SOURCE, UnixTime::now())
             .await?;
+        audit::record(&store, &caller.name, "tags.edit", lead.openid.as_str()).await;
     }
     Ok(see_other(&format!("/leads/{}#tags", lead.openid), None))
 }
 
 /// `GET /leads/{openid}/tags`: the lead's tags on its page. A tag form posted after the
 /// login expired comes back here once the browser has logged in again.
-pub(super) async fn tags_anchor(_: AdminPage, openid: web::Path<String>) -> HttpResponse {
+pub(super) async fn tags_anchor(openid: web::Path<String>) -> HttpResponse {
     match OpenId::parse(&openid) {
         Ok(openid) => see_other(&format!("/leads/{openid}#tags"), None),
         Err(_) => see_other("/leads", None),

@@ -6,12 +6,15 @@
 //! - `/leads` and `/leads/{openid}`: search, and one lead's channels, tags (when and why) and
 //!   timeline, where sales add and remove their own tags;
 //! - `/tags`: leads per tag, WeChat sync state and the sync worker's dead letters;
+//! - `/export.csv` and `/channels/{scene}/qr.png`: the API's export and QR code, behind the
+//!   session (the API itself takes only bearer tokens);
 //! - `/login`, `/logout`, and `/assets/…` (embedded; nothing comes from a CDN).
 //!
 //! Pages are askama templates under `templates/`, which escape every value; charts are inline
 //! SVG drawn from numbers computed in [`chart`]. Pages use no JavaScript, and say so in their
-//! Content-Security-Policy. Forms post back to the page's own origin; a request the browser
-//! marks as coming from another site (`Sec-Fetch-Site`) is refused.
+//! Content-Security-Policy. Forms post back to the page's own origin: a request the browser
+//! marks as coming from another site (`Sec-Fetch-Site`) is refused, and so is one whose
+//! `Origin` (or, without it, `Referer`) names another host when `Sec-Fetch-Site` is absent.
 
 mod assets;
 mod channels;
@@ -20,30 +23,61 @@ mod labels;
 mod leads;
 mod session;
 mod tags;
+mod words;
 
 use actix_web::cookie::Cookie;
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, http::header, web};
 use askama::Template;
 
-use crate::admin::ApiError;
+use crate::admin::routes::{Entry, Gate};
+use crate::admin::{ApiError, Need};
 use crate::store::StoreError;
+use words::{Lang, Nav};
 
 /// What a page may load: its own stylesheet and images, nothing else, and no scripts.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Registers the dashboard's pages and assets.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(channels::page))
-        .route("/login", web::get().to(session::form))
-        .route("/login", web::post().to(session::login))
-        .route("/logout", web::post().to(session::logout))
-        .route("/leads", web::get().to(leads::list))
-        .route("/leads/{openid}", web::get().to(leads::page))
-        .route("/leads/{openid}/tags", web::post().to(leads::edit_tags))
-        .route("/leads/{openid}/tags", web::get().to(leads::tags_anchor))
-        .route("/tags", web::get().to(tags::page))
-        .route("/assets/{name}", web::get().to(assets::serve));
+/// The dashboard's pages, forms and assets, each with its gate, for the route table.
+pub(super) fn entries() -> Vec<Entry> {
+    let entry = Entry::new;
+    let read = Gate::Page(Need::Read);
+    vec![
+        entry(Method::GET, "/", read, || web::route().to(channels::page)),
+        entry(Method::GET, "/login", Gate::Public, || {
+            web::route().to(session::form)
+        }),
+        entry(Method::POST, "/login", Gate::Public, || {
+            web::route().to(session::login)
+        }),
+        entry(Method::POST, "/logout", Gate::Public, || {
+            web::route().to(session::logout)
+        }),
+        entry(Method::GET, "/leads", read, || web::route().to(leads::list)),
+        entry(Method::GET, "/leads/{openid}", read, || {
+            web::route().to(leads::page)
+        }),
+        entry(
+            Method::POST,
+            "/leads/{openid}/tags",
+            Gate::Page(Need::EditTags),
+            || web::route().to(leads::edit_tags),
+        ),
+        entry(Method::GET, "/leads/{openid}/tags", read, || {
+            web::route().to(leads::tags_anchor)
+        }),
+        entry(Method::GET, "/tags", read, || web::route().to(tags::page)),
+        entry(Method::GET, "/export.csv", Gate::Page(Need::Export), || {
+            web::route().to(crate::admin::export::export)
+        }),
+        entry(Method::GET, "/channels/{scene}/qr.png", read, || {
+            web::route().to(crate::admin::qr::png)
+        }),
+        entry(Method::GET, "/assets/{name}", Gate::Public, || {
+            web::route().to(assets::serve)
+        }),
+    ]
 }
 
 /// A dashboard request that failed, answered as a page.
@@ -58,6 +92,9 @@ pub enum PageError {
     /// A form was posted from another site.
     #[error("这个表单只能从 wxtag 自己的页面提交。")]
     CrossSite,
+    /// The logged-in credential's role (or account) does not allow this page or form.
+    #[error("你登录所用的凭据没有权限做这件事;请换一个有权限的凭据登录。")]
+    Forbidden,
     /// Redis failed; the cause is logged, not shown.
     #[error("服务器内部错误,请稍后再试。")]
     Store(#[from] StoreError),
@@ -71,6 +108,7 @@ impl From<ApiError> for PageError {
         match error {
             ApiError::BadRequest(why) => PageError::BadRequest(why),
             ApiError::NotFound(why) => PageError::NotFound(why),
+            ApiError::Forbidden(_) => PageError::Forbidden,
             ApiError::Store(cause) => PageError::Store(cause),
         }
     }
@@ -80,7 +118,7 @@ impl From<ApiError> for PageError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
-    nav: &'static str,
+    nav: Nav,
     status: u16,
     message: &'a str,
 }
@@ -90,7 +128,7 @@ impl ResponseError for PageError {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
-            PageError::CrossSite => StatusCode::FORBIDDEN,
+            PageError::CrossSite | PageError::Forbidden => StatusCode::FORBIDDEN,
             PageError::Store(_) | PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,11 +137,17 @@ impl ResponseError for PageError {
         match self {
             PageError::Store(cause) => tracing::error!(error = %cause, "dashboard page failed"),
             PageError::Render(cause) => tracing::error!(error = %cause, "dashboard page failed"),
-            PageError::BadRequest(_) | PageError::NotFound(_) | PageError::CrossSite => {}
+            PageError::BadRequest(_)
+            | PageError::NotFound(_)
+            | PageError::CrossSite
+            | PageError::Forbidden => {}
         }
         let message = self.to_string();
         let page = ErrorPage {
-            nav: "error",
+            nav: Nav {
+                page: "error",
+                t: &words::ZH,
+            },
             status: self.status_code().as_u16(),
             message: &message,
         };
@@ -143,14 +187,27 @@ fn see_other(location: &str, cookie: Option<&Cookie<'_>>) -> HttpResponse {
 }
 
 /// Refuses a form post the browser says came from another site (or a sibling subdomain,
-/// which `SameSite=Strict` lets through). Clients that send no `Sec-Fetch-Site` pass.
+/// which `SameSite=Strict` lets through). Without `Sec-Fetch-Site` (older browsers), the
+/// `Origin` header, or else the `Referer`, must name this host. Clients that send none of
+/// the three (scripts, curl) pass: they carry no browser's cookie by accident.
 fn same_origin(req: &HttpRequest) -> Result<(), PageError> {
-    match req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("cross-site" | "same-site") => Err(PageError::CrossSite),
-        _ => Ok(()),
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return match site {
+            "cross-site" | "same-site" => Err(PageError::CrossSite),
+            _ => Ok(()),
+        };
+    }
+    let Some(claimed) = header("origin").or_else(|| header("referer")) else {
+        return Ok(());
+    };
+    let host = header("host").unwrap_or("");
+    let authority = claimed.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or("")
+    });
+    if !host.is_empty() && authority.eq_ignore_ascii_case(host) {
+        Ok(())
+    } else {
+        Err(PageError::CrossSite)
     }
 }

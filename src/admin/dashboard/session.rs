@@ -1,25 +1,41 @@
-//! Logging in and out of the dashboard: the login form, the cookie that keeps the admin token
-//! (HttpOnly, `SameSite=Strict`, `Secure` when served over HTTPS), and its removal.
+//! Logging in and out of the dashboard.
+//!
+//! A login with a known credential's token opens a session in Redis (named by the SHA-256 of
+//! a 128-bit random id, which is all the cookie holds) for [`SESSION_HOURS`]; logout ends it
+//! server-side, so a copied cookie stops working too. The cookie is HttpOnly,
+//! `SameSite=Strict`, and `Secure` unless the server is bound to loopback and the client
+//! came over plain HTTP. Login attempts are limited per client address
+//! ([`MAX_LOGINS_PER_MINUTE`], shared by every process through Redis); each refusal is
+//! logged with the address.
+//!
+//! The cookie is a random id looked up in Redis rather than a signed value: the lookup is
+//! needed anyway for logout to revoke it, and a random id needs no signing key to manage.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{PageError, html, same_origin, see_other};
-use crate::admin::AdminToken;
-use crate::admin::auth::{COOKIE, LOGIN_PATH, carries_token};
+use super::{Lang, Nav, PageError, html, same_origin, see_other};
+use crate::admin::Access;
+use crate::admin::audit;
+use crate::admin::auth::{COOKIE, LOGIN_PATH};
+use crate::store::Store;
 
 /// How long a login lasts.
-const LOGIN_DAYS: i64 = 7;
+pub const SESSION_HOURS: i64 = 12;
+
+/// Login attempts one client address may make per minute.
+pub const MAX_LOGINS_PER_MINUTE: u64 = 10;
 
 /// The login page.
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    nav: &'static str,
+    nav: Nav,
     next: &'a str,
     error: bool,
+    throttled: bool,
 }
 
 /// `?next=`: the page to return to after logging in.
@@ -47,52 +63,87 @@ fn local_path(next: &str) -> &str {
 
 /// `GET /login`: the form; a browser already logged in goes on to `next`.
 pub(super) async fn form(
+    lang: Lang,
     req: HttpRequest,
+    access: web::Data<Access>,
+    store: web::Data<Store>,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, PageError> {
     let next = local_path(query.next.as_deref().unwrap_or("/"));
-    if carries_token(&req) {
+    if access.session(&store, &req).await?.is_some() {
         return Ok(see_other(next, None));
     }
     let page = LoginPage {
-        nav: "",
+        nav: lang.nav(""),
         next,
         error: false,
+        throttled: false,
     };
     html(StatusCode::OK, &page)
 }
 
-/// `POST /login`: with the right token, sets the cookie and goes on to `next`; else the form
-/// again with 401.
+/// `POST /login`: with a known credential's token, opens a session, sets its cookie and goes
+/// on to `next`; else the form again with 401, or 429 past the per-address limit.
 pub(super) async fn login(
+    lang: Lang,
     req: HttpRequest,
-    token: web::Data<AdminToken>,
+    access: web::Data<Access>,
+    store: web::Data<Store>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     same_origin(&req)?;
     let next = local_path(&form.next);
-    if !token.matches(form.token.trim()) {
-        tracing::warn!("dashboard login refused: wrong admin token");
+    let client = access.client(&req);
+    let refused = |status: StatusCode, throttled: bool| {
         let page = LoginPage {
-            nav: "",
+            nav: lang.nav(""),
             next,
-            error: true,
+            error: !throttled,
+            throttled,
         };
-        return html(StatusCode::UNAUTHORIZED, &page);
+        html(status, &page)
+    };
+    let attempts = store.count_login_attempt(&client.address()).await?;
+    if attempts > MAX_LOGINS_PER_MINUTE {
+        tracing::warn!(
+            client = %client.address(),
+            attempts,
+            "dashboard login refused: too many attempts from this address this minute"
+        );
+        return refused(StatusCode::TOO_MANY_REQUESTS, true);
     }
-    let cookie = Cookie::build(COOKIE, token.reveal().to_owned())
+    let Some((caller, token_digest)) = access.by_token(&store, form.token.trim()).await? else {
+        tracing::warn!(client = %client.address(), "dashboard login refused: unknown token");
+        return refused(StatusCode::UNAUTHORIZED, false);
+    };
+    let ttl = Duration::hours(SESSION_HOURS);
+    let id = store
+        .start_session(&token_digest, ttl.whole_seconds().unsigned_abs())
+        .await?;
+    audit::record(&store, &caller.name, "login", "").await;
+    let cookie = Cookie::build(COOKIE, id)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(req.connection_info().scheme() == "https")
-        .max_age(Duration::days(LOGIN_DAYS))
+        .secure(access.secure_cookie(&client))
+        .max_age(ttl)
         .finish();
     Ok(see_other(next, Some(&cookie)))
 }
 
-/// `POST /logout`: removes the cookie and shows the login form.
-pub(super) async fn logout(req: HttpRequest) -> Result<HttpResponse, PageError> {
+/// `POST /logout`: ends the session server-side, removes the cookie and shows the login form.
+pub(super) async fn logout(
+    req: HttpRequest,
+    access: web::Data<Access>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, PageError> {
     same_origin(&req)?;
+    if let Some(cookie) = req.cookie(COOKIE) {
+        if let Some(caller) = access.session(&store, &req).await? {
+            audit::record(&store, &caller.name, "logout", "").await;
+        }
+        store.end_session(cookie.value()).await?;
+    }
     let mut removal = Cookie::build(COOKIE, "")
         .path("/")
         .http_only(true)

@@ -5,8 +5,7 @@ use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 
 use super::labels::short_time;
-use super::{PageError, html};
-use crate::admin::auth::AdminPage;
+use super::{Lang, Nav, PageError, html};
 use crate::domain::UnixTime;
 use crate::store::{DeadLetter, Store, TagState, rfc3339};
 
@@ -66,7 +65,7 @@ struct DeadRow {
 #[derive(Template)]
 #[template(path = "tags.html")]
 struct TagsPage {
-    nav: &'static str,
+    nav: Nav,
     rows: Vec<TagRow>,
     dead: Vec<DeadRow>,
     dead_total: u64,
@@ -83,7 +82,7 @@ fn op_label(op: &str) -> &'static str {
 }
 
 /// `GET /tags`.
-pub(super) async fn page(_: AdminPage, store: web::Data<Store>) -> Result<HttpResponse, PageError> {
+pub(super) async fn page(lang: Lang, store: web::Data<Store>) -> Result<HttpResponse, PageError> {
     let counts = store.tag_counts().await?;
     let sync = store.tag_sync().await?;
     let dead = store.dead_letters(DEAD_LETTERS_SHOWN).await?;
@@ -125,7 +124,7 @@ pub(super) async fn page(_: AdminPage, store: web::Data<Store>) -> Result<HttpRe
     }
 
     let page = TagsPage {
-        nav: "tags",
+        nav: lang.nav("tags"),
         rows,
         dead: dead
             .newest
