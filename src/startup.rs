@@ -8,17 +8,16 @@
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
-use arc_swap::ArcSwap;
 use thiserror::Error;
 
 use crate::admin::{self, AdminToken};
 use crate::config::Account;
 use crate::metrics::Metrics;
-use crate::rules::Rules;
+use crate::rules::LiveRules;
+use crate::rules::live::{self, RulesError};
 use crate::store::durability::{self, DurabilityError};
 use crate::store::{Durability, Store, StoreError};
 use crate::sync::{SyncConfig, SyncError, WeChatAccess, Worker};
@@ -40,7 +39,7 @@ pub enum StartupError {
     Store(#[from] StoreError),
     /// The channel rules are invalid; every mistake is listed.
     #[error("{0}")]
-    Rules(String),
+    Rules(#[from] RulesError),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -78,16 +77,13 @@ pub struct AppConfig {
     pub durability: Durability,
 }
 
-/// The channel rules in force, swapped whole on reload.
-pub type SharedRules = Arc<ArcSwap<Rules>>;
-
 /// A built app, bound and ready to run.
 ///
 /// Holds the shared pieces other parts (the sync worker) are started with.
 pub struct Application {
     port: u16,
     server: Server,
-    rules: SharedRules,
+    rules: LiveRules,
     channels_dir: PathBuf,
     worker: Option<Worker>,
 }
@@ -100,23 +96,10 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Loads the channel rules, or every mistake in them as one message.
-pub fn load_rules(dir: &std::path::Path) -> Result<Rules, StartupError> {
-    match Rules::load(dir) {
-        Ok(loaded) => {
-            for warning in &loaded.warnings {
-                tracing::warn!("{warning}");
-            }
-            Ok(loaded.rules)
-        }
-        Err(failed) => Err(StartupError::Rules(failed.to_string())),
-    }
-}
-
 impl Application {
     /// Connects to Redis, loads the rules and binds the routes on `listener`.
     pub async fn build(config: AppConfig, listener: TcpListener) -> Result<Self, StartupError> {
-        let rules: SharedRules = Arc::new(ArcSwap::from_pointee(load_rules(&config.channels_dir)?));
+        let rules = LiveRules::new(live::load(&config.channels_dir)?);
         let mut conn = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()
             .await?;
@@ -184,7 +167,7 @@ impl Application {
     }
 
     /// The rules in force, for reloading them from outside (tests, SIGHUP).
-    pub fn rules(&self) -> SharedRules {
+    pub fn rules(&self) -> LiveRules {
         self.rules.clone()
     }
 
@@ -215,21 +198,16 @@ impl Application {
     }
 }
 
-/// Reloads the rules, keeping the old ones (and logging every mistake) when the new are bad.
-pub fn reload(rules: &SharedRules, dir: &std::path::Path) -> Result<(), StartupError> {
-    let fresh = load_rules(dir)?;
-    rules.store(Arc::new(fresh));
-    Ok(())
-}
-
-async fn reload_on_sighup(rules: SharedRules, dir: PathBuf) {
+/// Reloads the rules on every SIGHUP, keeping the old ones (and logging every mistake) when
+/// the new are bad.
+async fn reload_on_sighup(rules: LiveRules, dir: PathBuf) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         tracing::warn!("cannot listen for SIGHUP; rules reload only on restart");
         return;
     };
     while hangups.recv().await.is_some() {
-        match reload(&rules, &dir) {
+        match rules.reload(&dir).await {
             Ok(()) => tracing::info!(dir = %dir.display(), "channel rules reloaded"),
             Err(error) => {
                 tracing::error!("channel rules NOT reloaded, keeping the old ones:\n{error}")

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use super::error::error_body;
 use super::{Admin, ApiError};
 use crate::domain::Scene;
-use crate::startup::SharedRules;
+use crate::rules::LiveRules;
 use crate::sync::Client;
 use crate::sync::qr::channel_png;
 
@@ -15,7 +15,7 @@ use crate::sync::qr::channel_png;
 /// WeChat did not create the code.
 pub(super) async fn png(
     _: Admin,
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     wechat: web::Data<Option<Client>>,
     scene: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -9,14 +9,11 @@
 
 pub mod http;
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
 use thiserror::Error;
 
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
-use crate::rules::{Rules, Touch};
+use crate::rules::{LiveRules, Touch};
 use crate::store::{Action, EventRecord, Store, StoreError};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
 use crate::wechat::inbound::{
@@ -95,13 +92,13 @@ pub struct Handled {
 pub struct Intake {
     account: Account,
     cipher: Option<MessageCipher>,
-    rules: Arc<ArcSwap<Rules>>,
+    rules: LiveRules,
     store: Store,
 }
 
 impl Intake {
     /// An intake for `account`, matching with `rules` and writing to `store`.
-    pub fn new(account: Account, rules: Arc<ArcSwap<Rules>>, store: Store) -> Self {
+    pub fn new(account: Account, rules: LiveRules, store: Store) -> Self {
         let cipher = account
             .aes_key
             .clone()

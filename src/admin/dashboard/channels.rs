@@ -11,7 +11,7 @@ use super::{PageError, html};
 use crate::admin::ApiError;
 use crate::admin::auth::AdminPage;
 use crate::admin::channels::{ChannelReport, channel_report, range};
-use crate::startup::SharedRules;
+use crate::rules::LiveRules;
 use crate::store::{Counts, Store, china_time};
 
 /// The query: a date range and the chart's metric.
@@ -141,7 +141,7 @@ fn href(from: &str, to: &str, metric: Metric) -> String {
 pub(super) async fn page(
     _: AdminPage,
     store: web::Data<Store>,
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, PageError> {
     let metric = Metric::ALL
