@@ -3,7 +3,9 @@
 //! [`Application::build`] connects to Redis, loads the channel rules and binds the routes on
 //! a listener the caller made (port 0 works, so tests run side by side);
 //! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
-//! requests in flight finish. Dependencies are built once here and injected by type.
+//! requests in flight finish. Dependencies are built once here and injected by type. At build
+//! it checks that Redis keeps what wxtag answers `success` for ([`crate::store::durability`]);
+//! while running it restarts a sync worker that dies.
 
 use std::future::Future;
 use std::net::TcpListener;
