@@ -95,7 +95,7 @@ impl Settings {
             problem: format!("{bind:?} is not an address; use host:port, e.g. 127.0.0.1:8080"),
         })?;
         if matches!(account.mode, Mode::Sandbox)
-            && get("WECHAT_TOKEN").is_none()
+            && get("WECHAT_TOKEN").is_none_or(|token| token == SANDBOX_TOKEN)
             && !bind.ip().is_loopback()
         {
             return Err(ConfigError {
@@ -295,6 +295,8 @@ mod tests {
         assert!(s.is_sandbox());
         let err = settings(&[("WXTAG_BIND", "0.0.0.0:8080")]).unwrap_err();
         assert_eq!(err.var, "WECHAT_TOKEN", "{err}");
+        let named = settings(&[("WXTAG_BIND", "[::]:8080"), ("WECHAT_TOKEN", SANDBOX_TOKEN)]);
+        assert!(named.is_err(), "the public token named is still public");
         assert!(err.problem.contains(SANDBOX_TOKEN), "{err}");
         for ok in [
             &[
