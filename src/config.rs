@@ -93,10 +93,23 @@ impl Settings {
         let get = |name: &str| var(name).filter(|value| !value.trim().is_empty());
         let account = account(&get)?;
         let bind = get("WXTAG_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let bind = bind.parse().map_err(|_| ConfigError {
+        let bind: SocketAddr = bind.parse().map_err(|_| ConfigError {
             var: "WXTAG_BIND",
             problem: format!("{bind:?} is not an address; use host:port, e.g. 127.0.0.1:8080"),
         })?;
+        if matches!(account.mode, Mode::Sandbox)
+            && get("WECHAT_TOKEN").is_none_or(|token| token == SANDBOX_TOKEN)
+            && !bind.ip().is_loopback()
+        {
+            return Err(ConfigError {
+                var: "WECHAT_TOKEN",
+                problem: format!(
+                    "sandbox mode signs pushes with the public default token {SANDBOX_TOKEN}, \
+                     so on {bind} (WXTAG_BIND, not loopback) anyone could post pushes; set \
+                     WECHAT_TOKEN to a token of your own, or bind to 127.0.0.1"
+                ),
+            });
+        }
         let admin_token = get("WXTAG_ADMIN_TOKEN")
             .map(|token| {
                 AdminToken::parse(&token).map_err(|problem| ConfigError {
@@ -170,6 +183,15 @@ fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError
         });
     }
     let Some(appid) = get("WECHAT_APPID") else {
+        if get("WECHAT_APPSECRET").is_some() {
+            return Err(ConfigError {
+                var: "WECHAT_APPID",
+                problem: "is not set, but WECHAT_APPSECRET is: a half-configured live account; \
+                          set WECHAT_APPID (MP console, 开发 > 基本配置) and WECHAT_TOKEN too, or \
+                          unset WECHAT_APPSECRET to run in sandbox mode"
+                    .to_owned(),
+            });
+        }
         let token = get("WECHAT_TOKEN").unwrap_or_else(|| SANDBOX_TOKEN.to_owned());
         return Ok(Account {
             appid: sandbox::DEFAULT_APPID.to_owned(),
@@ -275,6 +297,34 @@ mod tests {
         .unwrap();
         assert!(!ok.is_sandbox());
         assert!(ok.account.aes_key.is_some());
+    }
+
+    #[test]
+    fn a_secret_without_an_appid_is_a_half_configured_account() {
+        let err = settings(&[("WECHAT_APPSECRET", "s3cret")]).unwrap_err();
+        assert_eq!(err.var, "WECHAT_APPID", "{err}");
+        assert!(err.problem.contains("WECHAT_APPSECRET"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_mode_honours_a_token_and_refuses_the_public_one_off_loopback() {
+        let s = settings(&[("WECHAT_TOKEN", "benchtoken")]).unwrap();
+        assert!(s.is_sandbox());
+        let err = settings(&[("WXTAG_BIND", "0.0.0.0:8080")]).unwrap_err();
+        assert_eq!(err.var, "WECHAT_TOKEN", "{err}");
+        let named = settings(&[("WXTAG_BIND", "[::]:8080"), ("WECHAT_TOKEN", SANDBOX_TOKEN)]);
+        assert!(named.is_err(), "the public token named is still public");
+        assert!(err.problem.contains(SANDBOX_TOKEN), "{err}");
+        for ok in [
+            &[
+                ("WXTAG_BIND", "0.0.0.0:8080"),
+                ("WECHAT_TOKEN", "own1token"),
+            ][..],
+            &[("WXTAG_BIND", "127.0.0.1:8080")][..],
+            &[("WXTAG_BIND", "[::1]:8080")][..],
+        ] {
+            assert!(settings(ok).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]

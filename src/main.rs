@@ -5,6 +5,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = wxtag::cli::Cli::parse();
-    wxtag::telemetry::init(std::io::stderr);
+    // Held until main returns, so every queued log line is flushed on exit.
+    let _log = wxtag::telemetry::init_non_blocking(std::io::stderr());
     wxtag::cli::run(cli).await
 }

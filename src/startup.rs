@@ -3,23 +3,24 @@
 //! [`Application::build`] connects to Redis, loads the channel rules and binds the routes on
 //! a listener the caller made (port 0 works, so tests run side by side);
 //! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
-//! requests in flight finish. Dependencies are built once here and injected by type.
+//! requests in flight finish. Dependencies are built once here and injected by type. At build
+//! it checks that Redis keeps what wxtag answers `success` for ([`crate::store::durability`]);
+//! while running it restarts a sync worker that dies.
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
-use arc_swap::ArcSwap;
 use thiserror::Error;
 
 use crate::admin::client::TrustedProxies;
 use crate::admin::{self, Access, AdminToken};
 use crate::config::Account;
 use crate::metrics::Metrics;
-use crate::rules::Rules;
+use crate::rules::LiveRules;
+use crate::rules::live::{self, RulesError};
 use crate::store::durability::{self, DurabilityError};
 use crate::store::{Durability, Store, StoreError};
 use crate::sync::{SyncConfig, Worker};
@@ -42,7 +43,7 @@ pub enum StartupError {
     Store(#[from] StoreError),
     /// The channel rules are invalid; every mistake is listed.
     #[error("{0}")]
-    Rules(String),
+    Rules(#[from] RulesError),
     /// The listener could not be used.
     #[error("cannot serve on the listener: {0}")]
     Io(#[from] std::io::Error),
@@ -82,18 +83,110 @@ pub struct AppConfig {
     pub durability: Durability,
 }
 
-/// The channel rules in force, swapped whole on reload.
-pub type SharedRules = Arc<ArcSwap<Rules>>;
-
 /// A built app, bound and ready to run.
 ///
 /// Holds the shared pieces other parts (the sync worker) are started with.
 pub struct Application {
     port: u16,
     server: Server,
-    rules: SharedRules,
+    rules: LiveRules,
     channels_dir: PathBuf,
-    worker: Option<Worker>,
+    worker: Option<(Worker, SyncParts)>,
+}
+
+/// What a sync worker is built from, kept to build a fresh one when the running one dies.
+#[derive(Debug, Clone)]
+struct SyncParts {
+    store: Store,
+    access: WeChatAccess,
+    config: SyncConfig,
+    metrics: Metrics,
+}
+
+impl SyncParts {
+    fn worker(&self) -> Result<Worker, ClientError> {
+        Worker::new(
+            self.store.clone(),
+            &self.access,
+            self.config.clone(),
+            self.metrics.clone(),
+        )
+    }
+}
+
+/// The first pause before restarting a dead sync worker; it doubles up to [`RESTART_MAX`].
+const RESTART_BASE: Duration = Duration::from_secs(1);
+
+/// The longest pause between restarts of a sync worker that keeps dying.
+const RESTART_MAX: Duration = Duration::from_secs(60);
+
+/// Runs `start(stop)` on its own task until `stop` turns true. When the task ends or panics
+/// before that, logs it at error level, counts it in `restarts` and starts it again after a
+/// pause that doubles from `base` (up to [`RESTART_MAX`]; back to `base` after a run longer
+/// than that).
+///
+/// Restarting beats stopping `serve`: the webhook keeps answering WeChat and storing tags,
+/// the outbox keeps what the worker has not synced yet, and a fresh worker drains it.
+async fn supervise<F, Fut>(
+    mut start: F,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    restarts: prometheus::IntCounter,
+    base: Duration,
+) where
+    F: FnMut(tokio::sync::watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut pause = base;
+    loop {
+        let started = std::time::Instant::now();
+        let ended = tokio::spawn(start(stop.clone())).await;
+        if *stop.borrow() {
+            return;
+        }
+        if started.elapsed() > RESTART_MAX {
+            pause = base;
+        }
+        match ended {
+            Err(error) if error.is_panic() => tracing::error!(
+                "the sync worker panicked; restarting it in {pause:?} (tags wait in the outbox)"
+            ),
+            _ => tracing::error!(
+                "the sync worker stopped on its own; restarting it in {pause:?} (tags wait in \
+                 the outbox)"
+            ),
+        }
+        restarts.inc();
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(RESTART_MAX);
+    }
+}
+
+/// Runs the sync worker under [`supervise`]: the one built at start first, then fresh ones.
+async fn run_sync(first: Worker, parts: SyncParts, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut first = Some(first);
+    let restarts = parts.metrics.sync_worker_restarts.clone();
+    let start = move |mut stop: tokio::sync::watch::Receiver<bool>| {
+        let worker = first.take().map_or_else(|| parts.worker(), Ok);
+        async move {
+            match worker {
+                Ok(worker) => {
+                    let ran = worker
+                        .run_until_stopped(async move {
+                            let _ = stop.wait_for(|stopped| *stopped).await;
+                        })
+                        .await;
+                    if let Err(error) = ran {
+                        tracing::error!(%error, "the sync worker gave up: no retry can help");
+                    }
+                }
+                Err(error) => tracing::error!(%error, "cannot build a new sync worker"),
+            }
+        }
+    };
+    supervise(start, stop, restarts, RESTART_BASE).await;
 }
 
 impl std::fmt::Debug for Application {
@@ -104,23 +197,10 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// Loads the channel rules, or every mistake in them as one message.
-pub fn load_rules(dir: &std::path::Path) -> Result<Rules, StartupError> {
-    match Rules::load(dir) {
-        Ok(loaded) => {
-            for warning in &loaded.warnings {
-                tracing::warn!("{warning}");
-            }
-            Ok(loaded.rules)
-        }
-        Err(failed) => Err(StartupError::Rules(failed.to_string())),
-    }
-}
-
 impl Application {
     /// Connects to Redis, loads the rules and binds the routes on `listener`.
     pub async fn build(config: AppConfig, listener: TcpListener) -> Result<Self, StartupError> {
-        let rules: SharedRules = Arc::new(ArcSwap::from_pointee(load_rules(&config.channels_dir)?));
+        let rules = LiveRules::new(live::load(&config.channels_dir)?);
         let mut conn = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()
             .await?;
@@ -141,8 +221,13 @@ impl Application {
 
         let worker = match config.sync {
             Some(sync) => {
-                let access = WeChatAccess::for_account(&config.account, &config.api_base);
-                Some(Worker::new(store.clone(), &access, sync, metrics.clone())?)
+                let parts = SyncParts {
+                    access: WeChatAccess::for_account(&config.account, &config.api_base),
+                    store: store.clone(),
+                    config: sync,
+                    metrics: metrics.clone(),
+                };
+                Some((parts.worker()?, parts))
             }
             None => None,
         };
@@ -152,7 +237,7 @@ impl Application {
             config.trusted_proxies,
             listener.local_addr()?,
         ));
-        let wechat = web::Data::new(worker.as_ref().map(|w| w.client().clone()));
+        let wechat = web::Data::new(worker.as_ref().map(|(w, _)| w.client().clone()));
         let intake = web::Data::new(Intake::new(config.account, rules.clone(), store.clone()));
         let store = web::Data::new(store);
         let metrics = web::Data::new(metrics);
@@ -193,7 +278,7 @@ impl Application {
     }
 
     /// The rules in force, for reloading them from outside (tests, SIGHUP).
-    pub fn rules(&self) -> SharedRules {
+    pub fn rules(&self) -> LiveRules {
         self.rules.clone()
     }
 
@@ -206,42 +291,32 @@ impl Application {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         let reloader = tokio::spawn(reload_on_sighup(self.rules, self.channels_dir));
-        let (stop_sync, sync_stopped) = tokio::sync::oneshot::channel::<()>();
-        let worker = self.worker.map(|worker| {
-            tokio::spawn(worker.run_until_stopped(async {
-                let _ = sync_stopped.await;
-            }))
-        });
+        let (stop_sync, sync_stopped) = tokio::sync::watch::channel(false);
+        let worker = self
+            .worker
+            .map(|(worker, parts)| tokio::spawn(run_sync(worker, parts, sync_stopped)));
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
-        let _ = stop_sync.send(());
+        let _ = stop_sync.send(true);
         handle.stop(true).await;
         reloader.abort();
         if let Some(worker) = worker {
-            worker
-                .await
-                .map_err(std::io::Error::other)?
-                .map_err(std::io::Error::other)?;
+            worker.await.map_err(std::io::Error::other)?;
         }
         server.await.map_err(std::io::Error::other)?
     }
 }
 
-/// Reloads the rules, keeping the old ones (and logging every mistake) when the new are bad.
-pub fn reload(rules: &SharedRules, dir: &std::path::Path) -> Result<(), StartupError> {
-    let fresh = load_rules(dir)?;
-    rules.store(Arc::new(fresh));
-    Ok(())
-}
-
-async fn reload_on_sighup(rules: SharedRules, dir: PathBuf) {
+/// Reloads the rules on every SIGHUP, keeping the old ones (and logging every mistake) when
+/// the new are bad.
+async fn reload_on_sighup(rules: LiveRules, dir: PathBuf) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         tracing::warn!("cannot listen for SIGHUP; rules reload only on restart");
         return;
     };
     while hangups.recv().await.is_some() {
-        match reload(&rules, &dir) {
+        match rules.reload(&dir).await {
             Ok(()) => tracing::info!(dir = %dir.display(), "channel rules reloaded"),
             Err(error) => {
                 tracing::error!("channel rules NOT reloaded, keeping the old ones:\n{error}")
@@ -325,5 +400,54 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_worker_that_panics_or_ends_is_restarted_counted_and_stopped_on_shutdown() {
+        let restarts = prometheus::IntCounter::new("r", "r").unwrap();
+        let runs = Arc::new(AtomicU32::new(0));
+        let (running, is_running) = tokio::sync::oneshot::channel::<()>();
+        let mut running = Some(running);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let counted = runs.clone();
+        let supervisor = tokio::spawn(supervise(
+            move |mut stop: tokio::sync::watch::Receiver<bool>| {
+                let run = counted.fetch_add(1, Ordering::SeqCst);
+                let running = if run == 2 { running.take() } else { None };
+                async move {
+                    match run {
+                        0 => panic!("an injected worker panic"),
+                        1 => {}
+                        _ => {
+                            if let Some(running) = running {
+                                let _ = running.send(());
+                            }
+                            let _ = stop.wait_for(|s| *s).await;
+                        }
+                    }
+                }
+            },
+            stopped,
+            restarts.clone(),
+            Duration::from_millis(1),
+        ));
+        tokio::time::timeout(Duration::from_secs(10), is_running)
+            .await
+            .expect("the third run starts")
+            .unwrap();
+        assert_eq!(restarts.get(), 2, "a panic and an end, each restarted");
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), supervisor)
+            .await
+            .expect("the supervisor stops with the app")
+            .unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "no restart after shutdown");
     }
 }

@@ -1,7 +1,12 @@
 //! Logging with `tracing`: one line per request, structured fields, never a secret or a body.
+//!
+//! The binary logs through a non-blocking writer: a request thread only queues its line, and
+//! a logging thread writes it, so a slow terminal or pipe never stalls the async threads.
+//! When the queue is full (a stuck reader), new lines are dropped rather than waited for.
 
 use std::io::IsTerminal;
 
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -20,4 +25,13 @@ where
         .with_writer(sink)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Installs the global subscriber writing to `sink` through a logging thread.
+///
+/// Keep the guard for the process's life: dropping it flushes the lines still queued.
+pub fn init_non_blocking(sink: impl std::io::Write + Send + 'static) -> WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking(sink);
+    init(writer);
+    guard
 }

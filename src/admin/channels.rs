@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use crate::domain::UnixTime;
-use crate::startup::SharedRules;
+use crate::rules::LiveRules;
 use crate::store::{Counts, MAX_RANGE_DAYS, Store, china_time};
 
 /// The name organic follows (no QR scene) are shown under.
@@ -58,7 +58,7 @@ fn date(param: &str, raw: Option<&str>, default: NaiveDate) -> Result<NaiveDate,
 /// scene seen in the counters, and organic follows.
 pub async fn channel_report(
     store: &Store,
-    rules: &SharedRules,
+    rules: &LiveRules,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<ChannelReport>, ApiError> {
@@ -135,7 +135,7 @@ pub fn range(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDa
 /// `GET /api/channels?from=YYYY-MM-DD&to=YYYY-MM-DD`.
 pub(super) async fn report(
     store: web::Data<Store>,
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::ApiError;
 use super::error::error_body;
 use crate::domain::Scene;
-use crate::startup::SharedRules;
+use crate::rules::LiveRules;
 use crate::store::Store;
 use crate::wechat::client::Client;
 use crate::sync::qr::request_for;
@@ -35,7 +35,7 @@ fn cache_secs(expire_seconds: Option<u64>) -> Option<u64> {
 /// Answers the PNG; 404 for a scene no `[[qr]]` names, 503 without a WeChat account, 502 when
 /// WeChat did not create the code.
 pub(super) async fn png(
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     store: web::Data<Store>,
     wechat: web::Data<Option<Client>>,
     path: web::Path<ScenePath>,

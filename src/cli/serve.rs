@@ -1,5 +1,8 @@
 //! `wxtag serve`: Redis (given or local), the rules, the app; until SIGTERM or SIGINT.
 
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::process::ExitCode;
 
 use secrecy::ExposeSecret;
@@ -46,12 +49,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
         Some(token) => token,
         None => {
             let token = AdminToken::generate();
-            // Printed once, to the terminal only: never to the log.
-            println!(
-                "WXTAG_ADMIN_TOKEN is not set; this run's admin token is:\n\n    {}\n\n\
-                 Use it as `Authorization: Bearer <token>`. Set WXTAG_ADMIN_TOKEN to keep one.",
-                token.reveal()
-            );
+            hand_out(&token, &settings.data_dir)?;
             token
         }
     };
@@ -92,6 +90,47 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Hands a generated admin token to the person starting wxtag, never to the log: printed
+/// when stdout is a terminal, else written to `data_dir/admin-token` (owner-only, mode 0600)
+/// and only its path printed, so a service manager's journal never holds it.
+fn hand_out(token: &AdminToken, data_dir: &Path) -> Result<(), Failure> {
+    if std::io::stdout().is_terminal() {
+        println!(
+            "WXTAG_ADMIN_TOKEN is not set; this run's admin token is:\n\n    {}\n\n\
+             Use it as `Authorization: Bearer <token>`. Set WXTAG_ADMIN_TOKEN to keep one.",
+            token.reveal()
+        );
+        return Ok(());
+    }
+    let path = data_dir.join("admin-token");
+    let failed = |e: std::io::Error| {
+        format!(
+            "cannot write the generated admin token to {} ({e}); set WXTAG_ADMIN_TOKEN, or \
+             WXTAG_DATA to a folder wxtag may write",
+            path.display()
+        )
+    };
+    std::fs::create_dir_all(data_dir).map_err(failed)?;
+    // Removed first, so the file is made afresh with mode 0600 whatever a stale one had.
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(e).into()),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    writeln!(file, "{}", token.reveal()).map_err(failed)?;
+    println!(
+        "WXTAG_ADMIN_TOKEN is not set; this run's admin token is in {} (readable by you \
+         only). Use it as `Authorization: Bearer <token>`. Set WXTAG_ADMIN_TOKEN to keep one.",
+        path.display()
+    );
+    Ok(())
 }
 
 /// Starts the WeChat stand-in in this process on a free loopback port; returns its URL.

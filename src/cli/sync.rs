@@ -68,7 +68,7 @@ pub(super) async fn open_store(settings: &Settings) -> Result<(Store, Option<Loc
 
 /// Reconciles, drains the outbox of what is now in step, and prints what was done.
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
-    let rules = crate::startup::load_rules(&settings.channels_dir)?;
+    let rules = crate::rules::live::load(&settings.channels_dir)?;
     let rule_tags: Vec<_> = rules.tag_names().cloned().collect();
     let connected = connect(settings).await?;
     let result = reconcile(&connected.worker, &rule_tags).await;

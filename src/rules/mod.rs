@@ -35,6 +35,7 @@ mod file;
 #[cfg(test)]
 mod fixture;
 mod index;
+pub mod live;
 mod load;
 mod matcher;
 
@@ -46,6 +47,7 @@ use thiserror::Error;
 use crate::domain::{Scene, TagName};
 
 pub use diagnostics::{Diagnostic, Severity, report};
+pub use live::LiveRules;
 pub use matcher::{Outcome, Touch};
 
 use index::{KeywordIndex, PrefixTrie};

@@ -11,14 +11,11 @@
 pub mod http;
 pub mod policy;
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
 use thiserror::Error;
 
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
-use crate::rules::{Rules, Touch};
+use crate::rules::{LiveRules, Touch};
 use crate::store::{Effect, Store, StoreError, TouchRecord, UnsignedBody};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
 use crate::wechat::inbound::{
@@ -103,13 +100,13 @@ pub struct Handled {
 pub struct Intake {
     account: Account,
     cipher: Option<MessageCipher>,
-    rules: Arc<ArcSwap<Rules>>,
+    rules: LiveRules,
     store: Store,
 }
 
 impl Intake {
     /// An intake for `account`, matching with `rules` and writing to `store`.
-    pub fn new(account: Account, rules: Arc<ArcSwap<Rules>>, store: Store) -> Self {
+    pub fn new(account: Account, rules: LiveRules, store: Store) -> Self {
         let cipher = account
             .aes_key
             .clone()
@@ -190,7 +187,7 @@ impl Intake {
 
         // 4. Match it against the channel rules (an owned snapshot: it is held across the
         // store's await below, which an arc-swap guard must not be).
-        let rules = self.rules.load_full();
+        let rules = self.rules.load();
         let outcome = touch(&inbound).map(|touch| rules.evaluate(&touch));
 
         // 5. Apply it to Redis: one round trip, at most once per delivery, and a plaintext

@@ -404,3 +404,63 @@ async fn serve_runs_a_local_redis_logs_no_secret_and_stops_cleanly_on_sigterm() 
         "stopped"
     );
 }
+
+#[tokio::test]
+async fn a_generated_admin_token_goes_to_an_owner_only_file_when_stdout_is_no_terminal() {
+    use std::os::unix::fs::PermissionsExt;
+
+    wxtag::wechat::api::install_crypto_provider();
+    let redis = TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("channels")).unwrap();
+    let port = free_port();
+    let stdout = dir.path().join("serve.out");
+    let child = wxtag(dir.path())
+        .arg("serve")
+        .env("REDIS_URL", redis.url())
+        .env("WXTAG_BIND", format!("127.0.0.1:{port}"))
+        .env("WXTAG_DATA", dir.path().join("state"))
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        dir,
+    };
+    let file = serve.dir.path().join("state/admin-token");
+    let printed = eventually(Duration::from_secs(20), || async {
+        let out = std::fs::read_to_string(&stdout).ok()?;
+        out.contains("admin-token").then_some(out)
+    })
+    .await;
+    let token = std::fs::read_to_string(&file).expect("the token file");
+    let token = token.trim();
+    assert!(
+        printed.contains(&file.display().to_string()),
+        "the path is printed: {printed}"
+    );
+    assert!(
+        !printed.contains(token),
+        "the token itself is not: {printed}"
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "readable by the owner only");
+    let http = reqwest::Client::new();
+    let status = eventually(Duration::from_secs(20), || async {
+        let response = http
+            .get(format!("{}/api/leads", serve.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?;
+        Some(response.status())
+    })
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the file's token is the admin token"
+    );
+}

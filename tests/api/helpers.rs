@@ -12,7 +12,8 @@ use wxtag::admin::AdminToken;
 use wxtag::config::{Account, Mode};
 use wxtag::domain::UnixTime;
 use wxtag::redis_server::{Listen, LocalRedis, Options};
-use wxtag::startup::{AppConfig, Application, SharedRules};
+use wxtag::rules::LiveRules;
+use wxtag::startup::{AppConfig, Application};
 use wxtag::store::Durability;
 use wxtag::sync::SyncConfig;
 use wxtag::wechat::crypto::{EncodingAesKey, MessageCipher};
@@ -139,7 +140,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub redis: TestRedis,
     pub wire: Wire,
-    pub rules: SharedRules,
+    pub rules: LiveRules,
     pub channels_dir: tempfile::TempDir,
     cipher: MessageCipher,
     stop: Option<oneshot::Sender<()>>,

@@ -1,11 +1,8 @@
 //! The intake flow called directly, so WeChat's official vectors run with their own clock.
 
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
 use wxtag::config::{Account, Mode};
 use wxtag::domain::{OpenId, UnixTime};
-use wxtag::rules::Rules;
+use wxtag::rules::{LiveRules, Rules};
 use wxtag::store::Store;
 use wxtag::webhook::{Answer, Intake, IntakeError, PushQuery};
 use wxtag::wechat::crypto::EncodingAesKey;
@@ -41,7 +38,7 @@ async fn intake(redis: &TestRedis, appid: &str) -> (Intake, Store) {
         aes_key: Some(EncodingAesKey::parse(&"A".repeat(43)).unwrap()),
         api_base: "http://127.0.0.1:9".to_owned(),
     };
-    let rules = Arc::new(ArcSwap::from_pointee(Rules::default()));
+    let rules = LiveRules::new(Rules::default());
     (Intake::new(account, rules, store.clone()), store)
 }
 

@@ -40,6 +40,21 @@ async fn get_within(app: &TestApp, path: &str) -> reqwest::Response {
         .unwrap_or_else(|_| panic!("{path} did not answer within 10 s"))
 }
 
+/// GETs an admin path with a deadline and answers its JSON.
+async fn json_within(app: &TestApp, path: &str) -> Value {
+    get_within(app, path).await.json().await.unwrap()
+}
+
+/// The openids of a page of leads, in order.
+fn openids(page: &Value) -> Vec<String> {
+    page["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["openid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_cursor_that_is_not_a_position_is_a_json_400_at_once() {
     let app = TestApp::spawn().await;
@@ -83,11 +98,7 @@ async fn a_filter_that_matches_little_pages_on_instead_of_scanning_every_lead() 
     write_leads(&app, "gone", 1, false).await;
     write_leads(&app, "here", 2500, true).await;
 
-    let first: Value = get_within(&app, "/api/leads?subscribed=false&limit=10")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = json_within(&app, "/api/leads?subscribed=false&limit=10").await;
     assert_eq!(
         first["leads"].as_array().unwrap().len(),
         0,
@@ -100,22 +111,13 @@ async fn a_filter_that_matches_little_pages_on_instead_of_scanning_every_lead() 
     let mut pages = 1;
     let mut found = Vec::new();
     loop {
-        let page: Value = get_within(
+        let page = json_within(
             &app,
             &format!("/api/leads?subscribed=false&limit=10&cursor={cursor}"),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
         pages += 1;
-        found.extend(
-            page["leads"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l["openid"].as_str().unwrap().to_owned()),
-        );
+        found.extend(openids(&page));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = next.to_owned(),
             None => break,
@@ -136,11 +138,7 @@ async fn list_pages_never_carry_timelines() {
     app.post_event(&xml::text("o1", "报价", 1)).await;
 
     for query in ["", "channel=expo-2026", "subscribed=true"] {
-        let page: Value = get_within(&app, &format!("/api/leads?{query}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = json_within(&app, &format!("/api/leads?{query}")).await;
         let lead = &page["leads"][0];
         assert_eq!(lead["openid"], "o1", "{query}: {page}");
         assert!(lead.get("events").is_none(), "{query}: {lead}");
@@ -180,13 +178,7 @@ async fn a_corrupt_lead_is_skipped_counted_and_the_rest_go_on() {
     let page = get_within(&app, "/api/leads").await;
     assert_eq!(page.status(), StatusCode::OK);
     let page: Value = page.json().await.unwrap();
-    let ids: Vec<&str> = page["leads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["openid"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["good2", "good1"], "{page}");
+    assert_eq!(openids(&page), ["good2", "good1"], "{page}");
 
     let csv = get_within(&app, "/api/export.csv").await;
     assert_eq!(csv.status(), StatusCode::OK);

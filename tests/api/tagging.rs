@@ -492,7 +492,7 @@ async fn a_good_reload_takes_effect_and_a_bad_one_keeps_the_old_rules() {
         "[[click]]\nkey = \"A\"\ntags = [\"兴趣:新\"]\n",
     )
     .unwrap();
-    wxtag::startup::reload(&app.rules, &dir).unwrap();
+    app.rules.reload(&dir).await.unwrap();
     app.post_event(&xml::click("o1", "A")).await;
     assert_eq!(tag_names(&app.lead("o1").await), ["兴趣:新"]);
 
@@ -501,9 +501,7 @@ async fn a_good_reload_takes_effect_and_a_bad_one_keeps_the_old_rules() {
         "[[click]]\nkey = \"A\"\ntags = [\"兴趣:坏\"]\nbogus = 1\n",
     )
     .unwrap();
-    let refused = wxtag::startup::reload(&app.rules, &dir)
-        .unwrap_err()
-        .to_string();
+    let refused = app.rules.reload(&dir).await.unwrap_err().to_string();
     assert!(refused.contains("10.toml:4"), "{refused}");
     app.post_event(&xml::click("o2", "A")).await;
     assert_eq!(

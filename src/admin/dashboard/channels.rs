@@ -10,7 +10,7 @@ use super::chart::{PALETTE, Series, StackedChart};
 use super::{Lang, Nav, PageError, html};
 use crate::admin::ApiError;
 use crate::admin::channels::{ChannelReport, channel_report, range};
-use crate::startup::SharedRules;
+use crate::rules::LiveRules;
 use crate::store::{Counts, Store, china_time};
 
 /// The query: a date range and the chart's metric.
@@ -140,7 +140,7 @@ fn href(from: &str, to: &str, metric: Metric) -> String {
 pub(super) async fn page(
     lang: Lang,
     store: web::Data<Store>,
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, PageError> {
     let metric = Metric::ALL

@@ -11,8 +11,8 @@ use super::{Lang, Nav, PageError, html, same_origin, see_other};
 use crate::admin::leads::ADMIN_SOURCE;
 use crate::admin::{Caller, audit};
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
+use crate::rules::LiveRules;
 use crate::rules::Rules;
-use crate::startup::SharedRules;
 use crate::store::{Lead, LeadFilter, Store};
 
 /// Leads per page of the list.
@@ -117,7 +117,7 @@ async fn tag_options(store: &Store) -> Result<Vec<String>, PageError> {
 pub(super) async fn list(
     lang: Lang,
     store: web::Data<Store>,
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, PageError> {
     let query = query.into_inner();
@@ -258,7 +258,7 @@ async fn find(store: &Store, raw: &str) -> Result<Lead, PageError> {
 pub(super) async fn page(
     lang: Lang,
     store: web::Data<Store>,
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     openid: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let lead = find(&store, &openid).await?;
@@ -282,7 +282,7 @@ pub(super) async fn edit_tags(
     lang: Lang,
     req: HttpRequest,
     store: web::Data<Store>,
-    rules: web::Data<SharedRules>,
+    rules: web::Data<LiveRules>,
     openid: web::Path<String>,
     form: web::Form<TagForm>,
 ) -> Result<HttpResponse, PageError> {
