@@ -16,8 +16,8 @@ use super::error::error_body;
 use crate::domain::Scene;
 use crate::rules::LiveRules;
 use crate::store::Store;
-use crate::wechat::client::Client;
 use crate::sync::qr::request_for;
+use crate::wechat::client::Client;
 use crate::wechat::qrcode::render_png;
 
 /// A channel's path segment (also under `/api/accounts/{appid}`).
