@@ -165,8 +165,8 @@ string_type!(
 
 impl TagName {
     /// The longest tag name wxtag keeps: 30 characters. WeChat takes fewer (30 UTF-8 bytes,
-    /// see [`TagName::over_byte_limit`]); a longer name made at run time (sales, a bulk job)
-    /// stays in Redis and is marked unsynced with the reason, never sent to WeChat.
+    /// see `wechat::limits::tag_name_fits`); a longer name made at run time (sales, a bulk
+    /// job) stays in Redis and is marked unsynced with the reason, never sent to WeChat.
     pub const MAX_CHARS: usize = 30;
 
     /// Parses a tag name: 1 to 30 characters, no control characters, no leading or trailing
@@ -187,12 +187,6 @@ impl TagName {
             });
         }
         Ok(Self(s.to_owned()))
-    }
-
-    /// True when WeChat refuses the name: over [`TAG_NAME_LEN`](crate::wechat::limits::TAG_NAME_LEN)
-    /// (30) UTF-8 bytes. The sync never sends such a name.
-    pub fn over_byte_limit(&self) -> bool {
-        self.0.len() > crate::wechat::limits::TAG_NAME_LEN
     }
 }
 
@@ -247,11 +241,9 @@ mod tests {
     }
 
     #[test]
-    fn tag_names_count_characters_and_flag_byte_overrun() {
-        let cjk = TagName::parse(&"标".repeat(30)).unwrap();
-        assert!(cjk.over_byte_limit());
+    fn tag_names_count_characters() {
+        assert!(TagName::parse(&"标".repeat(30)).is_ok());
         assert!(TagName::parse(&"标".repeat(31)).is_err());
-        assert!(!TagName::parse("来源:展会").unwrap().over_byte_limit());
         assert!(TagName::parse(" x").is_err());
         assert!(TagName::parse("a\u{1f}b").is_err());
     }

@@ -222,7 +222,7 @@ impl Application {
         let worker = match config.sync {
             Some(sync) => {
                 let parts = SyncParts {
-                    access: WeChatAccess::for_account(&config.account, &config.api_base),
+                    access: config.account.wechat_access(&config.api_base),
                     store: store.clone(),
                     config: sync,
                     metrics: metrics.clone(),

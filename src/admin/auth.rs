@@ -14,10 +14,10 @@ use std::net::SocketAddr;
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, dev::Payload, http::header,
 };
-use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use super::client::{Client, TrustedProxies};
+use super::client::Client;
+pub use crate::config::{AdminToken, TrustedProxies};
 use crate::store::access::{BUILT_IN_ADMIN, Credential, Role, digest};
 use crate::store::{Store, StoreError};
 
@@ -26,46 +26,6 @@ pub const COOKIE: &str = "wxtag_session";
 
 /// The dashboard's login page.
 pub const LOGIN_PATH: &str = "/login";
-
-/// The shortest admin token accepted from the environment.
-const MIN_LEN: usize = 16;
-
-/// The built-in `admin` credential's token (`WXTAG_ADMIN_TOKEN`).
-#[derive(Debug, Clone)]
-pub struct AdminToken(SecretString);
-
-impl AdminToken {
-    /// Accepts a token of at least 16 visible ASCII characters.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.len() < MIN_LEN || !raw.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(format!(
-                "must be at least {MIN_LEN} visible ASCII characters without spaces; \
-                 make one with `openssl rand -hex 16`"
-            ));
-        }
-        Ok(Self(SecretString::from(raw)))
-    }
-
-    /// A fresh random token (32 hex digits), for a `serve` started without one.
-    pub fn generate() -> Self {
-        let bytes: [u8; 16] = rand::random();
-        Self(SecretString::from(hex::encode(bytes)))
-    }
-
-    /// The token itself, to print once at start-up or to send as a client.
-    pub fn reveal(&self) -> &str {
-        self.0.expose_secret()
-    }
-
-    /// True when `candidate` is this token; the comparison takes the same time either way.
-    pub fn matches(&self, candidate: &str) -> bool {
-        self.0
-            .expose_secret()
-            .as_bytes()
-            .ct_eq(candidate.as_bytes())
-            .into()
-    }
-}
 
 /// What a route needs its caller's role to allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,18 +260,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_long_enough_and_compared_exactly() {
-        assert!(AdminToken::parse("short").is_err());
-        assert!(AdminToken::parse("has a space in it ok").is_err());
-        let token = AdminToken::parse("0123456789abcdef").unwrap();
-        assert!(token.matches("0123456789abcdef"));
-        assert!(!token.matches("0123456789abcdeF"));
-        assert!(!token.matches("0123456789abcdef0"));
-        assert!(!token.matches(""));
-        assert!(!format!("{token:?}").contains("0123456789"));
-    }
-
-    #[test]
     fn next_pages_are_encoded_as_one_query_value() {
         assert_eq!(
             percent_encode("/leads?tag=兴趣:PLC&x=1"),
@@ -355,12 +303,5 @@ mod tests {
             let got = [Read, EditTags, Export].map(|need| need.allows(role));
             assert_eq!(got, allowed, "{role:?}");
         }
-    }
-
-    #[test]
-    fn generated_tokens_differ_and_parse() {
-        let (a, b) = (AdminToken::generate(), AdminToken::generate());
-        assert_ne!(a.reveal(), b.reveal());
-        assert!(AdminToken::parse(a.reveal()).is_ok());
     }
 }

@@ -8,50 +8,8 @@
 use std::net::IpAddr;
 
 use actix_web::HttpRequest;
-use ipnet::IpNet;
 
-/// The peers whose forwarding headers are believed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl Default for TrustedProxies {
-    /// Loopback only: a proxy on the same host (`127.0.0.1`, `::1`).
-    fn default() -> Self {
-        Self(vec![
-            IpNet::from(IpAddr::from([127, 0, 0, 1])),
-            IpNet::from(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
-        ])
-    }
-}
-
-impl TrustedProxies {
-    /// Parses a comma-separated list of IPs and CIDRs; `none` trusts no peer.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.trim() == "none" {
-            return Ok(Self(Vec::new()));
-        }
-        raw.split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-            .map(|item| {
-                item.parse::<IpNet>()
-                    .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!(
-                            "{item:?} is not an IP address or CIDR; list the proxies in front of \
-                             wxtag, e.g. 10.0.0.5,10.1.0.0/16, or `none`"
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Self)
-    }
-
-    /// True when `ip` is one of the trusted proxies.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-}
+pub use crate::config::TrustedProxies;
 
 /// The client behind a request, as far as wxtag can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,26 +116,6 @@ mod tests {
         assert_eq!(
             client("10.0.0.5", &garbage, "10.0.0.0/8").address(),
             "10.0.0.5"
-        );
-    }
-
-    #[test]
-    fn lists_parse_ips_cidrs_and_none_and_name_a_bad_item() {
-        let trusted = TrustedProxies::parse("10.0.0.5, 192.168.0.0/16,::1").unwrap();
-        assert!(trusted.contains("192.168.3.4".parse().unwrap()));
-        assert!(trusted.contains("10.0.0.5".parse().unwrap()));
-        assert!(!trusted.contains("10.0.0.6".parse().unwrap()));
-        assert!(
-            !TrustedProxies::parse("none")
-                .unwrap()
-                .contains("127.0.0.1".parse().unwrap())
-        );
-        assert!(TrustedProxies::default().contains("127.0.0.1".parse().unwrap()));
-        assert!(!TrustedProxies::default().contains("127.0.0.2".parse().unwrap()));
-        assert!(
-            TrustedProxies::parse("10.0.0.5,nginx")
-                .unwrap_err()
-                .contains("\"nginx\"")
         );
     }
 }

@@ -16,7 +16,6 @@ use super::error::error_body;
 use crate::domain::Scene;
 use crate::rules::LiveRules;
 use crate::store::Store;
-use crate::sync::qr::request_for;
 use crate::wechat::client::Client;
 use crate::wechat::qrcode::render_png;
 
@@ -47,7 +46,7 @@ pub(super) async fn png(
         let channel = rules
             .channel(&scene)
             .ok_or_else(|| ApiError::NotFound(format!("no channel has scene {scene}")))?;
-        request_for(channel)
+        channel.qr_request()
     };
     let fingerprint = format!("{request:?}");
     let url = match store.cached_qr(&scene, &fingerprint).await? {

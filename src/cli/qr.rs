@@ -10,7 +10,7 @@ use super::Failure;
 use super::sync::connect;
 use crate::config::Settings;
 use crate::domain::Scene;
-use crate::sync::qr::channel_png;
+use crate::wechat::qrcode::render_png;
 
 /// `wxtag qr` arguments.
 #[derive(Debug, Args)]
@@ -33,9 +33,14 @@ pub async fn run(settings: &Settings, args: QrArgs) -> Result<ExitCode, Failure>
         )
     })?;
     let connected = connect(settings).await?;
-    let made = channel_png(connected.worker.client(), channel).await;
+    let made = connected
+        .worker
+        .client()
+        .create_qrcode(&channel.qr_request())
+        .await;
     connected.close().await;
-    let (ticket, png) = made?;
+    let ticket = made.map_err(|e| format!("wechat did not create the qr code: {e}"))?;
+    let png = render_png(&ticket.url)?;
     let path = args
         .output
         .unwrap_or_else(|| PathBuf::from(format!("qr-{scene}.png")));

@@ -11,7 +11,6 @@ use crate::metrics::Metrics;
 use crate::redis_server::{self, Local};
 use crate::store::Store;
 use crate::sync::{SyncConfig, Worker};
-use crate::wechat::client::WeChatAccess;
 
 /// WeChat's API, where sandbox mode must not send anything.
 const WECHAT_API: &str = "https://api.weixin.qq.com";
@@ -44,7 +43,7 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connected, Failure> {
         );
     }
     let (store, local) = open_store(settings).await?;
-    let access = WeChatAccess::for_account(account, &account.api_base);
+    let access = account.wechat_access(&account.api_base);
     let worker = Worker::new(store, &access, SyncConfig::default(), Metrics::new())?;
     Ok(Connected { worker, local })
 }

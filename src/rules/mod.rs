@@ -38,6 +38,7 @@ mod index;
 pub mod live;
 mod load;
 mod matcher;
+mod qr;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -17,7 +17,7 @@ use super::view::QrView;
 const DEFAULT_EXPIRE_SECONDS: u64 = 30;
 
 /// The longest lifetime of a temporary code: 30 days.
-const MAX_EXPIRE_SECONDS: u64 = 2_592_000;
+const MAX_EXPIRE_SECONDS: u64 = crate::wechat::limits::QR_TEMPORARY_MAX_SECS as u64;
 
 /// The largest `scene_id` of a permanent code.
 const MAX_PERMANENT_SCENE_ID: i64 = 100_000;

@@ -25,7 +25,6 @@ mod applied;
 mod batch;
 mod projection;
 mod push;
-pub mod qr;
 mod reconcile;
 mod tags;
 

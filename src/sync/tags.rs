@@ -91,7 +91,7 @@ pub(crate) async fn ensure(
 ) -> Result<Vec<(TagName, Ensured)>, ClientError> {
     let mut out = Vec::new();
     for name in names {
-        if name.over_byte_limit() {
+        if !limits::tag_name_fits(name.as_str()) {
             let reason = too_long(&name);
             out.push(unsynced(store, name, reason).await?);
             continue;

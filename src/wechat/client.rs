@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::config::Account;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -69,17 +68,6 @@ pub struct WeChatAccess {
     pub appid: String,
     /// The AppSecret.
     pub secret: AppSecret,
-}
-
-impl WeChatAccess {
-    /// The access configured for `account` (in sandbox mode, the sandbox's secret) at `base_url`.
-    pub fn for_account(account: &Account, base_url: &str) -> Self {
-        Self {
-            base_url: base_url.to_owned(),
-            appid: account.appid.clone(),
-            secret: account.secret(),
-        }
-    }
 }
 
 /// A random hex id, for consumer names and lock owners.

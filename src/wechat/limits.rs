@@ -16,5 +16,26 @@ pub const OPENIDS_PER_TAGGING_CALL: usize = 50;
 /// also say characters, but WeChat counts bytes: errcode 45158 beyond).
 pub const TAG_NAME_LEN: usize = 30;
 
+/// True when WeChat takes `name` as a tag name: at most [`TAG_NAME_LEN`] UTF-8 bytes.
+pub fn tag_name_fits(name: &str) -> bool {
+    name.len() <= TAG_NAME_LEN
+}
+
+/// The longest life of a temporary QR code (`expire_seconds`): 30 days.
+pub const QR_TEMPORARY_MAX_SECS: u32 = 2_592_000;
+
 /// Articles in one news reply; WeChat drops the rest.
 pub const NEWS_ARTICLES: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_names_are_measured_in_bytes() {
+        assert!(tag_name_fits(&"标".repeat(10)));
+        assert!(!tag_name_fits(&"标".repeat(11)));
+        assert!(tag_name_fits(&"a".repeat(30)));
+        assert!(!tag_name_fits(&"a".repeat(31)));
+    }
+}

@@ -8,7 +8,8 @@
 //!
 //! WeChat answers errors as HTTP 200 with `{"errcode":N,"errmsg":"…"}`; [`ApiError`] keeps the
 //! code and the classification switches on it, never on `errmsg` (which carries a request id).
-//! The same client talks to the sandbox ([`crate::sandbox`]) over plain `http://`.
+//! The same client talks to the sandbox (`wxtag sandbox`, or the one inside `serve`) over
+//! plain `http://`.
 //!
 //! The calls and their wire format are here; the types callers see live per family: the errors
 //! (`error.rs`), tokens and the secret (`token.rs`), tags (`tags.rs`), followers (`users.rs`)

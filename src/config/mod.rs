@@ -10,11 +10,14 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use thiserror::Error;
 
-use crate::admin::AdminToken;
-use crate::admin::client::TrustedProxies;
+mod access;
+
+pub use access::{AdminToken, TrustedProxies};
+
 use crate::sandbox;
 use crate::store::Durability;
 use crate::wechat::api::AppSecret;
+use crate::wechat::client::WeChatAccess;
 use crate::wechat::crypto::EncodingAesKey;
 use crate::wechat::signature::ServerToken;
 
@@ -56,6 +59,18 @@ pub struct Account {
     pub aes_key: Option<EncodingAesKey>,
     /// `WECHAT_API_BASE`, where the API client sends calls in live mode.
     pub api_base: String,
+}
+
+impl Account {
+    /// How to reach this account's API at `base_url` (in sandbox mode, with the sandbox's
+    /// secret).
+    pub fn wechat_access(&self, base_url: &str) -> WeChatAccess {
+        WeChatAccess {
+            base_url: base_url.to_owned(),
+            appid: self.appid.clone(),
+            secret: self.secret(),
+        }
+    }
 }
 
 /// Every setting wxtag reads.
