@@ -6,7 +6,10 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
-//! | `wx:{A}:tl:<openid>` | string | the timeline, newest first, capped; entries `"<at> <kind> <detail>"` separated by `\x1e` |
+//! | `wx:{A}:th:<openid>` | string | the timeline's head: its newest entries (up to `TIMELINE_SEGMENT`), oldest first, `\x1e`-separated, appended to per event (count in the lead's `tn`) |
+//! | `wx:{A}:to:<openid>` | list | the timeline's older segments, newest first, each a full head rolled over; at most `TIMELINE_SEGMENTS` |
+//! | `wx:{A}:sq:<sha1>` | string | a plaintext push's signed query (timestamp, nonce, signature) → 64 bits of its body's digest, until the timestamp leaves the 5-minute window |
+//! | `wx:{A}:tl:<openid>` | string | a timeline written by wxtag 0.1, newest first (entries separated by `\x1e`): read after the segments below, never written again |
 //! | `wx:{A}:leads` | list | every openid, oldest first (appended when first seen): listing, paging, export |
 //! | `wx:{A}:tag:<tag>` | set | openids carrying the tag |
 //! | `wx:{A}:chan:<scene>` | set | openids that came through the channel |
@@ -206,6 +209,12 @@ impl Keys {
     /// A lead's older timeline segments, newest first.
     pub fn timeline_older(&self, openid: &OpenId) -> String {
         self.key(&["to:", openid.as_str()])
+    }
+
+    /// A lead's timeline as wxtag 0.1 wrote it (one string, newest first): read, so an
+    /// upgrade loses no history, and never written.
+    pub fn legacy_timeline(&self, openid: &OpenId) -> String {
+        self.key(&["tl:", openid.as_str()])
     }
 
     /// The body digest a plaintext push's signed query was first seen with, named by 96 bits

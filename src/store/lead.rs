@@ -12,18 +12,26 @@ use super::fields;
 use super::keys::{Keys, TIMELINE_CAP, TIMELINE_SEPARATOR};
 use crate::domain::{OpenId, UnixTime};
 
-/// Queues on `pipe` the two reads of a lead's timeline: its head, then its older segments.
+/// Queues on `pipe` the three reads of a lead's timeline: its head, its older segments, and
+/// the timeline wxtag 0.1 kept in one string (so an upgrade loses no history).
 pub(super) fn queue_timeline(pipe: &mut redis::Pipeline, keys: &Keys, openid: &OpenId) {
     pipe.get(keys.timeline_head(openid))
-        .lrange(keys.timeline_older(openid), 0, -1);
+        .lrange(keys.timeline_older(openid), 0, -1)
+        .get(keys.legacy_timeline(openid));
 }
 
-/// The raw timeline entries, newest first and at most [`TIMELINE_CAP`], from the head and the
-/// older segments (newest first) that [`queue_timeline`] read.
-pub(super) fn timeline_entries<'a>(head: Option<&'a str>, older: &'a [String]) -> Vec<&'a str> {
+/// The raw timeline entries, newest first and at most [`TIMELINE_CAP`], from the head, the
+/// older segments (newest first) and the legacy string (newest first, and older than both)
+/// that [`queue_timeline`] read.
+pub(super) fn timeline_entries<'a>(
+    head: Option<&'a str>,
+    older: &'a [String],
+    legacy: Option<&'a str>,
+) -> Vec<&'a str> {
     head.into_iter()
         .chain(older.iter().map(String::as_str))
         .flat_map(|segment| segment.split(TIMELINE_SEPARATOR).rev())
+        .chain(legacy.into_iter().flat_map(|t| t.split(TIMELINE_SEPARATOR)))
         .take(TIMELINE_CAP)
         .collect()
 }
@@ -211,7 +219,7 @@ mod tests {
         let head = "4\x1e5";
         let older: Vec<String> = vec!["2\x1e3".into(), "0\x1e1".into()];
         assert_eq!(
-            timeline_entries(Some(head), &older),
+            timeline_entries(Some(head), &older, None),
             ["5", "4", "3", "2", "1", "0"]
         );
         let long: Vec<String> = (0..12)
@@ -223,11 +231,21 @@ mod tests {
             })
             .rev()
             .collect();
-        let entries = timeline_entries(None, &long);
+        let entries = timeline_entries(None, &long, None);
         assert_eq!(entries.len(), TIMELINE_CAP);
         assert_eq!(entries[0], "599");
         assert_eq!(entries[TIMELINE_CAP - 1], "100");
-        assert!(timeline_entries(None, &[]).is_empty());
+        assert!(timeline_entries(None, &[], None).is_empty());
+    }
+
+    #[test]
+    fn a_timeline_from_before_the_segments_is_read_after_them() {
+        let older: Vec<String> = vec!["2\x1e3".into()];
+        assert_eq!(
+            timeline_entries(Some("4"), &older, Some("1\x1e0")),
+            ["4", "3", "2", "1", "0"]
+        );
+        assert_eq!(timeline_entries(None, &[], Some("1\x1e0")), ["1", "0"]);
     }
 
     #[test]

@@ -324,9 +324,12 @@ impl Store {
         super::lead::queue_timeline(&mut pipe, &self.keys, openid);
         let replies: Vec<redis::Value> = pipe.ignore_errors().query_async(&mut conn).await?;
         let mut replies = replies.into_iter();
-        let (Some(fields), Some(head), Some(older)) =
-            (replies.next(), replies.next(), replies.next())
-        else {
+        let (Some(fields), Some(head), Some(older), Some(legacy)) = (
+            replies.next(),
+            replies.next(),
+            replies.next(),
+            replies.next(),
+        ) else {
             return Ok(None);
         };
         let corrupt_timeline = |error: redis::ParsingError| StoreError::Corrupt {
@@ -335,7 +338,8 @@ impl Store {
         };
         let head: Option<String> = redis::from_redis_value(head).map_err(corrupt_timeline)?;
         let older: Vec<String> = redis::from_redis_value(older).map_err(corrupt_timeline)?;
-        let timeline = super::lead::timeline_entries(head.as_deref(), &older);
+        let legacy: Option<String> = redis::from_redis_value(legacy).map_err(corrupt_timeline)?;
+        let timeline = super::lead::timeline_entries(head.as_deref(), &older, legacy.as_deref());
         self.decode(openid, fields, Some(&timeline))
             .inspect_err(|error| {
                 if let StoreError::Corrupt { key, what } = error {

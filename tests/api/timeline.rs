@@ -98,3 +98,32 @@ async fn a_lead_with_3_tags_and_5_events_costs_at_most_1_kib() {
     }
     assert!(total <= 1024, "{total} bytes in {keys:?}");
 }
+
+#[tokio::test]
+async fn a_timeline_written_before_the_upgrade_is_still_shown_after_it() {
+    let app = TestApp::spawn().await;
+    let lead = "oTimelineLegacy000000000001";
+    // wxtag 0.1 kept one string per lead, newest first; a lead it knew has no segments yet.
+    assert_eq!(
+        app.post_event(&xml::follow(lead, None)).await.status(),
+        StatusCode::OK
+    );
+    let keys = wxtag::store::Keys::new(crate::helpers::APPID);
+    let openid = wxtag::domain::OpenId::parse(lead).unwrap();
+    let mut conn = app.redis.conn().await;
+    let _: () = redis::cmd("SET")
+        .arg(keys.legacy_timeline(&openid))
+        .arg("1714112446 click MENU_PLC\u{1e}1714112445 follow ")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let events = app.lead(lead).await["events"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["follow", "click", "follow"],
+        "new first, then the old"
+    );
+    assert_eq!(events[1]["detail"], "MENU_PLC");
+}
