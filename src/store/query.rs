@@ -414,6 +414,10 @@ impl Store {
             .iter()
             .filter_map(|(name, _)| TagName::parse(name).ok())
             .collect();
+        if names.is_empty() {
+            // Redis refuses an empty pipeline: a fresh account simply has no tags yet.
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for name in &names {
             pipe.scard(self.keys.tag_members(name));

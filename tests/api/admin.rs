@@ -83,3 +83,14 @@ async fn an_unknown_api_route_is_a_json_404_behind_the_token() {
         "nothing is said without the token"
     );
 }
+
+#[tokio::test]
+async fn a_fresh_account_with_no_tags_lists_nothing_rather_than_failing() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/tags", "/api/leads"] {
+        let response = app.admin_get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let tags: serde_json::Value = app.admin_get("/api/tags").await.json().await.unwrap();
+    assert_eq!(tags, serde_json::json!([]));
+}
