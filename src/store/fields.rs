@@ -48,6 +48,11 @@ pub fn lua_preamble() -> String {
     lua
 }
 
+/// A script that reads or writes lead hashes: [`lua_preamble`], then `body`.
+pub(super) fn script(body: &str) -> redis::Script {
+    redis::Script::new(&[&lua_preamble(), body].concat())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

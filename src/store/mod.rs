@@ -183,15 +183,12 @@ pub fn day_of(at: UnixTime) -> String {
         .to_string()
 }
 
-/// A script that writes leads: the generated field names, the timeline, then `body`.
+/// A script that writes leads and their timelines: the field names, the timeline's
+/// helpers, then `body`.
 fn script(body: &str) -> std::sync::Arc<Script> {
-    let lua = [
-        &fields::lua_preamble(),
-        include_str!("lua/timeline.lua"),
-        body,
-    ]
-    .concat();
-    std::sync::Arc::new(Script::new(&lua))
+    std::sync::Arc::new(fields::script(
+        &[include_str!("lua/timeline.lua"), body].concat(),
+    ))
 }
 
 impl Store {

@@ -7,11 +7,11 @@ use std::sync::LazyLock;
 
 use redis::{AsyncCommands, Script};
 
-use super::{CHUNK, Store, StoreError};
+use super::{CHUNK, Store, StoreError, fields};
 use crate::domain::{OpenId, TagName};
 
 static SET_APPLIED: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/set_applied.lua")));
+    LazyLock::new(|| super::fields::script(include_str!("lua/set_applied.lua")));
 
 /// One tag on a lead, as the sync ranks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +45,11 @@ impl SyncLead {
         };
         for (field, value) in fields {
             match field.as_str() {
-                "fc" if !value.is_empty() => lead.first_channel = Some(value),
-                "sub" => lead.subscribed = value != "0",
-                "w" => lead.applied_raw = value,
+                fields::FIRST_CHANNEL if !value.is_empty() => lead.first_channel = Some(value),
+                fields::SUBSCRIBED => lead.subscribed = value != "0",
+                fields::ON_WECHAT => lead.applied_raw = value,
                 _ => {
-                    let Some(name) = field.strip_prefix("t:") else {
+                    let Some(name) = field.strip_prefix(fields::TAG_PREFIX) else {
                         continue;
                     };
                     let Ok(name) = TagName::parse(name) else {

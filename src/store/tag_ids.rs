@@ -10,7 +10,7 @@ use super::{Store, StoreError};
 use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
 static IMPORT_TAG: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/import_tag.lua")));
+    LazyLock::new(|| super::fields::script(include_str!("lua/import_tag.lua")));
 
 impl Store {
     /// Records a tag's WeChat id; the tag is no longer unsynced.

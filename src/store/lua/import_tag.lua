@@ -29,17 +29,17 @@ redis.call('HSET', KEYS[5], name, id)
 
 for i = 4, #ARGV do
   local openid, lead = ARGV[i], KEYS[i + 2]
-  if redis.call('HSETNX', lead, 'fs', now) == 1 then
-    redis.call('HSET', lead, 'ls', now, 'sub', '1')
+  if redis.call('HSETNX', lead, F_FIRST_SEEN, now) == 1 then
+    redis.call('HSET', lead, F_LAST_SEEN, now, F_SUBSCRIBED, '1')
     redis.call('RPUSH', KEYS[3], openid)
   end
-  if redis.call('HSETNX', lead, 't:' .. name, now .. ' wechat') == 1 then
+  if redis.call('HSETNX', lead, F_TAG_PREFIX .. name, now .. ' wechat') == 1 then
     added = added + 1
     redis.call('SADD', KEYS[2], openid)
   end
-  local applied = redis.call('HGET', lead, 'w') or ''
+  local applied = redis.call('HGET', lead, F_ON_WECHAT) or ''
   if not holds(applied, id) then
-    redis.call('HSET', lead, 'w', (applied == '' and id) or (applied .. ' ' .. id))
+    redis.call('HSET', lead, F_ON_WECHAT, (applied == '' and id) or (applied .. ' ' .. id))
   end
 end
 return added

@@ -11,7 +11,7 @@ local owner = ARGV[1]
 local out = {}
 for i = 1, #KEYS / 2 do
   if redis.call('GET', KEYS[2 * i]) == owner then
-    redis.call('HSET', KEYS[2 * i - 1], 'w', ARGV[1 + i])
+    redis.call('HSET', KEYS[2 * i - 1], F_ON_WECHAT, ARGV[1 + i])
     out[i] = 1
   else
     out[i] = 0
