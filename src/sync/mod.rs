@@ -26,6 +26,7 @@ mod batch;
 mod projection;
 mod push;
 mod reconcile;
+pub mod supervisor;
 mod tags;
 
 use std::collections::BTreeMap;
