@@ -11,17 +11,25 @@
 //! | module | owns |
 //! |---|---|
 //! | [`domain`] | parsed values: `OpenId`, `Scene`, `TagName`, `TagId` (WeChat's tag ids), `UnixTime` |
-//! | [`config`] | typed settings from the environment and `.env`, secrets redacted |
+//! | [`config`] | typed settings from the environment and `.env`, secrets redacted: the account, the admin token, trusted proxies, durability |
 //! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound parsing, pushes written as XML, the shared XML reader and writer, passive replies, the API's types and errors (`api`), and the one API client every part calls through, with the shared token and retries (`client`) |
 //! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply; its policy (dedup key, timeline name) |
-//! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply |
+//! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply; the live, reloadable set ([`rules::live`]) |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
-//! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile |
+//! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
 //! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |
-//! | [`admin`] | the admin API behind a bearer token |
+//! | [`admin`] | the admin API and the dashboard: one guarded route table, credentials and roles, sessions, the audit hook |
 //! | [`cli`] | the commands: `serve`, `check`, `send`, … |
 //! | [`metrics`] | Prometheus metrics at `/metrics` |
-//! | [`startup`] | building the app on a listener and running it until shutdown |
+//! | [`startup`] | wiring the parts: building the app on a listener and running it until shutdown |
+//! | [`redis_server`], [`telemetry`] | the local `redis-server`; logging |
+//!
+//! # Layers
+//!
+//! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
+//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`webhook`], [`sync`],
+//! [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its left; the three
+//! jobs (webhook, sync, admin) never use each other.
 //!
 //! # Names
 //!

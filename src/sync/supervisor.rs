@@ -85,7 +85,7 @@ async fn supervise<F, Fut>(
     }
 }
 
-/// Runs the sync worker under [`supervise`] until `stop` turns true: the one built at start
+/// Runs the sync worker under `supervise` until `stop` turns true: the one built at start
 /// first, then fresh ones from `parts`.
 pub async fn run(first: Worker, parts: WorkerParts, stop: tokio::sync::watch::Receiver<bool>) {
     let mut first = Some(first);

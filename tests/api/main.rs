@@ -9,6 +9,7 @@ mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV expo
 mod fuzz_corpus; // the fuzz targets' corpus replayed: no panic, a typed error or a value
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
+mod layers; // the one-way structure: no module uses one above or beside it
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
 mod proptests; // arbitrary input never panics the protocol layer or the loader; round trips hold
 mod redis_down; // Redis stopped and killed under load: no false success, one effect each
