@@ -211,7 +211,11 @@ async fn the_language_chosen_is_kept_through_the_dashboards_own_links() {
     // `?lang=zh` goes back to Chinese, and is remembered too.
     let (_, set_cookies, chinese) = get(&app, "/leads?lang=zh", &both).await;
     assert!(chinese.contains("<h1>线索</h1>"), "{chinese}");
-    assert!(set_cookies.iter().any(|c| c.starts_with("wxtag_lang=zh;")));
+    assert!(
+        set_cookies
+            .iter()
+            .any(|c| c.starts_with("wxtag_lang=zh-CN;"))
+    );
     let (_, _, without) = get(&app, "/leads", &session).await;
     assert!(without.contains("<h1>线索</h1>"), "no choice: Chinese");
 }

@@ -850,7 +850,7 @@ pub async fn localize(
     let chosen = asked(req.request());
     let t = for_request(req.request());
     let mut res = next.call(req).await?.map_into_boxed_body();
-    if !std::ptr::eq(t, &ZH) {
+    if t.html_lang != ZH.html_lang {
         let page = res
             .response()
             .error()
@@ -861,12 +861,7 @@ pub async fn localize(
         }
     }
     if let Some(chosen) = chosen {
-        let code = if std::ptr::eq(chosen, &EN) {
-            "en"
-        } else {
-            "zh"
-        };
-        let cookie = Cookie::build(LANG_COOKIE, code)
+        let cookie = Cookie::build(LANG_COOKIE, chosen.html_lang)
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
