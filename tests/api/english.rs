@@ -219,3 +219,26 @@ async fn the_language_chosen_is_kept_through_the_dashboards_own_links() {
     let (_, _, without) = get(&app, "/leads", &session).await;
     assert!(without.contains("<h1>线索</h1>"), "no choice: Chinese");
 }
+
+#[tokio::test]
+async fn an_english_link_opened_logged_out_shows_the_login_page_in_english() {
+    let app = app_with_leads().await;
+    let redirect = client()
+        .get(format!("{}/leads?lang=en", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
+    let login = redirect.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(login.starts_with("/login?next="), "{login}");
+    let (status, set_cookies, page) = get(&app, &login, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<html lang="en">"#) && page.contains("Log in"),
+        "{page}"
+    );
+    assert!(set_cookies.iter().any(|c| c.starts_with("wxtag_lang=en;")));
+}

@@ -1,10 +1,11 @@
 //! Every label of the dashboard, one table per language: Chinese ([`ZH`], the default) and
 //! English ([`EN`]).
 //!
-//! `?lang=en` (or `?lang=zh`) picks a table and is remembered in the `wxtag_lang` cookie, so
-//! the choice carries over through the dashboard's links, forms and redirects; without
-//! either, a browser whose first `Accept-Language` is English gets English, anything else
-//! Chinese. A label with a value inside is a [`Pattern`]; templates escape what it makes.
+//! `?lang=en` (or `?lang=zh`; on the login page, in the `next` page it returns to) picks a
+//! table and is remembered in the `wxtag_lang` cookie, so the choice carries over through
+//! the dashboard's links, forms and redirects; without either, a browser whose first
+//! `Accept-Language` is English gets English, anything else Chinese. A label with a value
+//! inside is a [`Pattern`]; templates escape what it makes.
 
 use std::fmt::Display;
 use std::future::{Ready, ready};
@@ -13,7 +14,8 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Error, FromRequest, HttpRequest, dev::Payload, http::header};
+use actix_web::{Error, FromRequest, HttpRequest, dev::Payload, http::header, web};
+use serde::Deserialize;
 
 use super::PageError;
 use crate::admin::channels::ORGANIC_NAME;
@@ -816,12 +818,29 @@ fn named(lang: &str) -> Option<&'static Words> {
     }
 }
 
-/// The `?lang=` of a request, when it names a table.
+/// The query's `lang` and `next` (the page a login returns to).
+#[derive(Debug, Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+    next: Option<String>,
+}
+
+/// The `?lang=` of a query, or else of its `next` page (the login page of an English link
+/// opened logged out), when it names a table.
+fn asked_in(query: &str) -> Option<&'static Words> {
+    let query = web::Query::<LangQuery>::from_query(query)
+        .ok()?
+        .into_inner();
+    match (query.lang, query.next) {
+        (Some(lang), _) => named(&lang),
+        (None, Some(next)) => asked_in(next.split_once('?')?.1),
+        (None, None) => None,
+    }
+}
+
+/// The `?lang=` of a request (or of the page it logs in to), when it names a table.
 fn asked(req: &HttpRequest) -> Option<&'static Words> {
-    req.query_string()
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("lang="))
-        .and_then(named)
+    asked_in(req.query_string())
 }
 
 /// The table a request asked for: `?lang=`, else the `wxtag_lang` cookie, else the first
@@ -923,6 +942,14 @@ mod tests {
             "zh-CN"
         );
         assert_eq!(pick(TestRequest::default()), "zh-CN");
+        assert_eq!(
+            pick(TestRequest::with_uri(
+                "/login?next=%2Fleads%3Ftag%3Dx%26lang%3Den"
+            )),
+            "en",
+            "the page a login returns to"
+        );
+        assert_eq!(pick(TestRequest::with_uri("/leads?lang=fr")), "zh-CN");
         let english_cookie = Cookie::new(LANG_COOKIE, "en");
         assert_eq!(
             pick(TestRequest::default().cookie(english_cookie.clone())),
