@@ -109,6 +109,7 @@ impl Chromedriver {
                 "--no-first-run",
                 "--disable-dev-shm-usage",
                 "--lang=zh-CN",
+                "--accept-lang=zh-CN",
                 "--window-size=1280,1000",
                 format!("--user-data-dir={}", self.profile.path().display()),
             ],

@@ -7,6 +7,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::chart::{PALETTE, Series, StackedChart};
+use super::words::Words;
 use super::{Lang, Nav, PageError, html};
 use crate::admin::ApiError;
 use crate::admin::channels::{ChannelReport, channel_report, range};
@@ -50,13 +51,13 @@ impl Metric {
         }
     }
 
-    fn label(self) -> &'static str {
+    fn label(self, t: &'static Words) -> &'static str {
         match self {
-            Metric::Leads => "新线索",
-            Metric::Follows => "关注",
-            Metric::Scans => "扫码",
-            Metric::Unfollows => "取关",
-            Metric::Net => "净增",
+            Metric::Leads => t.leads,
+            Metric::Follows => t.follows,
+            Metric::Scans => t.scans,
+            Metric::Unfollows => t.unfollows,
+            Metric::Net => t.net,
         }
     }
 
@@ -118,17 +119,17 @@ fn today() -> NaiveDate {
 }
 
 /// The preset ranges: last 7 days, last calendar week (Monday to Sunday), this month, 30 days.
-fn presets(today: NaiveDate) -> [(&'static str, NaiveDate, NaiveDate); 4] {
+fn presets(t: &'static Words, today: NaiveDate) -> [(&'static str, NaiveDate, NaiveDate); 4] {
     let this_monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
     [
-        ("最近 7 天", today - Duration::days(6), today),
+        (t.last_7_days, today - Duration::days(6), today),
         (
-            "上周",
+            t.last_week,
             this_monday - Duration::days(7),
             this_monday - Duration::days(1),
         ),
-        ("本月", today.with_day(1).unwrap_or(today), today),
-        ("最近 30 天", today - Duration::days(29), today),
+        (t.this_month, today.with_day(1).unwrap_or(today), today),
+        (t.last_30_days, today - Duration::days(29), today),
     ]
 }
 
@@ -153,6 +154,7 @@ pub(super) async fn page(
         Err(ApiError::BadRequest(why)) => (today - Duration::days(6), today, Some(why)),
         Err(other) => return Err(other.into()),
     };
+    let t = lang.0;
     let report = channel_report(&store, &rules, from, to).await?;
     let (from, to) = (from.to_string(), to.to_string());
 
@@ -166,8 +168,12 @@ pub(super) async fn page(
                 .and_then(|s| crate::domain::Scene::parse(s).ok())
                 .is_some_and(|s| loaded.channel(&s).is_some());
             let charted = channel.days.iter().any(|d| metric.of(&d.counts) != 0);
+            let name = match channel.scene {
+                Some(_) => channel.name.clone(),
+                None => t.organic.to_owned(),
+            };
             let row = Row {
-                name: channel.name.clone(),
+                name,
                 scene: channel.scene.clone(),
                 configured,
                 counts: channel.counts.clone(),
@@ -213,7 +219,7 @@ pub(super) async fn page(
 
     let page = ChannelsPage {
         nav: lang.nav("channels"),
-        ranges: presets(today)
+        ranges: presets(t, today)
             .into_iter()
             .map(|(label, f, t)| {
                 let (f, t) = (f.to_string(), t.to_string());
@@ -227,7 +233,7 @@ pub(super) async fn page(
         metrics: Metric::ALL
             .into_iter()
             .map(|m| Choice {
-                label: m.label(),
+                label: m.label(t),
                 href: href(&from, &to, m),
                 active: m == metric,
             })
@@ -235,7 +241,7 @@ pub(super) async fn page(
         chart: StackedChart::new(&days, &series),
         rows: rows.into_iter().map(|(row, _)| row).collect(),
         metric: metric.key(),
-        metric_label: metric.label(),
+        metric_label: metric.label(t),
         from,
         to,
         error,
@@ -253,18 +259,19 @@ pub(super) async fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::dashboard::words::ZH;
 
     #[test]
     fn last_week_is_the_previous_monday_to_sunday() {
         // 2026-11-22 is a Sunday; 2026-11-25 a Wednesday.
         for today in ["2026-11-22", "2026-11-25"] {
             let today = NaiveDate::parse_from_str(today, "%Y-%m-%d").unwrap();
-            let (_, from, to) = presets(today)[1];
+            let (_, from, to) = presets(&ZH, today)[1];
             assert_eq!(from.weekday(), chrono::Weekday::Mon);
             assert_eq!(to - from, Duration::days(6));
             assert!(to < today && today - to <= Duration::days(7));
         }
         let sunday = NaiveDate::parse_from_str("2026-11-22", "%Y-%m-%d").unwrap();
-        assert_eq!(presets(sunday)[1].1.to_string(), "2026-11-09");
+        assert_eq!(presets(&ZH, sunday)[1].1.to_string(), "2026-11-09");
     }
 }

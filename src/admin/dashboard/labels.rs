@@ -1,7 +1,8 @@
 //! The dashboard's words for what wxtag stores in short codes: why a tag was applied, what a
-//! timeline entry was, which channel a scene is, and times as a person reads them.
+//! timeline entry was, which channel a scene is (each in the page's language), and times as
+//! a person reads them.
 
-use crate::admin::channels::ORGANIC_NAME;
+use super::words::Words;
 use crate::admin::leads::ADMIN_SOURCE;
 use crate::domain::Scene;
 use crate::rules::Rules;
@@ -25,11 +26,11 @@ pub struct ChannelName {
 }
 
 /// The channel of a scene as named in the rules; `None` (or an empty scene) is organic.
-pub fn channel_name(rules: &Rules, scene: Option<&str>) -> ChannelName {
+pub fn channel_name(t: &Words, rules: &Rules, scene: Option<&str>) -> ChannelName {
     match scene.filter(|s| !s.is_empty()) {
         None => ChannelName {
             scene: String::new(),
-            name: ORGANIC_NAME.to_owned(),
+            name: t.organic.to_owned(),
         },
         Some(scene) => ChannelName {
             scene: scene.to_owned(),
@@ -42,23 +43,23 @@ pub fn channel_name(rules: &Rules, scene: Option<&str>) -> ChannelName {
 }
 
 /// Reads a tag source (`qr:expo-2026`, `keyword:报价`, `admin`, …) as words.
-pub fn why(rules: &Rules, source: &str) -> Why {
+pub fn why(t: &'static Words, rules: &Rules, source: &str) -> Why {
     let (kind, detail) = source.split_once(':').unwrap_or((source, ""));
     let kind = match kind {
-        "follow" => "关注公众号",
+        "follow" => t.why_follow,
         "qr" => {
             return Why {
-                kind: "渠道二维码",
-                detail: channel_name(rules, Some(detail)).name,
+                kind: t.why_qr,
+                detail: channel_name(t, rules, Some(detail)).name,
             };
         }
-        "click" => "菜单点击",
-        "view" => "菜单链接",
-        "keyword" => "关键词",
-        _ if source == ADMIN_SOURCE => "销售添加",
+        "click" => t.why_click,
+        "view" => t.why_view,
+        "keyword" => t.why_keyword,
+        _ if source == ADMIN_SOURCE => t.why_admin,
         _ => {
             return Why {
-                kind: "其他",
+                kind: t.other,
                 detail: source.to_owned(),
             };
         }
@@ -70,26 +71,26 @@ pub fn why(rules: &Rules, source: &str) -> Why {
 }
 
 /// A timeline entry's kind in words.
-pub fn event_kind(kind: &str) -> &'static str {
+pub fn event_kind(t: &'static Words, kind: &str) -> &'static str {
     match kind {
-        "follow" => "关注",
-        "scan" => "扫码",
-        "unfollow" => "取关",
-        "click" => "点击菜单",
-        "view" => "打开菜单链接",
-        "text" => "发消息",
-        "image" => "发图片",
-        "voice" => "发语音",
-        "video" | "shortvideo" => "发视频",
-        "location_msg" | "location_select" => "发位置",
-        "link" => "发链接",
-        "tag" => "标签变更",
-        "miniprogram" => "打开小程序",
-        "scancode_push" | "scancode_waitmsg" => "菜单扫一扫",
-        "pic_sysphoto" | "pic_photo_or_album" | "pic_weixin" => "菜单发图",
-        "template_finish" => "模板消息送达",
-        "mass_finish" => "群发送达",
-        _ => "其他",
+        "follow" => t.event_follow,
+        "scan" => t.event_scan,
+        "unfollow" => t.event_unfollow,
+        "click" => t.event_click,
+        "view" => t.event_view,
+        "text" => t.event_text,
+        "image" => t.event_image,
+        "voice" => t.event_voice,
+        "video" | "shortvideo" => t.event_video,
+        "location_msg" | "location_select" => t.event_location,
+        "link" => t.event_link,
+        "tag" => t.event_tag,
+        "miniprogram" => t.event_miniprogram,
+        "scancode_push" | "scancode_waitmsg" => t.event_scancode,
+        "pic_sysphoto" | "pic_photo_or_album" | "pic_weixin" => t.event_pic,
+        "template_finish" => t.event_template,
+        "mass_finish" => t.event_mass,
+        _ => t.other,
     }
 }
 
@@ -104,28 +105,37 @@ pub fn short_time(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::channels::ORGANIC_NAME;
+    use crate::admin::dashboard::words::{EN, ZH};
 
     #[test]
     fn sources_read_as_words_and_unknown_ones_stay_visible() {
         let rules = Rules::default();
         assert_eq!(
-            why(&rules, "keyword:报价"),
+            why(&ZH, &rules, "keyword:报价"),
             Why {
                 kind: "关键词",
                 detail: "报价".to_owned()
             }
         );
-        assert_eq!(why(&rules, "admin").kind, "销售添加");
-        assert_eq!(why(&rules, "qr:expo-2026").detail, "expo-2026");
-        assert_eq!(why(&rules, "view:https://x.cn/a").detail, "https://x.cn/a");
-        assert_eq!(why(&rules, "import").detail, "import");
+        assert_eq!(why(&ZH, &rules, "admin").kind, "销售添加");
+        assert_eq!(why(&ZH, &rules, "qr:expo-2026").detail, "expo-2026");
+        assert_eq!(
+            why(&ZH, &rules, "view:https://x.cn/a").detail,
+            "https://x.cn/a"
+        );
+        assert_eq!(why(&ZH, &rules, "import").detail, "import");
     }
 
     #[test]
     fn organic_channels_are_named_and_times_shortened() {
         let rules = Rules::default();
-        assert_eq!(channel_name(&rules, None).name, ORGANIC_NAME);
-        assert_eq!(channel_name(&rules, Some("1001")).name, "1001");
+        assert_eq!(channel_name(&ZH, &rules, None).name, ORGANIC_NAME);
+        assert_eq!(channel_name(&ZH, &rules, Some("1001")).name, "1001");
+        assert_eq!(channel_name(&EN, &rules, None).name, "Organic");
+        assert_eq!(why(&EN, &rules, "admin").kind, "Added by sales");
+        assert_eq!(event_kind(&EN, "shortvideo"), "Sent a video");
+        assert_eq!(event_kind(&ZH, "nonsense"), "其他");
         assert_eq!(short_time("2026-11-22T16:05:09+08:00"), "2026-11-22 16:05");
         assert_eq!(short_time(""), "");
     }

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::labels::{ChannelName, Why, channel_name, event_kind, short_time, why};
+use super::words::Words;
 use super::{Lang, Nav, PageError, html, same_origin, see_other};
 use crate::admin::leads::ADMIN_SOURCE;
 use crate::admin::{Caller, audit};
@@ -120,6 +121,7 @@ pub(super) async fn list(
     rules: web::Data<LiveRules>,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, PageError> {
+    let t = lang.0;
     let query = query.into_inner();
     let mut error = None;
     let mut filter = LeadFilter::default();
@@ -128,20 +130,20 @@ pub(super) async fn list(
             Ok(openid) if store.lead(&openid).await?.is_some() => {
                 return Ok(see_other(&format!("/leads/{openid}"), None));
             }
-            Ok(_) => error = Some(format!("没有 openid 为 {q} 的线索。")),
-            Err(why) => error = Some(format!("openid 格式不对:{why}")),
+            Ok(_) => error = Some(t.no_lead.fill(q)),
+            Err(why) => error = Some(t.bad_openid.fill(why)),
         }
     }
     if let Some(tag) = non_empty(&query.tag) {
         match TagName::parse(tag) {
             Ok(tag) => filter.tag = Some(tag),
-            Err(why) => error = Some(format!("标签名不对:{why}")),
+            Err(why) => error = Some(t.bad_tag.fill(why)),
         }
     }
     if let Some(scene) = non_empty(&query.channel) {
         match Scene::parse(scene) {
             Ok(scene) => filter.channel = Some(scene),
-            Err(why) => error = Some(format!("渠道不对:{why}")),
+            Err(why) => error = Some(t.bad_channel.fill(why)),
         }
     }
     filter.subscribed = match query.subscribed.as_str() {
@@ -162,7 +164,7 @@ pub(super) async fn list(
             .leads
             .into_iter()
             .map(|lead| LeadRow {
-                first_channel: channel_name(&rules, lead.first_channel.as_deref()).name,
+                first_channel: channel_name(t, &rules, lead.first_channel.as_deref()).name,
                 tags: lead.tags.into_iter().map(|t| t.name).collect(),
                 last_seen: short_time(&lead.last_seen),
                 subscribed: lead.subscribed,
@@ -176,7 +178,7 @@ pub(super) async fn list(
         tag_options: tag_options(&store).await?,
         channel_options: rules
             .channels()
-            .map(|c| channel_name(&rules, Some(c.scene.as_str())))
+            .map(|c| channel_name(t, &rules, Some(c.scene.as_str())))
             .collect(),
         q: query.q,
         tag: query.tag,
@@ -196,14 +198,15 @@ pub(super) async fn list(
 
 impl LeadView {
     fn new(lang: Lang, lead: Lead, rules: &Rules, tag_options: Vec<String>) -> Self {
+        let t = lang.0;
         let tags = lead
             .tags
             .into_iter()
-            .map(|t| TagRow {
-                own: t.source == ADMIN_SOURCE,
-                why: why(rules, &t.source),
-                at: short_time(&t.at),
-                name: t.name,
+            .map(|tag| TagRow {
+                own: tag.source == ADMIN_SOURCE,
+                why: why(t, rules, &tag.source),
+                at: short_time(&tag.at),
+                name: tag.name,
             })
             .collect();
         let events = lead
@@ -212,10 +215,10 @@ impl LeadView {
             .into_iter()
             .map(|e| EventRow {
                 at: short_time(&e.at),
-                kind: event_kind(&e.kind),
+                kind: event_kind(t, &e.kind),
                 detail: match e.kind.as_str() {
                     "follow" | "scan" if !e.detail.is_empty() => {
-                        channel_name(rules, Some(&e.detail)).name
+                        channel_name(t, rules, Some(&e.detail)).name
                     }
                     _ => e.detail,
                 },
@@ -223,12 +226,12 @@ impl LeadView {
             .collect();
         Self {
             nav: lang.nav("leads"),
-            first_channel: channel_name(rules, lead.first_channel.as_deref()),
+            first_channel: channel_name(t, rules, lead.first_channel.as_deref()),
             path: lead
                 .channels
                 .iter()
                 .filter(|s| !s.is_empty())
-                .map(|s| channel_name(rules, Some(s)))
+                .map(|s| channel_name(t, rules, Some(s)))
                 .collect(),
             openid: lead.openid.to_string(),
             subscribed: lead.subscribed,
@@ -245,13 +248,12 @@ impl LeadView {
 }
 
 /// The lead of a path segment, or the page that says why there is none.
-async fn find(store: &Store, raw: &str) -> Result<Lead, PageError> {
-    let openid = OpenId::parse(raw)
-        .map_err(|why| PageError::BadRequest(format!("openid 格式不对:{why}")))?;
+async fn find(t: &Words, store: &Store, raw: &str) -> Result<Lead, PageError> {
+    let openid = OpenId::parse(raw).map_err(|why| PageError::BadRequest(t.bad_openid.fill(why)))?;
     store
         .lead(&openid)
         .await?
-        .ok_or_else(|| PageError::NotFound(format!("没有 openid 为 {openid} 的线索。")))
+        .ok_or_else(|| PageError::NotFound(t.no_lead.fill(&openid)))
 }
 
 /// `GET /leads/{openid}`: one lead.
@@ -261,7 +263,7 @@ pub(super) async fn page(
     rules: web::Data<LiveRules>,
     openid: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let lead = find(&store, &openid).await?;
+    let lead = find(lang.0, &store, &openid).await?;
     let view = LeadView::new(lang, lead, &rules.load(), tag_options(&store).await?);
     html(StatusCode::OK, &view)
 }
@@ -287,13 +289,13 @@ pub(super) async fn edit_tags(
     form: web::Form<TagForm>,
 ) -> Result<HttpResponse, PageError> {
     same_origin(&req)?;
-    let lead = find(&store, &openid).await?;
+    let lead = find(lang.0, &store, &openid).await?;
     let parse = |raw: &str| non_empty(raw).map(TagName::parse).transpose();
     let (add, remove) = match (parse(&form.add), parse(&form.remove)) {
         (Ok(add), Ok(remove)) => (add, remove),
         (Err(why), _) | (_, Err(why)) => {
             let mut view = LeadView::new(lang, lead, &rules.load(), tag_options(&store).await?);
-            view.error = Some(format!("标签名不对:{why}"));
+            view.error = Some(lang.0.bad_tag.fill(why));
             view.draft = form.add.clone();
             return html(StatusCode::BAD_REQUEST, &view);
         }

@@ -1,5 +1,5 @@
-//! The dashboard: server-rendered pages for marketers and sales, in Chinese, behind the admin
-//! token kept in a login cookie.
+//! The dashboard: server-rendered pages for marketers and sales, in Chinese or English (every
+//! label from [`words`]' tables), behind a login session.
 //!
 //! - `/` channels: follows, scans, unfollows, net and new leads per channel over a date
 //!   range, a per-day chart, and each channel's QR code to download;
@@ -27,13 +27,17 @@ mod words;
 
 use actix_web::cookie::Cookie;
 use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, http::header, web};
+use actix_web::middleware::from_fn;
+use actix_web::{
+    FromRequest, Handler, HttpRequest, HttpResponse, Responder, ResponseError, http::StatusCode,
+    http::header, web,
+};
 use askama::Template;
 
 use crate::admin::routes::{Entry, Gate};
 use crate::admin::{ApiError, Need};
 use crate::store::StoreError;
-use words::{Lang, Nav};
+use words::{Lang, Nav, Words};
 
 /// What a page may load: its own stylesheet and images, nothing else, and no scripts.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
@@ -44,30 +48,30 @@ pub(super) fn entries() -> Vec<Entry> {
     let entry = Entry::new;
     let read = Gate::Page(Need::Read);
     vec![
-        entry(Method::GET, "/", read, || web::route().to(channels::page)),
+        entry(Method::GET, "/", read, || localized(channels::page)),
         entry(Method::GET, "/login", Gate::Public, || {
-            web::route().to(session::form)
+            localized(session::form)
         }),
         entry(Method::POST, "/login", Gate::Public, || {
-            web::route().to(session::login)
+            localized(session::login)
         }),
         entry(Method::POST, "/logout", Gate::Public, || {
-            web::route().to(session::logout)
+            localized(session::logout)
         }),
-        entry(Method::GET, "/leads", read, || web::route().to(leads::list)),
+        entry(Method::GET, "/leads", read, || localized(leads::list)),
         entry(Method::GET, "/leads/{openid}", read, || {
-            web::route().to(leads::page)
+            localized(leads::page)
         }),
         entry(
             Method::POST,
             "/leads/{openid}/tags",
             Gate::Page(Need::EditTags),
-            || web::route().to(leads::edit_tags),
+            || localized(leads::edit_tags),
         ),
         entry(Method::GET, "/leads/{openid}/tags", read, || {
-            web::route().to(leads::tags_anchor)
+            localized(leads::tags_anchor)
         }),
-        entry(Method::GET, "/tags", read, || web::route().to(tags::page)),
+        entry(Method::GET, "/tags", read, || localized(tags::page)),
         entry(Method::GET, "/export.csv", Gate::Page(Need::Export), || {
             web::route().to(crate::admin::export::export)
         }),
@@ -80,6 +84,17 @@ pub(super) fn entries() -> Vec<Entry> {
     ]
 }
 
+/// The route of a dashboard page or form: `handler`, in the request's language (see
+/// [`words::localize`]).
+fn localized<F, Args>(handler: F) -> actix_web::Route
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::route().to(handler).wrap(from_fn(words::localize))
+}
+
 /// A dashboard request that failed, answered as a page.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
@@ -90,16 +105,16 @@ pub enum PageError {
     #[error("{0}")]
     NotFound(String),
     /// A form was posted from another site.
-    #[error("这个表单只能从 wxtag 自己的页面提交。")]
+    #[error("a form was posted from another site")]
     CrossSite,
     /// The logged-in credential's role (or account) does not allow this page or form.
-    #[error("你登录所用的凭据没有权限做这件事;请换一个有权限的凭据登录。")]
+    #[error("the logged-in credential may not do this")]
     Forbidden,
     /// Redis failed; the cause is logged, not shown.
-    #[error("服务器内部错误,请稍后再试。")]
+    #[error("redis failed: {0}")]
     Store(#[from] StoreError),
     /// A template failed to render; the cause is logged, not shown.
-    #[error("服务器内部错误,请稍后再试。")]
+    #[error("a page failed to render: {0}")]
     Render(#[from] askama::Error),
 }
 
@@ -142,19 +157,33 @@ impl ResponseError for PageError {
             | PageError::CrossSite
             | PageError::Forbidden => {}
         }
-        let message = self.to_string();
+        self.page(&words::ZH)
+    }
+}
+
+impl PageError {
+    /// What the error page says, in `t`'s language.
+    fn message(&self, t: &'static Words) -> &str {
+        match self {
+            PageError::BadRequest(why) | PageError::NotFound(why) => why,
+            PageError::CrossSite => t.cross_site,
+            PageError::Forbidden => t.forbidden,
+            PageError::Store(_) | PageError::Render(_) => t.internal,
+        }
+    }
+
+    /// The error page in `t`'s language (plain text if even that fails to render).
+    fn page(&self, t: &'static Words) -> HttpResponse {
+        let message = self.message(t);
         let page = ErrorPage {
-            nav: Nav {
-                page: "error",
-                t: &words::ZH,
-            },
+            nav: Lang(t).nav("error"),
             status: self.status_code().as_u16(),
-            message: &message,
+            message,
         };
         html(self.status_code(), &page).unwrap_or_else(|_| {
             HttpResponse::build(self.status_code())
                 .content_type("text/plain; charset=utf-8")
-                .body(message)
+                .body(message.to_owned())
         })
     }
 }

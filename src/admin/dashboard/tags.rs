@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 
 use super::labels::short_time;
+use super::words::Words;
 use super::{Lang, Nav, PageError, html};
 use crate::domain::UnixTime;
 use crate::store::{DeadLetter, Store, TagState, rfc3339};
@@ -22,12 +23,12 @@ enum SyncState {
 }
 
 impl SyncState {
-    fn label(self) -> &'static str {
+    fn label(self, t: &'static Words) -> &'static str {
         match self {
-            SyncState::External => "微信后台创建",
-            SyncState::Synced => "已同步",
-            SyncState::Unsynced => "无法同步",
-            SyncState::Pending => "待同步",
+            SyncState::External => t.sync_external,
+            SyncState::Synced => t.sync_synced,
+            SyncState::Unsynced => t.sync_unsynced,
+            SyncState::Pending => t.sync_pending,
         }
     }
 
@@ -72,12 +73,12 @@ struct TagsPage {
 }
 
 /// A sync operation in words.
-fn op_label(op: &str) -> &'static str {
+fn op_label(t: &'static Words, op: &str) -> &'static str {
     match op {
-        "add" | "tag" | "batchtagging" => "打标签",
-        "remove" | "untag" | "batchuntagging" => "取消标签",
-        "create" => "创建标签",
-        _ => "其他",
+        "add" | "tag" | "batchtagging" => t.op_tag,
+        "remove" | "untag" | "batchuntagging" => t.op_untag,
+        "create" => t.op_create,
+        _ => t.other,
     }
 }
 
@@ -131,7 +132,7 @@ pub(super) async fn page(lang: Lang, store: web::Data<Store>) -> Result<HttpResp
             .into_iter()
             .map(|letter| DeadRow {
                 at: short_time(&letter.at),
-                op: op_label(&letter.op),
+                op: op_label(lang.0, &letter.op),
                 letter,
             })
             .collect(),

@@ -1,42 +1,305 @@
-//! Every label of the dashboard's frame and login page, one table per language.
+//! Every label of the dashboard, one table per language: Chinese ([`ZH`], the default) and
+//! English ([`EN`]).
 //!
-//! Chinese is complete; English covers the navigation and the login page, and the pages
-//! themselves stay Chinese until their labels move here. `?lang=en`, or a browser whose
-//! first `Accept-Language` is English, picks the English table; anything else gets Chinese.
+//! `?lang=en` (or `?lang=zh`; on the login page, in the `next` page it returns to) picks a
+//! table and is remembered in the `wxtag_lang` cookie, so the choice carries over through
+//! the dashboard's links, forms and redirects; without either, a browser whose first
+//! `Accept-Language` is English gets English, anything else Chinese. A label with a value
+//! inside is a [`Pattern`]; templates escape what it makes.
 
+use std::fmt::Display;
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, FromRequest, HttpRequest, dev::Payload, http::header, web};
+use serde::Deserialize;
 
-/// The labels of one language.
+use super::PageError;
+use crate::admin::channels::ORGANIC_NAME;
+
+/// The cookie that remembers a `?lang=` choice.
+pub const LANG_COOKIE: &str = "wxtag_lang";
+
+/// How long the language choice is remembered.
+const LANG_COOKIE_DAYS: i64 = 365;
+
+/// A label with one value inside, written `{}` where the value goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pattern(&'static str);
+
+impl Pattern {
+    /// The label with `value` in its place, as plain text (the template escapes all of it).
+    pub fn fill(&self, value: impl Display) -> String {
+        format!("{}{value}{}", self.before(), self.after())
+    }
+
+    /// The text before the value, for markup around the value.
+    pub fn before(&self) -> &'static str {
+        self.0.split_once("{}").map_or(self.0, |(before, _)| before)
+    }
+
+    /// The text after the value.
+    pub fn after(&self) -> &'static str {
+        self.0.split_once("{}").map_or("", |(_, after)| after)
+    }
+}
+
+/// The labels of one language, grouped by page.
 #[derive(Debug)]
 pub struct Words {
+    // The frame of every page, and the login page.
     /// The `lang` attribute of the page.
     pub html_lang: &'static str,
-    /// The navigation: channels, leads, tags, export, and the logout button.
+    /// The navigation's entries: the channels page (also its title).
     pub nav_channels: &'static str,
-    /// See `nav_channels`.
+    /// The lead list (also its title, and the way back to it from a lead).
     pub nav_leads: &'static str,
-    /// See `nav_channels`.
+    /// The tags page (also its title, and the tags section of a lead).
     pub nav_tags: &'static str,
-    /// See `nav_channels`.
+    /// The CSV export.
     pub nav_export: &'static str,
-    /// See `nav_channels`.
+    /// The logout button.
     pub logout: &'static str,
     /// The login page: its title and button.
     pub login: &'static str,
-    /// What the dashboard is, under the title.
+    /// What the dashboard is, under the login title.
     pub login_subtitle: &'static str,
     /// The token field's label.
     pub token_label: &'static str,
     /// A wrong token (a fixed HTML fragment, written here, never user input).
     pub wrong_token_html: &'static str,
-    /// Too many attempts (plain text).
+    /// Too many login attempts (plain text).
     pub throttled: &'static str,
+    // Shared by several pages.
+    /// A lead that follows the account.
+    pub subscribed: &'static str,
+    /// A lead that unfollowed.
+    pub unsubscribed: &'static str,
+    /// A filter's "any value".
+    pub all: &'static str,
+    /// A column or field holding one tag.
+    pub col_tag: &'static str,
+    /// A column or field holding one channel.
+    pub col_channel: &'static str,
+    /// Where a lead or tag came from.
+    pub col_source: &'static str,
+    /// When something happened.
+    pub col_time: &'static str,
+    /// A column holding one lead.
+    pub col_lead: &'static str,
+    /// A lead's last interaction.
+    pub last_seen: &'static str,
+    /// No tag to list.
+    pub no_tags: &'static str,
+    /// Anything the dashboard has no name for.
+    pub other: &'static str,
+    /// The channel of follows through no QR code.
+    pub organic: &'static str,
+    // The channels page.
+    /// The range form: its start date.
+    pub from: &'static str,
+    /// The range form: its end date.
+    pub to: &'static str,
+    /// The range form's button.
+    pub show: &'static str,
+    /// A preset range: the last 7 days.
+    pub last_7_days: &'static str,
+    /// A preset range: last calendar week.
+    pub last_week: &'static str,
+    /// A preset range: this month.
+    pub this_month: &'static str,
+    /// A preset range: the last 30 days.
+    pub last_30_days: &'static str,
+    /// A range that cannot be shown, with why.
+    pub bad_dates: Pattern,
+    /// Between the two dates of the summary.
+    pub until: &'static str,
+    /// The channel that brought the most new leads (the value is marked up).
+    pub best_channel: Pattern,
+    /// No channel brought a new lead.
+    pub no_new_leads: &'static str,
+    /// Before the summary's totals.
+    pub in_all: &'static str,
+    /// The chart's title, around the metric's name.
+    pub per_day: Pattern,
+    /// The chart has nothing to show, around the metric's name.
+    pub none_in_range: Pattern,
+    /// The chart's description for screen readers, around the metric's name.
+    pub chart_description: Pattern,
+    /// The table's title.
+    pub by_channel: &'static str,
+    /// The counter of new leads (a column and a chart metric).
+    pub leads: &'static str,
+    /// The counter of follows.
+    pub follows: &'static str,
+    /// The counter of scans by followers.
+    pub scans: &'static str,
+    /// The counter of unfollows.
+    pub unfollows: &'static str,
+    /// Follows minus unfollows.
+    pub net: &'static str,
+    /// The column of QR code downloads.
+    pub col_qr: &'static str,
+    /// A QR code's download link.
+    pub download_png: &'static str,
+    /// The table's totals row.
+    pub total: &'static str,
+    /// What each counter means.
+    pub channels_note: &'static str,
+    // The lead list.
+    /// The subscription filter and column.
+    pub status: &'static str,
+    /// The search button.
+    pub search: &'static str,
+    /// The search found nothing.
+    pub no_leads_match: &'static str,
+    /// The link to the next page of leads.
+    pub next_page: &'static str,
+    /// No lead has the openid searched for.
+    pub no_lead: Pattern,
+    /// The openid searched for is malformed, with why.
+    pub bad_openid: Pattern,
+    /// A tag name is malformed, with why.
+    pub bad_tag: Pattern,
+    /// A channel is malformed, with why.
+    pub bad_channel: Pattern,
+    // One lead's page.
+    /// The page's title, before the openid.
+    pub lead_title: &'static str,
+    /// The channel the lead came through first.
+    pub first_source: &'static str,
+    /// Every channel the lead came through.
+    pub channel_path: &'static str,
+    /// The lead came through no channel.
+    pub no_path: &'static str,
+    /// When the lead was first seen.
+    pub first_seen: &'static str,
+    /// The last location the lead sent.
+    pub last_location: &'static str,
+    /// Why a tag was applied.
+    pub why_column: &'static str,
+    /// The button that removes sales' own tag.
+    pub remove: &'static str,
+    /// The remove button's description, around the tag's name.
+    pub remove_tag: Pattern,
+    /// The form that adds a sales tag.
+    pub add_tag_label: &'static str,
+    /// Example tag names in the empty field.
+    pub add_tag_example: &'static str,
+    /// The add button.
+    pub add: &'static str,
+    /// What happens to sales' tags.
+    pub add_tag_note: &'static str,
+    /// The timeline's title.
+    pub timeline: &'static str,
+    /// An empty timeline.
+    pub no_events: &'static str,
+    // Why a tag was applied.
+    /// A follow of the account.
+    pub why_follow: &'static str,
+    /// A channel's QR code.
+    pub why_qr: &'static str,
+    /// A menu click.
+    pub why_click: &'static str,
+    /// A menu link.
+    pub why_view: &'static str,
+    /// A keyword the lead wrote.
+    pub why_keyword: &'static str,
+    /// Sales added it.
+    pub why_admin: &'static str,
+    // What a timeline entry was.
+    /// Followed.
+    pub event_follow: &'static str,
+    /// Scanned a channel code.
+    pub event_scan: &'static str,
+    /// Unfollowed.
+    pub event_unfollow: &'static str,
+    /// Clicked a menu entry.
+    pub event_click: &'static str,
+    /// Opened a menu link.
+    pub event_view: &'static str,
+    /// Sent a message.
+    pub event_text: &'static str,
+    /// Sent an image.
+    pub event_image: &'static str,
+    /// Sent a voice message.
+    pub event_voice: &'static str,
+    /// Sent a video.
+    pub event_video: &'static str,
+    /// Sent a location.
+    pub event_location: &'static str,
+    /// Sent a link.
+    pub event_link: &'static str,
+    /// Tags changed.
+    pub event_tag: &'static str,
+    /// Opened a mini program.
+    pub event_miniprogram: &'static str,
+    /// Scanned through the menu.
+    pub event_scancode: &'static str,
+    /// Sent a photo through the menu.
+    pub event_pic: &'static str,
+    /// A template message arrived.
+    pub event_template: &'static str,
+    /// A broadcast arrived.
+    pub event_mass: &'static str,
+    // The tags page.
+    /// The title of the tag bars.
+    pub leads_per_tag: &'static str,
+    /// The column of lead counts.
+    pub col_leads: &'static str,
+    /// The column of WeChat sync states.
+    pub col_sync: &'static str,
+    /// When a tag was first applied.
+    pub col_first_used: &'static str,
+    /// What each sync state means.
+    pub tags_note: &'static str,
+    /// Made on WeChat's platform.
+    pub sync_external: &'static str,
+    /// WeChat has the tag.
+    pub sync_synced: &'static str,
+    /// WeChat cannot take the tag.
+    pub sync_unsynced: &'static str,
+    /// Not in WeChat yet.
+    pub sync_pending: &'static str,
+    /// The dead letters' title.
+    pub sync_failed: &'static str,
+    /// No dead letter.
+    pub no_failed: &'static str,
+    /// What a dead letter tried.
+    pub col_op: &'static str,
+    /// What WeChat answered.
+    pub col_error: &'static str,
+    /// Tagging a lead.
+    pub op_tag: &'static str,
+    /// Untagging a lead.
+    pub op_untag: &'static str,
+    /// Creating a tag.
+    pub op_create: &'static str,
+    /// Only the newest dead letters are listed, around how many; the API's path follows.
+    pub newest_shown: Pattern,
+    /// The end of a sentence that ends in markup.
+    pub full_stop: &'static str,
+    // The error page.
+    /// The page's title.
+    pub error_title: &'static str,
+    /// The way back to the channels page.
+    pub back_to_channels: &'static str,
+    /// The way to the lead search.
+    pub find_leads: &'static str,
+    /// A form posted from another site.
+    pub cross_site: &'static str,
+    /// The credential's role does not allow this.
+    pub forbidden: &'static str,
+    /// The server failed; the cause is in its log.
+    pub internal: &'static str,
 }
 
 /// Chinese, the dashboard's language.
 pub static ZH: Words = Words {
+    // The frame of every page, and the login page.
     html_lang: "zh-CN",
     nav_channels: "渠道",
     nav_leads: "线索",
@@ -46,13 +309,128 @@ pub static ZH: Words = Words {
     login: "登录",
     login_subtitle: "公众号线索与标签看板",
     token_label: "管理令牌",
-    wrong_token_html: "令牌不正确。请使用服务器上 <code>WXTAG_ADMIN_TOKEN</code> 的值,或 \
-                       <code>wxtag token create</code> 为你生成的令牌。",
+    wrong_token_html: "令牌不正确。请使用服务器上 <code>WXTAG_ADMIN_TOKEN</code> 的值,或 <code>wxtag token create</code> 为你生成的令牌。",
     throttled: "登录尝试太多,请一分钟后再试。",
+    // Shared by several pages.
+    subscribed: "已关注",
+    unsubscribed: "已取关",
+    all: "全部",
+    col_tag: "标签",
+    col_channel: "渠道",
+    col_source: "来源",
+    col_time: "时间",
+    col_lead: "线索",
+    last_seen: "最近互动",
+    no_tags: "还没有标签。",
+    other: "其他",
+    organic: ORGANIC_NAME,
+    // The channels page.
+    from: "从",
+    to: "到",
+    show: "查询",
+    last_7_days: "最近 7 天",
+    last_week: "上周",
+    this_month: "本月",
+    last_30_days: "最近 30 天",
+    bad_dates: Pattern("日期不对:{}。下面是最近 7 天。"),
+    until: "至",
+    best_channel: Pattern("新线索最多的渠道是 {}。"),
+    no_new_leads: "没有新线索。",
+    in_all: "合计",
+    per_day: Pattern("每日{}"),
+    none_in_range: Pattern("这段时间没有{}。"),
+    chart_description: Pattern("每日{},按渠道堆叠"),
+    by_channel: "各渠道",
+    leads: "新线索",
+    follows: "关注",
+    scans: "扫码",
+    unfollows: "取关",
+    net: "净增",
+    col_qr: "二维码",
+    download_png: "下载 PNG",
+    total: "合计",
+    channels_note: "新线索:第一次通过该渠道来的人。关注:通过该渠道码关注(含取关后重新关注)。扫码:已关注的人再扫该渠道码。取关:首个渠道是它的人取消关注。净增 = 关注 − 取关。时间按北京时间。",
+    // The lead list.
+    status: "状态",
+    search: "查找",
+    no_leads_match: "没有符合条件的线索。",
+    next_page: "下一页",
+    no_lead: Pattern("没有 openid 为 {} 的线索。"),
+    bad_openid: Pattern("openid 格式不对:{}"),
+    bad_tag: Pattern("标签名不对:{}"),
+    bad_channel: Pattern("渠道不对:{}"),
+    // One lead's page.
+    lead_title: "线索",
+    first_source: "首个来源",
+    channel_path: "渠道路径",
+    no_path: "无(自然关注)",
+    first_seen: "首次出现",
+    last_location: "最近位置",
+    why_column: "来源(为什么)",
+    remove: "移除",
+    remove_tag: Pattern("移除 {}"),
+    add_tag_label: "添加销售标签",
+    add_tag_example: "如 意向:高 或 跟进:王磊",
+    add: "添加",
+    add_tag_note: "销售添加的标签会和规则标签一样同步到微信,来源记为“销售添加”。",
+    timeline: "时间线",
+    no_events: "没有记录。",
+    // Why a tag was applied.
+    why_follow: "关注公众号",
+    why_qr: "渠道二维码",
+    why_click: "菜单点击",
+    why_view: "菜单链接",
+    why_keyword: "关键词",
+    why_admin: "销售添加",
+    // What a timeline entry was.
+    event_follow: "关注",
+    event_scan: "扫码",
+    event_unfollow: "取关",
+    event_click: "点击菜单",
+    event_view: "打开菜单链接",
+    event_text: "发消息",
+    event_image: "发图片",
+    event_voice: "发语音",
+    event_video: "发视频",
+    event_location: "发位置",
+    event_link: "发链接",
+    event_tag: "标签变更",
+    event_miniprogram: "打开小程序",
+    event_scancode: "菜单扫一扫",
+    event_pic: "菜单发图",
+    event_template: "模板消息送达",
+    event_mass: "群发送达",
+    // The tags page.
+    leads_per_tag: "各标签线索数",
+    col_leads: "线索",
+    col_sync: "微信同步",
+    col_first_used: "首次使用",
+    tags_note: "已同步:微信里已有这个标签。微信后台创建:员工在微信公众平台建的标签,wxtag 只展示,从不删除。待同步:第一次需要时由同步任务创建。无法同步:原因见下方(例如超过微信每个公众号 100 个标签的上限),标签仍保存在 wxtag 中。",
+    sync_external: "微信后台创建",
+    sync_synced: "已同步",
+    sync_unsynced: "无法同步",
+    sync_pending: "待同步",
+    sync_failed: "同步失败",
+    no_failed: "没有无法完成的同步。",
+    col_op: "操作",
+    col_error: "错误",
+    op_tag: "打标签",
+    op_untag: "取消标签",
+    op_create: "创建标签",
+    newest_shown: Pattern("只显示最新的 {} 条;全部见 "),
+    full_stop: "。",
+    // The error page.
+    error_title: "出错了",
+    back_to_channels: "返回渠道",
+    find_leads: "查找线索",
+    cross_site: "这个表单只能从 wxtag 自己的页面提交。",
+    forbidden: "你登录所用的凭据没有权限做这件事;请换一个有权限的凭据登录。",
+    internal: "服务器内部错误,请稍后再试。",
 };
 
-/// English: the navigation and the login page.
+/// English.
 pub static EN: Words = Words {
+    // The frame of every page, and the login page.
     html_lang: "en",
     nav_channels: "Channels",
     nav_leads: "Leads",
@@ -62,29 +440,455 @@ pub static EN: Words = Words {
     login: "Log in",
     login_subtitle: "Leads and tags of the official account",
     token_label: "Token",
-    wrong_token_html: "Wrong token. Use the server's <code>WXTAG_ADMIN_TOKEN</code>, or a token \
-                       <code>wxtag token create</code> made for you.",
+    wrong_token_html: "Wrong token. Use the server's <code>WXTAG_ADMIN_TOKEN</code>, or a token <code>wxtag token create</code> made for you.",
     throttled: "Too many login attempts; try again in a minute.",
+    // Shared by several pages.
+    subscribed: "Following",
+    unsubscribed: "Unfollowed",
+    all: "All",
+    col_tag: "Tag",
+    col_channel: "Channel",
+    col_source: "Source",
+    col_time: "Time",
+    col_lead: "Lead",
+    last_seen: "Last active",
+    no_tags: "No tags yet.",
+    other: "Other",
+    organic: "Organic",
+    // The channels page.
+    from: "From",
+    to: "To",
+    show: "Show",
+    last_7_days: "Last 7 days",
+    last_week: "Last week",
+    this_month: "This month",
+    last_30_days: "Last 30 days",
+    bad_dates: Pattern("Wrong dates: {}. Showing the last 7 days."),
+    until: "to",
+    best_channel: Pattern("The channel with the most new leads is {}."),
+    no_new_leads: "No new leads.",
+    in_all: "In all:",
+    per_day: Pattern("{} per day"),
+    none_in_range: Pattern("{}: none in this period."),
+    chart_description: Pattern("{} per day, stacked by channel"),
+    by_channel: "By channel",
+    leads: "New leads",
+    follows: "Follows",
+    scans: "Scans",
+    unfollows: "Unfollows",
+    net: "Net",
+    col_qr: "QR code",
+    download_png: "Download PNG",
+    total: "Total",
+    channels_note: "New leads: people who came through the channel first. Follows: follows through the channel's code (re-follows after an unfollow count too). Scans: followers scanning the channel's code again. Unfollows: people whose first channel it is who unfollowed. Net = follows − unfollows. Times are China time.",
+    // The lead list.
+    status: "Status",
+    search: "Search",
+    no_leads_match: "No leads match.",
+    next_page: "Next page",
+    no_lead: Pattern("No lead has the openid {}."),
+    bad_openid: Pattern("Not an openid: {}"),
+    bad_tag: Pattern("Not a tag name: {}"),
+    bad_channel: Pattern("Not a channel: {}"),
+    // One lead's page.
+    lead_title: "Lead",
+    first_source: "First source",
+    channel_path: "Channel path",
+    no_path: "None (organic)",
+    first_seen: "First seen",
+    last_location: "Last location",
+    why_column: "Source (why)",
+    remove: "Remove",
+    remove_tag: Pattern("Remove {}"),
+    add_tag_label: "Add a sales tag",
+    add_tag_example: "e.g. interest:high or owner:alice",
+    add: "Add",
+    add_tag_note: "Tags sales add are synced to WeChat like the rules' tags, with the source “Added by sales”.",
+    timeline: "Timeline",
+    no_events: "Nothing recorded yet.",
+    // Why a tag was applied.
+    why_follow: "Followed the account",
+    why_qr: "Channel QR code",
+    why_click: "Menu click",
+    why_view: "Menu link",
+    why_keyword: "Keyword",
+    why_admin: "Added by sales",
+    // What a timeline entry was.
+    event_follow: "Followed",
+    event_scan: "Scanned a code",
+    event_unfollow: "Unfollowed the account",
+    event_click: "Clicked a menu",
+    event_view: "Opened a menu link",
+    event_text: "Sent a message",
+    event_image: "Sent an image",
+    event_voice: "Sent a voice message",
+    event_video: "Sent a video",
+    event_location: "Sent a location",
+    event_link: "Sent a link",
+    event_tag: "Tags changed",
+    event_miniprogram: "Opened a mini program",
+    event_scancode: "Scanned from the menu",
+    event_pic: "Sent a photo from the menu",
+    event_template: "Template message delivered",
+    event_mass: "Broadcast delivered",
+    // The tags page.
+    leads_per_tag: "Leads per tag",
+    col_leads: "Leads",
+    col_sync: "WeChat sync",
+    col_first_used: "First used",
+    tags_note: "Synced: WeChat has the tag. Made in WeChat: a tag staff created on the WeChat platform; wxtag shows it and never deletes it. Pending: the sync worker creates it the first time it is needed. Cannot sync: see the reason below (for example WeChat’s limit of 100 tags per account); the tag is still kept in wxtag.",
+    sync_external: "Made in WeChat",
+    sync_synced: "Synced",
+    sync_unsynced: "Cannot sync",
+    sync_pending: "Pending",
+    sync_failed: "Failed syncs",
+    no_failed: "No failed syncs.",
+    col_op: "Action",
+    col_error: "Error",
+    op_tag: "Tag",
+    op_untag: "Untag",
+    op_create: "Create tag",
+    newest_shown: Pattern("Only the newest {} are listed; for all of them, see "),
+    full_stop: ".",
+    // The error page.
+    error_title: "Something went wrong",
+    back_to_channels: "Back to channels",
+    find_leads: "Find leads",
+    cross_site: "This form can only be sent from wxtag’s own pages.",
+    forbidden: "The credential you logged in with may not do this; log in with one that may.",
+    internal: "Internal server error; please try again later.",
 };
 
-/// The table a request asked for: `?lang=en`, else the first `Accept-Language`.
+/// Every field of a table: its name, its text, and whether it is a [`Pattern`]: destructured, so a new field
+/// that is not listed here does not compile.
+#[cfg(test)]
+fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
+    let Words {
+        html_lang,
+        nav_channels,
+        nav_leads,
+        nav_tags,
+        nav_export,
+        logout,
+        login,
+        login_subtitle,
+        token_label,
+        wrong_token_html,
+        throttled,
+        subscribed,
+        unsubscribed,
+        all,
+        col_tag,
+        col_channel,
+        col_source,
+        col_time,
+        col_lead,
+        last_seen,
+        no_tags,
+        other,
+        organic,
+        from,
+        to,
+        show,
+        last_7_days,
+        last_week,
+        this_month,
+        last_30_days,
+        bad_dates,
+        until,
+        best_channel,
+        no_new_leads,
+        in_all,
+        per_day,
+        none_in_range,
+        chart_description,
+        by_channel,
+        leads,
+        follows,
+        scans,
+        unfollows,
+        net,
+        col_qr,
+        download_png,
+        total,
+        channels_note,
+        status,
+        search,
+        no_leads_match,
+        next_page,
+        no_lead,
+        bad_openid,
+        bad_tag,
+        bad_channel,
+        lead_title,
+        first_source,
+        channel_path,
+        no_path,
+        first_seen,
+        last_location,
+        why_column,
+        remove,
+        remove_tag,
+        add_tag_label,
+        add_tag_example,
+        add,
+        add_tag_note,
+        timeline,
+        no_events,
+        why_follow,
+        why_qr,
+        why_click,
+        why_view,
+        why_keyword,
+        why_admin,
+        event_follow,
+        event_scan,
+        event_unfollow,
+        event_click,
+        event_view,
+        event_text,
+        event_image,
+        event_voice,
+        event_video,
+        event_location,
+        event_link,
+        event_tag,
+        event_miniprogram,
+        event_scancode,
+        event_pic,
+        event_template,
+        event_mass,
+        leads_per_tag,
+        col_leads,
+        col_sync,
+        col_first_used,
+        tags_note,
+        sync_external,
+        sync_synced,
+        sync_unsynced,
+        sync_pending,
+        sync_failed,
+        no_failed,
+        col_op,
+        col_error,
+        op_tag,
+        op_untag,
+        op_create,
+        newest_shown,
+        full_stop,
+        error_title,
+        back_to_channels,
+        find_leads,
+        cross_site,
+        forbidden,
+        internal,
+    } = t;
+    vec![
+        ("html_lang", *html_lang, false),
+        ("nav_channels", *nav_channels, false),
+        ("nav_leads", *nav_leads, false),
+        ("nav_tags", *nav_tags, false),
+        ("nav_export", *nav_export, false),
+        ("logout", *logout, false),
+        ("login", *login, false),
+        ("login_subtitle", *login_subtitle, false),
+        ("token_label", *token_label, false),
+        ("wrong_token_html", *wrong_token_html, false),
+        ("throttled", *throttled, false),
+        ("subscribed", *subscribed, false),
+        ("unsubscribed", *unsubscribed, false),
+        ("all", *all, false),
+        ("col_tag", *col_tag, false),
+        ("col_channel", *col_channel, false),
+        ("col_source", *col_source, false),
+        ("col_time", *col_time, false),
+        ("col_lead", *col_lead, false),
+        ("last_seen", *last_seen, false),
+        ("no_tags", *no_tags, false),
+        ("other", *other, false),
+        ("organic", *organic, false),
+        ("from", *from, false),
+        ("to", *to, false),
+        ("show", *show, false),
+        ("last_7_days", *last_7_days, false),
+        ("last_week", *last_week, false),
+        ("this_month", *this_month, false),
+        ("last_30_days", *last_30_days, false),
+        ("bad_dates", bad_dates.0, true),
+        ("until", *until, false),
+        ("best_channel", best_channel.0, true),
+        ("no_new_leads", *no_new_leads, false),
+        ("in_all", *in_all, false),
+        ("per_day", per_day.0, true),
+        ("none_in_range", none_in_range.0, true),
+        ("chart_description", chart_description.0, true),
+        ("by_channel", *by_channel, false),
+        ("leads", *leads, false),
+        ("follows", *follows, false),
+        ("scans", *scans, false),
+        ("unfollows", *unfollows, false),
+        ("net", *net, false),
+        ("col_qr", *col_qr, false),
+        ("download_png", *download_png, false),
+        ("total", *total, false),
+        ("channels_note", *channels_note, false),
+        ("status", *status, false),
+        ("search", *search, false),
+        ("no_leads_match", *no_leads_match, false),
+        ("next_page", *next_page, false),
+        ("no_lead", no_lead.0, true),
+        ("bad_openid", bad_openid.0, true),
+        ("bad_tag", bad_tag.0, true),
+        ("bad_channel", bad_channel.0, true),
+        ("lead_title", *lead_title, false),
+        ("first_source", *first_source, false),
+        ("channel_path", *channel_path, false),
+        ("no_path", *no_path, false),
+        ("first_seen", *first_seen, false),
+        ("last_location", *last_location, false),
+        ("why_column", *why_column, false),
+        ("remove", *remove, false),
+        ("remove_tag", remove_tag.0, true),
+        ("add_tag_label", *add_tag_label, false),
+        ("add_tag_example", *add_tag_example, false),
+        ("add", *add, false),
+        ("add_tag_note", *add_tag_note, false),
+        ("timeline", *timeline, false),
+        ("no_events", *no_events, false),
+        ("why_follow", *why_follow, false),
+        ("why_qr", *why_qr, false),
+        ("why_click", *why_click, false),
+        ("why_view", *why_view, false),
+        ("why_keyword", *why_keyword, false),
+        ("why_admin", *why_admin, false),
+        ("event_follow", *event_follow, false),
+        ("event_scan", *event_scan, false),
+        ("event_unfollow", *event_unfollow, false),
+        ("event_click", *event_click, false),
+        ("event_view", *event_view, false),
+        ("event_text", *event_text, false),
+        ("event_image", *event_image, false),
+        ("event_voice", *event_voice, false),
+        ("event_video", *event_video, false),
+        ("event_location", *event_location, false),
+        ("event_link", *event_link, false),
+        ("event_tag", *event_tag, false),
+        ("event_miniprogram", *event_miniprogram, false),
+        ("event_scancode", *event_scancode, false),
+        ("event_pic", *event_pic, false),
+        ("event_template", *event_template, false),
+        ("event_mass", *event_mass, false),
+        ("leads_per_tag", *leads_per_tag, false),
+        ("col_leads", *col_leads, false),
+        ("col_sync", *col_sync, false),
+        ("col_first_used", *col_first_used, false),
+        ("tags_note", *tags_note, false),
+        ("sync_external", *sync_external, false),
+        ("sync_synced", *sync_synced, false),
+        ("sync_unsynced", *sync_unsynced, false),
+        ("sync_pending", *sync_pending, false),
+        ("sync_failed", *sync_failed, false),
+        ("no_failed", *no_failed, false),
+        ("col_op", *col_op, false),
+        ("col_error", *col_error, false),
+        ("op_tag", *op_tag, false),
+        ("op_untag", *op_untag, false),
+        ("op_create", *op_create, false),
+        ("newest_shown", newest_shown.0, true),
+        ("full_stop", *full_stop, false),
+        ("error_title", *error_title, false),
+        ("back_to_channels", *back_to_channels, false),
+        ("find_leads", *find_leads, false),
+        ("cross_site", *cross_site, false),
+        ("forbidden", *forbidden, false),
+        ("internal", *internal, false),
+    ]
+}
+
+/// The table a `?lang=` value names: `en…` English, `zh…` Chinese, else none.
+fn named(lang: &str) -> Option<&'static Words> {
+    let lang = lang.trim().to_ascii_lowercase();
+    let is = |code: &str| lang == code || lang.starts_with(&format!("{code}-"));
+    if is("en") {
+        Some(&EN)
+    } else if is("zh") {
+        Some(&ZH)
+    } else {
+        None
+    }
+}
+
+/// The query's `lang` and `next` (the page a login returns to).
+#[derive(Debug, Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+    next: Option<String>,
+}
+
+/// The `?lang=` of a query, or else of its `next` page (the login page of an English link
+/// opened logged out), when it names a table.
+fn asked_in(query: &str) -> Option<&'static Words> {
+    let query = web::Query::<LangQuery>::from_query(query)
+        .ok()?
+        .into_inner();
+    match (query.lang, query.next) {
+        (Some(lang), _) => named(&lang),
+        (None, Some(next)) => asked_in(next.split_once('?')?.1),
+        (None, None) => None,
+    }
+}
+
+/// The `?lang=` of a request (or of the page it logs in to), when it names a table.
+fn asked(req: &HttpRequest) -> Option<&'static Words> {
+    asked_in(req.query_string())
+}
+
+/// The table a request asked for: `?lang=`, else the `wxtag_lang` cookie, else the first
+/// `Accept-Language` when it is English, else Chinese.
 pub fn for_request(req: &HttpRequest) -> &'static Words {
-    let query = req.query_string();
-    let asked = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("lang="))
-        .map(str::to_owned)
+    asked(req)
+        .or_else(|| req.cookie(LANG_COOKIE).and_then(|c| named(c.value())))
         .or_else(|| {
             req.headers()
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split([',', ';']).next())
-                .map(|first| first.trim().to_ascii_lowercase())
-        });
-    match asked.as_deref() {
-        Some(lang) if lang == "en" || lang.starts_with("en-") => &EN,
-        _ => &ZH,
+                .and_then(named)
+                .filter(|t| t.html_lang == EN.html_lang)
+        })
+        .unwrap_or(&ZH)
+}
+
+/// A dashboard route's language: remembers a `?lang=` choice in the `wxtag_lang` cookie,
+/// and shows a failed page in the request's language (a [`PageError`] renders in Chinese,
+/// as it has no request to ask).
+pub async fn localize(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let chosen = asked(req.request());
+    let t = for_request(req.request());
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if t.html_lang != ZH.html_lang {
+        let page = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<PageError>())
+            .map(|e| e.page(t));
+        if let Some(page) = page {
+            res = res.into_response(page);
+        }
     }
+    if let Some(chosen) = chosen {
+        let cookie = Cookie::build(LANG_COOKIE, chosen.html_lang)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .max_age(Duration::days(LANG_COOKIE_DAYS))
+            .finish();
+        res.response_mut().add_cookie(&cookie)?;
+    }
+    Ok(res)
 }
 
 /// The request's label table, as a handler argument.
@@ -121,8 +925,12 @@ mod tests {
     use super::*;
     use actix_web::test::TestRequest;
 
+    fn cjk(c: char) -> bool {
+        matches!(c, '\u{3000}'..='\u{303f}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}')
+    }
+
     #[test]
-    fn english_when_asked_by_query_or_first_language_else_chinese() {
+    fn english_when_asked_by_query_cookie_or_first_language_else_chinese() {
         let pick = |req: TestRequest| for_request(&req.to_http_request()).html_lang;
         assert_eq!(pick(TestRequest::with_uri("/login?lang=en")), "en");
         assert_eq!(
@@ -134,5 +942,60 @@ mod tests {
             "zh-CN"
         );
         assert_eq!(pick(TestRequest::default()), "zh-CN");
+        assert_eq!(
+            pick(TestRequest::with_uri(
+                "/login?next=%2Fleads%3Ftag%3Dx%26lang%3Den"
+            )),
+            "en",
+            "the page a login returns to"
+        );
+        assert_eq!(pick(TestRequest::with_uri("/leads?lang=fr")), "zh-CN");
+        let english_cookie = Cookie::new(LANG_COOKIE, "en");
+        assert_eq!(
+            pick(TestRequest::default().cookie(english_cookie.clone())),
+            "en"
+        );
+        assert_eq!(
+            pick(TestRequest::with_uri("/?lang=zh").cookie(english_cookie)),
+            "zh-CN",
+            "the query wins over the cookie"
+        );
+        assert_eq!(
+            pick(TestRequest::with_uri("/?lang=zh").insert_header(("accept-language", "en-US"))),
+            "zh-CN",
+            "the query wins over the browser"
+        );
+    }
+
+    #[test]
+    fn every_english_label_is_written_in_english_and_differs_from_the_chinese() {
+        let chinese = fields(&ZH);
+        for ((name, en, _), (_, zh, _)) in fields(&EN).into_iter().zip(chinese) {
+            assert!(!en.trim().is_empty(), "EN.{name} is empty");
+            assert!(!en.chars().any(cjk), "EN.{name} has Chinese: {en}");
+            assert_ne!(en, zh, "EN.{name} is the Chinese label");
+            assert!(!zh.is_empty(), "ZH.{name} is empty");
+        }
+    }
+
+    #[test]
+    fn patterns_hold_one_value_in_both_languages() {
+        for t in [&ZH, &EN] {
+            for (name, text, pattern) in fields(t) {
+                let holes = text.matches("{}").count();
+                assert_eq!(
+                    holes,
+                    usize::from(pattern),
+                    "{}.{name}: {text}",
+                    t.html_lang
+                );
+            }
+        }
+        assert_eq!(ZH.per_day.fill("新线索"), "每日新线索");
+        assert_eq!(
+            EN.best_channel.before(),
+            "The channel with the most new leads is "
+        );
+        assert_eq!(EN.best_channel.after(), ".");
     }
 }
