@@ -8,7 +8,7 @@
 //! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
 //! | `wx:{A}:th:<openid>` | string | the timeline's head: its newest entries (up to `TIMELINE_SEGMENT`), oldest first, `\x1e`-separated, appended to per event (count in the lead's `tn`) |
 //! | `wx:{A}:to:<openid>` | list | the timeline's older segments, newest first, each a full head rolled over; at most `TIMELINE_SEGMENTS` |
-//! | `wx:{A}:sq:<sha1>` | string | a plaintext push's signed query (timestamp, nonce, signature) → 64 bits of its body's digest, until the timestamp leaves the 5-minute window |
+//! | `wx:{A}:sq:<window>:<shard>` | hash | the replay guard of plaintext pushes: 96 bits of a signed query's digest (timestamp, nonce, signature) → 64 bits of its body's digest, for the queries that stop being accepted in one 10-second window; expires at the window's end |
 //! | `wx:{A}:tl:<openid>` | string | a timeline written by wxtag 0.1, newest first (entries separated by `\x1e`): read after the segments below, never written again |
 //! | `wx:{A}:leads` | list | every openid, oldest first (appended when first seen): listing, paging, export |
 //! | `wx:{A}:tag:<tag>` | set | openids carrying the tag |
@@ -36,7 +36,7 @@
 
 use sha1::{Digest, Sha1};
 
-use crate::domain::{OpenId, Scene, TagName};
+use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
 /// How long a handled delivery is remembered. WeChat retries for about 15 s; 5 minutes is a
 /// wide margin, and the shortest that still is one: at 15,000 events/s every second of TTL
@@ -196,6 +196,25 @@ impl Keys {
     }
 }
 
+/// How many seconds of signed queries (by when they stop being accepted) share one hash of
+/// the replay guard: the hash expires as a whole at the end of its window.
+pub const SIGNED_QUERY_WINDOW_SECS: i64 = 10;
+
+/// How many hashes one window of the replay guard is spread over, so that at thousands of
+/// pushes a second no hash is big enough to hold Redis up when it expires.
+pub const SIGNED_QUERY_SHARDS: u8 = 16;
+
+/// Where the replay guard remembers one signed query: see [`Keys::signed_query`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedQuerySlot {
+    /// The hash.
+    pub key: String,
+    /// The query's field in it (raw bytes).
+    pub field: Vec<u8>,
+    /// When the hash expires, as a whole.
+    pub expires_at: UnixTime,
+}
+
 /// The consumer group of the sync workers on the outbox stream.
 pub const OUTBOX_GROUP: &str = "sync";
 
@@ -217,11 +236,26 @@ impl Keys {
         self.key(&["tl:", openid.as_str()])
     }
 
-    /// The body digest a plaintext push's signed query was first seen with, named by 96 bits
-    /// of a digest of the query (odds of a collision as for [`Keys::dedup`]).
-    pub fn signed_query(&self, timestamp: &str, nonce: &str, signature: &str) -> String {
+    /// Where the replay guard remembers a plaintext push's signed query: a hash of the
+    /// queries whose timestamps stop being accepted in the same [`SIGNED_QUERY_WINDOW_SECS`]
+    /// (one of [`SIGNED_QUERY_SHARDS`] by the query's digest, so no hash grows big), the
+    /// field in it (96 bits of the query's digest: odds of a collision as for
+    /// [`Keys::dedup`]), and when the hash expires (the end of its window).
+    pub fn signed_query(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        signature: &str,
+        until: UnixTime,
+    ) -> SignedQuerySlot {
         let digest = Sha1::digest(format!("{timestamp}|{nonce}|{signature}").as_bytes());
-        self.key(&["sq:", &hex::encode(&digest[..12])])
+        let window = until.0.div_euclid(SIGNED_QUERY_WINDOW_SECS);
+        let shard = digest[12] % SIGNED_QUERY_SHARDS;
+        SignedQuerySlot {
+            key: self.key(&["sq:", &window.to_string(), ":", &format!("{shard:x}")]),
+            field: digest[..12].to_vec(),
+            expires_at: UnixTime((window + 1) * SIGNED_QUERY_WINDOW_SECS),
+        }
     }
 }
 
@@ -239,7 +273,8 @@ mod tests {
             keys.lead(&openid),
             keys.timeline_head(&openid),
             keys.timeline_older(&openid),
-            keys.signed_query("1714112445", "1320562132", "0f"),
+            keys.signed_query("1714112445", "1320562132", "0f", UnixTime(1714112746))
+                .key,
             keys.leads(),
             keys.tag_members(&tag),
             keys.channel_members(&scene),
@@ -260,5 +295,20 @@ mod tests {
         let two = keys.dedup("o1|1714112445|CLICK|B");
         assert_ne!(one, two);
         assert_eq!(one.len(), keys.dedup(&"x".repeat(5000)).len());
+    }
+
+    #[test]
+    fn signed_queries_share_a_hash_per_window_and_shard_that_expires_with_it() {
+        let keys = Keys::new("a");
+        let slot = keys.signed_query("1714112445", "n1", "sig", UnixTime(1714112746));
+        assert_eq!(slot.expires_at, UnixTime(1714112750));
+        assert_eq!(slot.field.len(), 12);
+        assert!(slot.key.starts_with("wx:{a}:sq:171411274:"), "{}", slot.key);
+        let other = keys.signed_query("1714112445", "n2", "sig", UnixTime(1714112746));
+        assert_ne!(slot.field, other.field);
+        let shards: std::collections::BTreeSet<String> = (0..200)
+            .map(|n| keys.signed_query("1", &n.to_string(), "s", UnixTime(5)).key)
+            .collect();
+        assert_eq!(shards.len(), usize::from(SIGNED_QUERY_SHARDS));
     }
 }

@@ -108,9 +108,14 @@ pub struct UnsignedBody<'a> {
 }
 
 impl UnsignedBody<'_> {
-    /// 64 bits of the body's digest: a forger would need a second preimage within minutes.
-    fn digest(&self) -> String {
-        hex::encode(&Sha1::digest(self.body)[..8])
+    /// Where the replay guard remembers this query, and what the script gets: the query's
+    /// field then 64 bits of the body's digest (a forger would need a second preimage within
+    /// minutes).
+    fn guard(&self, keys: &Keys) -> (keys::SignedQuerySlot, Vec<u8>) {
+        let slot = keys.signed_query(self.timestamp, self.nonce, self.signature, self.until);
+        let mut arg = slot.field.clone();
+        arg.extend_from_slice(&Sha1::digest(self.body)[..8]);
+        (slot, arg)
     }
 }
 
@@ -256,12 +261,9 @@ impl Store {
             .key(keys.day(&day_of(touch.at)))
             .key(keys.outbox())
             .key(keys.tags());
-        if let Some(unsigned) = &touch.unsigned_body {
-            invocation.key(keys.signed_query(
-                unsigned.timestamp,
-                unsigned.nonce,
-                unsigned.signature,
-            ));
+        let guard = touch.unsigned_body.map(|unsigned| unsigned.guard(keys));
+        if let Some((slot, _)) = &guard {
+            invocation.key(&slot.key);
         }
         for (tag, _) in &touch.tags {
             invocation.key(keys.tag_members(tag));
@@ -282,8 +284,8 @@ impl Store {
             .arg(timeline)
             .arg(touch.location.as_deref().unwrap_or(""))
             .arg(if touch.want_tags { "1" } else { "0" })
-            .arg(touch.unsigned_body.map(|u| u.digest()).unwrap_or_default())
-            .arg(touch.unsigned_body.map_or(0, |u| u.until.0));
+            .arg(guard.as_ref().map_or(&[][..], |(_, arg)| arg.as_slice()))
+            .arg(guard.as_ref().map_or(0, |(slot, _)| slot.expires_at.0));
         for (tag, source) in &touch.tags {
             invocation.arg(tag.as_str()).arg(*source);
         }

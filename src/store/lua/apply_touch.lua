@@ -4,16 +4,17 @@
 -- KEYS[3]  timeline head      KEYS[4]  older timeline segments (see timeline.lua)
 -- KEYS[5]  every lead (list, oldest first)      KEYS[6]  today's per-channel counters
 -- KEYS[7]  sync outbox (stream)                 KEYS[8]  tag registry (hash)
--- KEYS[9]  the signed query's body digest, present only when ARGV[9] is not empty
--- KEYS[g+1 .. g+n]  one member set per tag in ARGV, same order (g is 9 with the digest, else 8)
+-- KEYS[9]  the replay guard's hash of the signed query, present only when ARGV[9] is not empty
+-- KEYS[g+1 .. g+n]  one member set per tag in ARGV, same order (g is 9 with the guard, else 8)
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
 -- ARGV[4] effect: follow | scan | unfollow | location | other
 -- ARGV[5] scene, "" for none   ARGV[6] timeline entry, "" for none
 -- ARGV[7] last location, "" for none   ARGV[8] "1" when the caller needs the lead's tags
--- ARGV[9] digest of a body no signature covers, "" for none
--- ARGV[10] when the signed query stops being accepted (unix s)
+-- ARGV[9] for a body no signature covers: the signed query's field (12 bytes) then the body's
+--         digest (8 bytes); "" for none
+-- ARGV[10] when the guard's hash expires (unix s)
 -- ARGV[11 ..] tag, source, tag, source, ...
 --
 -- Returns { 1 if applied, 0 if this delivery was already handled, or -1 if the signed query
@@ -25,8 +26,8 @@
 
 local lead = KEYS[2]
 local want_tags = ARGV[8] == '1'
-local digest = ARGV[9]
-local g = digest ~= '' and 9 or 8
+local guard = ARGV[9]
+local g = guard ~= '' and 9 or 8
 
 local function tags_of_lead()
   local out = {}
@@ -43,13 +44,15 @@ local function tags_of_lead()
 end
 
 -- A plaintext body is covered by no signature: its signed query vouches for one body only.
-if digest ~= '' then
-  local seen = redis.call('GET', KEYS[9])
+if guard ~= '' then
+  local query, digest = string.sub(guard, 1, 12), string.sub(guard, 13)
+  local seen = redis.call('HGET', KEYS[9], query)
   if seen and seen ~= digest then
     return { -1, {} }
   end
   if not seen then
-    redis.call('SET', KEYS[9], digest, 'EXAT', tonumber(ARGV[10]))
+    redis.call('HSET', KEYS[9], query, digest)
+    redis.call('EXPIREAT', KEYS[9], tonumber(ARGV[10]), 'NX')
   end
 end
 
