@@ -62,6 +62,6 @@ mod tests {
         let lua = lua_preamble();
         assert!(lua.contains("local F_FIRST_SEEN = 'fs'\n"));
         assert!(lua.contains("local F_TAG_PREFIX = 't:'\n"));
-        assert!(lua.contains("local TIMELINE_SEGMENT = 50\n"));
+        assert!(lua.contains("local TIMELINE_SEGMENT = 16\n"));
     }
 }

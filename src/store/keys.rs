@@ -47,8 +47,9 @@ pub const DEDUP_TTL_SECS: u64 = 300;
 pub const TIMELINE_CAP: usize = 500;
 
 /// How many entries the timeline's head segment takes before it is rolled into the older
-/// segments: an event costs one `APPEND`, and every 50th one also moves this many entries.
-pub const TIMELINE_SEGMENT: usize = 50;
+/// segments: an event rewrites the head (at most this many entries), and every 16th one also
+/// moves it into the older segments.
+pub const TIMELINE_SEGMENT: usize = 16;
 
 /// How many older segments a timeline keeps: enough that [`TIMELINE_CAP`] entries always are.
 pub const TIMELINE_SEGMENTS: usize = TIMELINE_CAP.div_ceil(TIMELINE_SEGMENT);

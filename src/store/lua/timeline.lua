@@ -2,12 +2,15 @@
 -- the generated preamble that defines TIMELINE_SEGMENT and TIMELINE_SEGMENTS).
 --
 -- A lead's timeline is a short head string of its newest entries, oldest first, separated by
--- \30 (ASCII record separator, which entries never contain), appended to with APPEND; and a
--- list of older segments (former heads), newest first. When the head holds TIMELINE_SEGMENT
--- entries it becomes the newest older segment, and the list keeps TIMELINE_SEGMENTS of them.
--- An event so costs the same however long the timeline is: one APPEND, and every
--- TIMELINE_SEGMENT-th event one bounded move. The caller keeps the head's entry count in the
--- lead hash (field F_TIMELINE_HEAD), which it reads and writes anyway.
+-- \30 (ASCII record separator, which entries never contain); and a list of older segments
+-- (former heads), newest first. When the head holds TIMELINE_SEGMENT entries it becomes the
+-- newest older segment, and the list keeps TIMELINE_SEGMENTS of them. An event so costs the
+-- same however long the timeline is: the head (at most TIMELINE_SEGMENT entries) is read and
+-- written again with the new entry, and every TIMELINE_SEGMENT-th event makes one bounded
+-- move. The head is written whole with SET rather than grown with APPEND: APPEND leaves the
+-- string with as much free room again as it holds, which would double a small lead's
+-- timeline in memory. The caller keeps the head's entry count in the lead hash (field
+-- F_TIMELINE_HEAD), which it reads and writes anyway.
 --
 -- Returns the head's entry count after the push.
 local function push_timeline(head, older, count, entry)
@@ -19,10 +22,11 @@ local function push_timeline(head, older, count, entry)
     end
     count = 0
   end
-  if count == 0 then
-    redis.call('SET', head, entry)
+  local current = count > 0 and redis.call('GET', head)
+  if current then
+    redis.call('SET', head, current .. '\30' .. entry)
   else
-    redis.call('APPEND', head, '\30' .. entry)
+    redis.call('SET', head, entry)
   end
   return count + 1
 end
