@@ -6,7 +6,7 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
-//! | `wx:{A}:th:<openid>` | string | the timeline's head: its newest entries (up to `TIMELINE_SEGMENT`), oldest first, `\x1e`-separated, appended to per event (count in the lead's `tn`) |
+//! | `wx:{A}:th:<openid>` | string | the timeline's head: its newest entries (up to `TIMELINE_SEGMENT`), oldest first, `\x1e`-separated, rewritten per event |
 //! | `wx:{A}:to:<openid>` | list | the timeline's older segments, newest first, each a full head rolled over; at most `TIMELINE_SEGMENTS` |
 //! | `wx:{A}:sq:<window>:<shard>` | hash | the replay guard of plaintext pushes: 96 bits of a signed query's digest (timestamp, nonce, signature) → 64 bits of its body's digest, for the queries that stop being accepted in one 10-second window; expires at the window's end |
 //! | `wx:{A}:tl:<openid>` | string | a timeline written by wxtag 0.1, newest first (entries separated by `\x1e`): read after the segments below, never written again |

@@ -63,13 +63,12 @@ end
 local openid, now, effect, scene = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ntags = (#ARGV - 10) / 2
 
-local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED, F_TIMELINE_HEAD }
+local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED }
 for i = 1, ntags do
   fields[#fields + 1] = F_TAG_PREFIX .. ARGV[9 + 2 * i]
 end
 local known = redis.call('HMGET', lead, unpack(fields))
 local first_seen, first_channel, channels, subscribed = known[1], known[2], known[3], known[4]
-local head_count = tonumber(known[5]) or 0
 
 local set = { F_LAST_SEEN, now }
 local function put(field, value)
@@ -115,7 +114,7 @@ end
 -- Tags: the first application of a tag is kept, with its time and source (the "why").
 local added = 0
 for i = 1, ntags do
-  if not known[5 + i] then
+  if not known[4 + i] then
     local tag = ARGV[9 + 2 * i]
     put(F_TAG_PREFIX .. tag, now .. ' ' .. ARGV[10 + 2 * i])
     added = added + 1
@@ -125,7 +124,7 @@ for i = 1, ntags do
 end
 
 if ARGV[6] ~= '' then
-  put(F_TIMELINE_HEAD, push_timeline(KEYS[3], KEYS[4], head_count, ARGV[6]))
+  push_timeline(KEYS[3], KEYS[4], ARGV[6])
 end
 
 redis.call('HSET', lead, unpack(set))

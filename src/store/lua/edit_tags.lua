@@ -36,9 +36,7 @@ for i = 1, removes do
 end
 
 if changed > 0 then
-  local count = tonumber(redis.call('HGET', KEYS[1], F_TIMELINE_HEAD)) or 0
-  count = push_timeline(KEYS[2], KEYS[3], count, ARGV[4])
-  redis.call('HSET', KEYS[1], F_TIMELINE_HEAD, count)
+  push_timeline(KEYS[2], KEYS[3], ARGV[4])
   redis.call('XADD', KEYS[4], '*', 'o', openid)
 end
 return changed
