@@ -133,8 +133,9 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         }
         cfg.service(scope.default_service(web::to(super::no_such_route)));
     }
+    // Outside each page's gate, so a page the gate refuses is in the request's language too.
     for entry in dashboard::entries() {
-        cfg.service(resource(entry));
+        cfg.service(resource(entry).wrap(from_fn(dashboard::localize)));
     }
 }
 

@@ -333,3 +333,23 @@ async fn wxtag_token_creates_lists_and_revokes_credentials() {
         "the built-in admin stays"
     );
 }
+
+#[tokio::test]
+async fn a_page_the_guard_refuses_is_in_the_requests_language() {
+    let app = TestApp::spawn().await;
+    app.post_event(&xml::follow("o1", None)).await;
+    let read = credential(&app, "board", Role::Read, None).await;
+    let read = app.session_cookie(&read).await;
+
+    let refused = client()
+        .post(format!("{}/leads/o1/tags?lang=en", app.base))
+        .header(header::COOKIE, &read)
+        .form(&[("add", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("may not do this"), "{page}");
+    assert!(!page.contains("没有权限"), "{page}");
+}

@@ -27,16 +27,13 @@ mod words;
 
 use actix_web::cookie::Cookie;
 use actix_web::http::Method;
-use actix_web::middleware::from_fn;
-use actix_web::{
-    FromRequest, Handler, HttpRequest, HttpResponse, Responder, ResponseError, http::StatusCode,
-    http::header, web,
-};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, http::header, web};
 use askama::Template;
 
 use crate::admin::routes::{Entry, Gate};
 use crate::admin::{ApiError, Need};
 use crate::store::StoreError;
+pub(super) use words::localize;
 use words::{Lang, Nav, Words};
 
 /// What a page may load: its own stylesheet and images, nothing else, and no scripts.
@@ -48,30 +45,30 @@ pub(super) fn entries() -> Vec<Entry> {
     let entry = Entry::new;
     let read = Gate::Page(Need::Read);
     vec![
-        entry(Method::GET, "/", read, || localized(channels::page)),
+        entry(Method::GET, "/", read, || web::route().to(channels::page)),
         entry(Method::GET, "/login", Gate::Public, || {
-            localized(session::form)
+            web::route().to(session::form)
         }),
         entry(Method::POST, "/login", Gate::Public, || {
-            localized(session::login)
+            web::route().to(session::login)
         }),
         entry(Method::POST, "/logout", Gate::Public, || {
-            localized(session::logout)
+            web::route().to(session::logout)
         }),
-        entry(Method::GET, "/leads", read, || localized(leads::list)),
+        entry(Method::GET, "/leads", read, || web::route().to(leads::list)),
         entry(Method::GET, "/leads/{openid}", read, || {
-            localized(leads::page)
+            web::route().to(leads::page)
         }),
         entry(
             Method::POST,
             "/leads/{openid}/tags",
             Gate::Page(Need::EditTags),
-            || localized(leads::edit_tags),
+            || web::route().to(leads::edit_tags),
         ),
         entry(Method::GET, "/leads/{openid}/tags", read, || {
-            localized(leads::tags_anchor)
+            web::route().to(leads::tags_anchor)
         }),
-        entry(Method::GET, "/tags", read, || localized(tags::page)),
+        entry(Method::GET, "/tags", read, || web::route().to(tags::page)),
         entry(Method::GET, "/export.csv", Gate::Page(Need::Export), || {
             web::route().to(crate::admin::export::export)
         }),
@@ -82,17 +79,6 @@ pub(super) fn entries() -> Vec<Entry> {
             web::route().to(assets::serve)
         }),
     ]
-}
-
-/// The route of a dashboard page or form: `handler`, in the request's language (see
-/// [`words::localize`]).
-fn localized<F, Args>(handler: F) -> actix_web::Route
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::route().to(handler).wrap(from_fn(words::localize))
 }
 
 /// A dashboard request that failed, answered as a page.
