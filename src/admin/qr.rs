@@ -15,8 +15,9 @@ use super::ApiError;
 use super::error::error_body;
 use crate::domain::Scene;
 use crate::rules::LiveRules;
-use crate::store::Store;
-use crate::wechat::client::Client;
+use crate::store::{Store, StoreError};
+use crate::wechat::api::QrRequest;
+use crate::wechat::client::{Client, ClientError};
 use crate::wechat::qrcode::render_png;
 
 /// A channel's path segment (also under `/api/accounts/{appid}`).
@@ -29,6 +30,45 @@ pub(super) struct ScenePath {
 /// life for codes shorter than two hours.
 fn cache_secs(expire_seconds: Option<u64>) -> Option<u64> {
     expire_seconds.map(|secs| secs - (secs / 2).min(3_600))
+}
+
+/// Why a channel's QR code could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum QrFailure {
+    /// No WeChat account to create it with.
+    #[error("no wechat account is configured to create qr codes")]
+    NoAccount,
+    /// WeChat did not create it.
+    #[error("wechat did not create the qr code: {0}")]
+    WeChat(#[from] ClientError),
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The content of the channel's QR code for `request`: the one WeChat made before while it
+/// is still handed out, else a new one, kept for next time.
+pub(super) async fn channel_qr_url(
+    store: &Store,
+    client: Option<&Client>,
+    scene: &Scene,
+    request: &QrRequest,
+) -> Result<String, QrFailure> {
+    let fingerprint = format!("{request:?}");
+    if let Some(url) = store.cached_qr(scene, &fingerprint).await? {
+        return Ok(url);
+    }
+    let client = client.ok_or(QrFailure::NoAccount)?;
+    let ticket = client.create_qrcode(request).await?;
+    match cache_secs(ticket.expire_seconds) {
+        Some(0) => {}
+        ttl => {
+            store
+                .cache_qr(scene, &fingerprint, &ticket.url, ttl)
+                .await?
+        }
+    }
+    Ok(ticket.url)
 }
 
 /// Answers the PNG; 404 for a scene no `[[qr]]` names, 503 without a WeChat account, 502 when
@@ -48,37 +88,23 @@ pub(super) async fn png(
             .ok_or_else(|| ApiError::NotFound(format!("no channel has scene {scene}")))?;
         channel.qr_request()
     };
-    let fingerprint = format!("{request:?}");
-    let url = match store.cached_qr(&scene, &fingerprint).await? {
-        Some(url) => url,
-        None => {
-            let Some(client) = wechat.as_ref() else {
-                return Ok(error_body(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "no wechat account is configured to create qr codes",
-                ));
-            };
-            let ticket = match client.create_qrcode(&request).await {
-                Ok(ticket) => ticket,
-                Err(error) => {
-                    tracing::warn!(%scene, %error, "could not make the channel's qr code");
-                    return Ok(error_body(
-                        StatusCode::BAD_GATEWAY,
-                        "wechat",
-                        &format!("wechat did not create the qr code: {error}"),
-                    ));
-                }
-            };
-            match cache_secs(ticket.expire_seconds) {
-                Some(0) => {}
-                ttl => {
-                    store
-                        .cache_qr(&scene, &fingerprint, &ticket.url, ttl)
-                        .await?
-                }
-            }
-            ticket.url
+    let url = match channel_qr_url(&store, wechat.as_ref().as_ref(), &scene, &request).await {
+        Ok(url) => url,
+        Err(QrFailure::Store(error)) => return Err(ApiError::Store(error)),
+        Err(failure @ QrFailure::NoAccount) => {
+            return Ok(error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &failure.to_string(),
+            ));
+        }
+        Err(failure @ QrFailure::WeChat(_)) => {
+            tracing::warn!(%scene, error = %failure, "could not make the channel's qr code");
+            return Ok(error_body(
+                StatusCode::BAD_GATEWAY,
+                "wechat",
+                &failure.to_string(),
+            ));
         }
     };
     match render_png(&url) {
