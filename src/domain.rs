@@ -203,7 +203,9 @@ impl fmt::Display for TagId {
 }
 
 /// Seconds since the Unix epoch, as WeChat's `CreateTime` and our records use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct UnixTime(pub i64);
 
@@ -211,6 +213,73 @@ impl UnixTime {
     /// The current time.
     pub fn now() -> Self {
         Self(chrono::Utc::now().timestamp())
+    }
+}
+
+string_type!(
+    /// What a follower did, as the rules over time count it: `follow`, `qr:<scene>`,
+    /// `click:<key>`, `view:<url prefix>`, `keyword:<text>`, `link:<id>`, `form:<id>` or
+    /// `event:<name>`. A touch rule's source is its touch key.
+    TouchKey
+);
+
+impl TouchKey {
+    /// The kinds of touch key, as written before the colon (`follow` has no colon).
+    pub const KINDS: [&'static str; 7] =
+        ["qr", "click", "view", "keyword", "link", "form", "event"];
+
+    /// The longest touch key: a VIEW URL prefix can be long, a key is stored per touch.
+    pub const MAX_LEN: usize = 512;
+
+    /// Parses `follow` or `<kind>:<what>` with a known kind and a non-empty `what` without
+    /// control characters.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s == "follow" {
+            return Ok(Self(s.to_owned()));
+        }
+        let allowed = "follow, or one of qr: click: view: keyword: link: form: event: then text";
+        let Some((kind, what)) = s.split_once(':') else {
+            return Err(ParseError::BadChar {
+                what: "touch key",
+                found: s.chars().next().unwrap_or(' '),
+                allowed,
+            });
+        };
+        if !Self::KINDS.contains(&kind) {
+            return Err(ParseError::BadChar {
+                what: "touch key",
+                found: kind.chars().next().unwrap_or(':'),
+                allowed,
+            });
+        }
+        check_chars(
+            "touch key",
+            what,
+            Self::MAX_LEN,
+            "no control characters",
+            |c| !c.is_control(),
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The kind: `follow`, `qr`, `click`, `view`, `keyword`, `link`, `form` or `event`.
+    pub fn kind(&self) -> &str {
+        self.0.split_once(':').map_or(&self.0, |(kind, _)| kind)
+    }
+}
+
+/// wxtag's clock: the real time shifted by `WXTAG_CLOCK_OFFSET_SECS` (tests and demos only),
+/// so a test can start `serve` "31 days later". Every part that asks for "now" asks this.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    /// Seconds added to the real time; 0 in production.
+    pub offset_secs: i64,
+}
+
+impl Clock {
+    /// The shifted current time.
+    pub fn now(&self) -> UnixTime {
+        UnixTime(UnixTime::now().0.saturating_add(self.offset_secs))
     }
 }
 
@@ -246,6 +315,17 @@ mod tests {
         assert!(TagName::parse(&"标".repeat(31)).is_err());
         assert!(TagName::parse(" x").is_err());
         assert!(TagName::parse("a\u{1f}b").is_err());
+    }
+
+    #[test]
+    fn touch_keys_name_a_known_kind() {
+        assert_eq!(TouchKey::parse("follow").unwrap().kind(), "follow");
+        assert_eq!(TouchKey::parse("click:MENU_A").unwrap().kind(), "click");
+        assert_eq!(TouchKey::parse("event:order").unwrap().kind(), "event");
+        assert!(TouchKey::parse("keyword:报价").is_ok());
+        assert!(TouchKey::parse("tap:x").is_err());
+        assert!(TouchKey::parse("click:").is_err());
+        assert!(TouchKey::parse("follows").is_err());
     }
 
     #[test]

@@ -30,6 +30,8 @@
 //! written: it is case-sensitive unless it says `(?i)`, and matches anywhere unless anchored.
 //! VIEW prefixes and click keys compare bytes exactly, as WeChat sends them back verbatim.
 
+pub mod condition;
+pub mod derive;
 mod diagnostics;
 mod file;
 #[cfg(test)]

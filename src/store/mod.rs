@@ -6,13 +6,16 @@
 
 pub mod access;
 mod dead_letters;
+mod derived;
 pub mod durability;
 pub mod fields;
+pub mod history;
 pub mod keys;
 mod lead;
 mod leases;
 mod outbox;
 mod query;
+mod state;
 mod sync_leads;
 mod tag_ids;
 mod views;
@@ -25,6 +28,7 @@ use thiserror::Error;
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
 pub use dead_letters::{DeadLetterRecord, TagOp};
+pub use derived::{BackfillStep, DerivedWrite};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
@@ -33,6 +37,7 @@ pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
 pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
 };
+pub use state::{LeadState, StateTag};
 pub use sync_leads::{SyncLead, SyncTag};
 pub use views::{DeadLetter, DeadLetters, TagState, TagSync};
 
@@ -142,15 +147,25 @@ pub struct TouchRecord<'a> {
     pub tags: Vec<(&'a TagName, &'a str)>,
     /// Whether to read the lead's tags back (a reply depends on them).
     pub want_tags: bool,
+    /// The touch keys this touch counts as, for the touch history (empty for what is not a
+    /// touch: location reports, unfollows).
+    pub history: Vec<&'a str>,
+    /// How many days of touch history to keep (`WXTAG_HISTORY_DAYS`).
+    pub history_days: u32,
+    /// True when derived sections are configured: the lead's whole [`LeadState`] is read
+    /// back and the lead is marked due for the scheduler until its derived write lands.
+    pub derive: bool,
 }
 
 /// The result of applying a touch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// False when this delivery had been handled before: nothing changed.
     pub fresh: bool,
     /// The lead's tags after the touch, when [`TouchRecord::want_tags`] asked for them.
     pub tags: Vec<String>,
+    /// The lead after the touch, when [`TouchRecord::derive`] asked for it.
+    pub state: Option<LeadState>,
 }
 
 /// Why a touch was not applied: its signed query was seen with another body (a replay).
@@ -296,6 +311,7 @@ impl Store {
             fresh => Ok(Applied {
                 fresh: fresh == 1,
                 tags,
+                state: None,
             }),
         })
     }

@@ -218,6 +218,9 @@ impl Intake {
                 location,
                 tags,
                 want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
+                history: Vec::new(),
+                history_days: crate::store::history::DEFAULT_HISTORY_DAYS,
+                derive: false,
             })
             .await?
             .map_err(|_| IntakeError::ReplayedSignature)?;
