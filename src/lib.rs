@@ -16,6 +16,7 @@
 //! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply; its policy (dedup key, timeline name) |
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply; the live, reloadable set ([`rules::live`]) |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
+//! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
 //! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |
 //! | [`admin`] | the admin API and the dashboard: one guarded route table, credentials and roles, sessions, the audit hook |
@@ -28,8 +29,8 @@
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
 //! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`webhook`], [`sync`],
-//! [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its left; the three
-//! jobs (webhook, sync, admin) never use each other.
+//! [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
+//! left; the jobs (webhook, scheduler, sync, admin) never use each other.
 //!
 //! # Names
 //!
@@ -52,6 +53,7 @@ pub mod metrics;
 pub mod redis_server;
 pub mod rules;
 pub mod sandbox;
+pub mod scheduler;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -18,6 +18,7 @@ mod leads;
 mod qr;
 mod routes;
 mod tags;
+pub mod why;
 
 pub use auth::{Access, AdminToken, Caller, LoginRequired, Need, Unauthorized};
 pub use channels::ChannelReport;

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 
+pub use check::CheckArgs;
 pub use qr::QrArgs;
 pub use send::SendArgs;
 pub use token::TokenCommand;
@@ -37,7 +38,7 @@ pub enum Command {
     /// Run the webhook, admin API and sync worker (sandbox mode without WECHAT_APPID).
     Serve,
     /// Validate the channel rule files and print every mistake as file:line: message.
-    Check,
+    Check(CheckArgs),
     /// Act as WeChat toward a running bot: sign, encrypt in safe mode, POST, print the reply.
     Send(SendArgs),
     /// Run the WeChat API stand-in alone, with WeChat's limits, error codes and fault injection.
@@ -76,7 +77,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
     let result = match cli.command {
         Command::Serve => serve::run(settings).await,
-        Command::Check => check::run(&settings),
+        Command::Check(args) => check::run(&settings, args).await,
         Command::Send(args) => send::run(&settings, args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Sync => sync::run(&settings).await,

@@ -40,6 +40,7 @@ mod index;
 pub mod live;
 mod load;
 mod matcher;
+pub mod preview;
 mod qr;
 
 use std::collections::HashMap;

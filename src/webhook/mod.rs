@@ -3,20 +3,26 @@
 //! [`Intake::push`] reads top to bottom as the flow of one event:
 //! verify the signature and timestamp → open the envelope (safe mode) → parse the typed
 //! message → match it against the channel rules → apply it to Redis in one round trip
-//! (replay guard of a plaintext body, dedup, profile, tags, timeline, counters, outbox) →
-//! choose the reply by the lead's tags after the change → render it, encrypted when the
-//! request was.
+//! (replay guard of a plaintext body, dedup, profile, tags, touch history, timeline,
+//! counters, outbox) → with rules over time, derive the lead's rule tags, score, tiers and
+//! stage from what came back and write what changed (a second round trip, checked against
+//! the lead's version) → choose the reply by the lead after the change → render it,
+//! encrypted when the request was.
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
 pub mod http;
 pub mod policy;
 
+use std::collections::BTreeSet;
+
 use thiserror::Error;
 
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
+use crate::rules::condition::Facts;
 use crate::rules::{LiveRules, Touch};
-use crate::store::{Effect, Store, StoreError, TouchRecord, UnsignedBody};
+use crate::store::history::DEFAULT_HISTORY_DAYS;
+use crate::store::{Effect, LeadState, Store, StoreError, TouchRecord, UnsignedBody};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
 use crate::wechat::inbound::{
     self, Body, EncryptedEnvelope, Event, Inbound, InboundError, Message,
@@ -102,6 +108,7 @@ pub struct Intake {
     cipher: Option<MessageCipher>,
     rules: LiveRules,
     store: Store,
+    history_days: u32,
 }
 
 impl Intake {
@@ -116,7 +123,14 @@ impl Intake {
             cipher,
             rules,
             store,
+            history_days: DEFAULT_HISTORY_DAYS,
         }
+    }
+
+    /// This intake, keeping `days` of touch history per lead (`WXTAG_HISTORY_DAYS`).
+    pub fn keeping_history_days(mut self, days: u32) -> Self {
+        self.history_days = days;
+        self
     }
 
     /// `GET /wechat`: URL verification; returns the `echostr` to echo when the signature holds.
@@ -186,12 +200,18 @@ impl Intake {
         let inbound = inbound::parse(&xml)?;
 
         // 4. Match it against the channel rules (an owned snapshot: it is held across the
-        // store's await below, which an arc-swap guard must not be).
+        // store's awaits below, which an arc-swap guard must not be).
         let rules = self.rules.load();
-        let outcome = touch(&inbound).map(|touch| rules.evaluate(&touch));
+        let touch = touch(&inbound);
+        let outcome = touch.as_ref().map(|touch| rules.evaluate(touch));
+        let history = match (&touch, &outcome) {
+            (Some(touch), Some(outcome)) => rules.history_keys(touch, outcome),
+            _ => Vec::new(),
+        };
 
         // 5. Apply it to Redis: one round trip, at most once per delivery, and a plaintext
-        // body only under the signed query it first came with.
+        // body only under the signed query it first came with. With rules over time, the
+        // lead's whole state comes back for step 6.
         let identity = policy::dedup_key(&inbound);
         let detail = policy::detail(&inbound);
         let (effect, location) = effect(&inbound);
@@ -204,6 +224,7 @@ impl Intake {
                     .collect()
             })
             .unwrap_or_default();
+        let needs_state = outcome.as_ref().is_some_and(|o| o.reply_needs_state());
         let applied = self
             .store
             .apply(&TouchRecord {
@@ -218,17 +239,38 @@ impl Intake {
                 location,
                 tags,
                 want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
-                history: Vec::new(),
-                history_days: crate::store::history::DEFAULT_HISTORY_DAYS,
-                derive: false,
+                history,
+                history_days: self.history_days,
+                derive: (rules.derives() && effect != Effect::Location) || needs_state,
             })
             .await?
             .map_err(|_| IntakeError::ReplayedSignature)?;
 
-        // 6. The reply, chosen by the lead's tags after the change.
-        let reply = outcome
-            .as_ref()
-            .and_then(|o| o.reply(|tag| applied.tags.iter().any(|t| t == tag.as_str())));
+        // 6. The rules over time, before the reply: rule tags, score, tiers, stage,
+        // preference, groups, expiry, written only if no other event changed the lead since.
+        let derivation = match &applied.state {
+            Some(state) => {
+                let derivation = rules.derive(state, now);
+                self.store
+                    .apply_derived(&derivation.write(&inbound.from, state.version, now))
+                    .await?;
+                Some(derivation)
+            }
+            None => None,
+        };
+
+        // 7. The reply, chosen by the lead after the change.
+        let tags: BTreeSet<String> = match &derivation {
+            Some(derivation) => derivation.tags.clone(),
+            None => applied.tags.into_iter().collect(),
+        };
+        let no_state = LeadState::default();
+        let facts = Facts {
+            lead: applied.state.as_ref().unwrap_or(&no_state),
+            tags: &tags,
+            score: derivation.as_ref().and_then(|d| d.score),
+        };
+        let reply = outcome.as_ref().and_then(|o| o.reply(&facts, now));
         let answer = match reply {
             None => Answer::Success,
             Some(reply) => {

@@ -1,6 +1,6 @@
 //! The one-way structure, checked: every module of `src/` uses only modules of the layers
 //! below its own (the README's "Where things live" lists them), so no import points up and
-//! the three jobs (webhook, sync, admin) never use each other.
+//! the jobs (webhook, scheduler, sync, admin) never use each other.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["sandbox"],
     &["config"],
     &["rules"],
-    &["webhook", "sync", "admin"],
+    &["webhook", "scheduler", "sync", "admin"],
     &["startup"],
     &["cli"],
 ];

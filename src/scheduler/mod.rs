@@ -1,0 +1,130 @@
+//! Time-driven work: the derived tags that change when only time passes (a window closes, a
+//! lead goes quiet, a score decays past a level, a tag lapses), applied within a minute of
+//! the moment, with no event.
+//!
+//! Every lead whose derived tags can change by time alone sits in the account's due set,
+//! scored by the next moment one can ([`crate::rules::derive::Derivation::next_due`]); the
+//! derived write of every event and every scheduler pass keeps that score right. Each `serve`
+//! runs a [`Scheduler`]; a pass claims the leads due now (claiming pushes them ahead in the
+//! set, so two processes never take the same lead), derives each from its state, and writes
+//! the changes only if the lead is still at the version it read. The work is proportional to
+//! the leads that are due, never a sweep; a restart catches up on what fell due meanwhile,
+//! since the due set is in Redis.
+//!
+//! The same loop runs the backfill: when the derived sections change (a rule added on
+//! reload), every existing lead is made due once, a chunk at a time and paced across
+//! processes, and the passes then derive them from their touch history.
+
+use std::time::Duration;
+
+use crate::domain::Clock;
+use crate::rules::LiveRules;
+use crate::store::{BackfillStep, Store, StoreError};
+
+/// How often an idle scheduler looks for due leads: well inside the minute it promises.
+pub const POLL: Duration = Duration::from_secs(5);
+
+/// The most leads one pass claims (and reads in one round trip).
+pub const BATCH: usize = 200;
+
+/// How long a claimed lead is kept from other processes; its derived write sets the real
+/// due time long before.
+pub const CLAIM_LEASE_SECS: i64 = 60;
+
+/// How many leads one backfill step makes due, and how often a step may run across every
+/// process: 200 leads a second at most, so a backfill never crowds out the events.
+pub const BACKFILL_CHUNK: usize = 200;
+
+/// Seconds between two backfill steps, across every process.
+pub const BACKFILL_PACE_SECS: i64 = 1;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Leads claimed as due.
+    pub claimed: usize,
+    /// Leads whose derived tags changed.
+    pub changed: usize,
+    /// Leads made due by the backfill in this pass.
+    pub backfilled: u64,
+}
+
+/// The time-driven half of the rules over time, for one account.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    rules: LiveRules,
+    store: Store,
+    clock: Clock,
+}
+
+impl Scheduler {
+    /// A scheduler deriving with `rules`, on `store`, at `clock`'s time.
+    pub fn new(rules: LiveRules, store: Store, clock: Clock) -> Self {
+        Self {
+            rules,
+            store,
+            clock,
+        }
+    }
+
+    /// Runs passes until `stop` turns true: at once again after a full batch (there is more
+    /// due), else after [`POLL`]. A failing pass is logged and retried at the next poll.
+    pub async fn run_until_stopped(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let pause = match self.pass().await {
+                Ok(pass) if pass.claimed == BATCH => Duration::ZERO,
+                Ok(_) => POLL,
+                Err(error) => {
+                    tracing::warn!(%error, "scheduler pass failed; retrying at the next poll");
+                    POLL
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    }
+
+    /// One pass: a backfill step if one is due, then every lead due now (up to [`BATCH`]).
+    pub async fn pass(&self) -> Result<Pass, StoreError> {
+        let rules = self.rules.load();
+        if !rules.derives() {
+            return Ok(Pass::default());
+        }
+        let now = self.clock.now();
+        let backfilled = match self
+            .store
+            .backfill_step(
+                &rules.derived_fingerprint(),
+                BACKFILL_CHUNK,
+                BACKFILL_PACE_SECS,
+                now,
+            )
+            .await?
+        {
+            BackfillStep::Enqueued(n) => n,
+            BackfillStep::NotYet | BackfillStep::Done => 0,
+        };
+        let due = self
+            .store
+            .claim_due(now, BATCH, CLAIM_LEASE_SECS)
+            .await?;
+        let states = self.store.lead_states(&due).await?;
+        let mut changed = 0;
+        for (openid, state) in due.iter().zip(states) {
+            let Some(state) = state else { continue };
+            let derivation = rules.derive(&state, now);
+            let write = derivation.write(openid, state.version, now);
+            if self.store.apply_derived(&write).await? && !derivation.is_unchanged() {
+                changed += 1;
+            }
+        }
+        Ok(Pass {
+            claimed: due.len(),
+            changed,
+            backfilled,
+        })
+    }
+
+}
