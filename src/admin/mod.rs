@@ -22,6 +22,7 @@ pub mod why;
 
 pub use auth::{Access, AdminToken, Caller, LoginRequired, Need, Unauthorized};
 pub use channels::ChannelReport;
+pub use dashboard::RulesFolder;
 pub use error::ApiError;
 pub use routes::{Gate, RouteInfo, register as routes, route_table};
 

@@ -1,6 +1,6 @@
-//! The dashboard's words for what wxtag stores in short codes: why a tag was applied, what a
-//! timeline entry was, which channel a scene is (each in the page's language), and times as
-//! a person reads them.
+//! The dashboard's words for what wxtag stores in short codes: why a tag was applied (by a
+//! touch, by sales, or by the rules over time), what a timeline entry was, which channel a
+//! scene is (each in the page's language), and times as a person reads them.
 
 use super::words::Words;
 use crate::admin::leads::ADMIN_SOURCE;
@@ -42,7 +42,8 @@ pub fn channel_name(t: &Words, rules: &Rules, scene: Option<&str>) -> ChannelNam
     }
 }
 
-/// Reads a tag source (`qr:expo-2026`, `keyword:报价`, `admin`, …) as words.
+/// Reads a tag source (`qr:expo-2026`, `keyword:报价`, `admin`, `rule:<name>`, `lifecycle`,
+/// …) as words.
 pub fn why(t: &'static Words, rules: &Rules, source: &str) -> Why {
     let (kind, detail) = source.split_once(':').unwrap_or((source, ""));
     let kind = match kind {
@@ -56,17 +57,34 @@ pub fn why(t: &'static Words, rules: &Rules, source: &str) -> Why {
         "click" => t.why_click,
         "view" => t.why_view,
         "keyword" => t.why_keyword,
+        "expire" => t.why_expire,
+        "group" => t.why_group,
         _ if source == ADMIN_SOURCE => t.why_admin,
-        _ => {
-            return Why {
-                kind: t.other,
-                detail: source.to_owned(),
-            };
-        }
+        _ => match derived_kind(t, kind) {
+            Some(derived) => derived,
+            None => {
+                return Why {
+                    kind: t.other,
+                    detail: source.to_owned(),
+                };
+            }
+        },
     };
     Why {
         kind,
         detail: detail.to_owned(),
+    }
+}
+
+/// The kind of a derived tag's source or of a preview row (`rule`, `tiers`, `lifecycle`,
+/// `preference`) in words; `None` for any other kind.
+pub fn derived_kind(t: &'static Words, kind: &str) -> Option<&'static str> {
+    match kind {
+        "rule" => Some(t.why_rule),
+        "tiers" => Some(t.why_tiers),
+        "lifecycle" => Some(t.why_lifecycle),
+        "preference" => Some(t.why_preference),
+        _ => None,
     }
 }
 
@@ -85,6 +103,8 @@ pub fn event_kind(t: &'static Words, kind: &str) -> &'static str {
         "location_msg" | "location_select" => t.event_location,
         "link" => t.event_link,
         "tag" => t.event_tag,
+        "tag+" => t.event_tag_added,
+        "tag-" => t.event_tag_removed,
         "miniprogram" => t.event_miniprogram,
         "scancode_push" | "scancode_waitmsg" => t.event_scancode,
         "pic_sysphoto" | "pic_photo_or_album" | "pic_weixin" => t.event_pic,
@@ -125,6 +145,28 @@ mod tests {
             "https://x.cn/a"
         );
         assert_eq!(why(&ZH, &rules, "import").detail, "import");
+    }
+
+    #[test]
+    fn derived_sources_read_as_their_kind_and_name() {
+        let rules = Rules::default();
+        assert_eq!(
+            why(&ZH, &rules, "rule:PLC 高意向"),
+            Why {
+                kind: "规则",
+                detail: "PLC 高意向".to_owned()
+            }
+        );
+        assert_eq!(why(&EN, &rules, "tiers:线索等级").kind, "Tiers");
+        assert_eq!(why(&EN, &rules, "tiers:线索等级").detail, "线索等级");
+        assert_eq!(why(&ZH, &rules, "lifecycle").kind, "生命周期");
+        assert_eq!(why(&ZH, &rules, "lifecycle").detail, "");
+        assert_eq!(why(&EN, &rules, "preference:主要兴趣").kind, "Preference");
+        assert_eq!(why(&EN, &rules, "expire").kind, "Expired");
+        assert_eq!(why(&EN, &rules, "group:行业:").detail, "行业:");
+        assert_eq!(derived_kind(&EN, "qr"), None);
+        assert_eq!(event_kind(&ZH, "tag+"), "加上标签");
+        assert_eq!(event_kind(&EN, "tag-"), "Tag removed");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The lead pages: `/leads` finds leads by openid, tag, channel and subscription;
-//! `/leads/{openid}` shows where one lead came from, its tags with when and why, and its
-//! timeline, and lets sales add and remove their own tags.
+//! `/leads/{openid}` shows where one lead came from, its score and stage, its tags with when
+//! and why (a derived tag's why in words, from [`why::lead_view`]), and its timeline, and
+//! lets sales add and remove their own tags (never a derived one).
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -8,9 +9,9 @@ use serde::Deserialize;
 
 use super::labels::{ChannelName, Why, channel_name, event_kind, short_time, why};
 use super::words::Words;
-use super::{Lang, Nav, PageError, html, same_origin, see_other};
+use super::{Lang, Nav, PageError, html, now, same_origin, see_other};
 use crate::admin::leads::ADMIN_SOURCE;
-use crate::admin::{Caller, audit};
+use crate::admin::{Caller, audit, why};
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 use crate::rules::LiveRules;
 use crate::rules::Rules;
@@ -65,7 +66,11 @@ struct TagRow {
     name: String,
     at: String,
     why: Why,
-    /// Added by sales, so sales may remove it here.
+    /// The why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02"), when known.
+    detail: Option<String>,
+    /// Given and taken by the rules over time, never by hand.
+    derived: bool,
+    /// Added by sales (and not derived), so sales may remove it here.
     own: bool,
 }
 
@@ -89,7 +94,13 @@ struct LeadView {
     first_seen: String,
     last_seen: String,
     location: Option<String>,
+    /// The score now, with two decimals; `None` where the page is shown without it.
+    score: Option<String>,
+    /// The stage tag; `None` without a `[lifecycle]`.
+    stage: Option<String>,
     tags: Vec<TagRow>,
+    /// Some tag is derived, so the page says what that means.
+    any_derived: bool,
     events: Vec<EventRow>,
     tag_options: Vec<String>,
     /// Why the last tag edit was refused, and the text that was refused.
@@ -202,13 +213,18 @@ impl LeadView {
         let tags = lead
             .tags
             .into_iter()
-            .map(|tag| TagRow {
-                own: tag.source == ADMIN_SOURCE,
-                why: why(t, rules, &tag.source),
-                at: short_time(&tag.at),
-                name: tag.name,
+            .map(|tag| {
+                let derived = rules.is_derived(&tag.name);
+                TagRow {
+                    own: tag.source == ADMIN_SOURCE && !derived,
+                    derived,
+                    why: why(t, rules, &tag.source),
+                    detail: tag.detail,
+                    at: short_time(&tag.at),
+                    name: tag.name,
+                }
             })
-            .collect();
+            .collect::<Vec<TagRow>>();
         let events = lead
             .events
             .unwrap_or_default()
@@ -238,6 +254,9 @@ impl LeadView {
             first_seen: short_time(&lead.first_seen),
             last_seen: short_time(&lead.last_seen),
             location: lead.last_location,
+            score: None,
+            stage: None,
+            any_derived: tags.iter().any(|tag| tag.derived),
             tags,
             events,
             tag_options,
@@ -247,24 +266,37 @@ impl LeadView {
     }
 }
 
+/// The openid of a path segment, or the page that says why it is none.
+fn openid_of(t: &Words, raw: &str) -> Result<OpenId, PageError> {
+    OpenId::parse(raw).map_err(|why| PageError::BadRequest(t.bad_openid.fill(why)))
+}
+
 /// The lead of a path segment, or the page that says why there is none.
 async fn find(t: &Words, store: &Store, raw: &str) -> Result<Lead, PageError> {
-    let openid = OpenId::parse(raw).map_err(|why| PageError::BadRequest(t.bad_openid.fill(why)))?;
+    let openid = openid_of(t, raw)?;
     store
         .lead(&openid)
         .await?
         .ok_or_else(|| PageError::NotFound(t.no_lead.fill(&openid)))
 }
 
-/// `GET /leads/{openid}`: one lead.
+/// `GET /leads/{openid}`: one lead, with its score, stage and the why of each tag now.
 pub(super) async fn page(
     lang: Lang,
+    req: HttpRequest,
     store: web::Data<Store>,
     rules: web::Data<LiveRules>,
     openid: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let lead = find(lang.0, &store, &openid).await?;
-    let view = LeadView::new(lang, lead, &rules.load(), tag_options(&store).await?);
+    let t = lang.0;
+    let openid = openid_of(t, &openid)?;
+    let rules = rules.load();
+    let lead = why::lead_view(&store, &rules, &openid, now(&req))
+        .await?
+        .ok_or_else(|| PageError::NotFound(t.no_lead.fill(&openid)))?;
+    let mut view = LeadView::new(lang, lead.lead, &rules, tag_options(&store).await?);
+    view.score = Some(format!("{:.2}", lead.score));
+    view.stage = lead.stage;
     html(StatusCode::OK, &view)
 }
 

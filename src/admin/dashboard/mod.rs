@@ -3,16 +3,21 @@
 //!
 //! - `/` channels: follows, scans, unfollows, net and new leads per channel over a date
 //!   range, a per-day chart, and each channel's QR code to download;
-//! - `/leads` and `/leads/{openid}`: search, and one lead's channels, tags (when and why) and
-//!   timeline, where sales add and remove their own tags;
-//! - `/tags`: leads per tag, WeChat sync state and the sync worker's dead letters;
+//! - `/leads` and `/leads/{openid}`: search, and one lead's channels, score, stage, tags
+//!   (when and why, a derived tag's why in words) and timeline, where sales add and remove
+//!   their own tags;
+//! - `/tags`: the derived tags by kind, leads per tag, WeChat sync state and the sync
+//!   worker's dead letters;
+//! - `/preview`: what the rules in force, and the files on disk before a reload, would tag
+//!   and untag among the existing leads now;
 //! - `/export.csv` and `/channels/{scene}/qr.png`: the API's export and QR code, behind the
 //!   session (the API itself takes only bearer tokens);
 //! - `/login`, `/logout`, and `/assets/…` (embedded; nothing comes from a CDN).
 //!
 //! Pages are askama templates under `templates/`, which escape every value; charts are inline
 //! SVG drawn from numbers computed in [`chart`]. Pages use no JavaScript, and say so in their
-//! Content-Security-Policy. Forms post back to the page's own origin: a request the browser
+//! Content-Security-Policy. Pages tell time by the app's [`Clock`] (shifted by
+//! `WXTAG_CLOCK_OFFSET_SECS`), so scores and windows read as the scheduler sees them. Forms post back to the page's own origin: a request the browser
 //! marks as coming from another site (`Sec-Fetch-Site`) is refused, and so is one whose
 //! `Origin` (or, without it, `Referer`) names another host when `Sec-Fetch-Site` is absent.
 
@@ -21,6 +26,7 @@ mod channels;
 mod chart;
 mod labels;
 mod leads;
+mod preview;
 mod session;
 mod tags;
 mod words;
@@ -32,7 +38,9 @@ use askama::Template;
 
 use crate::admin::routes::{Entry, Gate};
 use crate::admin::{ApiError, Need};
+use crate::domain::{Clock, UnixTime};
 use crate::store::StoreError;
+pub use preview::RulesFolder;
 pub(super) use words::localize;
 use words::{Lang, Nav, Words};
 
@@ -69,6 +77,9 @@ pub(super) fn entries() -> Vec<Entry> {
             web::route().to(leads::tags_anchor)
         }),
         entry(Method::GET, "/tags", read, || web::route().to(tags::page)),
+        entry(Method::GET, "/preview", read, || {
+            web::route().to(preview::page)
+        }),
         entry(Method::GET, "/export.csv", Gate::Page(Need::Export), || {
             web::route().to(crate::admin::export::export)
         }),
@@ -102,6 +113,9 @@ pub enum PageError {
     /// A template failed to render; the cause is logged, not shown.
     #[error("a page failed to render: {0}")]
     Render(#[from] askama::Error),
+    /// Work off the async threads (reading the files on disk) did not finish; logged.
+    #[error("a page's blocking work did not finish: {0}")]
+    Blocking(#[from] actix_web::error::BlockingError),
 }
 
 impl From<ApiError> for PageError {
@@ -130,7 +144,9 @@ impl ResponseError for PageError {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::CrossSite | PageError::Forbidden => StatusCode::FORBIDDEN,
-            PageError::Store(_) | PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::Store(_) | PageError::Render(_) | PageError::Blocking(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -138,6 +154,7 @@ impl ResponseError for PageError {
         match self {
             PageError::Store(cause) => tracing::error!(error = %cause, "dashboard page failed"),
             PageError::Render(cause) => tracing::error!(error = %cause, "dashboard page failed"),
+            PageError::Blocking(cause) => tracing::error!(error = %cause, "dashboard page failed"),
             PageError::BadRequest(_)
             | PageError::NotFound(_)
             | PageError::CrossSite
@@ -154,7 +171,7 @@ impl PageError {
             PageError::BadRequest(why) | PageError::NotFound(why) => why,
             PageError::CrossSite => t.cross_site,
             PageError::Forbidden => t.forbidden,
-            PageError::Store(_) | PageError::Render(_) => t.internal,
+            PageError::Store(_) | PageError::Render(_) | PageError::Blocking(_) => t.internal,
         }
     }
 
@@ -172,6 +189,12 @@ impl PageError {
                 .body(message.to_owned())
         })
     }
+}
+
+/// Now, as pages show it: the app's [`Clock`] when one is registered, else the real time.
+fn now(req: &HttpRequest) -> UnixTime {
+    req.app_data::<web::Data<Clock>>()
+        .map_or_else(UnixTime::now, |clock| clock.now())
 }
 
 /// A rendered page with the dashboard's security headers; pages hold personal data, so no

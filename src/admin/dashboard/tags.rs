@@ -1,14 +1,22 @@
-//! The tags page (`/tags`): how many leads carry each tag, as bars; each tag's WeChat sync
-//! state; and the sync worker's dead letters, changes WeChat will never accept.
+//! The tags page (`/tags`): the derived tags by kind (rule, tiers, lifecycle, preference),
+//! each with what gives it and how many leads hold it; how many leads carry each tag, as
+//! bars; each tag's WeChat sync state; and the sync worker's dead letters, changes WeChat
+//! will never accept. It links to the preview of the rules ([`super::preview`]).
+//!
+//! Which tags are derived comes from the rules in force ([`Rules::is_derived`]); what gives
+//! one (`rule:<name>`, `tiers:<name>`, `lifecycle`, `preference:<name>`) is the source a
+//! lead holding it records, read from one such lead per derived tag (a derived tag has no
+//! other source), so the page costs one small read per derived tag, not a walk of leads.
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 
-use super::labels::short_time;
+use super::labels::{derived_kind, short_time};
 use super::words::Words;
 use super::{Lang, Nav, PageError, html};
-use crate::domain::UnixTime;
-use crate::store::{DeadLetter, Store, TagState, rfc3339};
+use crate::domain::{TagName, UnixTime};
+use crate::rules::{LiveRules, Rules};
+use crate::store::{DeadLetter, LeadFilter, Store, TagCount, TagState, rfc3339};
 
 /// How many dead letters the page lists (the newest).
 const DEAD_LETTERS_SHOWN: usize = 100;
@@ -54,6 +62,26 @@ struct TagRow {
     first_applied: String,
 }
 
+/// One derived tag: what gives it and how many leads hold it.
+#[derive(Debug)]
+struct DerivedRow {
+    /// The rule, tier list or preference (the stage tag for a stage).
+    name: String,
+    tag: String,
+    leads: u64,
+}
+
+/// The derived tags of one kind.
+#[derive(Debug)]
+struct DerivedGroup {
+    /// The kind in words.
+    kind: &'static str,
+    rows: Vec<DerivedRow>,
+}
+
+/// The kinds of derived sources, in the order the page shows them.
+const DERIVED_KINDS: [&str; 4] = ["rule", "tiers", "lifecycle", "preference"];
+
 /// One dead letter's row.
 #[derive(Debug)]
 struct DeadRow {
@@ -67,6 +95,7 @@ struct DeadRow {
 #[template(path = "tags.html")]
 struct TagsPage {
     nav: Nav,
+    derived: Vec<DerivedGroup>,
     rows: Vec<TagRow>,
     dead: Vec<DeadRow>,
     dead_total: u64,
@@ -82,9 +111,72 @@ fn op_label(t: &'static Words, op: &str) -> &'static str {
     }
 }
 
+/// The kind and name of what gives `tag`, from the source `source`; `None` for a source that
+/// is not derived (a lead the rules in force have not re-evaluated yet).
+fn given_by(source: &str, tag: &str) -> Option<(&'static str, String)> {
+    let (kind, name) = source.split_once(':').unwrap_or((source, tag));
+    let kind = DERIVED_KINDS.into_iter().find(|k| *k == kind)?;
+    Some((kind, name.to_owned()))
+}
+
+/// The derived tags that leads hold, grouped by kind in [`DERIVED_KINDS`]' order, each
+/// named after what gives it (as one lead holding it records).
+async fn derived_groups(
+    t: &'static Words,
+    store: &Store,
+    rules: &Rules,
+    counts: &[TagCount],
+) -> Result<Vec<DerivedGroup>, PageError> {
+    let mut found: Vec<(&'static str, DerivedRow)> = Vec::new();
+    for count in counts.iter().filter(|c| c.leads > 0 && rules.is_derived(&c.name)) {
+        let Ok(tag) = TagName::parse(&count.name) else {
+            continue;
+        };
+        let filter = LeadFilter {
+            tag: Some(tag),
+            ..LeadFilter::default()
+        };
+        let page = store
+            .leads(&filter, 1, None)
+            .await
+            .map_err(crate::admin::ApiError::from)?;
+        let source = page
+            .leads
+            .iter()
+            .flat_map(|lead| &lead.tags)
+            .find(|held| held.name == count.name)
+            .map(|held| held.source.as_str());
+        if let Some((kind, name)) = source.and_then(|s| given_by(s, &count.name)) {
+            let row = DerivedRow {
+                name,
+                tag: count.name.clone(),
+                leads: count.leads,
+            };
+            found.push((kind, row));
+        }
+    }
+    found.sort_by(|(_, a), (_, b)| a.name.cmp(&b.name).then_with(|| a.tag.cmp(&b.tag)));
+    Ok(DERIVED_KINDS
+        .into_iter()
+        .filter_map(|kind| {
+            let rows: Vec<DerivedRow> = found
+                .extract_if(.., |(k, _)| *k == kind)
+                .map(|(_, row)| row)
+                .collect();
+            let label = derived_kind(t, kind)?;
+            (!rows.is_empty()).then_some(DerivedGroup { kind: label, rows })
+        })
+        .collect())
+}
+
 /// `GET /tags`.
-pub(super) async fn page(lang: Lang, store: web::Data<Store>) -> Result<HttpResponse, PageError> {
+pub(super) async fn page(
+    lang: Lang,
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+) -> Result<HttpResponse, PageError> {
     let counts = store.tag_counts().await?;
+    let derived = derived_groups(lang.0, &store, &rules.load(), &counts).await?;
     let sync = store.tag_sync().await?;
     let dead = store.dead_letters(DEAD_LETTERS_SHOWN).await?;
 
@@ -126,6 +218,7 @@ pub(super) async fn page(lang: Lang, store: web::Data<Store>) -> Result<HttpResp
 
     let page = TagsPage {
         nav: lang.nav("tags"),
+        derived,
         rows,
         dead: dead
             .newest

@@ -193,6 +193,14 @@ pub struct Words {
     pub add: &'static str,
     /// What happens to sales' tags.
     pub add_tag_note: &'static str,
+    /// The lead's score, decayed to now.
+    pub score: &'static str,
+    /// The lead's lifecycle stage.
+    pub stage: &'static str,
+    /// Marks a tag the rules over time give and take (no remove button).
+    pub derived: &'static str,
+    /// What derived tags are, under a lead's tags.
+    pub derived_note: &'static str,
     /// The timeline's title.
     pub timeline: &'static str,
     /// An empty timeline.
@@ -210,6 +218,18 @@ pub struct Words {
     pub why_keyword: &'static str,
     /// Sales added it.
     pub why_admin: &'static str,
+    /// A rule tag (`[[rule]]`); also the kind of a preview row.
+    pub why_rule: &'static str,
+    /// A value tier (`[[tiers]]`).
+    pub why_tiers: &'static str,
+    /// A lifecycle stage (`[lifecycle]`).
+    pub why_lifecycle: &'static str,
+    /// A behaviour preference (`[[preference]]`).
+    pub why_preference: &'static str,
+    /// A tag that lapsed (`[[expire]]`).
+    pub why_expire: &'static str,
+    /// A tag an exclusive group replaced (`[[group]]`).
+    pub why_group: &'static str,
     // What a timeline entry was.
     /// Followed.
     pub event_follow: &'static str,
@@ -245,6 +265,10 @@ pub struct Words {
     pub event_template: &'static str,
     /// A broadcast arrived.
     pub event_mass: &'static str,
+    /// The rules over time added a tag.
+    pub event_tag_added: &'static str,
+    /// The rules over time removed a tag.
+    pub event_tag_removed: &'static str,
     // The tags page.
     /// The title of the tag bars.
     pub leads_per_tag: &'static str,
@@ -256,6 +280,16 @@ pub struct Words {
     pub col_first_used: &'static str,
     /// What each sync state means.
     pub tags_note: &'static str,
+    /// The title of the derived tags, by kind.
+    pub derived_by_kind: &'static str,
+    /// A column: the kind of rule.
+    pub col_kind: &'static str,
+    /// A column: the rule, tier list, stage or preference that gives a tag.
+    pub col_given_by: &'static str,
+    /// No lead holds a derived tag.
+    pub no_derived: &'static str,
+    /// The link from the tags page to the preview.
+    pub preview_link: &'static str,
     /// Made on WeChat's platform.
     pub sync_external: &'static str,
     /// WeChat has the tag.
@@ -282,6 +316,35 @@ pub struct Words {
     pub newest_shown: Pattern,
     /// The end of a sentence that ends in markup.
     pub full_stop: &'static str,
+    // The preview page.
+    /// The preview page's title.
+    pub preview_title: &'static str,
+    /// What the preview shows.
+    pub preview_intro: &'static str,
+    /// The table of the rules in force.
+    pub rules_in_force: &'static str,
+    /// The table of the files on disk.
+    pub files_on_disk: &'static str,
+    /// Where the files on disk are, around the folder.
+    pub files_on_disk_note: Pattern,
+    /// A column: a rule's name.
+    pub col_name: &'static str,
+    /// A column: leads a rule would tag.
+    pub would_tag: &'static str,
+    /// A column: leads a rule would untag.
+    pub would_untag: &'static str,
+    /// No derived section to preview.
+    pub no_preview_rows: &'static str,
+    /// Every lead was read, around how many.
+    pub all_leads_read: Pattern,
+    /// Only the first leads were read, around how many; the command follows.
+    pub first_leads_read: Pattern,
+    /// After the command that reads every lead.
+    pub reads_them_all: &'static str,
+    /// The files on disk do not load, before their mistakes.
+    pub disk_not_loaded: &'static str,
+    /// Warnings from loading the files on disk.
+    pub load_warnings: &'static str,
     // The error page.
     /// The page's title.
     pub error_title: &'static str,
@@ -373,6 +436,10 @@ pub static ZH: Words = Words {
     add_tag_example: "如 意向:高 或 跟进:王磊",
     add: "添加",
     add_tag_note: "销售添加的标签会和规则标签一样同步到微信,来源记为“销售添加”。",
+    score: "评分",
+    stage: "阶段",
+    derived: "规则生成",
+    derived_note: "标有“规则生成”的标签由 channels/ 中的规则按行为和时间自动加上、去掉,不能手动移除。",
     timeline: "时间线",
     no_events: "没有记录。",
     // Why a tag was applied.
@@ -382,6 +449,12 @@ pub static ZH: Words = Words {
     why_view: "菜单链接",
     why_keyword: "关键词",
     why_admin: "销售添加",
+    why_rule: "规则",
+    why_tiers: "价值分层",
+    why_lifecycle: "生命周期",
+    why_preference: "行为偏好",
+    why_expire: "到期",
+    why_group: "互斥组",
     // What a timeline entry was.
     event_follow: "关注",
     event_scan: "扫码",
@@ -400,12 +473,19 @@ pub static ZH: Words = Words {
     event_pic: "菜单发图",
     event_template: "模板消息送达",
     event_mass: "群发送达",
+    event_tag_added: "加上标签",
+    event_tag_removed: "去掉标签",
     // The tags page.
     leads_per_tag: "各标签线索数",
     col_leads: "线索",
     col_sync: "微信同步",
     col_first_used: "首次使用",
     tags_note: "已同步:微信里已有这个标签。微信后台创建:员工在微信公众平台建的标签,wxtag 只展示,从不删除。待同步:第一次需要时由同步任务创建。无法同步:原因见下方(例如超过微信每个公众号 100 个标签的上限),标签仍保存在 wxtag 中。",
+    derived_by_kind: "规则生成的标签",
+    col_kind: "类别",
+    col_given_by: "来自",
+    no_derived: "还没有线索带规则生成的标签。",
+    preview_link: "预览规则对现有线索的作用",
     sync_external: "微信后台创建",
     sync_synced: "已同步",
     sync_unsynced: "无法同步",
@@ -419,6 +499,21 @@ pub static ZH: Words = Words {
     op_create: "创建标签",
     newest_shown: Pattern("只显示最新的 {} 条;全部见 "),
     full_stop: "。",
+    // The preview page.
+    preview_title: "规则预览",
+    preview_intro: "每条规则、分层、阶段和偏好现在会给多少现有线索加上、去掉它的标签。",
+    rules_in_force: "生效中的规则",
+    files_on_disk: "磁盘上的文件",
+    files_on_disk_note: Pattern("{} 中的文件,每次打开本页时重新读取;重新加载(SIGHUP)后才生效。"),
+    col_name: "名称",
+    would_tag: "会加上",
+    would_untag: "会去掉",
+    no_preview_rows: "没有规则、分层、阶段或偏好可以预览。",
+    all_leads_read: Pattern("读取了全部 {} 个线索。"),
+    first_leads_read: Pattern("只读取了前 {} 个线索;"),
+    reads_them_all: " 会读取全部线索。",
+    disk_not_loaded: "磁盘上的文件有错误,重新加载也不会生效;改正以下问题:",
+    load_warnings: "加载时的提醒:",
     // The error page.
     error_title: "出错了",
     back_to_channels: "返回渠道",
@@ -504,6 +599,10 @@ pub static EN: Words = Words {
     add_tag_example: "e.g. interest:high or owner:alice",
     add: "Add",
     add_tag_note: "Tags sales add are synced to WeChat like the rules' tags, with the source “Added by sales”.",
+    score: "Score",
+    stage: "Stage",
+    derived: "Derived",
+    derived_note: "Tags marked “Derived” come and go with the rules in channels/ as behaviour and time change; they cannot be removed by hand.",
     timeline: "Timeline",
     no_events: "Nothing recorded yet.",
     // Why a tag was applied.
@@ -513,6 +612,12 @@ pub static EN: Words = Words {
     why_view: "Menu link",
     why_keyword: "Keyword",
     why_admin: "Added by sales",
+    why_rule: "Rule",
+    why_tiers: "Tiers",
+    why_lifecycle: "Lifecycle",
+    why_preference: "Preference",
+    why_expire: "Expired",
+    why_group: "Exclusive group",
     // What a timeline entry was.
     event_follow: "Followed",
     event_scan: "Scanned a code",
@@ -531,12 +636,19 @@ pub static EN: Words = Words {
     event_pic: "Sent a photo from the menu",
     event_template: "Template message delivered",
     event_mass: "Broadcast delivered",
+    event_tag_added: "Tag added",
+    event_tag_removed: "Tag removed",
     // The tags page.
     leads_per_tag: "Leads per tag",
     col_leads: "Leads",
     col_sync: "WeChat sync",
     col_first_used: "First used",
     tags_note: "Synced: WeChat has the tag. Made in WeChat: a tag staff created on the WeChat platform; wxtag shows it and never deletes it. Pending: the sync worker creates it the first time it is needed. Cannot sync: see the reason below (for example WeChat’s limit of 100 tags per account); the tag is still kept in wxtag.",
+    derived_by_kind: "Derived tags",
+    col_kind: "Kind",
+    col_given_by: "Given by",
+    no_derived: "No lead holds a derived tag yet.",
+    preview_link: "Preview what the rules do to existing leads",
     sync_external: "Made in WeChat",
     sync_synced: "Synced",
     sync_unsynced: "Cannot sync",
@@ -550,6 +662,21 @@ pub static EN: Words = Words {
     op_create: "Create tag",
     newest_shown: Pattern("Only the newest {} are listed; for all of them, see "),
     full_stop: ".",
+    // The preview page.
+    preview_title: "Rules preview",
+    preview_intro: "How many existing leads each rule, tier list, stage and preference would tag and untag now.",
+    rules_in_force: "The rules in force",
+    files_on_disk: "The files on disk",
+    files_on_disk_note: Pattern("The files in {}, read afresh each time this page opens; they take effect on a reload (SIGHUP)."),
+    col_name: "Name",
+    would_tag: "Would tag",
+    would_untag: "Would untag",
+    no_preview_rows: "No rule, tier list, stage or preference to preview.",
+    all_leads_read: Pattern("All {} leads were read."),
+    first_leads_read: Pattern("Only the first {} leads were read; "),
+    reads_them_all: " reads them all.",
+    disk_not_loaded: "The files on disk have mistakes, so a reload would keep the rules in force; fix these:",
+    load_warnings: "Warnings from the load:",
     // The error page.
     error_title: "Something went wrong",
     back_to_channels: "Back to channels",
@@ -633,6 +760,10 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         add_tag_example,
         add,
         add_tag_note,
+        score,
+        stage,
+        derived,
+        derived_note,
         timeline,
         no_events,
         why_follow,
@@ -641,6 +772,12 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         why_view,
         why_keyword,
         why_admin,
+        why_rule,
+        why_tiers,
+        why_lifecycle,
+        why_preference,
+        why_expire,
+        why_group,
         event_follow,
         event_scan,
         event_unfollow,
@@ -658,11 +795,18 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         event_pic,
         event_template,
         event_mass,
+        event_tag_added,
+        event_tag_removed,
         leads_per_tag,
         col_leads,
         col_sync,
         col_first_used,
         tags_note,
+        derived_by_kind,
+        col_kind,
+        col_given_by,
+        no_derived,
+        preview_link,
         sync_external,
         sync_synced,
         sync_unsynced,
@@ -676,6 +820,20 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         op_create,
         newest_shown,
         full_stop,
+        preview_title,
+        preview_intro,
+        rules_in_force,
+        files_on_disk,
+        files_on_disk_note,
+        col_name,
+        would_tag,
+        would_untag,
+        no_preview_rows,
+        all_leads_read,
+        first_leads_read,
+        reads_them_all,
+        disk_not_loaded,
+        load_warnings,
         error_title,
         back_to_channels,
         find_leads,
@@ -753,6 +911,10 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("add_tag_example", *add_tag_example, false),
         ("add", *add, false),
         ("add_tag_note", *add_tag_note, false),
+        ("score", *score, false),
+        ("stage", *stage, false),
+        ("derived", *derived, false),
+        ("derived_note", *derived_note, false),
         ("timeline", *timeline, false),
         ("no_events", *no_events, false),
         ("why_follow", *why_follow, false),
@@ -761,6 +923,12 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("why_view", *why_view, false),
         ("why_keyword", *why_keyword, false),
         ("why_admin", *why_admin, false),
+        ("why_rule", *why_rule, false),
+        ("why_tiers", *why_tiers, false),
+        ("why_lifecycle", *why_lifecycle, false),
+        ("why_preference", *why_preference, false),
+        ("why_expire", *why_expire, false),
+        ("why_group", *why_group, false),
         ("event_follow", *event_follow, false),
         ("event_scan", *event_scan, false),
         ("event_unfollow", *event_unfollow, false),
@@ -778,11 +946,18 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("event_pic", *event_pic, false),
         ("event_template", *event_template, false),
         ("event_mass", *event_mass, false),
+        ("event_tag_added", *event_tag_added, false),
+        ("event_tag_removed", *event_tag_removed, false),
         ("leads_per_tag", *leads_per_tag, false),
         ("col_leads", *col_leads, false),
         ("col_sync", *col_sync, false),
         ("col_first_used", *col_first_used, false),
         ("tags_note", *tags_note, false),
+        ("derived_by_kind", *derived_by_kind, false),
+        ("col_kind", *col_kind, false),
+        ("col_given_by", *col_given_by, false),
+        ("no_derived", *no_derived, false),
+        ("preview_link", *preview_link, false),
         ("sync_external", *sync_external, false),
         ("sync_synced", *sync_synced, false),
         ("sync_unsynced", *sync_unsynced, false),
@@ -796,6 +971,20 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("op_create", *op_create, false),
         ("newest_shown", newest_shown.0, true),
         ("full_stop", *full_stop, false),
+        ("preview_title", *preview_title, false),
+        ("preview_intro", *preview_intro, false),
+        ("rules_in_force", *rules_in_force, false),
+        ("files_on_disk", *files_on_disk, false),
+        ("files_on_disk_note", files_on_disk_note.0, true),
+        ("col_name", *col_name, false),
+        ("would_tag", *would_tag, false),
+        ("would_untag", *would_untag, false),
+        ("no_preview_rows", *no_preview_rows, false),
+        ("all_leads_read", all_leads_read.0, true),
+        ("first_leads_read", first_leads_read.0, true),
+        ("reads_them_all", *reads_them_all, false),
+        ("disk_not_loaded", *disk_not_loaded, false),
+        ("load_warnings", *load_warnings, false),
         ("error_title", *error_title, false),
         ("back_to_channels", *back_to_channels, false),
         ("find_leads", *find_leads, false),

@@ -1,0 +1,124 @@
+//! The preview page (`/preview`): what the rules over time would do to the existing leads
+//! now, for the rules in force and for the files on disk (read afresh on each request, so a
+//! marketer sees the effect of an edit before the reload that puts it in force).
+//!
+//! Each table has one row per rule, tier list, stage and preference ([`preview::preview`],
+//! the computation `wxtag check --preview` prints): how many leads it would tag and untag.
+//! Both tables preview the same leads, the first [`PREVIEW_LEADS`] (so a request's work is
+//! bounded), and say so when there are more; files that do not load show their mistakes
+//! instead of a table.
+
+use std::path::PathBuf;
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+
+use super::labels::derived_kind;
+use super::words::Words;
+use super::{Lang, Nav, PageError, html, now};
+use crate::rules::preview::{self, Preview};
+use crate::rules::{LiveRules, Rules};
+use crate::store::Store;
+
+/// How many leads one preview request reads, oldest first.
+pub const PREVIEW_LEADS: u64 = 2_000;
+
+/// Where the rules in force were loaded from, so the preview can read the files on disk as
+/// a reload would: the `channels/` folder and `WXTAG_HISTORY_DAYS`. Registered as app data.
+#[derive(Debug, Clone)]
+pub struct RulesFolder {
+    /// The `channels/` folder.
+    pub dir: PathBuf,
+    /// How many days of touch history are kept: the longest window a rule may ask for.
+    pub history_days: u32,
+}
+
+/// One row of a preview table.
+#[derive(Debug)]
+struct Row {
+    /// `rule`, `tiers`, `lifecycle` or `preference`, as in the files.
+    code: &'static str,
+    /// The same in words.
+    kind: &'static str,
+    name: String,
+    tag: u64,
+    untag: u64,
+}
+
+/// One preview table.
+#[derive(Debug)]
+struct Table {
+    rows: Vec<Row>,
+    leads: u64,
+    complete: bool,
+}
+
+impl Table {
+    fn new(t: &'static Words, preview: Preview) -> Self {
+        Self {
+            rows: preview
+                .rows
+                .into_iter()
+                .map(|row| Row {
+                    code: row.kind,
+                    kind: derived_kind(t, row.kind).unwrap_or(t.other),
+                    name: row.name,
+                    tag: row.tag,
+                    untag: row.untag,
+                })
+                .collect(),
+            leads: preview.leads,
+            complete: preview.complete,
+        }
+    }
+}
+
+/// The preview page.
+#[derive(Template)]
+#[template(path = "preview.html")]
+struct PreviewPage {
+    nav: Nav,
+    folder: String,
+    live: Table,
+    /// The files on disk previewed; `None` when they do not load.
+    disk: Option<Table>,
+    /// Why the files on disk do not load.
+    errors: Vec<String>,
+    /// The warnings of loading the files on disk.
+    warnings: Vec<String>,
+}
+
+/// `GET /preview`: the rules in force and the files on disk, each previewed on the first
+/// [`PREVIEW_LEADS`] leads.
+pub(super) async fn page(
+    lang: Lang,
+    req: HttpRequest,
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    folder: web::Data<RulesFolder>,
+) -> Result<HttpResponse, PageError> {
+    let t = lang.0;
+    let now = now(&req);
+    let live = preview::preview(&rules.load(), &store, now, Some(PREVIEW_LEADS)).await?;
+    let (dir, days) = (folder.dir.clone(), folder.history_days);
+    let lines = |diagnostics: &[crate::rules::Diagnostic]| -> Vec<String> {
+        diagnostics.iter().map(ToString::to_string).collect()
+    };
+    let (disk, errors, warnings) = match web::block(move || Rules::load_with(&dir, days)).await? {
+        Ok(loaded) => {
+            let fresh = preview::preview(&loaded.rules, &store, now, Some(PREVIEW_LEADS)).await?;
+            let table = Table::new(t, fresh);
+            (Some(table), Vec::new(), lines(&loaded.warnings))
+        }
+        Err(failed) => (None, lines(&failed.errors), lines(&failed.warnings)),
+    };
+    let page = PreviewPage {
+        nav: lang.nav("tags"),
+        folder: folder.dir.display().to_string(),
+        live: Table::new(t, live),
+        disk,
+        errors,
+        warnings,
+    };
+    html(StatusCode::OK, &page)
+}
