@@ -148,6 +148,10 @@ impl Application {
         let store = web::Data::new(store);
         let metrics = web::Data::new(metrics);
         let shared_rules = web::Data::new(rules.clone());
+        let rules_folder = web::Data::new(admin::RulesFolder {
+            dir: config.channels_dir.clone(),
+            history_days: config.history_days,
+        });
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
@@ -158,6 +162,7 @@ impl Application {
                 .app_data(store.clone())
                 .app_data(access.clone())
                 .app_data(shared_rules.clone())
+                .app_data(rules_folder.clone())
                 .app_data(durability.clone())
                 .configure(webhook::http::routes)
                 .configure(admin::routes)
