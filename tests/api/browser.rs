@@ -347,6 +347,7 @@ async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
         (&format!("/leads/{lead}")[..], "07-phone-lead.png"),
         ("/leads", "08-phone-leads.png"),
         ("/tags", "09-phone-tags.png"),
+        ("/preview", "10-phone-preview.png"),
     ] {
         browser.goto(&format!("{}{path}", app.base)).await.unwrap();
         browser

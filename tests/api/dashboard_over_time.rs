@@ -337,3 +337,28 @@ async fn the_preview_page_is_behind_the_login_like_every_page() {
         "a bearer token is not a session"
     );
 }
+
+#[tokio::test]
+async fn the_preview_page_speaks_english_when_asked() {
+    let app = TestApp::spawn().await;
+
+    let (status, body) = page(&app, "/preview?lang=en").await;
+
+    assert_eq!(status, StatusCode::OK);
+    for label in [
+        "<h1>Rules preview</h1>",
+        "The rules in force",
+        "The files on disk",
+        "No rule, tier list, stage or preference to preview.",
+        "All 0 leads were read.",
+    ] {
+        assert!(body.contains(label), "{label:?} missing in {body}");
+    }
+    let folder = app.channels_dir.path().display().to_string();
+    let chinese: Vec<char> = body
+        .replace(&folder, "")
+        .chars()
+        .filter(|c| matches!(c, '\u{3000}'..='\u{303f}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}'))
+        .collect();
+    assert!(chinese.is_empty(), "Chinese left: {chinese:?} in {body}");
+}

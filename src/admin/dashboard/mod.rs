@@ -17,9 +17,10 @@
 //! Pages are askama templates under `templates/`, which escape every value; charts are inline
 //! SVG drawn from numbers computed in [`chart`]. Pages use no JavaScript, and say so in their
 //! Content-Security-Policy. Pages tell time by the app's [`Clock`] (shifted by
-//! `WXTAG_CLOCK_OFFSET_SECS`), so scores and windows read as the scheduler sees them. Forms post back to the page's own origin: a request the browser
-//! marks as coming from another site (`Sec-Fetch-Site`) is refused, and so is one whose
-//! `Origin` (or, without it, `Referer`) names another host when `Sec-Fetch-Site` is absent.
+//! `WXTAG_CLOCK_OFFSET_SECS`), so scores and windows read as the scheduler sees them. Forms
+//! post back to the page's own origin: a request the browser marks as coming from another
+//! site (`Sec-Fetch-Site`) is refused, and so is one whose `Origin` (or, without it,
+//! `Referer`) names another host when `Sec-Fetch-Site` is absent.
 
 mod assets;
 mod channels;
