@@ -461,63 +461,64 @@ fn explain_says_why_in_words() {
         score: Some(Score(&score)),
     };
     let now = at(3 * DAY);
-    let say = |text: &str| cond(text).explain(&facts, now);
-    assert_eq!(
-        say(r#"{ count = ["click:MENU_PLC", "keyword:PLC"], at_least = 3, within_days = 30 }"#),
-        "4 touches in 30 days, last 2026-12-03 08:30"
-    );
-    assert_eq!(
-        say(r#"{ count = ["click:MENU_PLC"], at_least = 3, within_days = 1 }"#),
-        "1 touch in 1 day, last 2026-12-03 08:00 (needs 3)"
-    );
-    assert_eq!(
-        say(r#"{ count = ["follow"], within_days = 7 }"#),
-        "no touches in 7 days (needs 1)"
-    );
-    assert_eq!(say(r#"{ score = { at_least = 60 } }"#), "score 62.3 ≥ 60");
-    assert_eq!(
-        say(r#"{ score = { at_least = 70, at_most = 90 } }"#),
-        "score 62.3 < 70, ≤ 90"
-    );
-    assert_eq!(
-        say(r#"{ first_seen_within_days = 7 }"#),
-        "first seen 2026-12-01"
-    );
-    assert_eq!(
-        say(r#"{ first_seen_within_days = 1 }"#),
-        "first seen 2026-12-01, over 1 day ago"
-    );
-    assert_eq!(
-        say(r#"{ last_seen_within_days = 30 }"#),
-        "last seen 2026-12-03 08:30"
-    );
+    let cases = [
+        (
+            r#"{ count = ["click:MENU_PLC", "keyword:PLC"], at_least = 3, within_days = 30 }"#,
+            "4 touches in 30 days, last 2026-12-03 08:30",
+        ),
+        (
+            r#"{ count = ["click:MENU_PLC"], at_least = 3, within_days = 1 }"#,
+            "1 touch in 1 day, last 2026-12-03 08:00 (needs 3)",
+        ),
+        (
+            r#"{ count = ["follow"], within_days = 7 }"#,
+            "no touches in 7 days (needs 1)",
+        ),
+        (r#"{ score = { at_least = 60 } }"#, "score 62.3 ≥ 60"),
+        (
+            r#"{ score = { at_least = 70, at_most = 90 } }"#,
+            "score 62.3 < 70, ≤ 90",
+        ),
+        (r#"{ first_seen_within_days = 7 }"#, "first seen 2026-12-01"),
+        (
+            r#"{ first_seen_within_days = 1 }"#,
+            "first seen 2026-12-01, over 1 day ago",
+        ),
+        (
+            r#"{ last_seen_within_days = 30 }"#,
+            "last seen 2026-12-03 08:30",
+        ),
+        (r#""意向:询价""#, "has 意向:询价"),
+        (r#"{ tag_prefix = "意向:" }"#, "has 意向:询价"),
+        (
+            r#"{ first_channel = "website" }"#,
+            "first came through expo-2026, not website",
+        ),
+        (r#"{ subscribed = false }"#, "follows"),
+        (r#"{ field = "company" }"#, "company is set"),
+        // An `all` that holds gives every reason; one that fails only the failing ones.
+        (
+            r#"{ all = ["意向:询价", { channel = "website" }] }"#,
+            "has 意向:询价; came through website",
+        ),
+        (
+            r#"{ all = ["意向:询价", "vip", { subscribed = false }] }"#,
+            "no vip; follows",
+        ),
+        // An `any` that holds gives the reasons that hold; one that fails all of them.
+        (r#"{ any = ["vip", "意向:询价"] }"#, "has 意向:询价"),
+        (
+            r#"{ any = ["vip", "意向:试用"] }"#,
+            "any of (no vip; no 意向:试用)",
+        ),
+        (r#"{ none = ["vip"] }"#, "no vip"),
+        (r#"{ none = ["vip", "意向:询价"] }"#, "has 意向:询价"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(cond(text).explain(&facts, now), want, "{text}");
+    }
     let quiet = cond(r#"{ inactive_days = 30 }"#).explain(&facts, at(33 * DAY + 1_800));
     assert_eq!(quiet, "no touch for 31 days");
-    assert_eq!(say(r#""意向:询价""#), "has 意向:询价");
-    assert_eq!(say(r#"{ tag_prefix = "意向:" }"#), "has 意向:询价");
-    assert_eq!(
-        say(r#"{ first_channel = "website" }"#),
-        "first came through expo-2026, not website"
-    );
-    assert_eq!(say(r#"{ subscribed = false }"#), "follows");
-    assert_eq!(say(r#"{ field = "company" }"#), "company is set");
-    // An `all` that holds gives every reason; one that fails only the failing ones.
-    assert_eq!(
-        say(r#"{ all = ["意向:询价", { channel = "website" }] }"#),
-        "has 意向:询价; came through website"
-    );
-    assert_eq!(
-        say(r#"{ all = ["意向:询价", "vip", { subscribed = false }] }"#),
-        "no vip; follows"
-    );
-    // An `any` that holds gives the reasons that hold; one that fails all of them.
-    assert_eq!(say(r#"{ any = ["vip", "意向:询价"] }"#), "has 意向:询价");
-    assert_eq!(
-        say(r#"{ any = ["vip", "意向:试用"] }"#),
-        "any of (no vip; no 意向:试用)"
-    );
-    assert_eq!(say(r#"{ none = ["vip"] }"#), "no vip");
-    assert_eq!(say(r#"{ none = ["vip", "意向:询价"] }"#), "has 意向:询价");
     let mut with_order = lead.clone();
     with_order.events.push(EventRecord {
         name: "order".to_owned(),
