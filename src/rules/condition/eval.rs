@@ -28,8 +28,7 @@ impl Counted {
     }
 }
 
-/// The touches `window` counts at `now`: the history of its touch keys, or, when `filter`
-/// is given, the lead's stored events named `name` whose properties pass every test.
+/// The touches `window` counts at `now`, by bucket.
 pub(super) fn counted(
     facts: &Facts,
     window: &Window,
@@ -38,6 +37,35 @@ pub(super) fn counted(
 ) -> Counted {
     let mut buckets = BTreeMap::new();
     let mut last = None;
+    each_touch(facts, window, filter, now, |bucket, n, at| {
+        *buckets.entry(bucket).or_default() += n;
+        last = last.max(Some(at));
+    });
+    Counted { buckets, last }
+}
+
+/// How many touches `window` counts at `now` (what [`counted`] totals, with no map built).
+fn total(
+    facts: &Facts,
+    window: &Window,
+    filter: Option<(&str, &[PropTest])>,
+    now: UnixTime,
+) -> u64 {
+    let mut total = 0;
+    each_touch(facts, window, filter, now, |_, n, _| total += n);
+    total
+}
+
+/// Calls `f(bucket, touches, latest)` for what `window` counts at `now`: the in-window
+/// buckets of its touch keys' history (with the key's latest touch), or, when `filter` is
+/// given, each of the lead's stored events named `name` whose properties pass every test.
+fn each_touch(
+    facts: &Facts,
+    window: &Window,
+    filter: Option<(&str, &[PropTest])>,
+    now: UnixTime,
+    mut f: impl FnMut(i64, u64, UnixTime),
+) {
     match filter {
         None => {
             let histories = window
@@ -45,13 +73,8 @@ pub(super) fn counted(
                 .iter()
                 .filter_map(|k| facts.lead.history.key(k.as_str()));
             for history in histories {
-                let mut any = false;
                 for (bucket, n) in history.within(window.days, now) {
-                    *buckets.entry(bucket).or_default() += u64::from(n);
-                    any = true;
-                }
-                if any {
-                    last = last.max(Some(history.last));
+                    f(bucket, u64::from(n), history.last);
                 }
             }
         }
@@ -62,12 +85,10 @@ pub(super) fn counted(
                     && tests.iter().all(|t| passes(t, &e.props))
             });
             for event in events {
-                *buckets.entry(bucket_of(event.at)).or_default() += 1;
-                last = last.max(Some(event.at));
+                f(bucket_of(event.at), 1, event.at);
             }
         }
     }
-    Counted { buckets, last }
 }
 
 impl Node {
@@ -105,7 +126,7 @@ impl Node {
             Node::Score(bounds) => facts.score.is_some_and(|s| bounds.admit((s.0)(now))),
             Node::Field { name, exists } => field_set(facts, name) == *exists,
             Node::Count(window) | Node::Event { window, .. } => {
-                window.admits(counted(facts, window, self.event_filter(), now).total())
+                window.admits(total(facts, window, self.event_filter(), now))
             }
         }
     }
