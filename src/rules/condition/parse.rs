@@ -1,6 +1,8 @@
 //! The one parser: a condition written as JSON (TOML is turned into JSON first, so both go
 //! through the same code and give the same tree), with the path of every mistake.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::{
@@ -282,12 +284,24 @@ fn field_name(value: &Value, path: &str) -> Result<String, ConditionError> {
     Ok(s.to_owned())
 }
 
+/// The touch keys of a `count`, each once (a repeat would count its touches twice).
 fn touch_keys(value: &Value, path: &str) -> Result<Vec<TouchKey>, ConditionError> {
     let example = ("touch key", "\"click:MENU_PLC\"");
-    each(value, path, example, |item, at| {
+    let keys = each(value, path, example, |item, at| {
         let s = string(item, at, "a touch key, e.g. \"click:MENU_PLC\"")?;
         TouchKey::parse(s).or_else(|e| fail(at, format!("{e}")))
-    })
+    })?;
+    let mut seen = HashMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(first) = seen.insert(key, i) {
+            let message = format!(
+                "`{key}` is listed twice (first at {}); list each touch key once",
+                index(path, first)
+            );
+            return fail(&index(path, i), message);
+        }
+    }
+    Ok(keys)
 }
 
 /// `at_least`, `at_most` and `within_days` of a `count` or `event` table.

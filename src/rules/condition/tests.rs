@@ -178,6 +178,10 @@ fn every_mistake_names_its_path() {
         (r#"{ count = ["follow"] }"#, "within_days: missing"),
         (r#"{ count = [], within_days = 1 }"#, "count: is empty"),
         (
+            r#"{ count = ["follow", "click:A", "follow"], within_days = 1 }"#,
+            "count[2]: `follow` is listed twice (first at count[0])",
+        ),
+        (
             r#"{ count = ["follow"], within_days = 0 }"#,
             "within_days: must be 1..=3650",
         ),
