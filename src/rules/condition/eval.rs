@@ -165,14 +165,19 @@ impl Node {
 }
 
 /// True when `at` is less than `days` days before `now`.
-fn within(at: Option<UnixTime>, days: u32, now: UnixTime) -> bool {
-    at.is_some_and(|at| at.0 + i64::from(days) * DAY > now.0)
+pub(super) fn within(at: Option<UnixTime>, days: u32, now: UnixTime) -> bool {
+    at.is_some_and(|at| days_after(at, days) > now)
 }
 
 /// The moment `days` days after `at`, when that is still ahead.
 fn window_end(at: Option<UnixTime>, days: u32, now: UnixTime) -> Option<UnixTime> {
-    let end = UnixTime(at?.0 + i64::from(days) * DAY);
+    let end = days_after(at?, days);
     (end > now).then_some(end)
+}
+
+/// `days` days after `at` (the end of time rather than past it).
+fn days_after(at: UnixTime, days: u32) -> UnixTime {
+    UnixTime(at.0.saturating_add(i64::from(days) * DAY))
 }
 
 /// True when the lead's profile has the field with a value that is not blank.
@@ -201,7 +206,7 @@ impl ScoreBounds {
         };
         let crossed = |v: f64| if down_to { v <= bound } else { v < bound };
         let mut lo = now.0;
-        let mut hi = now.0 + (i64::from(MAX_HISTORY_DAYS) + 1) * DAY;
+        let mut hi = days_after(now, MAX_HISTORY_DAYS + 1).0;
         if !crossed(score(UnixTime(hi))) {
             return None;
         }

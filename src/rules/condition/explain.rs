@@ -6,7 +6,7 @@
 //! does not; the holding ones for an `any` that holds, all of them (as "any of (…)") for one
 //! that does not; for `none`, the children that hold when it fails, all of them when it holds.
 
-use super::eval::{counted, field_set};
+use super::eval::{counted, field_set, within};
 use super::{Facts, Node, PropOp, PropTest, ScoreBounds, Window};
 use crate::domain::UnixTime;
 use crate::store::china_time;
@@ -63,10 +63,13 @@ impl Node {
             },
             Node::LastSeenWithin(days) | Node::Inactive(days) => match lead.last_seen {
                 None => "never touched".to_owned(),
-                Some(at) if at.0 + i64::from(*days) * DAY > now.0 => {
+                Some(at) if within(Some(at), *days, now) => {
                     format!("last seen {}", minute(at))
                 }
-                Some(at) => format!("no touch for {}", days_words((now.0 - at.0) / DAY)),
+                Some(at) => format!(
+                    "no touch for {}",
+                    days_words(now.0.saturating_sub(at.0) / DAY)
+                ),
             },
             Node::Score(bounds) => match facts.score {
                 None => "no score".to_owned(),

@@ -217,7 +217,7 @@ impl Condition {
     pub fn next_change(&self, facts: &Facts, now: UnixTime) -> Option<UnixTime> {
         self.node
             .next_change(facts, now)
-            .map(|at| at.max(UnixTime(now.0 + 1)))
+            .map(|at| at.max(UnixTime(now.0.saturating_add(1))))
     }
 
     /// Why the condition holds (or not) for `facts`, in words, e.g. "3 touches in 30 days,

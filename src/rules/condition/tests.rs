@@ -706,3 +706,44 @@ fn check_reports_unknown_touch_keys_long_windows_and_contradictions() {
         []
     );
 }
+
+#[test]
+fn odd_input_is_refused_and_odd_facts_never_panic() {
+    for value in [
+        json!(null),
+        json!(42),
+        json!([]),
+        json!({ "all": null }),
+        json!({ "all": [null] }),
+        json!({ "count": "click:A", "within_days": 3 }),
+        json!({ "count": [7], "within_days": 3 }),
+        json!({ "first_seen_within_days": -1 }),
+        json!({ "first_seen_within_days": u64::MAX }),
+        json!({ "channel": 1e20 }),
+        json!({ "event": 5, "within_days": 3 }),
+        json!({ "event": "o", "within_days": 3, "where": { "a": { "in": [] } } }),
+        json!({ "event": "o", "within_days": 3, "where": { "a": { "equals": null } } }),
+        json!({ "score": { "at_least": [] } }),
+    ] {
+        assert!(Condition::from_json(&value).is_err(), "{value}");
+    }
+    let lead = LeadState {
+        first_seen: Some(UnixTime(i64::MAX - 5)),
+        last_seen: Some(UnixTime(i64::MIN + 5)),
+        ..lead()
+    };
+    let c = cond(
+        r#"{ any = [{ first_seen_within_days = 3650 }, { inactive_days = 3650 }, { last_seen_within_days = 1 }] }"#,
+    );
+    let held = BTreeSet::new();
+    let facts = Facts {
+        lead: &lead,
+        tags: &held,
+        score: None,
+    };
+    for now in [UnixTime(i64::MIN + 10), at(0), UnixTime(i64::MAX - 10)] {
+        c.holds(&facts, now);
+        c.next_change(&facts, now);
+        c.explain(&facts, now);
+    }
+}
