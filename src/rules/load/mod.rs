@@ -28,12 +28,14 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+use super::condition::Condition;
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
 use super::file::{RawClick, RawFollow, RawKeyword, RawQr, RawView};
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
 use crate::domain::{Scene, TagName};
+use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
 /// The sections a file may hold.
@@ -155,6 +157,10 @@ struct Builder {
     scene_at: HashMap<Scene, String>,
     /// CLICK key → `file:line` of the `[[click]]` that claimed it.
     click_at: HashMap<String, String>,
+    /// Every condition read, with its `(file, line)`, checked once all rules are in.
+    conditions: Vec<((PathBuf, usize), Condition)>,
+    /// Days of touch history kept: no window may be longer.
+    history_days: u32,
 }
 
 impl Builder {
@@ -168,6 +174,8 @@ impl Builder {
             over_limit: None,
             scene_at: HashMap::new(),
             click_at: HashMap::new(),
+            conditions: Vec::new(),
+            history_days: DEFAULT_HISTORY_DAYS,
         }
     }
 
@@ -305,7 +313,8 @@ impl Builder {
 
     /// Runs the checks that need every file, builds the keyword index, and splits the
     /// diagnostics into the result.
-    fn finish(self) -> Result<Loaded, CheckFailed> {
+    fn finish(mut self) -> Result<Loaded, CheckFailed> {
+        self.check_conditions();
         let Builder {
             dir,
             mut rules,
