@@ -179,6 +179,8 @@ async fn the_lead_page_shows_the_score_the_stage_and_why_each_derived_tag_is_the
     assert!(body.contains("name=\"remove\" value=\"跟进:王磊\""));
     let touch = row(&body, "id=\"tags\"", ">兴趣:PLC</a>");
     assert!(!touch.contains("Derived"), "{touch}");
+    assert!(touch.contains("Keyword</span> PLC"), "its source says why: {touch}");
+    assert!(!touch.contains("class=\"detail\""), "{touch}");
     assert!(row(&body, "id=\"tags\"", ">意向:PLC高</a>").contains("Derived"));
     assert!(body.contains(">Score</dt>") && body.contains(">Stage</dt>"));
 }

@@ -66,7 +66,7 @@ struct TagRow {
     name: String,
     at: String,
     why: Why,
-    /// The why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02"), when known.
+    /// A derived tag's why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02").
     detail: Option<String>,
     /// Given and taken by the rules over time, never by hand.
     derived: bool,
@@ -219,7 +219,8 @@ impl LeadView {
                     own: tag.source == ADMIN_SOURCE && !derived,
                     derived,
                     why: why(t, rules, &tag.source),
-                    detail: tag.detail,
+                    // Another tag's why is its source in words (and its time), shown already.
+                    detail: tag.detail.filter(|_| derived),
                     at: short_time(&tag.at),
                     name: tag.name,
                 }
