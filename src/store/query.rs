@@ -137,7 +137,7 @@ impl CorruptLeads {
     }
 
     /// Counts a corrupt lead, and logs it with its key the first time it is met.
-    fn report(&self, key: &str, what: &str) {
+    pub(super) fn report(&self, key: &str, what: &str) {
         if let Some(counter) = &self.counter {
             counter.inc();
         }
