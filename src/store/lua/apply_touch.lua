@@ -64,10 +64,11 @@ end
 -- One touch at `at` added to a touch key's stored history `raw` (false when the key has
 -- none; a value not in the stored form starts over): its hour's count goes up, or the hour
 -- is inserted in order (touches may arrive late), and hours older than `days` before the
--- newest touch are dropped. Returns the new value and the key's newest touch.
+-- newest touch are dropped. Returns the new value, the key's newest touch, and whether that
+-- moved (true for a key with no stored history).
 local function history_add(raw, at, days)
   local hour = math.floor(at / BUCKET_SECS)
-  local last, hours, counts = at, {}, {}
+  local last, previous, hours, counts = at, nil, {}, {}
   local stored, rest = string.match(raw or '', '^(%d+)(.*)$')
   if stored then
     for token in string.gmatch(rest, '%S+') do
@@ -80,7 +81,8 @@ local function history_add(raw, at, days)
       counts[#counts + 1] = tonumber(c) or 1
     end
     if stored then
-      last = math.max(tonumber(stored), at)
+      previous = tonumber(stored)
+      last = math.max(previous, at)
     end
   end
   local i = #hours
@@ -101,7 +103,7 @@ local function history_add(raw, at, days)
         or string.format('%d*%d', hours[j], counts[j])
     end
   end
-  return table.concat(out, ' '), last
+  return table.concat(out, ' '), last, last ~= previous
 end
 
 -- A plaintext body is covered by no signature: its signed query vouches for one body only.
@@ -195,17 +197,21 @@ redis.call('HSET', lead, unpack(set))
 if nkeys > 0 then
   local at, days = tonumber(now), tonumber(ARGV[11])
   local stored = redis.call('HMGET', KEYS[9], unpack(ARGV, 14, t))
-  local writes, newest = {}, at
+  local writes, newest, grew = {}, at, false
   for i = 1, nkeys do
-    local value, last = history_add(stored[i], at, days)
+    local value, last, moved = history_add(stored[i], at, days)
     writes[#writes + 1] = ARGV[13 + i]
     writes[#writes + 1] = value
     newest = math.max(newest, last)
+    grew = grew or moved
   end
   redis.call('HSET', KEYS[9], unpack(writes))
-  -- Only ever extended; a hash with no expiry yet (just made) counts as infinite for GT.
+  -- The hash lives until `days` + 1 days after its newest touch, only ever extended. When no
+  -- key's newest touch moved, the expiry set with it stands. A hash with no expiry yet (just
+  -- made) counts as infinite for GT, hence the TTL check.
   local expires = newest + (days + 1) * 86400
-  if redis.call('EXPIREAT', KEYS[9], expires, 'GT') == 0 and redis.call('TTL', KEYS[9]) == -1 then
+  if grew and redis.call('EXPIREAT', KEYS[9], expires, 'GT') == 0
+    and redis.call('TTL', KEYS[9]) == -1 then
     redis.call('EXPIREAT', KEYS[9], expires)
   end
 end
