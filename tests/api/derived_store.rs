@@ -636,3 +636,43 @@ async fn history_adds_three_commands_per_touch() {
         "ZADD of the due set and the two HGETALLs"
     );
 }
+
+#[tokio::test]
+async fn the_sync_worker_pushes_a_derived_add_and_removal_to_wechat() {
+    use crate::sync::{Rig, on_wechat, quick};
+    let rig = Rig::start(wxtag::sandbox::Faults::default()).await;
+    let lead = openid("oDerivedSync0000000000000001");
+    rig.follow(
+        lead.as_str(),
+        Some("expo"),
+        &["来源:展会", "阶段:新线索"],
+        1000,
+    )
+    .await;
+    let worker = rig.worker(quick());
+    rig.converge(&worker).await;
+    assert!(on_wechat(&rig.sandbox.state(), &lead).contains("阶段:新线索"));
+    let state = rig.store.lead_states(&[lead.clone()]).await.unwrap()[0]
+        .clone()
+        .unwrap();
+
+    let add = [(TagName::parse("阶段:活跃").unwrap(), "lifecycle".to_owned())];
+    let remove = [(
+        TagName::parse("阶段:新线索").unwrap(),
+        "lifecycle".to_owned(),
+    )];
+    let write = DerivedWrite {
+        openid: &lead,
+        version: state.version,
+        at: UnixTime(2000),
+        add: &add,
+        remove: &remove,
+        next_due: None,
+    };
+    assert!(rig.store.apply_derived(&write).await.unwrap());
+    rig.converge(&worker).await;
+
+    let carried = on_wechat(&rig.sandbox.state(), &lead);
+    let carried: Vec<&str> = carried.iter().map(String::as_str).collect();
+    assert_eq!(carried, ["来源:展会", "阶段:活跃"]);
+}
