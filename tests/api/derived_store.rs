@@ -676,3 +676,38 @@ async fn the_sync_worker_pushes_a_derived_add_and_removal_to_wechat() {
     let carried: Vec<&str> = carried.iter().map(String::as_str).collect();
     assert_eq!(carried, ["来源:展会", "阶段:活跃"]);
 }
+
+#[tokio::test]
+async fn last_seen_moves_with_touches_only_and_never_back() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let lead = openid("oLastSeen0000000000000000001");
+    let at = recent();
+    let last_seen = || async {
+        store.lead_states(&[lead.clone()]).await.unwrap()[0]
+            .clone()
+            .unwrap()
+            .last_seen
+    };
+    store
+        .apply(&touch(&lead, "1", at, vec!["follow"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut location = touch(&lead, "2", UnixTime(at.0 + 10), Vec::new());
+    location.effect = Effect::Location;
+    location.location = Some("31.2,121.5,30".to_owned());
+    store.apply(&location).await.unwrap().unwrap();
+    let late = touch(&lead, "3", UnixTime(at.0 - DAY), vec!["event:order"]);
+    store.apply(&late).await.unwrap().unwrap();
+    assert_eq!(last_seen().await, Some(at), "no touch, and a late one");
+    store
+        .apply(&touch(&lead, "4", UnixTime(at.0 + 20), vec!["click:A"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut unfollow = touch(&lead, "5", UnixTime(at.0 + 30), Vec::new());
+    unfollow.effect = Effect::Unfollow;
+    store.apply(&unfollow).await.unwrap().unwrap();
+    assert_eq!(last_seen().await, Some(UnixTime(at.0 + 20)));
+}

@@ -127,14 +127,14 @@ end
 local openid, now, effect, scene = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ntags = (#ARGV - t) / 2
 
-local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED, F_VERSION }
+local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED, F_VERSION, F_LAST_SEEN }
 for i = 1, ntags do
   fields[#fields + 1] = F_TAG_PREFIX .. ARGV[t - 1 + 2 * i]
 end
 local known = redis.call('HMGET', lead, unpack(fields))
 local first_seen, first_channel, channels, subscribed = known[1], known[2], known[3], known[4]
 
-local set = { F_LAST_SEEN, now, F_VERSION, (tonumber(known[5]) or 0) + 1 }
+local set = { F_VERSION, (tonumber(known[5]) or 0) + 1 }
 local function put(field, value)
   set[#set + 1] = field
   set[#set + 1] = value
@@ -144,6 +144,14 @@ local is_new = not first_seen
 if is_new then
   put(F_FIRST_SEEN, now)
   redis.call('RPUSH', KEYS[5], openid)
+end
+
+-- Last seen: the latest touch (a touch sent late moves it only if later); a location report
+-- or an unfollow is no touch, though a lead first seen that way starts with it.
+local last_seen = tonumber(known[6])
+if is_new or not last_seen
+  or (effect ~= 'location' and effect ~= 'unfollow' and tonumber(now) > last_seen) then
+  put(F_LAST_SEEN, now)
 end
 
 -- Subscription. Only a follower can message or click: someone first seen that way follows.
@@ -178,7 +186,7 @@ end
 -- Tags: the first application of a tag is kept, with its time and source (the "why").
 local added = 0
 for i = 1, ntags do
-  if not known[5 + i] then
+  if not known[6 + i] then
     local tag = ARGV[t - 1 + 2 * i]
     put(F_TAG_PREFIX .. tag, now .. ' ' .. ARGV[t + 2 * i])
     added = added + 1
