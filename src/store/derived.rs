@@ -92,38 +92,39 @@ impl Store {
         };
         let (state, bad) = LeadState::decode(lead, history);
         if !bad.is_empty() {
-            self.corrupt.report(&lead_key, &bad.join("; "));
+            self.corrupt.report_fields(&lead_key, &bad.join("; "));
         }
         state
     }
 
-    /// Reads the states of `openids` in one round trip (`None` for a lead wxtag does not know,
-    /// or one whose hashes are not in the shape wxtag writes: reported, never an error).
+    /// Reads the states of `openids`, up to 250 in one round trip (`None` for a lead wxtag
+    /// does not know, or one whose hashes are not in the shape wxtag writes: reported, never
+    /// an error).
     pub async fn lead_states(
         &self,
         openids: &[OpenId],
     ) -> Result<Vec<Option<LeadState>>, StoreError> {
-        if openids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for openid in openids {
-            pipe.hgetall(self.keys.lead(openid))
-                .hgetall(self.keys.history(openid));
-        }
-        // Errors are kept per reply: a key of the wrong type fails its own lead, not all.
-        let replies: Vec<redis::Value> = pipe
-            .ignore_errors()
-            .query_async(&mut self.conn.clone())
-            .await?;
-        let mut replies = replies.into_iter();
-        Ok(openids
-            .iter()
-            .map(|openid| {
+        let mut states = Vec::with_capacity(openids.len());
+        // Two keys a lead: a page of a few hundred leads is one round trip, and a bigger ask
+        // never holds the shared connection up for long.
+        for page in openids.chunks(super::CHUNK / 2) {
+            let mut pipe = redis::pipe();
+            for openid in page {
+                pipe.hgetall(self.keys.lead(openid))
+                    .hgetall(self.keys.history(openid));
+            }
+            // Errors are kept per reply: a key of the wrong type fails its own lead, not all.
+            let replies: Vec<redis::Value> = pipe
+                .ignore_errors()
+                .query_async(&mut self.conn.clone())
+                .await?;
+            let mut replies = replies.into_iter();
+            states.extend(page.iter().map(|openid| {
                 let (lead, history) = (replies.next()?, replies.next()?);
                 self.state_from(openid, lead, history)
-            })
-            .collect())
+            }));
+        }
+        Ok(states)
     }
 
     /// Writes derived changes if the lead is still at `write.version`, with timeline entries,

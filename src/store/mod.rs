@@ -164,7 +164,9 @@ pub struct Applied {
     pub fresh: bool,
     /// The lead's tags after the touch, when [`TouchRecord::want_tags`] asked for them.
     pub tags: Vec<String>,
-    /// The lead after the touch, when [`TouchRecord::derive`] asked for it.
+    /// The lead after the touch (as it is, for a delivery handled before), when
+    /// [`TouchRecord::derive`] asked for it; `None` too if its hashes are not in the shape
+    /// wxtag writes (reported as a corrupt lead).
     pub state: Option<LeadState>,
 }
 

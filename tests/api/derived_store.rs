@@ -246,9 +246,12 @@ async fn the_state_read_back_decodes_every_field_and_marks_the_lead_due() {
         .hset(keys.history(&lead), "click:X", "garbage")
         .await
         .unwrap();
-    let state = store.lead_states(&[lead]).await.unwrap()[0]
+    let counter = prometheus::IntCounter::new("corrupt", "corrupt leads met").unwrap();
+    let counting = store.clone().counting_corrupt_leads_in(counter.clone());
+    let state = counting.lead_states(&[lead]).await.unwrap()[0]
         .clone()
         .unwrap();
+    assert_eq!(counter.get(), 1, "counted as a corrupt lead");
     assert_eq!(state.first_seen, None);
     assert!(state.history.key("click:X").is_none());
     assert!(state.history.key("follow").is_some());
