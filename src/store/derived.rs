@@ -19,13 +19,18 @@ pub(super) struct Scripts {
     backfill: Script,
 }
 
+/// A script that makes leads due: the due set's helper (`lua/due.lua`), then `body`.
+fn due_script(body: &str) -> Script {
+    Script::new(&[include_str!("lua/due.lua"), body].concat())
+}
+
 impl Scripts {
     /// The scripts, built (Redis loads them on first use or [`Store::load_scripts`]).
     pub(super) fn new() -> Self {
         Self {
             apply_derived: super::script(include_str!("lua/apply_derived.lua")),
-            claim_due: Script::new(include_str!("lua/claim_due.lua")),
-            backfill: Script::new(include_str!("lua/backfill.lua")),
+            claim_due: due_script(include_str!("lua/claim_due.lua")),
+            backfill: due_script(include_str!("lua/backfill.lua")),
         }
     }
 

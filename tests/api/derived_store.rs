@@ -421,6 +421,21 @@ async fn two_claimers_at_once_split_the_due_leads_with_no_overlap() {
     assert!(!every.contains(&"oClaimLater00000000000000001".to_owned()));
     let score: Option<i64> = conn.zscore(keys.due(), &due[7]).await.unwrap();
     assert_eq!(score, Some(now.0 + 120), "pushed a lease ahead");
+
+    // A batch bigger than one ZADD's share is pushed ahead whole.
+    let many: Vec<(i64, String)> = (0..700).map(|i| (now.0, format!("oMany{i:023}"))).collect();
+    let _: () = conn.zadd_multiple(keys.due(), &many).await.unwrap();
+    assert_eq!(
+        store(&redis)
+            .await
+            .claim_due(now, 1000, 60)
+            .await
+            .unwrap()
+            .len(),
+        700
+    );
+    let still_due: u64 = conn.zcount(keys.due(), "-inf", now.0).await.unwrap();
+    assert_eq!(still_due, 0);
 }
 
 #[tokio::test]

@@ -27,15 +27,7 @@ if #openids == 0 then
   redis.call('HSET', job, 'done', 1)
   return { 2, 0 }
 end
-local batch = {}
-for i, openid in ipairs(openids) do
-  batch[#batch + 1] = now
-  batch[#batch + 1] = openid
-  if #batch >= 512 or i == #openids then
-    redis.call('ZADD', KEYS[3], 'LT', unpack(batch))
-    batch = {}
-  end
-end
+due_all(KEYS[3], 'LT', now, openids)
 redis.call('HSET', job, 'cur', cursor + #openids, 'next', now + tonumber(ARGV[3]),
   'done', #openids < chunk and 1 or 0)
 return { 0, #openids }

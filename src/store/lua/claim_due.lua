@@ -8,15 +8,5 @@
 -- Returns the claimed openids, most overdue first.
 
 local claimed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local until_ = tonumber(ARGV[1]) + tonumber(ARGV[3])
--- One ZADD per few hundred members keeps Lua's stack bounded however big the batch.
-local batch = {}
-for i, openid in ipairs(claimed) do
-  batch[#batch + 1] = until_
-  batch[#batch + 1] = openid
-  if #batch >= 512 or i == #claimed then
-    redis.call('ZADD', KEYS[1], unpack(batch))
-    batch = {}
-  end
-end
+due_all(KEYS[1], nil, tonumber(ARGV[1]) + tonumber(ARGV[3]), claimed)
 return claimed
