@@ -61,7 +61,8 @@ pub struct DerivedWrite<'a> {
 /// What one step of the backfill did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackfillStep {
-    /// This many leads were made due; more remain.
+    /// This many leads were made due; more may remain (a step that reaches the end of the
+    /// lead list marks the job done, so the next one answers [`BackfillStep::Done`]).
     Enqueued(u64),
     /// Another process took the step less than the pace ago; try again later.
     NotYet,

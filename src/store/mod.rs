@@ -28,7 +28,7 @@ use thiserror::Error;
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
 pub use dead_letters::{DeadLetterRecord, TagOp};
-pub use derived::{BackfillStep, DerivedWrite};
+pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
