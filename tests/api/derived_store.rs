@@ -511,7 +511,7 @@ async fn usage(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> u64 {
 }
 
 #[tokio::test]
-async fn a_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
+async fn a_due_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
     let redis = TestRedis::start().await;
     let store = store(&redis).await;
     let lead = openid("oyORnuP8q7ou2gfYjqLzSIWZf0rs");
@@ -549,6 +549,7 @@ async fn a_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
         let mut record = touch(&lead, &identity, UnixTime(at.0 + offset), history);
         record.timeline = Some((kind, "detail of the touch"));
         record.tags = tag.map(|t| (t, "source")).into_iter().collect();
+        record.derive = true;
         if i == 0 {
             record.effect = Effect::Follow;
             record.scene = Some(&expo);
@@ -563,12 +564,18 @@ async fn a_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
 
     let keys = Keys::new(APPID);
     let mut conn = redis.conn().await;
-    // A tag set's share of one lead: its size over its members, with as many leads in it as
-    // a real account's tag has at least.
+    // A set's share of one lead: its size over its members, with as many leads in it as a
+    // real account's tag, channel or due set has at least.
+    let others: Vec<String> = (0..199).map(|i| format!("oOther{i:022}")).collect();
     for tag in &tags {
-        let others: Vec<String> = (0..199).map(|i| format!("oOther{i:022}")).collect();
         let _: () = conn.sadd(keys.tag_members(tag), &others).await.unwrap();
     }
+    let _: () = conn
+        .sadd(keys.channel_members(&expo), &others)
+        .await
+        .unwrap();
+    let due: Vec<(i64, &String)> = others.iter().map(|o| (at.0 + DAY, o)).collect();
+    let _: () = conn.zadd_multiple(keys.due(), &due).await.unwrap();
     let mut total = 0;
     let mut parts = Vec::new();
     for key in [
@@ -580,13 +587,18 @@ async fn a_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
         parts.push((key, bytes));
         total += bytes;
     }
-    for tag in &tags {
-        let key = keys.tag_members(tag);
+    let sets = tags.iter().map(|tag| keys.tag_members(tag));
+    for key in sets.chain([keys.channel_members(&expo)]) {
         let members: u64 = conn.scard(&key).await.unwrap();
         let share = usage(&mut conn, &key).await / members;
         parts.push((key, share));
         total += share;
     }
+    let members: u64 = conn.zcard(keys.due()).await.unwrap();
+    assert_eq!(members, 200, "the lead is due too");
+    let share = usage(&mut conn, &keys.due()).await / members;
+    parts.push((keys.due(), share));
+    total += share;
     eprintln!("memory of one lead: {total} bytes: {parts:?}");
     assert!(total <= 1536, "{total} bytes: {parts:?}");
 }
