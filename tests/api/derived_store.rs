@@ -744,3 +744,43 @@ async fn last_seen_moves_with_touches_only_and_never_back() {
     store.apply(&unfollow).await.unwrap().unwrap();
     assert_eq!(last_seen().await, Some(UnixTime(at.0 + 20)));
 }
+
+#[tokio::test]
+async fn every_write_that_changes_tags_bumps_the_version() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let lead = openid("oVersions0000000000000000001");
+    let at = recent();
+    let version = || async {
+        store.lead_states(&[lead.clone()]).await.unwrap()[0]
+            .clone()
+            .map(|state| state.version)
+    };
+    let retry = touch(&lead, "1", at, vec!["follow"]);
+    store.apply(&retry).await.unwrap().unwrap();
+    store.apply(&retry).await.unwrap().unwrap();
+    assert_eq!(version().await, Some(1), "a dedup'd retry changes nothing");
+    let by_hand = TagName::parse("客户:重点").unwrap();
+    let edit = std::slice::from_ref(&by_hand);
+    store
+        .edit_tags(&lead, edit, &[], "admin", at)
+        .await
+        .unwrap();
+    store
+        .edit_tags(&lead, edit, &[], "admin", at)
+        .await
+        .unwrap();
+    assert_eq!(version().await, Some(2), "only a change bumps it");
+    let console = TagName::parse("控制台:VIP").unwrap();
+    let members = std::slice::from_ref(&lead);
+    let id = wxtag::domain::TagId(120);
+    store
+        .import_external_tag(&console, id, members, at)
+        .await
+        .unwrap();
+    store
+        .import_external_tag(&console, id, members, at)
+        .await
+        .unwrap();
+    assert_eq!(version().await, Some(3));
+}
