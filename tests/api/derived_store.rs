@@ -5,7 +5,7 @@
 use redis::AsyncCommands;
 use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::store::history::{BUCKET_SECS, bucket_of};
-use wxtag::store::{BackfillStep, DerivedWrite, Effect, Keys, Store, TouchRecord};
+use wxtag::store::{Applied, BackfillStep, DerivedWrite, Effect, Keys, Store, TouchRecord};
 
 use crate::helpers::{APPID, TestRedis};
 
@@ -44,6 +44,11 @@ fn touch<'a>(
     }
 }
 
+/// Applies a touch the replay guard has no reason to refuse.
+async fn apply(store: &Store, record: &TouchRecord<'_>) -> Applied {
+    store.apply(record).await.unwrap().expect("no replay guard")
+}
+
 /// A moment on the hour, a few days ago, so that expiries computed from it lie ahead.
 fn recent() -> UnixTime {
     let now = UnixTime::now().0;
@@ -71,19 +76,15 @@ async fn history_counts_every_touch_once_even_without_tags_or_on_a_retry() {
 
     let mut first = touch(&lead, "d1", at, vec!["click:MENU_PLC", "follow"]);
     first.tags = vec![(&tag, "click:MENU_PLC")];
-    assert!(store.apply(&first).await.unwrap().unwrap().fresh);
+    assert!(apply(&store, &first).await.fresh);
     // The same delivery again (WeChat's retry): dedup'd, so it counts once.
-    assert!(!store.apply(&first).await.unwrap().unwrap().fresh);
+    assert!(!apply(&store, &first).await.fresh);
     // Two more clicks that add no new tag still count, one in a later hour.
     let mut again = touch(&lead, "d2", UnixTime(at.0 + 60), vec!["click:MENU_PLC"]);
     again.tags = vec![(&tag, "click:MENU_PLC")];
-    store.apply(&again).await.unwrap().unwrap();
+    apply(&store, &again).await;
     let later = UnixTime(at.0 + 2 * BUCKET_SECS);
-    store
-        .apply(&touch(&lead, "d3", later, vec!["click:MENU_PLC"]))
-        .await
-        .unwrap()
-        .unwrap();
+    apply(&store, &touch(&lead, "d3", later, vec!["click:MENU_PLC"])).await;
 
     let hour = bucket_of(at);
     assert_eq!(
@@ -116,23 +117,11 @@ async fn a_late_touch_is_inserted_in_order_and_old_hours_are_dropped() {
     let hour = bucket_of(at);
     let key = "event:order";
 
-    store
-        .apply(&touch(&lead, "a", at, vec![key]))
-        .await
-        .unwrap()
-        .unwrap();
+    apply(&store, &touch(&lead, "a", at, vec![key])).await;
     // A custom event sent late counts at its own time, before the touch already recorded.
     let early = UnixTime(at.0 - 5 * BUCKET_SECS + 10);
-    store
-        .apply(&touch(&lead, "b", early, vec![key]))
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .apply(&touch(&lead, "c", UnixTime(early.0 + 5), vec![key]))
-        .await
-        .unwrap()
-        .unwrap();
+    apply(&store, &touch(&lead, "b", early, vec![key])).await;
+    apply(&store, &touch(&lead, "c", UnixTime(early.0 + 5), vec![key])).await;
     assert_eq!(
         history_value(&redis, &lead, key).await.as_deref(),
         Some(format!("{} {}*2 {hour}", at.0, hour - 5).as_str()),
@@ -142,7 +131,7 @@ async fn a_late_touch_is_inserted_in_order_and_old_hours_are_dropped() {
     // With 2 days of history, a touch 3 days on drops the hours more than 2 days before it.
     let mut short = touch(&lead, "d", UnixTime(at.0 + 3 * DAY), vec![key]);
     short.history_days = 2;
-    store.apply(&short).await.unwrap().unwrap();
+    apply(&store, &short).await;
     assert_eq!(
         history_value(&redis, &lead, key).await.as_deref(),
         Some(format!("{} {}", at.0 + 3 * DAY, hour + 72).as_str())
@@ -164,11 +153,11 @@ async fn a_late_touch_is_inserted_in_order_and_old_hours_are_dropped() {
         "a shorter expiry never replaces a longer one"
     );
     for (identity, offset, expires) in [("e", DAY, 91 * DAY), ("f", 4 * DAY, 95 * DAY)] {
-        store
-            .apply(&touch(&lead, identity, UnixTime(at.0 + offset), vec![key]))
-            .await
-            .unwrap()
-            .unwrap();
+        apply(
+            &store,
+            &touch(&lead, identity, UnixTime(at.0 + offset), vec![key]),
+        )
+        .await;
         assert_eq!(expiry().await, at.0 + expires, "after touch {identity}");
     }
 }
@@ -188,7 +177,7 @@ async fn the_state_read_back_decodes_every_field_and_marks_the_lead_due() {
     follow.scene = Some(&expo);
     follow.tags = vec![(&tag, "qr:expo-2026")];
     follow.timeline = Some(("follow", "expo-2026"));
-    store.apply(&follow).await.unwrap().unwrap();
+    apply(&store, &follow).await;
     let mut conn = redis.conn().await;
     let keys = Keys::new(APPID);
     let _: () = conn
@@ -200,7 +189,7 @@ async fn the_state_read_back_decodes_every_field_and_marks_the_lead_due() {
     scan.effect = Effect::Scan;
     scan.scene = Some(&web);
     scan.derive = true;
-    let applied = store.apply(&scan).await.unwrap().unwrap();
+    let applied = apply(&store, &scan).await;
     let state = applied.state.expect("derive reads the state back");
 
     assert_eq!(state.version, 2, "one bump per touch");
@@ -278,7 +267,7 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
     let mut first = touch(&lead, "1", at, vec!["follow"]);
     first.tags = vec![(&stale_tag, "lifecycle")];
     first.timeline = Some(("follow", ""));
-    store.apply(&first).await.unwrap().unwrap();
+    apply(&store, &first).await;
     let read = store.lead_states(&[lead.clone()]).await.unwrap()[0]
         .clone()
         .unwrap();
@@ -448,11 +437,7 @@ async fn the_backfill_is_shared_paced_and_starts_over_on_a_new_fingerprint() {
         .collect();
     for (i, lead) in leads.iter().enumerate() {
         let identity = i.to_string();
-        processes[0]
-            .apply(&touch(lead, &identity, at, vec!["follow"]))
-            .await
-            .unwrap()
-            .unwrap();
+        apply(&processes[0], &touch(lead, &identity, at, vec!["follow"])).await;
     }
     let now = UnixTime::now();
 
@@ -554,7 +539,7 @@ async fn a_due_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
             record.effect = Effect::Follow;
             record.scene = Some(&expo);
         }
-        store.apply(&record).await.unwrap().unwrap();
+        apply(&store, &record).await;
     }
     let state = store.lead_states(&[lead.clone()]).await.unwrap()[0]
         .clone()
@@ -611,7 +596,7 @@ async fn commands_of(redis: &TestRedis, store: &Store, record: &TouchRecord<'_>)
         .query_async(&mut conn)
         .await
         .unwrap();
-    store.apply(record).await.unwrap().unwrap();
+    apply(store, record).await;
     let stats: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(&mut conn)
@@ -641,11 +626,7 @@ async fn history_adds_three_commands_per_touch() {
     let store = store(&redis).await;
     let lead = openid("oCommands0000000000000000001");
     let at = recent();
-    store
-        .apply(&touch(&lead, "0", at, vec!["follow"]))
-        .await
-        .unwrap()
-        .unwrap();
+    apply(&store, &touch(&lead, "0", at, vec!["follow"])).await;
     let mut record = touch(&lead, "1", at, Vec::new());
     record.timeline = Some(("click", "MENU_PLC"));
     let without = commands_of(&redis, &store, &record).await;
@@ -722,26 +703,22 @@ async fn last_seen_moves_with_touches_only_and_never_back() {
             .unwrap()
             .last_seen
     };
-    store
-        .apply(&touch(&lead, "1", at, vec!["follow"]))
-        .await
-        .unwrap()
-        .unwrap();
+    apply(&store, &touch(&lead, "1", at, vec!["follow"])).await;
     let mut location = touch(&lead, "2", UnixTime(at.0 + 10), Vec::new());
     location.effect = Effect::Location;
     location.location = Some("31.2,121.5,30".to_owned());
-    store.apply(&location).await.unwrap().unwrap();
+    apply(&store, &location).await;
     let late = touch(&lead, "3", UnixTime(at.0 - DAY), vec!["event:order"]);
-    store.apply(&late).await.unwrap().unwrap();
+    apply(&store, &late).await;
     assert_eq!(last_seen().await, Some(at), "no touch, and a late one");
-    store
-        .apply(&touch(&lead, "4", UnixTime(at.0 + 20), vec!["click:A"]))
-        .await
-        .unwrap()
-        .unwrap();
+    apply(
+        &store,
+        &touch(&lead, "4", UnixTime(at.0 + 20), vec!["click:A"]),
+    )
+    .await;
     let mut unfollow = touch(&lead, "5", UnixTime(at.0 + 30), Vec::new());
     unfollow.effect = Effect::Unfollow;
-    store.apply(&unfollow).await.unwrap().unwrap();
+    apply(&store, &unfollow).await;
     assert_eq!(last_seen().await, Some(UnixTime(at.0 + 20)));
 }
 
@@ -757,8 +734,8 @@ async fn every_write_that_changes_tags_bumps_the_version() {
             .map(|state| state.version)
     };
     let retry = touch(&lead, "1", at, vec!["follow"]);
-    store.apply(&retry).await.unwrap().unwrap();
-    store.apply(&retry).await.unwrap().unwrap();
+    apply(&store, &retry).await;
+    apply(&store, &retry).await;
     assert_eq!(version().await, Some(1), "a dedup'd retry changes nothing");
     let by_hand = TagName::parse("客户:重点").unwrap();
     let edit = std::slice::from_ref(&by_hand);
