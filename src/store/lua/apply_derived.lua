@@ -46,7 +46,7 @@ for i = 1, removes do
 end
 
 if changed > 0 then
-  redis.call('HINCRBY', lead, F_VERSION, 1)
+  redis.call('HSET', lead, F_VERSION, tonumber(ARGV[2]) + 1)
   redis.call('XADD', KEYS[4], '*', 'o', openid)
 end
 if ARGV[4] == '' then
