@@ -6,6 +6,7 @@ mod browser; // headless Chromium uses the dashboard; screenshots in target/scre
 mod cli; // the binary as a user runs it: serve, send, check, signals
 mod credentials; // named credentials and roles, the route table guard test, account paths, `wxtag token`
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
+mod derived_store; // the store side of rules over time: history, state, derived writes, due, backfill
 mod english; // the dashboard in English: every page, no Chinese left, the choice kept
 mod fuzz_corpus; // the fuzz targets' corpus replayed: no panic, a typed error or a value
 mod helpers;
