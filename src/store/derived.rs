@@ -1,8 +1,44 @@
 //! Writing what the rules over time derive, and the scheduler's due set: reading leads'
 //! states, the version-checked derived write, claiming due leads, and the backfill cursor.
 
-use super::{LeadState, Store, StoreError};
+use std::sync::Arc;
+
+use redis::Script;
+
+use super::{LeadState, Store, StoreError, TimelineEntry};
 use crate::domain::{OpenId, TagName, UnixTime};
+
+/// How long after a touch a lead is due for the scheduler when its derived write has not
+/// landed (crash insurance: the derived write sets the real due time a moment later).
+pub const DERIVE_GRACE_SECS: i64 = 30;
+
+/// The scripts of the rules over time.
+pub(super) struct Scripts {
+    apply_derived: Arc<Script>,
+    claim_due: Script,
+    backfill: Script,
+}
+
+/// A script that makes leads due: the due set's helper (`lua/due.lua`), then `body`.
+fn due_script(body: &str) -> Script {
+    Script::new(&[include_str!("lua/due.lua"), body].concat())
+}
+
+impl Scripts {
+    /// The scripts, built (Redis loads them on first use or [`Store::load_scripts`]).
+    pub(super) fn new() -> Self {
+        Self {
+            apply_derived: super::script(include_str!("lua/apply_derived.lua")),
+            claim_due: due_script(include_str!("lua/claim_due.lua")),
+            backfill: due_script(include_str!("lua/backfill.lua")),
+        }
+    }
+
+    /// Every script, for loading.
+    pub(super) fn all(&self) -> [&Script; 3] {
+        [&*self.apply_derived, &self.claim_due, &self.backfill]
+    }
+}
 
 /// The derived changes to one lead, as read at `version`.
 #[derive(Debug)]
@@ -25,7 +61,8 @@ pub struct DerivedWrite<'a> {
 /// What one step of the backfill did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackfillStep {
-    /// This many leads were made due; more remain.
+    /// This many leads were made due; more may remain (a step that reaches the end of the
+    /// lead list marks the job done, so the next one answers [`BackfillStep::Done`]).
     Enqueued(u64),
     /// Another process took the step less than the pace ago; try again later.
     NotYet,
@@ -34,30 +71,148 @@ pub enum BackfillStep {
 }
 
 impl Store {
-    /// Reads the states of `openids` in one round trip (`None` for a lead wxtag does not know).
+    /// A lead's state from the replies of `HGETALL` on its hash and its touch history:
+    /// `None` for an unknown lead or a reply not in the shape wxtag writes (reported like a
+    /// corrupt lead). Fields that do not decode are skipped and reported.
+    pub(super) fn state_from(
+        &self,
+        openid: &OpenId,
+        lead: redis::Value,
+        history: redis::Value,
+    ) -> Option<LeadState> {
+        let lead_key = self.keys.lead(openid);
+        let lead: Vec<(String, String)> = match redis::from_redis_value(lead) {
+            Ok(fields) => fields,
+            Err(error) => {
+                self.corrupt.report(&lead_key, &error.to_string());
+                return None;
+            }
+        };
+        let history: Vec<(String, String)> = match redis::from_redis_value(history) {
+            Ok(fields) => fields,
+            Err(error) => {
+                self.corrupt
+                    .report(&self.keys.history(openid), &error.to_string());
+                return None;
+            }
+        };
+        let (state, bad) = LeadState::decode(lead, history);
+        if !bad.is_empty() {
+            self.corrupt.report_fields(&lead_key, &bad.join("; "));
+        }
+        state
+    }
+
+    /// Reads the states of `openids`, up to 250 in one round trip (`None` for a lead wxtag
+    /// does not know, or one whose hashes are not in the shape wxtag writes: reported, never
+    /// an error).
     pub async fn lead_states(
         &self,
         openids: &[OpenId],
     ) -> Result<Vec<Option<LeadState>>, StoreError> {
-        todo!("{openids:?}")
+        let mut states = Vec::with_capacity(openids.len());
+        // Two keys a lead: a page of a few hundred leads is one round trip, and a bigger ask
+        // never holds the shared connection up for long.
+        for page in openids.chunks(super::CHUNK / 2) {
+            let mut pipe = redis::pipe();
+            for openid in page {
+                pipe.hgetall(self.keys.lead(openid))
+                    .hgetall(self.keys.history(openid));
+            }
+            // Errors are kept per reply: a key of the wrong type fails its own lead, not all.
+            let replies: Vec<redis::Value> = pipe
+                .ignore_errors()
+                .query_async(&mut self.conn.clone())
+                .await?;
+            let mut replies = replies.into_iter();
+            states.extend(page.iter().map(|openid| {
+                let (lead, history) = (replies.next()?, replies.next()?);
+                self.state_from(openid, lead, history)
+            }));
+        }
+        Ok(states)
     }
 
     /// Writes derived changes if the lead is still at `write.version`, with timeline entries,
     /// the tag index, the outbox and the next due time, atomically. False: the lead changed
     /// since it was read, and nothing was written.
     pub async fn apply_derived(&self, write: &DerivedWrite<'_>) -> Result<bool, StoreError> {
-        todo!("{write:?}")
+        let keys = &self.keys;
+        let mut invocation = self.derived.apply_derived.prepare_invoke();
+        invocation
+            .key(keys.lead(write.openid))
+            .key(keys.timeline_head(write.openid))
+            .key(keys.timeline_older(write.openid))
+            .key(keys.outbox())
+            .key(keys.tags())
+            .key(keys.due());
+        for (tag, _) in write.add.iter().chain(write.remove) {
+            invocation.key(keys.tag_members(tag));
+        }
+        invocation
+            .arg(write.openid.as_str())
+            .arg(write.version)
+            .arg(write.at.0)
+            .arg(
+                write
+                    .next_due
+                    .map(|at| at.0.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(write.add.len());
+        let changes = write.add.iter().map(|change| ("tag+", change));
+        let changes = changes.chain(write.remove.iter().map(|change| ("tag-", change)));
+        for (kind, (tag, source)) in changes {
+            let entry = TimelineEntry::encode(write.at, kind, &format!("{tag} ({source})"));
+            invocation.arg(tag.as_str()).arg(source).arg(entry);
+        }
+        let written: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
+        Ok(written == 1)
     }
 
     /// Claims up to `limit` leads due at `now`: each is pushed `lease_secs` ahead in the due
     /// set so no other process claims it meanwhile; the derived write sets its real due time.
+    /// A member that is no openid (written by hand) is dropped from the due set.
     pub async fn claim_due(
         &self,
         now: UnixTime,
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<OpenId>, StoreError> {
-        todo!("{now:?} {limit} {lease_secs}")
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let claimed: Vec<String> = self
+            .derived
+            .claim_due
+            .key(self.keys.due())
+            .arg(now.0)
+            .arg(limit)
+            .arg(lease_secs)
+            .invoke_async(&mut conn)
+            .await?;
+        let mut openids = Vec::with_capacity(claimed.len());
+        let mut bad = Vec::new();
+        for member in claimed {
+            match OpenId::parse(&member) {
+                Ok(openid) => openids.push(openid),
+                Err(_) => bad.push(member),
+            }
+        }
+        if !bad.is_empty() {
+            tracing::warn!(
+                key = self.keys.due(),
+                count = bad.len(),
+                "the due set holds members that are no openid; they are removed from it"
+            );
+            let _: i64 = redis::cmd("ZREM")
+                .arg(self.keys.due())
+                .arg(&bad)
+                .query_async(&mut conn)
+                .await?;
+        }
+        Ok(openids)
     }
 
     /// One step of the backfill for the derived sections' `fingerprint`: makes the next
@@ -70,6 +225,22 @@ impl Store {
         pace_secs: i64,
         now: UnixTime,
     ) -> Result<BackfillStep, StoreError> {
-        todo!("{fingerprint} {chunk} {pace_secs} {now:?}")
+        let (kind, enqueued): (i64, u64) = self
+            .derived
+            .backfill
+            .key(self.keys.backfill())
+            .key(self.keys.leads())
+            .key(self.keys.due())
+            .arg(fingerprint)
+            .arg(chunk.max(1))
+            .arg(pace_secs)
+            .arg(now.0)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(match kind {
+            0 => BackfillStep::Enqueued(enqueued),
+            1 => BackfillStep::NotYet,
+            _ => BackfillStep::Done,
+        })
     }
 }

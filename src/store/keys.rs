@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`) and one `t:<tag>` field per tag, valued `"<at> <source>"` |
+//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`), `v` the lead's version, one `f:<name>` field per form or imported field, and one `t:<tag>` field per tag, valued `"<at> <source>"` |
 //! | `wx:{A}:th:<openid>` | string | the timeline's head: its newest entries (up to `TIMELINE_SEGMENT`), oldest first, `\x1e`-separated, rewritten per event |
 //! | `wx:{A}:to:<openid>` | list | the timeline's older segments, newest first, each a full head rolled over; at most `TIMELINE_SEGMENTS` |
 //! | `wx:{A}:sq:<window>:<shard>` | hash | the replay guard of plaintext pushes: 96 bits of a signed query's digest (timestamp, nonce, signature) → 64 bits of its body's digest, for the queries that stop being accepted in one 10-second window; expires at the window's end |
@@ -31,6 +31,9 @@
 //! | `wx:{A}:login:<client>` | string | login attempts of one client address this minute (TTL 60 s) |
 //! | `wx:{A}:audit` | list | data-changing admin actions, newest first, capped (JSON: who, what, target, at) |
 //! | `wx:{A}:qr:<scene>` | string | a channel's QR ticket from WeChat, kept until it expires |
+//! | `wx:{A}:hs:<openid>` | hash | a lead's touch history: touch key → `"<last> <hour>[*<count>] …"` (see `store::history`), hours older than `WXTAG_HISTORY_DAYS` dropped; expires `WXTAG_HISTORY_DAYS` + 1 days after the lead's newest touch |
+//! | `wx:{A}:due` | sorted set | leads the rules over time must evaluate again → when (unix s); a lead leaves it when nothing about it can change with time alone |
+//! | `wx:{A}:backfill` | hash | the backfill job: `fp` the derived sections' fingerprint, `cur` the next index into `leads`, `next` the earliest time of the next step (unix s), `done` `1` when every lead was enqueued; kept for good |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
 
@@ -260,6 +263,25 @@ impl Keys {
     }
 }
 
+// The store side of the rules over time: touch history, the scheduler's due set and the
+// backfill job (`store::derived`, `lua/apply_touch.lua`).
+impl Keys {
+    /// A lead's touch history, one field per touch key.
+    pub fn history(&self, openid: &OpenId) -> String {
+        self.key(&["hs:", openid.as_str()])
+    }
+
+    /// The leads due for the rules over time, scored by when (unix seconds).
+    pub fn due(&self) -> String {
+        self.key(&["due"])
+    }
+
+    /// The backfill job's fingerprint, cursor and pace.
+    pub fn backfill(&self) -> String {
+        self.key(&["backfill"])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +305,9 @@ mod tests {
             keys.day("20261122"),
             keys.dedup("o1|1|subscribe|"),
             keys.outbox(),
+            keys.history(&openid),
+            keys.due(),
+            keys.backfill(),
         ] {
             assert!(key.starts_with("wx:{wx123}:"), "{key}");
         }

@@ -28,7 +28,7 @@ use thiserror::Error;
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
 pub use dead_letters::{DeadLetterRecord, TagOp};
-pub use derived::{BackfillStep, DerivedWrite};
+pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
@@ -164,7 +164,9 @@ pub struct Applied {
     pub fresh: bool,
     /// The lead's tags after the touch, when [`TouchRecord::want_tags`] asked for them.
     pub tags: Vec<String>,
-    /// The lead after the touch, when [`TouchRecord::derive`] asked for it.
+    /// The lead after the touch (as it is, for a delivery handled before), when
+    /// [`TouchRecord::derive`] asked for it; `None` too if its hashes are not in the shape
+    /// wxtag writes (reported as a corrupt lead).
     pub state: Option<LeadState>,
 }
 
@@ -179,6 +181,7 @@ pub struct Store {
     keys: Keys,
     apply_touch: std::sync::Arc<Script>,
     edit_tags: std::sync::Arc<Script>,
+    derived: std::sync::Arc<derived::Scripts>,
     corrupt: std::sync::Arc<query::CorruptLeads>,
 }
 
@@ -230,6 +233,7 @@ impl Store {
             keys: Keys::new(appid),
             apply_touch: script(include_str!("lua/apply_touch.lua")),
             edit_tags: script(include_str!("lua/edit_tags.lua")),
+            derived: std::sync::Arc::new(derived::Scripts::new()),
             corrupt: std::sync::Arc::new(query::CorruptLeads::new(None)),
         }
     }
@@ -244,7 +248,11 @@ impl Store {
     /// Loads the scripts into Redis so the first event does not pay for it.
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        for script in [&self.apply_touch, &self.edit_tags] {
+        let derived = &self.derived;
+        for script in [&*self.apply_touch, &*self.edit_tags]
+            .into_iter()
+            .chain(derived.all())
+        {
             script.prepare_invoke().load_async(&mut conn).await?;
         }
         Ok(())
@@ -260,7 +268,8 @@ impl Store {
     }
 
     /// Applies one touch in one round trip: replay guard, dedup, profile, counters, timeline,
-    /// tags, outbox. `Ok(Err(OtherBody))` when the guard refused it: nothing was written.
+    /// tags, outbox, touch history, and (with [`TouchRecord::derive`]) the lead's state read
+    /// back. `Ok(Err(OtherBody))` when the guard refused it: nothing was written.
     pub async fn apply(
         &self,
         touch: &TouchRecord<'_>,
@@ -275,7 +284,9 @@ impl Store {
             .key(keys.leads())
             .key(keys.day(&day_of(touch.at)))
             .key(keys.outbox())
-            .key(keys.tags());
+            .key(keys.tags())
+            .key(keys.history(touch.openid))
+            .key(keys.due());
         let guard = touch.unsigned_body.map(|unsigned| unsigned.guard(keys));
         if let Some((slot, _)) = &guard {
             invocation.key(&slot.key);
@@ -300,18 +311,32 @@ impl Store {
             .arg(touch.location.as_deref().unwrap_or(""))
             .arg(if touch.want_tags { "1" } else { "0" })
             .arg(guard.as_ref().map_or(&[][..], |(_, arg)| arg.as_slice()))
-            .arg(guard.as_ref().map_or(0, |(slot, _)| slot.expires_at.0));
+            .arg(guard.as_ref().map_or(0, |(slot, _)| slot.expires_at.0))
+            .arg(touch.history_days)
+            .arg(if touch.derive {
+                (touch.at.0 + derived::DERIVE_GRACE_SECS).to_string()
+            } else {
+                String::new()
+            })
+            .arg(touch.history.len());
+        for key in &touch.history {
+            invocation.arg(*key);
+        }
         for (tag, source) in &touch.tags {
             invocation.arg(tag.as_str()).arg(*source);
         }
-        let (outcome, tags): (i64, Vec<String>) =
+        let (outcome, tags, lead, history): (i64, Vec<String>, redis::Value, redis::Value) =
             invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(match outcome {
             -1 => Err(OtherBody),
             fresh => Ok(Applied {
                 fresh: fresh == 1,
                 tags,
-                state: None,
+                state: if touch.derive {
+                    self.state_from(touch.openid, lead, history)
+                } else {
+                    None
+                },
             }),
         })
     }

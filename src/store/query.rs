@@ -137,15 +137,8 @@ impl CorruptLeads {
     }
 
     /// Counts a corrupt lead, and logs it with its key the first time it is met.
-    fn report(&self, key: &str, what: &str) {
-        if let Some(counter) = &self.counter {
-            counter.inc();
-        }
-        // A poisoned lock only means another thread panicked while inserting: the set is
-        // still a valid set of keys, so it is used as it is.
-        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
-        let first = logged.len() >= CORRUPT_LOGGED_CAP || logged.insert(key.to_owned());
-        if first {
+    pub(super) fn report(&self, key: &str, what: &str) {
+        if self.first(key) {
             tracing::error!(
                 key,
                 what,
@@ -153,6 +146,30 @@ impl CorruptLeads {
                  export until it is fixed or deleted in Redis"
             );
         }
+    }
+
+    /// Counts a lead read for the rules over time with fields that do not decode, and logs
+    /// it with its key the first time it is met.
+    pub(super) fn report_fields(&self, key: &str, what: &str) {
+        if self.first(key) {
+            tracing::error!(
+                key,
+                what,
+                "a lead's fields are not in the shape wxtag writes; the rules over time read it \
+                 without them until they are fixed or deleted in Redis"
+            );
+        }
+    }
+
+    /// Counts one corrupt key met; true the first time it is met (or past the bound).
+    fn first(&self, key: &str) -> bool {
+        if let Some(counter) = &self.counter {
+            counter.inc();
+        }
+        // A poisoned lock only means another thread panicked while inserting: the set is
+        // still a valid set of keys, so it is used as it is.
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        logged.len() >= CORRUPT_LOGGED_CAP || logged.insert(key.to_owned())
     }
 }
 

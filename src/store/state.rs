@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::fields;
 use super::history::TouchHistory;
 use crate::domain::{TagName, UnixTime};
 
@@ -51,4 +52,113 @@ pub struct EventRecord {
     pub at: UnixTime,
     /// Its properties.
     pub props: serde_json::Map<String, serde_json::Value>,
+}
+
+impl LeadState {
+    /// Decodes a lead hash's fields and its touch history's fields; `None` when the lead hash
+    /// is empty (wxtag does not know the lead). A field that does not decode is skipped and
+    /// described in the second value, so one bad field never hides the rest.
+    pub fn decode(
+        lead: Vec<(String, String)>,
+        history: Vec<(String, String)>,
+    ) -> (Option<Self>, Vec<String>) {
+        if lead.is_empty() {
+            return (None, Vec::new());
+        }
+        let mut state = Self::default();
+        let mut bad = Vec::new();
+        let unix = |field: &str, raw: &str, bad: &mut Vec<String>| match raw.parse() {
+            Ok(at) => Some(UnixTime(at)),
+            Err(_) => {
+                bad.push(format!("field {field} is not a unix time: {raw:?}"));
+                None
+            }
+        };
+        for (field, value) in lead {
+            match field.as_str() {
+                fields::FIRST_SEEN => state.first_seen = unix(&field, &value, &mut bad),
+                fields::LAST_SEEN => state.last_seen = unix(&field, &value, &mut bad),
+                fields::FIRST_CHANNEL => state.first_channel = Some(value),
+                fields::CHANNELS => {
+                    state.channels = value.split(' ').map(str::to_owned).collect();
+                }
+                fields::SUBSCRIBED => state.subscribed = value == "1",
+                fields::VERSION => match value.parse() {
+                    Ok(version) => state.version = version,
+                    Err(_) => bad.push(format!("field {field} is not a version: {value:?}")),
+                },
+                _ => {
+                    if let Some(name) = field.strip_prefix(fields::TAG_PREFIX) {
+                        match decode_tag(name, &value) {
+                            Some(tag) => state.tags.push(tag),
+                            None => bad.push(format!("field {field} is not a tag: {value:?}")),
+                        }
+                    } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
+                        state.fields.insert(name.to_owned(), value);
+                    }
+                }
+            }
+        }
+        let (history, bad_keys) = TouchHistory::decode(history);
+        state.history = history;
+        bad.extend(
+            bad_keys
+                .into_iter()
+                .map(|key| format!("touch history field {key:?} is not in the stored form")),
+        );
+        (Some(state), bad)
+    }
+}
+
+/// A `t:<name>` field's tag: `"<at> <source>"`.
+fn decode_tag(name: &str, value: &str) -> Option<StateTag> {
+    let (at, source) = value.split_once(' ').unwrap_or((value, ""));
+    Some(StateTag {
+        name: TagName::parse(name).ok()?,
+        at: UnixTime(at.parse().ok()?),
+        source: source.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(raw: &[(&str, &str)]) -> Vec<(String, String)> {
+        raw.iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_field_decodes_and_bad_ones_are_named_not_fatal() {
+        let (state, bad) = LeadState::decode(
+            pairs(&[
+                ("fs", "100"),
+                ("ls", "x"),
+                ("fc", ""),
+                ("ch", "a b"),
+                ("sub", "1"),
+                ("v", "7"),
+                ("loc", "1,2,3"),
+                ("f:company", "ACME"),
+                ("t:兴趣:PLC", "150 click:MENU_PLC"),
+                ("t:坏", "soon rule:x"),
+            ]),
+            pairs(&[("click:MENU_PLC", "150 0"), ("follow", "zz")]),
+        );
+        let state = state.unwrap();
+        assert_eq!(state.first_seen, Some(UnixTime(100)));
+        assert_eq!(state.last_seen, None);
+        assert_eq!(state.first_channel.as_deref(), Some(""));
+        assert_eq!(state.channels, ["a", "b"]);
+        assert!(state.subscribed);
+        assert_eq!(state.version, 7);
+        assert_eq!(state.fields["company"], "ACME");
+        assert_eq!(state.tags.len(), 1);
+        assert_eq!(state.tags[0].source, "click:MENU_PLC");
+        assert!(state.history.key("click:MENU_PLC").is_some());
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(LeadState::decode(Vec::new(), Vec::new()).0.is_none());
+    }
 }

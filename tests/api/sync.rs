@@ -136,6 +136,9 @@ impl Rig {
                 location: None,
                 tags: names.iter().map(|t| (t, source.as_str())).collect(),
                 want_tags: false,
+                history: Vec::new(),
+                history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
+                derive: false,
             })
             .await
             .unwrap()

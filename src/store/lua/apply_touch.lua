@@ -4,8 +4,9 @@
 -- KEYS[3]  timeline head      KEYS[4]  older timeline segments (see timeline.lua)
 -- KEYS[5]  every lead (list, oldest first)      KEYS[6]  today's per-channel counters
 -- KEYS[7]  sync outbox (stream)                 KEYS[8]  tag registry (hash)
--- KEYS[9]  the replay guard's hash of the signed query, present only when ARGV[9] is not empty
--- KEYS[g+1 .. g+n]  one member set per tag in ARGV, same order (g is 9 with the guard, else 8)
+-- KEYS[9]  the lead's touch history (hash)      KEYS[10] the due leads (sorted set)
+-- KEYS[11] the replay guard's hash of the signed query, present only when ARGV[9] is not empty
+-- KEYS[g+1 .. g+n]  one member set per tag in ARGV, same order (g is 11 with the guard, else 10)
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
@@ -15,19 +16,28 @@
 -- ARGV[9] for a body no signature covers: the signed query's field (12 bytes) then the body's
 --         digest (8 bytes); "" for none
 -- ARGV[10] when the guard's hash expires (unix s)
--- ARGV[11 ..] tag, source, tag, source, ...
+-- ARGV[11] days of touch history to keep
+-- ARGV[12] when the caller derives tags from the lead's state: when the lead is due for the
+--          scheduler if the derived write does not land (unix s); "" otherwise
+-- ARGV[13] h, how many touch keys this touch counts as   ARGV[14 .. 13+h] the touch keys
+-- ARGV[14+h ..] tag, source, tag, source, ...
 --
 -- Returns { 1 if applied, 0 if this delivery was already handled, or -1 if the signed query
 --           was seen with another body (nothing is written),
---           { the lead's tag names after it, when ARGV[8] asked for them } }
+--           { the lead's tag names after it, when ARGV[8] asked for them },
+--           { the lead hash's fields and values, when ARGV[12] is set },
+--           { the touch history's fields and values, when ARGV[12] is set } }
 --
--- The lead hash is read once (HMGET) and written once (HSET): at thousands of events a second,
--- every command counts.
+-- The lead hash is read once (HMGET) and written once (HSET), and so is the history (HMGET,
+-- HSET, plus EXPIREAT): at thousands of events a second, every command counts.
 
 local lead = KEYS[2]
 local want_tags = ARGV[8] == '1'
 local guard = ARGV[9]
-local g = guard ~= '' and 9 or 8
+local g = guard ~= '' and 11 or 10
+local derive = ARGV[12] ~= ''
+local nkeys = tonumber(ARGV[13])
+local t = 13 + nkeys
 
 local function tags_of_lead()
   local out = {}
@@ -43,34 +53,88 @@ local function tags_of_lead()
   return out
 end
 
+-- The lead's whole state, for the caller to derive tags from.
+local function state_of_lead()
+  if not derive then
+    return {}, {}
+  end
+  return redis.call('HGETALL', lead), redis.call('HGETALL', KEYS[9])
+end
+
+-- One touch at `at` added to a touch key's stored history `raw` (false when the key has
+-- none; a value not in the stored form starts over): its hour's count goes up, or the hour
+-- is inserted in order (touches may arrive late), and hours older than `days` before the
+-- newest touch are dropped. Returns the new value, the key's newest touch, and whether that
+-- moved (true for a key with no stored history).
+local function history_add(raw, at, days)
+  local hour = math.floor(at / BUCKET_SECS)
+  local last, previous, hours, counts = at, nil, {}, {}
+  local stored, rest = string.match(raw or '', '^(%d+)(.*)$')
+  if stored then
+    for token in string.gmatch(rest, '%S+') do
+      local h, c = string.match(token, '^(%d+)%*?(%d*)$')
+      if not h then
+        hours, counts, stored = {}, {}, nil
+        break
+      end
+      hours[#hours + 1] = tonumber(h)
+      counts[#counts + 1] = tonumber(c) or 1
+    end
+    if stored then
+      previous = tonumber(stored)
+      last = math.max(previous, at)
+    end
+  end
+  local i = #hours
+  while i > 0 and hours[i] > hour do
+    i = i - 1
+  end
+  if i > 0 and hours[i] == hour then
+    counts[i] = counts[i] + 1
+  else
+    table.insert(hours, i + 1, hour)
+    table.insert(counts, i + 1, 1)
+  end
+  local keep = math.floor((last - days * 86400) / BUCKET_SECS)
+  local out = { string.format('%d', last) }
+  for j = 1, #hours do
+    if hours[j] >= keep then
+      out[#out + 1] = counts[j] == 1 and string.format('%d', hours[j])
+        or string.format('%d*%d', hours[j], counts[j])
+    end
+  end
+  return table.concat(out, ' '), last, last ~= previous
+end
+
 -- A plaintext body is covered by no signature: its signed query vouches for one body only.
 if guard ~= '' then
   local query, digest = string.sub(guard, 1, 12), string.sub(guard, 13)
-  local seen = redis.call('HGET', KEYS[9], query)
+  local seen = redis.call('HGET', KEYS[11], query)
   if seen and seen ~= digest then
-    return { -1, {} }
+    return { -1, {}, {}, {} }
   end
   if not seen then
-    redis.call('HSET', KEYS[9], query, digest)
-    redis.call('EXPIREAT', KEYS[9], tonumber(ARGV[10]), 'NX')
+    redis.call('HSET', KEYS[11], query, digest)
+    redis.call('EXPIREAT', KEYS[11], tonumber(ARGV[10]), 'NX')
   end
 end
 
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  return { 0, tags_of_lead() }
+  local fields, history = state_of_lead()
+  return { 0, tags_of_lead(), fields, history }
 end
 
 local openid, now, effect, scene = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ntags = (#ARGV - 10) / 2
+local ntags = (#ARGV - t) / 2
 
-local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED }
+local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED, F_VERSION, F_LAST_SEEN }
 for i = 1, ntags do
-  fields[#fields + 1] = F_TAG_PREFIX .. ARGV[9 + 2 * i]
+  fields[#fields + 1] = F_TAG_PREFIX .. ARGV[t - 1 + 2 * i]
 end
 local known = redis.call('HMGET', lead, unpack(fields))
 local first_seen, first_channel, channels, subscribed = known[1], known[2], known[3], known[4]
 
-local set = { F_LAST_SEEN, now }
+local set = { F_VERSION, (tonumber(known[5]) or 0) + 1 }
 local function put(field, value)
   set[#set + 1] = field
   set[#set + 1] = value
@@ -80,6 +144,14 @@ local is_new = not first_seen
 if is_new then
   put(F_FIRST_SEEN, now)
   redis.call('RPUSH', KEYS[5], openid)
+end
+
+-- Last seen: the latest touch (a touch sent late moves it only if later); a location report
+-- or an unfollow is no touch, though a lead first seen that way starts with it.
+local last_seen = tonumber(known[6])
+if is_new or not last_seen
+  or (effect ~= 'location' and effect ~= 'unfollow' and tonumber(now) > last_seen) then
+  put(F_LAST_SEEN, now)
 end
 
 -- Subscription. Only a follower can message or click: someone first seen that way follows.
@@ -114,9 +186,9 @@ end
 -- Tags: the first application of a tag is kept, with its time and source (the "why").
 local added = 0
 for i = 1, ntags do
-  if not known[4 + i] then
-    local tag = ARGV[9 + 2 * i]
-    put(F_TAG_PREFIX .. tag, now .. ' ' .. ARGV[10 + 2 * i])
+  if not known[6 + i] then
+    local tag = ARGV[t - 1 + 2 * i]
+    put(F_TAG_PREFIX .. tag, now .. ' ' .. ARGV[t + 2 * i])
     added = added + 1
     redis.call('SADD', KEYS[g + i], openid)
     redis.call('HSETNX', KEYS[8], tag, now)
@@ -128,6 +200,33 @@ if ARGV[6] ~= '' then
 end
 
 redis.call('HSET', lead, unpack(set))
+
+-- The touch history: this touch counts once for each of its touch keys, tags or not.
+if nkeys > 0 then
+  local at, days = tonumber(now), tonumber(ARGV[11])
+  local stored = redis.call('HMGET', KEYS[9], unpack(ARGV, 14, t))
+  local writes, newest, grew = {}, at, false
+  for i = 1, nkeys do
+    local value, last, moved = history_add(stored[i], at, days)
+    writes[#writes + 1] = ARGV[13 + i]
+    writes[#writes + 1] = value
+    newest = math.max(newest, last)
+    grew = grew or moved
+  end
+  redis.call('HSET', KEYS[9], unpack(writes))
+  -- The hash lives until `days` + 1 days after its newest touch, only ever extended. When no
+  -- key's newest touch moved, the expiry set with it stands. A hash with no expiry yet (just
+  -- made) counts as infinite for GT, hence the TTL check.
+  local expires = newest + (days + 1) * 86400
+  if grew and redis.call('EXPIREAT', KEYS[9], expires, 'GT') == 0
+    and redis.call('TTL', KEYS[9]) == -1 then
+    redis.call('EXPIREAT', KEYS[9], expires)
+  end
+end
+
+if derive then
+  redis.call('ZADD', KEYS[10], 'LT', ARGV[12], openid)
+end
 
 -- The day's counters. Unfollows count against the first channel.
 if effect == 'follow' then
@@ -159,4 +258,5 @@ elseif added > 0 then
   redis.call('XADD', KEYS[7], '*', 'o', openid)
 end
 
-return { 1, tags_of_lead() }
+local fields, history = state_of_lead()
+return { 1, tags_of_lead(), fields, history }

@@ -1,4 +1,5 @@
--- Sales' own tag edits on one lead, atomically: add and remove, index, timeline, outbox.
+-- Sales' own tag edits on one lead, atomically: add and remove, index, timeline, outbox, and
+-- the lead's version when anything changed.
 --
 -- KEYS[1] lead hash   KEYS[2] timeline head   KEYS[3] older timeline segments
 -- KEYS[4] sync outbox   KEYS[5] tag registry
@@ -36,6 +37,7 @@ for i = 1, removes do
 end
 
 if changed > 0 then
+  redis.call('HINCRBY', KEYS[1], F_VERSION, 1)
   push_timeline(KEYS[2], KEYS[3], ARGV[4])
   redis.call('XADD', KEYS[4], '*', 'o', openid)
 end

@@ -1,6 +1,7 @@
 -- Imports a tag staff made in the WeChat console, with (some of) its members: the tag is
 -- recorded as external with its WeChat id, and each member becomes a lead (if new) carrying
--- it, with the id recorded as applied in the lead's `w` field.
+-- it, with the id recorded as applied in the lead's `w` field (and its version bumped when it
+-- newly carries the tag).
 --
 -- KEYS[1] tag registry (hash)   KEYS[2] the tag's member set   KEYS[3] every lead (list)
 -- KEYS[4] external tags (set)   KEYS[5] tag name -> WeChat id (hash)
@@ -36,6 +37,7 @@ for i = 4, #ARGV do
   if redis.call('HSETNX', lead, F_TAG_PREFIX .. name, now .. ' wechat') == 1 then
     added = added + 1
     redis.call('SADD', KEYS[2], openid)
+    redis.call('HINCRBY', lead, F_VERSION, 1)
   end
   local applied = redis.call('HGET', lead, F_ON_WECHAT) or ''
   if not holds(applied, id) then

@@ -1,0 +1,57 @@
+-- The tags the rules over time derived for one lead, written only if the lead is still at the
+-- version they were computed from: tags, their member sets and registry, timeline entries
+-- (`tag+` / `tag-`), the outbox, the version, and when the lead is next due.
+--
+-- KEYS[1] lead hash   KEYS[2] timeline head   KEYS[3] older timeline segments
+-- KEYS[4] sync outbox   KEYS[5] tag registry   KEYS[6] the due leads (sorted set)
+-- KEYS[7 .. 6+a]      member sets of the tags to add, same order as ARGV
+-- KEYS[7+a .. 6+a+r]  member sets of the tags to remove, same order as ARGV
+--
+-- ARGV[1] openid   ARGV[2] the version read   ARGV[3] now (unix s)
+-- ARGV[4] when the lead is next due (unix s), "" for never   ARGV[5] a (how many to add)
+-- ARGV[6 ..] a triples then r triples: tag, source, timeline entry
+--
+-- Returns 1 when written, 0 when the lead changed since (or is gone): nothing is written.
+
+local lead = KEYS[1]
+local version = redis.call('HGET', lead, F_VERSION)
+if (tonumber(version) or 0) ~= tonumber(ARGV[2]) then
+  return 0
+end
+if not version and redis.call('EXISTS', lead) == 0 then
+  return 0
+end
+
+local openid, now = ARGV[1], ARGV[3]
+local adds = tonumber(ARGV[5])
+local removes = (#ARGV - 5) / 3 - adds
+local changed = 0
+
+for i = 1, adds do
+  local tag, source = ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  if redis.call('HSET', lead, F_TAG_PREFIX .. tag, now .. ' ' .. source) == 1 then
+    changed = changed + 1
+    redis.call('SADD', KEYS[6 + i], openid)
+    redis.call('HSETNX', KEYS[5], tag, now)
+    push_timeline(KEYS[2], KEYS[3], ARGV[5 + 3 * i])
+  end
+end
+for i = 1, removes do
+  local at = 3 * (adds + i)
+  if redis.call('HDEL', lead, F_TAG_PREFIX .. ARGV[at + 3]) == 1 then
+    changed = changed + 1
+    redis.call('SREM', KEYS[6 + adds + i], openid)
+    push_timeline(KEYS[2], KEYS[3], ARGV[at + 5])
+  end
+end
+
+if changed > 0 then
+  redis.call('HSET', lead, F_VERSION, tonumber(ARGV[2]) + 1)
+  redis.call('XADD', KEYS[4], '*', 'o', openid)
+end
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[6], openid)
+else
+  redis.call('ZADD', KEYS[6], ARGV[4], openid)
+end
+return 1
