@@ -40,6 +40,7 @@ pub(crate) fn quick() -> SyncConfig {
             cap: Duration::from_millis(40),
         },
         timeout: Duration::from_secs(2),
+        clock: Default::default(),
     }
 }
 
@@ -136,6 +137,9 @@ impl Rig {
                 location: None,
                 tags: names.iter().map(|t| (t, source.as_str())).collect(),
                 want_tags: false,
+                history: Vec::new(),
+                history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
+                derive: false,
             })
             .await
             .unwrap()

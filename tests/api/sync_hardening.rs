@@ -134,6 +134,9 @@ async fn unfollow(rig: &Rig, lead: &str, at: i64) {
             location: None,
             tags: Vec::new(),
             want_tags: false,
+            history: Vec::new(),
+            history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
+            derive: false,
         })
         .await
         .unwrap()
