@@ -559,9 +559,15 @@ pub mod xml {
 
     /// A CLICK menu event.
     pub fn click(openid: &str, key: &str) -> String {
+        click_at(openid, key, now())
+    }
+
+    /// A CLICK at a given CreateTime (WeChat's dedup key for events: clicks in the same
+    /// second by the same lead are one delivery).
+    pub fn click_at(openid: &str, key: &str, created: i64) -> String {
         event(
             openid,
-            now(),
+            created,
             &format!("<Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[{key}]]></EventKey>"),
         )
     }
