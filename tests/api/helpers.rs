@@ -115,9 +115,22 @@ pub struct Spawn {
     pub clock_offset_secs: i64,
 }
 
+/// The shipped example's file of tags from behaviour over time (rule tags, score, tiers,
+/// lifecycle, …), which [`Spawn::shipped_channels`] leaves out.
+pub const OVER_TIME_FILE: &str = "50-over-time.toml";
+
 impl Spawn {
-    /// A plaintext app with the shipped example `channels/` folder.
+    /// A plaintext app with the shipped example `channels/` folder's touch rules: every file
+    /// but [`OVER_TIME_FILE`], so a touch gives exactly the tags its rules name.
     pub fn shipped_channels() -> Self {
+        let mut spawn = Self::shipped_channels_over_time();
+        spawn.channels.retain(|(name, _)| name != OVER_TIME_FILE);
+        spawn
+    }
+
+    /// A plaintext app with the whole shipped example `channels/` folder, tags from
+    /// behaviour over time included.
+    pub fn shipped_channels_over_time() -> Self {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("channels");
         let mut channels = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {

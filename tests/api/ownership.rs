@@ -134,3 +134,73 @@ async fn the_dashboard_form_refuses_a_derived_tag_with_409_and_says_why() {
     assert!(page.contains("channels/"), "says where to change it");
     assert_eq!(tag_names(&app.lead("oOwnForm").await), tag_names(&before));
 }
+
+#[tokio::test]
+async fn the_shipped_example_owns_its_rule_stage_and_tier_tags() {
+    let app = TestApp::spawn_with(Spawn::shipped_channels_over_time()).await;
+    let now = app.now().0;
+    app.post_event(&xml::follow_at("oOwnShip", Some("expo-2026"), now - 10))
+        .await;
+    app.post_event(&xml::click_at("oOwnShip", "MENU_PRODUCT_A", now - 3))
+        .await;
+    app.post_event(&xml::view(
+        "oOwnShip",
+        "https://example.com/products/plc/s7",
+    ))
+    .await;
+    app.post_event(&xml::text("oOwnShip", "PLC", 9_001)).await;
+    let lead = app.lead("oOwnShip").await;
+    let source = |tag: &str| {
+        lead["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == tag)
+            .map(|t| t["source"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        source("意向:PLC高").as_deref(),
+        Some("rule:PLC 高意向"),
+        "{lead}"
+    );
+    assert_eq!(
+        source("阶段:新线索").as_deref(),
+        Some("lifecycle"),
+        "{lead}"
+    );
+
+    let stage = edit(
+        &app,
+        "oOwnShip",
+        serde_json::json!({ "remove": ["阶段:新线索"] }),
+    )
+    .await;
+    assert_eq!(
+        conflict(stage).await,
+        "阶段:新线索 is derived by lifecycle; change the rule in channels/ instead"
+    );
+    let tier = edit(&app, "oOwnShip", serde_json::json!({ "add": ["等级:A"] })).await;
+    assert!(conflict(tier).await.starts_with("等级:A is derived"));
+    let preference = edit(
+        &app,
+        "oOwnShip",
+        serde_json::json!({ "add": ["偏好:伺服"] }),
+    )
+    .await;
+    assert!(
+        conflict(preference)
+            .await
+            .starts_with("偏好:伺服 is derived")
+    );
+    let industry = edit(
+        &app,
+        "oOwnShip",
+        serde_json::json!({ "add": ["行业:汽车"] }),
+    )
+    .await;
+    assert_eq!(
+        industry.status(),
+        StatusCode::OK,
+        "a group's tags are not derived"
+    );
+}
