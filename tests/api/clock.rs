@@ -1,16 +1,19 @@
 //! `WXTAG_CLOCK_OFFSET_SECS`: every clock of wxtag runs shifted. A shifted app accepts pushes
-//! signed on its clock and refuses the real time; the lead, sales' tag edits, the channel
-//! report's today and the export's file name all use the shifted time; a restart "later"
-//! keeps the lead; `wxtag send` signs with the shifted time; `serve` warns.
+//! signed on its clock and refuses the real time; the lead, sales' tag edits and their audit
+//! record, the channel report's today and the export's file name all use the shifted time; a restart "later"
+//! keeps the lead; the sync's reconcile dates what it imports on it; `wxtag send` signs
+//! with the shifted time; `serve` warns.
 
 use std::time::Duration;
 
 use reqwest::{StatusCode, header};
-use wxtag::domain::UnixTime;
-use wxtag::store::rfc3339;
+use wxtag::domain::{Clock, UnixTime};
+use wxtag::store::{Keys, rfc3339};
+use wxtag::sync::SyncConfig;
 
 use crate::cli::{Serve, wxtag};
-use crate::helpers::{ADMIN_TOKEN, Spawn, TOKEN, TestApp, eventually, xml};
+use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TOKEN, TestApp, eventually, xml};
+use crate::sync::{Rig, openid, quick};
 
 const DAY: i64 = 86_400;
 
@@ -96,6 +99,17 @@ async fn tag_edits_the_channel_report_and_the_export_use_the_shifted_day() {
         at >= rfc3339(before).as_str() && at <= rfc3339(app.now()).as_str(),
         "the edit is dated on the app's clock: {at}"
     );
+    let audit: Vec<String> =
+        redis::AsyncCommands::lrange(&mut app.redis.conn().await, Keys::new(APPID).audit(), 0, 0)
+            .await
+            .unwrap();
+    let record: serde_json::Value = serde_json::from_str(&audit[0]).unwrap();
+    assert_eq!(record["what"], "tags.edit");
+    let audited = record["at"].as_i64().unwrap();
+    assert!(
+        audited >= before.0 && audited <= app.now().0,
+        "the audit record is dated on the app's clock: {audited}"
+    );
 
     let report: serde_json::Value = app.admin_get("/api/channels").await.json().await.unwrap();
     let today = [day(before), day(app.now())];
@@ -152,6 +166,37 @@ async fn a_restart_later_keeps_the_lead_and_takes_the_new_time() {
         "seen again, 31 days later"
     );
     assert_eq!(lead["first_channel"], "expo-2026");
+}
+
+#[tokio::test]
+async fn reconcile_dates_the_console_tags_it_imports_on_the_shifted_clock() {
+    let rig = Rig::start(Default::default()).await;
+    rig.sandbox
+        .create_console_tag("VIP客户", &[openid("oClockStranger")])
+        .unwrap();
+    let clock = Clock {
+        offset_secs: 20 * DAY,
+    };
+    let worker = rig.worker(SyncConfig { clock, ..quick() });
+
+    let before = clock.now();
+    let report = worker.reconcile(&[]).await.unwrap();
+    let after = clock.now();
+
+    assert_eq!(report.members_imported, 1);
+    let stranger = rig
+        .store
+        .lead(&openid("oClockStranger"))
+        .await
+        .unwrap()
+        .expect("the console's member is imported");
+    let at = &stranger.tags[0].at;
+    assert!(
+        *at >= rfc3339(before) && *at <= rfc3339(after),
+        "imported {at}, on the shifted clock ({} to {})",
+        rfc3339(before),
+        rfc3339(after)
+    );
 }
 
 #[tokio::test]
