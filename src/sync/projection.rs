@@ -95,6 +95,17 @@ mod tests {
         projected.into_iter().map(TagName::as_str).collect()
     }
 
+    /// A lead that came through `expo` with `tags`, and 25 interest tags clicked from `since`
+    /// on, one a second: more than WeChat's 20 in all.
+    fn from_expo_with_interests(mut tags: Vec<SyncTag>, since: i64) -> SyncLead {
+        tags.extend((0..25).map(|i| tag(&format!("兴趣:{i:02}"), since + i, "click:x")));
+        SyncLead {
+            first_channel: Some("expo".to_owned()),
+            tags,
+            ..SyncLead::default()
+        }
+    }
+
     #[test]
     fn up_to_twenty_tags_all_go() {
         let lead = SyncLead {
@@ -106,17 +117,14 @@ mod tests {
 
     #[test]
     fn first_channel_tags_come_first_then_the_newest_and_the_oldest_fall_out() {
-        let mut tags = vec![
-            tag("来源:展会", 1, "qr:expo"),
-            tag("活动:工博会", 1, "qr:expo"),
-            tag("来源:官网", 50, "qr:web"),
-        ];
-        tags.extend((0..25).map(|i| tag(&format!("兴趣:{i:02}"), 10 + i, "click:x")));
-        let lead = SyncLead {
-            first_channel: Some("expo".to_owned()),
-            tags,
-            ..SyncLead::default()
-        };
+        let lead = from_expo_with_interests(
+            vec![
+                tag("来源:展会", 1, "qr:expo"),
+                tag("活动:工博会", 1, "qr:expo"),
+                tag("来源:官网", 50, "qr:web"),
+            ],
+            10,
+        );
         let projected = names(project(&lead, |_| true));
         assert_eq!(projected.len(), TAGS_PER_USER);
         assert_eq!(projected[..3], ["来源:展会", "活动:工博会", "来源:官网"]);
@@ -127,18 +135,15 @@ mod tests {
 
     #[test]
     fn the_stage_and_tiers_come_right_after_the_first_channel_then_the_newest() {
-        let mut tags = vec![
-            tag("来源:展会", 1, "qr:expo"),
-            tag("等级:B", 5, "tiers:线索等级"),
-            tag("阶段:沉默", 3, "lifecycle"),
-            tag("价值:高", 2, "tiers:客户价值"),
-        ];
-        tags.extend((0..25).map(|i| tag(&format!("兴趣:{i:02}"), 100 + i, "click:x")));
-        let lead = SyncLead {
-            first_channel: Some("expo".to_owned()),
-            tags,
-            ..SyncLead::default()
-        };
+        let lead = from_expo_with_interests(
+            vec![
+                tag("来源:展会", 1, "qr:expo"),
+                tag("等级:B", 5, "tiers:线索等级"),
+                tag("阶段:沉默", 3, "lifecycle"),
+                tag("价值:高", 2, "tiers:客户价值"),
+            ],
+            100,
+        );
         let projected = names(project(&lead, |_| true));
         assert_eq!(projected.len(), TAGS_PER_USER);
         assert_eq!(

@@ -1,12 +1,14 @@
-//! Tag ownership at the API: a derived tag (here a `[[rule]]`'s `意向:PLC高`) has no other
-//! source, so a sales edit that would add or remove it, through the admin API or the
-//! dashboard's form, is a 409 naming the tag and what to do, and changes nothing.
+//! Tag ownership at the API: a derived tag (here a `[[rule]]`'s `意向:PLC高`, and the shipped
+//! example's rule, stage, tier and preference tags) has no other source, so a sales edit that
+//! would add or remove it, through the admin API or the dashboard's form, is a 409 naming the
+//! tag and what to do, and changes nothing.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::dashboard::post_form;
 use crate::helpers::{ADMIN_TOKEN, Spawn, TestApp, xml};
+use crate::tagging::{source_of, tag_names};
 
 /// A PLC menu button and the rule tag three PLC clicks in 30 days derive.
 const PLC_RULE: &str = r#"
@@ -38,19 +40,9 @@ async fn edit(app: &TestApp, openid: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-fn tag_names(lead: &Value) -> Vec<String> {
-    let mut names: Vec<String> = lead["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// The 409's JSON error message, after checking its shape.
-async fn conflict(response: reqwest::Response) -> String {
+/// Sends a tag edit that must be refused: a 409 in the API's error shape; its message.
+async fn refused(app: &TestApp, openid: &str, body: Value) -> String {
+    let response = edit(app, openid, body).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "conflict", "{body}");
@@ -64,14 +56,13 @@ async fn adding_a_derived_tag_by_hand_is_a_409_and_changes_nothing() {
     let before = app.lead("oOwnAdd").await;
     let outbox = app.outbox_len().await;
 
-    let refused = edit(
+    let message = refused(
         &app,
         "oOwnAdd",
-        serde_json::json!({ "add": ["跟进:王磊", "意向:PLC高"] }),
+        json!({ "add": ["跟进:王磊", "意向:PLC高"] }),
     )
     .await;
 
-    let message = conflict(refused).await;
     assert!(message.contains("意向:PLC高"), "names the tag: {message}");
     assert!(message.contains("derived"), "says why: {message}");
     assert!(message.contains("channels/"), "says what to do: {message}");
@@ -84,7 +75,7 @@ async fn adding_a_derived_tag_by_hand_is_a_409_and_changes_nothing() {
     assert_eq!(after["events"], before["events"], "no timeline entry");
     assert_eq!(app.outbox_len().await, outbox, "nothing to sync");
 
-    let own = edit(&app, "oOwnAdd", serde_json::json!({ "add": ["跟进:王磊"] })).await;
+    let own = edit(&app, "oOwnAdd", json!({ "add": ["跟进:王磊"] })).await;
     assert_eq!(own.status(), StatusCode::OK, "sales' own tags still work");
 }
 
@@ -100,19 +91,10 @@ async fn removing_a_derived_tag_the_lead_holds_names_its_rule() {
             .await;
     }
     let before = app.lead("oOwnHeld").await;
-    assert!(
-        tag_names(&before).contains(&"意向:PLC高".to_owned()),
-        "three PLC clicks derive the rule tag: {before}"
-    );
+    assert_eq!(source_of(&before, "意向:PLC高"), "rule:PLC 高意向");
 
-    let refused = edit(
-        &app,
-        "oOwnHeld",
-        serde_json::json!({ "remove": ["意向:PLC高"] }),
-    )
-    .await;
+    let message = refused(&app, "oOwnHeld", json!({ "remove": ["意向:PLC高"] })).await;
 
-    let message = conflict(refused).await;
     assert_eq!(
         message,
         "意向:PLC高 is derived by rule:PLC 高意向; change the rule in channels/ instead"
@@ -126,17 +108,17 @@ async fn the_dashboard_form_refuses_a_derived_tag_with_409_and_says_why() {
     app.post_event(&xml::follow("oOwnForm", None)).await;
     let before = app.lead("oOwnForm").await;
 
-    let refused = post_form(&app, "/leads/oOwnForm/tags", &[("add", "意向:PLC高")]).await;
+    let response = post_form(&app, "/leads/oOwnForm/tags", &[("add", "意向:PLC高")]).await;
 
-    assert_eq!(refused.status(), StatusCode::CONFLICT);
-    let page = refused.text().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let page = response.text().await.unwrap();
     assert!(page.contains("意向:PLC高"), "names the tag");
     assert!(page.contains("channels/"), "says where to change it");
     assert_eq!(tag_names(&app.lead("oOwnForm").await), tag_names(&before));
 }
 
 #[tokio::test]
-async fn the_shipped_example_owns_its_rule_stage_and_tier_tags() {
+async fn the_shipped_example_owns_its_rule_stage_tier_and_preference_tags() {
     let app = TestApp::spawn_with(Spawn::shipped_channels_over_time()).await;
     let now = app.now().0;
     app.post_event(&xml::follow_at("oOwnShip", Some("expo-2026"), now - 10))
@@ -150,54 +132,21 @@ async fn the_shipped_example_owns_its_rule_stage_and_tier_tags() {
     .await;
     app.post_event(&xml::text("oOwnShip", "PLC", 9_001)).await;
     let lead = app.lead("oOwnShip").await;
-    let source = |tag: &str| {
-        lead["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == tag)
-            .map(|t| t["source"].as_str().unwrap().to_owned())
-    };
-    assert_eq!(
-        source("意向:PLC高").as_deref(),
-        Some("rule:PLC 高意向"),
-        "{lead}"
-    );
-    assert_eq!(
-        source("阶段:新线索").as_deref(),
-        Some("lifecycle"),
-        "{lead}"
-    );
+    assert_eq!(source_of(&lead, "意向:PLC高"), "rule:PLC 高意向");
+    assert_eq!(source_of(&lead, "阶段:新线索"), "lifecycle");
 
-    let stage = edit(
-        &app,
-        "oOwnShip",
-        serde_json::json!({ "remove": ["阶段:新线索"] }),
-    )
-    .await;
     assert_eq!(
-        conflict(stage).await,
+        refused(&app, "oOwnShip", json!({ "remove": ["阶段:新线索"] })).await,
         "阶段:新线索 is derived by lifecycle; change the rule in channels/ instead"
     );
-    let tier = edit(&app, "oOwnShip", serde_json::json!({ "add": ["等级:A"] })).await;
-    assert!(conflict(tier).await.starts_with("等级:A is derived"));
-    let preference = edit(
-        &app,
-        "oOwnShip",
-        serde_json::json!({ "add": ["偏好:伺服"] }),
-    )
-    .await;
-    assert!(
-        conflict(preference)
-            .await
-            .starts_with("偏好:伺服 is derived")
-    );
-    let industry = edit(
-        &app,
-        "oOwnShip",
-        serde_json::json!({ "add": ["行业:汽车"] }),
-    )
-    .await;
+    for (tag, kind) in [("等级:A", "a tier"), ("偏好:伺服", "a preference")] {
+        let message = refused(&app, "oOwnShip", json!({ "add": [tag] })).await;
+        assert!(
+            message.starts_with(&format!("{tag} is derived")),
+            "{kind}: {message}"
+        );
+    }
+    let industry = edit(&app, "oOwnShip", json!({ "add": ["行业:汽车"] })).await;
     assert_eq!(
         industry.status(),
         StatusCode::OK,
