@@ -1,5 +1,5 @@
 //! `WXTAG_CLOCK_OFFSET_SECS`: every clock of wxtag runs shifted. A shifted app accepts pushes
-//! signed on its clock and refuses the real time; the lead, sales' tag edits and their audit
+//! and URL verifications signed on its clock and refuses the real time; the lead, sales' tag edits and their audit
 //! record, the channel report's today and the export's file name all use the shifted time; a restart "later"
 //! keeps the lead; the sync's reconcile dates what it imports on it; `wxtag send` signs
 //! with the shifted time; `serve` warns.
@@ -10,10 +10,12 @@ use reqwest::{StatusCode, header};
 use wxtag::domain::{Clock, UnixTime};
 use wxtag::store::{Keys, rfc3339};
 use wxtag::sync::SyncConfig;
+use wxtag::wechat::signature;
 
 use crate::cli::{Serve, wxtag};
 use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TOKEN, TestApp, eventually, xml};
 use crate::sync::{Rig, openid, quick};
+use crate::webhook::verification_query;
 
 const DAY: i64 = 86_400;
 
@@ -67,6 +69,33 @@ async fn a_shifted_app_takes_pushes_signed_on_its_clock_and_refuses_the_real_tim
         unknown.status(),
         StatusCode::NOT_FOUND,
         "a refused push has no effect"
+    );
+}
+
+#[tokio::test]
+async fn url_verification_checks_the_timestamp_against_the_shifted_clock() {
+    let app = shifted(-DAY).await;
+    let verify = |at: UnixTime| {
+        let timestamp = at.0.to_string();
+        let signed = signature::sign(&[TOKEN, &timestamp, "987654321"]);
+        app.http
+            .get(format!("{}/wechat", app.base))
+            .query(&verification_query(&timestamp, &signed))
+            .send()
+    };
+
+    let shifted = verify(app.now()).await.unwrap();
+    assert_eq!(
+        shifted.status(),
+        StatusCode::OK,
+        "signed a day back, as the app's clock"
+    );
+    assert_eq!(shifted.text().await.unwrap(), "5837397520665436492");
+    let real = verify(UnixTime::now()).await.unwrap();
+    assert_eq!(
+        real.status(),
+        StatusCode::UNAUTHORIZED,
+        "the real time is a day ahead"
     );
 }
 
