@@ -90,6 +90,9 @@ pub enum PageError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The form conflicts with what the rules own (a derived tag).
+    #[error("{0}")]
+    Conflict(String),
     /// A form was posted from another site.
     #[error("a form was posted from another site")]
     CrossSite,
@@ -109,6 +112,7 @@ impl From<ApiError> for PageError {
         match error {
             ApiError::BadRequest(why) => PageError::BadRequest(why),
             ApiError::NotFound(why) => PageError::NotFound(why),
+            ApiError::Conflict(why) => PageError::Conflict(why),
             ApiError::Forbidden(_) => PageError::Forbidden,
             ApiError::Store(cause) => PageError::Store(cause),
         }
@@ -129,6 +133,7 @@ impl ResponseError for PageError {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::CrossSite | PageError::Forbidden => StatusCode::FORBIDDEN,
             PageError::Store(_) | PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -140,6 +145,7 @@ impl ResponseError for PageError {
             PageError::Render(cause) => tracing::error!(error = %cause, "dashboard page failed"),
             PageError::BadRequest(_)
             | PageError::NotFound(_)
+            | PageError::Conflict(_)
             | PageError::CrossSite
             | PageError::Forbidden => {}
         }
@@ -151,7 +157,7 @@ impl PageError {
     /// What the error page says, in `t`'s language.
     fn message(&self, t: &'static Words) -> &str {
         match self {
-            PageError::BadRequest(why) | PageError::NotFound(why) => why,
+            PageError::BadRequest(why) | PageError::NotFound(why) | PageError::Conflict(why) => why,
             PageError::CrossSite => t.cross_site,
             PageError::Forbidden => t.forbidden,
             PageError::Store(_) | PageError::Render(_) => t.internal,

@@ -164,6 +164,8 @@ pub struct Words {
     pub bad_openid: Pattern,
     /// A tag name is malformed, with why.
     pub bad_tag: Pattern,
+    /// A tag form that would add or remove a derived tag: the tag (and its rule).
+    pub derived_tag: Pattern,
     /// A channel is malformed, with why.
     pub bad_channel: Pattern,
     // One lead's page.
@@ -358,6 +360,9 @@ pub static ZH: Words = Words {
     no_lead: Pattern("没有 openid 为 {} 的线索。"),
     bad_openid: Pattern("openid 格式不对:{}"),
     bad_tag: Pattern("标签名不对:{}"),
+    derived_tag: Pattern(
+        "{} 是按行为自动计算的标签,不能手动添加或删除;请在 channels/ 里修改对应的规则。",
+    ),
     bad_channel: Pattern("渠道不对:{}"),
     // One lead's page.
     lead_title: "线索",
@@ -489,6 +494,10 @@ pub static EN: Words = Words {
     no_lead: Pattern("No lead has the openid {}."),
     bad_openid: Pattern("Not an openid: {}"),
     bad_tag: Pattern("Not a tag name: {}"),
+    derived_tag: Pattern(
+        "{} is derived from behaviour, so it cannot be added or removed by hand; change its \
+         rule in channels/ instead.",
+    ),
     bad_channel: Pattern("Not a channel: {}"),
     // One lead's page.
     lead_title: "Lead",
@@ -619,6 +628,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         no_lead,
         bad_openid,
         bad_tag,
+        derived_tag,
         bad_channel,
         lead_title,
         first_source,
@@ -739,6 +749,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("no_lead", no_lead.0, true),
         ("bad_openid", bad_openid.0, true),
         ("bad_tag", bad_tag.0, true),
+        ("derived_tag", derived_tag.0, true),
         ("bad_channel", bad_channel.0, true),
         ("lead_title", *lead_title, false),
         ("first_source", *first_source, false),
