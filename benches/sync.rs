@@ -46,6 +46,9 @@ async fn follow(store: &Store, lead: &str, tags: &[TagName], at: i64) {
             location: None,
             tags: tags.iter().map(|t| (t, "follow")).collect(),
             want_tags: false,
+            history: Vec::new(),
+            history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
+            derive: false,
         })
         .await
         .expect("the touch reaches Redis")

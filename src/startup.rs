@@ -18,6 +18,7 @@ use thiserror::Error;
 use crate::admin::client::TrustedProxies;
 use crate::admin::{self, Access, AdminToken};
 use crate::config::Account;
+use crate::domain::Clock;
 use crate::metrics::Metrics;
 use crate::rules::LiveRules;
 use crate::rules::live::{self, RulesError};
@@ -82,6 +83,10 @@ pub struct AppConfig {
     pub sync: Option<SyncConfig>,
     /// Whether Redis must keep every event answered `success` (checked at build).
     pub durability: Durability,
+    /// wxtag's clock (`WXTAG_CLOCK_OFFSET_SECS`): every part that asks for "now" asks it.
+    pub clock: Clock,
+    /// How many days of touch history each lead keeps (`WXTAG_HISTORY_DAYS`).
+    pub history_days: u32,
 }
 
 /// A built app, bound and ready to run.
@@ -125,12 +130,20 @@ impl Application {
             .counting_corrupt_leads_in(metrics.corrupt_leads.clone());
         store.load_scripts().await?;
 
+        tracing::info!(
+            history_days = config.history_days,
+            clock_offset_secs = config.clock.offset_secs,
+            "touch history and clock"
+        );
         let worker = match config.sync {
             Some(sync) => {
                 let parts = WorkerParts {
                     access: config.account.wechat_access(&config.api_base),
                     store: store.clone(),
-                    config: sync,
+                    config: SyncConfig {
+                        clock: config.clock,
+                        ..sync
+                    },
                     metrics: metrics.clone(),
                 };
                 Some((parts.worker()?, parts))
@@ -152,6 +165,7 @@ impl Application {
             dir: config.channels_dir.clone(),
             history_days: config.history_days,
         });
+        let clock = web::Data::new(config.clock);
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
@@ -164,6 +178,7 @@ impl Application {
                 .app_data(shared_rules.clone())
                 .app_data(rules_folder.clone())
                 .app_data(durability.clone())
+                .app_data(clock.clone())
                 .configure(webhook::http::routes)
                 .configure(admin::routes)
                 .route("/healthz", web::get().to(healthz))

@@ -10,15 +10,16 @@ use crate::domain::UnixTime;
 use crate::store::Store;
 use crate::store::access::AuditRecord;
 
-/// Records that `who` (a credential name) did `what` (e.g. `tags.edit`) to `target`.
+/// Records that `who` (a credential name) did `what` (e.g. `tags.edit`) to `target` at
+/// `at` (wxtag's clock).
 ///
 /// The action has happened already, so a Redis failure here is logged, not returned.
-pub async fn record(store: &Store, who: &str, what: &str, target: &str) {
+pub async fn record(store: &Store, at: UnixTime, who: &str, what: &str, target: &str) {
     let record = AuditRecord {
         who,
         what,
         target,
-        at: UnixTime::now().0,
+        at: at.0,
     };
     tracing::info!(who, what, "admin action");
     tracing::debug!(who, what, target, "admin action target");

@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use crate::domain::UnixTime;
+use crate::domain::{Clock, UnixTime};
 use crate::rules::LiveRules;
 use crate::store::{Counts, MAX_RANGE_DAYS, Store, china_time};
 
@@ -111,12 +111,21 @@ pub async fn channel_report(
         .collect())
 }
 
-/// The range a query asks for, checked: `from` ≤ `to`, at most a year.
-pub fn range(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let today = chrono::DateTime::from_timestamp(UnixTime::now().0, 0)
+/// The day `now` falls on, in China time.
+pub fn today(now: UnixTime) -> NaiveDate {
+    chrono::DateTime::from_timestamp(now.0, 0)
         .unwrap_or_default()
         .with_timezone(&china_time())
-        .date_naive();
+        .date_naive()
+}
+
+/// The range a query asks for, checked: `from` ≤ `to`, at most a year; the default ends
+/// `today`.
+pub fn range(
+    from: Option<&str>,
+    to: Option<&str>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let to = date("to", to, today)?;
     let from = date("from", from, to - Duration::days(6))?;
     if from > to {
@@ -136,9 +145,11 @@ pub fn range(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDa
 pub(super) async fn report(
     store: web::Data<Store>,
     rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;
+    let today = today(clock.now());
+    let (from, to) = range(query.from.as_deref(), query.to.as_deref(), today)?;
     let channels = channel_report(&store, &rules, from, to).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "from": from.to_string(),

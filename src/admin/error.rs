@@ -20,6 +20,9 @@ pub enum ApiError {
     /// The credential is known but its role or account does not allow this.
     #[error("{0}")]
     Forbidden(String),
+    /// The request conflicts with what the rules own, e.g. a sales edit of a derived tag.
+    #[error("{0}")]
+    Conflict(String),
     /// Redis failed; the cause is logged, not sent.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -31,6 +34,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Store(_) => "internal",
         }
     }
@@ -42,6 +46,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

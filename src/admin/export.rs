@@ -15,7 +15,7 @@
 use actix_web::{HttpResponse, http::header, web::Bytes, web::Data};
 use futures_util::{StreamExt, stream};
 
-use crate::domain::UnixTime;
+use crate::domain::Clock;
 use crate::store::{Lead, LeadFilter, ListError, Store, day_of};
 
 /// Leads read from Redis per round trip.
@@ -77,7 +77,7 @@ async fn page(
 }
 
 /// `GET /api/export.csv`: all leads, streamed.
-pub(super) async fn export(store: Data<Store>) -> HttpResponse {
+pub(super) async fn export(store: Data<Store>, clock: Data<Clock>) -> HttpResponse {
     let store = store.get_ref().clone();
     // The state is the cursor of the page to read: `Some(None)` the first, `None` when done.
     let rows = stream::try_unfold(Some(None), move |cursor| {
@@ -91,7 +91,7 @@ pub(super) async fn export(store: Data<Store>) -> HttpResponse {
     })
     .map(|result| result.inspect_err(|error| tracing::error!(%error, "lead export cut off")));
     let head = stream::once(async { Ok::<_, ListError>(Bytes::from_static(HEAD.as_bytes())) });
-    let filename = format!("wxtag-leads-{}.csv", day_of(UnixTime::now()));
+    let filename = format!("wxtag-leads-{}.csv", day_of(clock.now()));
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -1,11 +1,15 @@
-//! `GET /api/leads` and `GET /api/leads/{openid}`.
+//! `GET /api/leads`, `GET /api/leads/{openid}` and sales' tag edits, which may not touch a
+//! derived tag (the rules in `channels/` own those).
+
+use std::fmt;
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{ApiError, Caller, audit};
-use crate::domain::{OpenId, Scene, TagName, UnixTime};
-use crate::store::{LeadFilter, ListError, Store};
+use crate::domain::{Clock, OpenId, Scene, TagName};
+use crate::rules::{LiveRules, Rules};
+use crate::store::{LeadFilter, LeadTag, ListError, Store};
 
 /// A lead's path segment; the struct (not a bare string) also takes the paths under
 /// `/api/accounts/{appid}`, whose appid the scope's guard has checked.
@@ -91,11 +95,68 @@ fn tag_names(param: &str, raw: &[String]) -> Result<Vec<TagName>, ApiError> {
         .collect()
 }
 
+/// The sources a derived tag carries: `rule:<name>`, `tiers:<name>`, `lifecycle`,
+/// `preference:<name>`.
+fn is_derived_source(source: &str) -> bool {
+    source == "lifecycle"
+        || ["rule:", "tiers:", "preference:"]
+            .iter()
+            .any(|prefix| source.starts_with(prefix))
+}
+
+/// A tag a sales edit would add or remove although the rules derive it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DerivedTag<'a> {
+    /// The tag.
+    pub(crate) tag: &'a TagName,
+    /// What derives it (`rule:<name>`, …), when the lead holds it by that source.
+    pub(crate) by: Option<&'a str>,
+}
+
+/// The first tag of a sales edit (`add`, then `remove`) that `rules` derive.
+pub(crate) fn first_derived<'a>(
+    rules: &Rules,
+    add: &'a [TagName],
+    remove: &'a [TagName],
+) -> Option<&'a TagName> {
+    add.iter()
+        .chain(remove)
+        .find(|tag| rules.is_derived(tag.as_str()))
+}
+
+impl<'a> DerivedTag<'a> {
+    /// `tag`, with the derived source the lead's `tags` hold it by, if they do.
+    pub(crate) fn held_in(tag: &'a TagName, tags: &'a [LeadTag]) -> Self {
+        let by = tags
+            .iter()
+            .find(|held| held.name == tag.as_str() && is_derived_source(&held.source))
+            .map(|held| held.source.as_str());
+        Self { tag, by }
+    }
+}
+
+impl fmt::Display for DerivedTag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.by {
+            Some(by) => write!(f, "{} is derived by {by}", self.tag)?,
+            None => write!(
+                f,
+                "{} is derived (by a [[rule]], [[tiers]], [lifecycle] or [[preference]])",
+                self.tag
+            )?,
+        }
+        f.write_str("; change the rule in channels/ instead")
+    }
+}
+
 /// `POST /api/leads/{openid}/tags` `{"add": [...], "remove": [...]}`: sales' own tags.
-/// Answers the lead as it is after the edit.
+/// Answers the lead as it is after the edit; an edit that touches a derived tag is a 409
+/// naming it, and changes nothing.
 pub(super) async fn edit_tags(
     caller: Caller,
     store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
     path: web::Path<LeadPath>,
     edit: web::Json<TagEdit>,
 ) -> Result<HttpResponse, ApiError> {
@@ -108,11 +169,19 @@ pub(super) async fn edit_tags(
         ));
     }
     let missing = || ApiError::NotFound(format!("no lead with openid {openid}"));
+    let rules = rules.load();
+    if let Some(tag) = first_derived(&rules, &add, &remove) {
+        // Only a refused edit reads the lead first: to say which rule holds the tag.
+        let lead = store.lead(&openid).await?.ok_or_else(missing)?;
+        let derived = DerivedTag::held_in(tag, &lead.tags);
+        return Err(ApiError::Conflict(derived.to_string()));
+    }
+    let now = clock.now();
     store
-        .edit_tags(&openid, &add, &remove, ADMIN_SOURCE, UnixTime::now())
+        .edit_tags(&openid, &add, &remove, ADMIN_SOURCE, now)
         .await?
         .ok_or_else(missing)?;
-    audit::record(&store, &caller.name, "tags.edit", openid.as_str()).await;
+    audit::record(&store, now, &caller.name, "tags.edit", openid.as_str()).await;
     let lead = store.lead(&openid).await?.ok_or_else(missing)?;
     Ok(HttpResponse::Ok().json(lead))
 }

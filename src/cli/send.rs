@@ -17,7 +17,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::Failure;
 use crate::config::{Account, Settings};
-use crate::domain::{OpenId, Scene, UnixTime};
+use crate::domain::{Clock, OpenId, Scene, UnixTime};
 use crate::rules::Rules;
 use crate::wechat::crypto::MessageCipher;
 use crate::wechat::inbound::{Body, EncryptedEnvelope, Event, Inbound, Message};
@@ -189,7 +189,13 @@ fn random_openid(rng: &mut impl rand::Rng) -> OpenId {
     OpenId::parse(&format!("o{tail}")).expect("generated openids are valid")
 }
 
-fn inbound(kind: &Kind, from: OpenId, to: &str, msg_id: u64) -> Result<Inbound, Failure> {
+fn inbound(
+    kind: &Kind,
+    from: OpenId,
+    to: &str,
+    msg_id: u64,
+    created: UnixTime,
+) -> Result<Inbound, Failure> {
     let scene = |raw: &str| Scene::parse(raw).map_err(|e| format!("--scene {raw:?}: {e}"));
     let body = match kind {
         Kind::Follow { scene: s } => Body::Event(Event::Subscribe {
@@ -217,18 +223,20 @@ fn inbound(kind: &Kind, from: OpenId, to: &str, msg_id: u64) -> Result<Inbound, 
     Ok(Inbound {
         to: to.to_owned(),
         from,
-        created: UnixTime::now(),
+        created,
         body,
     })
 }
 
-/// Signs (and encrypts) messages as WeChat does and posts them to the bot.
+/// Signs (and encrypts) messages as WeChat does and posts them to the bot, with wxtag's
+/// clock (`WXTAG_CLOCK_OFFSET_SECS`), so a bot running shifted accepts them.
 #[derive(Debug)]
 struct Sender {
     http: reqwest::Client,
     url: String,
     account: Account,
     cipher: Option<MessageCipher>,
+    clock: Clock,
 }
 
 /// One answer from the bot.
@@ -240,7 +248,7 @@ struct Answered {
 
 impl Sender {
     async fn post(&self, xml: &str) -> Result<Answered, Failure> {
-        let timestamp = UnixTime::now().0.to_string();
+        let timestamp = self.clock.now().0.to_string();
         let nonce = rand::random_range(100_000_000u64..10_000_000_000).to_string();
         let token = &self.account.token;
         let signature = signature::signature_of(token, &timestamp, &nonce);
@@ -322,6 +330,7 @@ pub async fn run(settings: &Settings, args: SendArgs) -> Result<ExitCode, Failur
             .clone()
             .map(|key| MessageCipher::new(key, settings.account.appid.clone())),
         account: settings.account.clone(),
+        clock: settings.clock,
     });
     if args.count > 1 || args.concurrency > 1 {
         return load(settings, sender, args).await;
@@ -337,7 +346,13 @@ pub async fn run(settings: &Settings, args: SendArgs) -> Result<ExitCode, Failur
                 Some(raw) => OpenId::parse(raw).map_err(|e| format!("--openid: {e}"))?,
                 None => random_openid(&mut rand::rng()),
             };
-            let message = inbound(kind, openid.clone(), "gh_wxtag_send", rand::random())?;
+            let message = inbound(
+                kind,
+                openid.clone(),
+                "gh_wxtag_send",
+                rand::random(),
+                sender.clock.now(),
+            )?;
             (message.to_xml(), Some(openid))
         }
         (None, None) => {
@@ -459,8 +474,14 @@ async fn load(
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 let openid = random_openid(&mut rng);
                 for kind in plan.kinds(&samples, &mut rng) {
-                    let Ok(message) = inbound(&kind, openid.clone(), "gh_wxtag_load", rng.random())
-                    else {
+                    let created = sender.clock.now();
+                    let Ok(message) = inbound(
+                        &kind,
+                        openid.clone(),
+                        "gh_wxtag_load",
+                        rng.random(),
+                        created,
+                    ) else {
                         errors += 1;
                         continue;
                     };

@@ -17,6 +17,13 @@ use crate::sync::SyncConfig;
 
 /// Runs the bot until a shutdown signal.
 pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
+    if settings.clock.offset_secs != 0 {
+        tracing::warn!(
+            offset_secs = settings.clock.offset_secs,
+            "clock shifted by {} s: for tests and demos only (WXTAG_CLOCK_OFFSET_SECS)",
+            settings.clock.offset_secs
+        );
+    }
     let api_base = if settings.is_sandbox() {
         let base = start_sandbox(&settings)?;
         tracing::warn!(
@@ -65,6 +72,8 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             api_base,
             sync: Some(SyncConfig::default()),
             durability: settings.durability,
+            clock: settings.clock,
+            history_days: settings.history_days,
         },
         listener,
     )

@@ -44,7 +44,11 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connected, Failure> {
     }
     let (store, local) = open_store(settings).await?;
     let access = account.wechat_access(&account.api_base);
-    let worker = Worker::new(store, &access, SyncConfig::default(), Metrics::new())?;
+    let config = SyncConfig {
+        clock: settings.clock,
+        ..SyncConfig::default()
+    };
+    let worker = Worker::new(store, &access, config, Metrics::new())?;
     Ok(Connected { worker, local })
 }
 

@@ -12,7 +12,7 @@ use super::Failure;
 use super::sync::open_store;
 use crate::admin::audit;
 use crate::config::Settings;
-use crate::domain::UnixTime;
+use crate::domain::{Clock, UnixTime};
 use crate::redis_server::Local;
 use crate::store::access::{Credential, Role, check_name};
 use crate::store::{Store, rfc3339};
@@ -48,7 +48,7 @@ pub async fn run(
     command: TokenCommand,
 ) -> Result<ExitCode, Failure> {
     let (store, local) = open_store(settings).await?;
-    let result = act(&store, account, command).await;
+    let result = act(&store, settings.clock, account, command).await;
     if let Some(Local::Owned(redis)) = local {
         redis.shutdown().await;
     }
@@ -57,6 +57,7 @@ pub async fn run(
 
 async fn act(
     store: &Store,
+    clock: Clock,
     account: Option<String>,
     command: TokenCommand,
 ) -> Result<ExitCode, Failure> {
@@ -67,7 +68,7 @@ async fn act(
                 name,
                 role,
                 account,
-                created: UnixTime::now().0,
+                created: clock.now().0,
             };
             let Some(token) = store.create_credential(&credential).await? else {
                 return Err(format!(
@@ -77,7 +78,7 @@ async fn act(
                 )
                 .into());
             };
-            audit::record(store, CLI, "token.create", &credential.name).await;
+            audit::record(store, clock.now(), CLI, "token.create", &credential.name).await;
             println!("{token}");
             eprintln!(
                 "credential {:?} (role {}) made; this is the only time its token is shown",
@@ -107,7 +108,7 @@ async fn act(
                     format!("no credential named {name:?}; `wxtag token list` shows them").into(),
                 );
             }
-            audit::record(store, CLI, "token.revoke", &name).await;
+            audit::record(store, clock.now(), CLI, "token.revoke", &name).await;
             println!("credential {name:?} revoked");
         }
     }

@@ -14,8 +14,10 @@ mod access;
 
 pub use access::{AdminToken, TrustedProxies};
 
+use crate::domain::Clock;
 use crate::sandbox;
 use crate::store::Durability;
+use crate::store::history::{DEFAULT_HISTORY_DAYS, MAX_HISTORY_DAYS};
 use crate::wechat::api::AppSecret;
 use crate::wechat::client::WeChatAccess;
 use crate::wechat::crypto::EncodingAesKey;
@@ -93,6 +95,10 @@ pub struct Settings {
     pub durability: Durability,
     /// `WXTAG_TRUSTED_PROXIES`: the peers whose forwarding headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// `WXTAG_CLOCK_OFFSET_SECS`: wxtag's clock, shifted for tests and demos (0 by default).
+    pub clock: Clock,
+    /// `WXTAG_HISTORY_DAYS`: how many days of touch history each lead keeps (1 to 400).
+    pub history_days: u32,
 }
 
 impl Settings {
@@ -153,6 +159,8 @@ impl Settings {
             data_dir: get("WXTAG_DATA").unwrap_or_else(|| "data".into()).into(),
             durability,
             trusted_proxies: trusted_proxies(&get)?,
+            clock: clock(&get)?,
+            history_days: history_days(&get)?,
         })
     }
 
@@ -173,6 +181,39 @@ fn trusted_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<TrustedProxi
         })
         .transpose()
         .map(Option::unwrap_or_default)
+}
+
+/// `WXTAG_CLOCK_OFFSET_SECS`: seconds (may be negative) added to every clock of wxtag.
+fn clock(get: &impl Fn(&str) -> Option<String>) -> Result<Clock, ConfigError> {
+    let Some(raw) = get("WXTAG_CLOCK_OFFSET_SECS") else {
+        return Ok(Clock::default());
+    };
+    let offset_secs = raw.trim().parse::<i64>().map_err(|_| ConfigError {
+        var: "WXTAG_CLOCK_OFFSET_SECS",
+        problem: format!(
+            "{raw:?} is not a whole number of seconds; write e.g. 2678400 for 31 days later, \
+             -3600 for an hour earlier, or leave it unset (for tests and demos only)"
+        ),
+    })?;
+    Ok(Clock { offset_secs })
+}
+
+/// `WXTAG_HISTORY_DAYS`: 1 to [`MAX_HISTORY_DAYS`], default [`DEFAULT_HISTORY_DAYS`].
+fn history_days(get: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    let Some(raw) = get("WXTAG_HISTORY_DAYS") else {
+        return Ok(DEFAULT_HISTORY_DAYS);
+    };
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|days| (1..=MAX_HISTORY_DAYS).contains(days))
+        .ok_or_else(|| ConfigError {
+            var: "WXTAG_HISTORY_DAYS",
+            problem: format!(
+                "{raw:?} is not a number of days from 1 to {MAX_HISTORY_DAYS}; write e.g. \
+                 {DEFAULT_HISTORY_DAYS} (the default), or leave it unset"
+            ),
+        })
 }
 
 fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError> {
@@ -288,6 +329,33 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.channels_dir, PathBuf::from("channels"));
         assert!(s.redis_url.is_none() && s.admin_token.is_none() && s.account.aes_key.is_none());
+        assert_eq!(s.clock, Clock::default());
+        assert_eq!(s.history_days, DEFAULT_HISTORY_DAYS);
+    }
+
+    #[test]
+    fn the_clock_offset_is_any_whole_number_of_seconds() {
+        let later = settings(&[("WXTAG_CLOCK_OFFSET_SECS", "2678400")]).unwrap();
+        assert_eq!(later.clock.offset_secs, 2_678_400);
+        let earlier = settings(&[("WXTAG_CLOCK_OFFSET_SECS", " -3600 ")]).unwrap();
+        assert_eq!(earlier.clock.offset_secs, -3600);
+        for bad in ["1.5", "31d", "99999999999999999999"] {
+            let err = settings(&[("WXTAG_CLOCK_OFFSET_SECS", bad)]).unwrap_err();
+            assert_eq!(err.var, "WXTAG_CLOCK_OFFSET_SECS", "{err}");
+        }
+    }
+
+    #[test]
+    fn history_days_are_one_to_four_hundred() {
+        for (raw, days) in [("1", 1), ("400", 400), ("30", 30)] {
+            let s = settings(&[("WXTAG_HISTORY_DAYS", raw)]).unwrap();
+            assert_eq!(s.history_days, days);
+        }
+        for bad in ["0", "401", "-5", "ninety"] {
+            let err = settings(&[("WXTAG_HISTORY_DAYS", bad)]).unwrap_err();
+            assert_eq!(err.var, "WXTAG_HISTORY_DAYS", "{err}");
+            assert!(err.problem.contains("1 to 400"), "{err}");
+        }
     }
 
     #[test]

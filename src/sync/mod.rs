@@ -35,7 +35,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::domain::OpenId;
+use crate::domain::{Clock, OpenId};
 use crate::metrics::Metrics;
 use crate::store::{OutboxEntry, OutboxRead, OutboxStats, Store, StoreError};
 use crate::wechat::client::{Client, ClientError, Retry, WeChatAccess, random_id};
@@ -91,6 +91,8 @@ pub struct SyncConfig {
     pub retry: Retry,
     /// How long one call to WeChat may take.
     pub timeout: Duration,
+    /// wxtag's clock, for the times reconcile and dead letters record.
+    pub clock: Clock,
 }
 
 impl Default for SyncConfig {
@@ -104,6 +106,7 @@ impl Default for SyncConfig {
             lease: Duration::from_secs(10),
             retry: Retry::default(),
             timeout: Duration::from_secs(10),
+            clock: Clock::default(),
         }
     }
 }
@@ -187,6 +190,7 @@ impl Worker {
             owner: &self.consumer,
             lease: self.config.lease,
             concurrency: self.config.concurrency,
+            clock: self.config.clock,
         }
     }
 

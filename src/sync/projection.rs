@@ -2,7 +2,8 @@
 //!
 //! WeChat takes at most 20 tags per follower. A lead keeps every tag in Redis; WeChat gets the
 //! 20 that matter most: the tags its first channel gave it (source `qr:<first channel>`), then
-//! the newest (ties by name, so every worker ranks alike). Tags that cannot be synced are left
+//! its lifecycle stage (source `lifecycle`) and its value tiers (source `tiers:<name>`), then
+//! the newest of the rest (ties by name, so every worker ranks alike). Tags that cannot be synced are left
 //! out before ranking, so they never take a place a syncable tag could have. When a more
 //! important tag arrives, the least important one falls out of the projection, and the diff
 //! takes it off WeChat.
@@ -23,14 +24,22 @@ pub fn project(lead: &SyncLead, syncable: impl Fn(&TagName) -> bool) -> Vec<&Tag
         .first_channel
         .as_deref()
         .map(|scene| format!("qr:{scene}"));
+    let rank = |source: &str| -> u8 {
+        if first_source.as_deref() == Some(source) {
+            0
+        } else if source == "lifecycle" {
+            1
+        } else if source.starts_with("tiers:") {
+            2
+        } else {
+            3
+        }
+    };
     let mut ranked: Vec<_> = lead
         .tags
         .iter()
         .filter(|tag| syncable(&tag.name))
-        .map(|tag| {
-            let from_first_channel = first_source.as_deref() == Some(tag.source.as_str());
-            ((!from_first_channel, Reverse(tag.at), &tag.name), &tag.name)
-        })
+        .map(|tag| ((rank(&tag.source), Reverse(tag.at), &tag.name), &tag.name))
         .collect();
     ranked.sort();
     ranked
@@ -86,6 +95,17 @@ mod tests {
         projected.into_iter().map(TagName::as_str).collect()
     }
 
+    /// A lead that came through `expo` with `tags`, and 25 interest tags clicked from `since`
+    /// on, one a second: more than WeChat's 20 in all.
+    fn from_expo_with_interests(mut tags: Vec<SyncTag>, since: i64) -> SyncLead {
+        tags.extend((0..25).map(|i| tag(&format!("兴趣:{i:02}"), since + i, "click:x")));
+        SyncLead {
+            first_channel: Some("expo".to_owned()),
+            tags,
+            ..SyncLead::default()
+        }
+    }
+
     #[test]
     fn up_to_twenty_tags_all_go() {
         let lead = SyncLead {
@@ -97,23 +117,45 @@ mod tests {
 
     #[test]
     fn first_channel_tags_come_first_then_the_newest_and_the_oldest_fall_out() {
-        let mut tags = vec![
-            tag("来源:展会", 1, "qr:expo"),
-            tag("活动:工博会", 1, "qr:expo"),
-            tag("来源:官网", 50, "qr:web"),
-        ];
-        tags.extend((0..25).map(|i| tag(&format!("兴趣:{i:02}"), 10 + i, "click:x")));
-        let lead = SyncLead {
-            first_channel: Some("expo".to_owned()),
-            tags,
-            ..SyncLead::default()
-        };
+        let lead = from_expo_with_interests(
+            vec![
+                tag("来源:展会", 1, "qr:expo"),
+                tag("活动:工博会", 1, "qr:expo"),
+                tag("来源:官网", 50, "qr:web"),
+            ],
+            10,
+        );
         let projected = names(project(&lead, |_| true));
         assert_eq!(projected.len(), TAGS_PER_USER);
         assert_eq!(projected[..3], ["来源:展会", "活动:工博会", "来源:官网"]);
         assert_eq!(projected[3], "兴趣:24", "then the newest");
         assert_eq!(projected[19], "兴趣:08");
         assert!(!projected.contains(&"兴趣:07"), "the oldest fall out");
+    }
+
+    #[test]
+    fn the_stage_and_tiers_come_right_after_the_first_channel_then_the_newest() {
+        let lead = from_expo_with_interests(
+            vec![
+                tag("来源:展会", 1, "qr:expo"),
+                tag("等级:B", 5, "tiers:线索等级"),
+                tag("阶段:沉默", 3, "lifecycle"),
+                tag("价值:高", 2, "tiers:客户价值"),
+            ],
+            100,
+        );
+        let projected = names(project(&lead, |_| true));
+        assert_eq!(projected.len(), TAGS_PER_USER);
+        assert_eq!(
+            projected[..5],
+            ["来源:展会", "阶段:沉默", "等级:B", "价值:高", "兴趣:24"],
+            "source, stage, tiers (newest first), then the newest of the rest"
+        );
+        assert_eq!(projected[19], "兴趣:09");
+        assert!(
+            !projected.contains(&"兴趣:08"),
+            "older interests fall out first"
+        );
     }
 
     #[test]

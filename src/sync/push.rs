@@ -31,7 +31,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 
-use crate::domain::{OpenId, TagId, TagName, UnixTime};
+use crate::domain::{Clock, OpenId, TagId, TagName};
 use crate::store::{DeadLetterRecord, LeaseOp, Store, SyncLead, TagOp};
 use crate::wechat::api::{AccessToken, ApiError, WeChatApi};
 
@@ -178,6 +178,8 @@ pub(crate) struct Pusher<'a> {
     pub(crate) lease: Duration,
     /// How many calls may be in flight at once.
     pub(crate) concurrency: usize,
+    /// wxtag's clock, for when a change was dead-lettered.
+    pub(crate) clock: Clock,
 }
 
 impl Pusher<'_> {
@@ -406,7 +408,7 @@ impl Pusher<'_> {
                     op: call.op,
                     errcode: error.code(),
                     error: error.to_string(),
-                    at: UnixTime::now().0,
+                    at: self.clock.now().0,
                 })
                 .await?;
             pushed.dead_letters += 1;

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::domain::{OpenId, TagId, TagName, UnixTime};
+use crate::domain::{OpenId, TagId, TagName};
 use crate::store::SyncLead;
 
 use super::Worker;
@@ -147,7 +147,7 @@ impl Worker {
             .into_iter()
             .chain(rule_tags.iter().map(ToString::to_string))
             .collect();
-        let now = UnixTime::now();
+        let now = self.config.clock.now();
         for tag in &on_wechat {
             if SYSTEM_TAG_IDS.contains(&tag.id.0) || ids.get(&tag.name) == Some(&tag.id) {
                 continue;
@@ -191,7 +191,7 @@ impl Worker {
         report: &mut ReconcileReport,
     ) -> Result<HashMap<OpenId, BTreeSet<TagId>>, ClientError> {
         let external = self.store.tag_sync().await?.external;
-        let now = UnixTime::now();
+        let now = self.config.clock.now();
         let mut held: HashMap<OpenId, BTreeSet<TagId>> = HashMap::new();
         for (name, &id) in ids {
             let import = external

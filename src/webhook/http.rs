@@ -1,11 +1,12 @@
-//! The webhook's HTTP side: extract the request, call the [`Intake`], answer, log one line.
+//! The webhook's HTTP side: extract the request, call the [`Intake`] with wxtag's (possibly
+//! shifted) [`Clock`], answer, log one line.
 
 use std::time::Instant;
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 
 use super::{Answer, Intake, IntakeError, PushQuery};
-use crate::domain::UnixTime;
+use crate::domain::Clock;
 use crate::metrics::Metrics;
 
 /// The largest push body accepted; WeChat's are a few KiB.
@@ -49,9 +50,13 @@ fn refuse(error: &IntakeError, started: Instant) -> HttpResponse {
 }
 
 /// `GET /wechat`: echo `echostr` when the signature holds.
-async fn verify(intake: web::Data<Intake>, query: web::Query<PushQuery>) -> HttpResponse {
+async fn verify(
+    intake: web::Data<Intake>,
+    clock: web::Data<Clock>,
+    query: web::Query<PushQuery>,
+) -> HttpResponse {
     let started = Instant::now();
-    match intake.verify_url(&query, UnixTime::now()) {
+    match intake.verify_url(&query, clock.now()) {
         Ok(echo) => {
             tracing::info!("url verification passed");
             HttpResponse::Ok().content_type("text/plain").body(echo)
@@ -64,11 +69,12 @@ async fn verify(intake: web::Data<Intake>, query: web::Query<PushQuery>) -> Http
 async fn push(
     intake: web::Data<Intake>,
     metrics: web::Data<Metrics>,
+    clock: web::Data<Clock>,
     query: web::Query<PushQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
     let started = Instant::now();
-    match intake.push(&query, &body, UnixTime::now()).await {
+    match intake.push(&query, &body, clock.now()).await {
         Ok(handled) => {
             let outcome = match (&handled.answer, handled.fresh) {
                 (_, false) => "duplicate",

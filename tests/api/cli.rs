@@ -12,7 +12,7 @@ use crate::helpers::{
 const BIN: &str = env!("CARGO_BIN_EXE_wxtag");
 
 /// `wxtag` with a clean environment: nothing from the developer's shell or a `.env`.
-fn wxtag(dir: &std::path::Path) -> Command {
+pub(crate) fn wxtag(dir: &std::path::Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -24,7 +24,7 @@ fn wxtag(dir: &std::path::Path) -> Command {
 }
 
 /// A `wxtag serve` child process, killed when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: std::process::Child,
     base: String,
     dir: tempfile::TempDir,
@@ -40,7 +40,7 @@ impl Drop for Serve {
 impl Serve {
     /// Starts `serve` in a fresh folder holding `channels`, with extra environment, and waits
     /// until /healthz answers.
-    async fn start(channels: &str, env: &[(&str, String)]) -> Self {
+    pub(crate) async fn start(channels: &str, env: &[(&str, String)]) -> Self {
         wxtag::wechat::api::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("channels")).unwrap();
@@ -79,7 +79,7 @@ impl Serve {
         serve
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 

@@ -52,7 +52,7 @@ async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
+pub(crate) async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
     client()
         .post(format!("{}{path}", app.base))
         .header(header::COOKIE, logged_in(app).await)

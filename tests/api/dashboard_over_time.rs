@@ -371,3 +371,27 @@ async fn the_preview_page_speaks_english_when_asked() {
         .collect();
     assert!(chinese.is_empty(), "Chinese left: {chinese:?} in {body}");
 }
+
+#[tokio::test]
+async fn the_lead_page_tells_time_by_the_apps_clock() {
+    let mut app = app().await;
+    three_leads(&app).await;
+
+    // One half-life later (WXTAG_CLOCK_OFFSET_SECS), the score has halved, and the lead is
+    // no longer new: no stage holds.
+    app.restart(30 * 86_400).await;
+    let (status, body) = page(&app, "/leads/plc").await;
+
+    assert_eq!(status, StatusCode::OK);
+    let score: f64 = body
+        .split("id=\"score\">")
+        .nth(1)
+        .and_then(|s| s.split("</dd>").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a score: {body}"));
+    assert!(
+        (17.49..=17.53).contains(&score),
+        "35 halved, aged from the end of its hour: {score}"
+    );
+    assert!(!body.contains("id=\"stage\""), "{body}");
+}

@@ -10,11 +10,12 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use wxtag::admin::AdminToken;
 use wxtag::config::{Account, Mode};
-use wxtag::domain::UnixTime;
+use wxtag::domain::{Clock, UnixTime};
 use wxtag::redis_server::{Listen, LocalRedis, Options};
 use wxtag::rules::LiveRules;
 use wxtag::startup::{AppConfig, Application};
 use wxtag::store::Durability;
+use wxtag::store::history::DEFAULT_HISTORY_DAYS;
 use wxtag::sync::SyncConfig;
 use wxtag::wechat::crypto::{EncodingAesKey, MessageCipher};
 use wxtag::wechat::inbound::EncryptedEnvelope;
@@ -86,6 +87,12 @@ impl TestRedis {
     }
 }
 
+/// A nonce no other push of this test binary used.
+fn next_nonce() -> String {
+    static NONCE: AtomicU64 = AtomicU64::new(1320562132);
+    NONCE.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
 /// A port no one listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -104,11 +111,26 @@ pub struct Spawn {
     pub wechat: Option<String>,
     /// Run the app's Redis as `serve` runs its own: AOF on, fsynced on every write.
     pub durable_redis: bool,
+    /// `WXTAG_CLOCK_OFFSET_SECS`: seconds the app's clock runs ahead of (or behind) the real one.
+    pub clock_offset_secs: i64,
 }
 
+/// The shipped example's file of tags from behaviour over time (rule tags, score, tiers,
+/// lifecycle, …), which [`Spawn::shipped_channels`] leaves out.
+pub const OVER_TIME_FILE: &str = "50-over-time.toml";
+
 impl Spawn {
-    /// A plaintext app with the shipped example `channels/` folder.
+    /// A plaintext app with the shipped example `channels/` folder's touch rules: every file
+    /// but [`OVER_TIME_FILE`], so a touch gives exactly the tags its rules name.
     pub fn shipped_channels() -> Self {
+        let mut spawn = Self::shipped_channels_over_time();
+        spawn.channels.retain(|(name, _)| name != OVER_TIME_FILE);
+        spawn
+    }
+
+    /// A plaintext app with the whole shipped example `channels/` folder, tags from
+    /// behaviour over time included.
+    pub fn shipped_channels_over_time() -> Self {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("channels");
         let mut channels = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -130,6 +152,7 @@ impl Default for Spawn {
             channels: Vec::new(),
             wechat: None,
             durable_redis: false,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -142,8 +165,13 @@ pub struct TestApp {
     pub wire: Wire,
     pub rules: LiveRules,
     pub channels_dir: tempfile::TempDir,
+    /// The app's clock offset (`WXTAG_CLOCK_OFFSET_SECS`).
+    pub clock_offset_secs: i64,
+    /// The WeChat API the app's sync worker talks to, if it runs one.
+    wechat: Option<String>,
     cipher: MessageCipher,
     stop: Option<oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -151,6 +179,57 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// One app process's run: where it listens, its rules, and how to stop it.
+struct Running {
+    base: String,
+    rules: LiveRules,
+    stop: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Builds an app on `redis_url` with the rules in `channels_dir` and runs it.
+async fn run_app(
+    wire: Wire,
+    redis_url: String,
+    channels_dir: &std::path::Path,
+    wechat: Option<String>,
+    clock_offset_secs: i64,
+) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build(
+        AppConfig {
+            account: account(wire),
+            channels_dir: channels_dir.to_owned(),
+            admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
+            trusted_proxies: Default::default(),
+            redis_url,
+            sync: wechat.is_some().then(SyncConfig::default),
+            // Test servers keep nothing on disk: they are not durable, on purpose.
+            durability: Durability::Relaxed,
+            api_base: wechat.unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
+            clock: Clock {
+                offset_secs: clock_offset_secs,
+            },
+            history_days: DEFAULT_HISTORY_DAYS,
+        },
+        listener,
+    )
+    .await
+    .expect("the app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let rules = app.rules();
+    let (stop, stopped) = oneshot::channel();
+    let handle = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    Running {
+        base,
+        rules,
+        stop,
+        handle,
     }
 }
 
@@ -185,50 +264,77 @@ impl TestApp {
         for (name, toml) in &spawn.channels {
             std::fs::write(channels_dir.path().join(name), toml).unwrap();
         }
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let app = Application::build(
-            AppConfig {
-                account: account(spawn.wire),
-                channels_dir: channels_dir.path().to_owned(),
-                admin_token: AdminToken::parse(ADMIN_TOKEN).unwrap(),
-                trusted_proxies: Default::default(),
-                redis_url: redis.url(),
-                sync: spawn.wechat.is_some().then(SyncConfig::default),
-                // Test servers keep nothing on disk: they are not durable, on purpose.
-                durability: Durability::Relaxed,
-                api_base: spawn
-                    .wechat
-                    .unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
-            },
-            listener,
+        let running = run_app(
+            spawn.wire,
+            redis.url(),
+            channels_dir.path(),
+            spawn.wechat.clone(),
+            spawn.clock_offset_secs,
         )
-        .await
-        .expect("the app builds");
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let rules = app.rules();
-        let (stop, stopped) = oneshot::channel();
-        tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
+        .await;
         Self {
-            base,
+            base: running.base,
             http: reqwest::Client::new(),
             redis,
             wire: spawn.wire,
-            rules,
+            rules: running.rules,
             channels_dir,
+            clock_offset_secs: spawn.clock_offset_secs,
+            wechat: spawn.wechat,
             cipher: MessageCipher::new(EncodingAesKey::parse(AES_KEY).unwrap(), APPID.to_owned()),
-            stop: Some(stop),
+            stop: Some(running.stop),
+            running: Some(running.handle),
         }
     }
 
-    /// The query and body WeChat would send for `xml`, in this app's wire mode, now, with a
-    /// nonce of its own (as WeChat's: a plaintext query vouches for one body only).
+    /// Stops the app (requests in flight finish) and starts it again on the same Redis and
+    /// channels folder with its clock shifted by `clock_offset_secs`: `serve` restarted
+    /// "later". The app listens on a new port afterwards (`base` says which).
+    pub async fn restart(&mut self, clock_offset_secs: i64) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running
+                .await
+                .expect("the app's task ends")
+                .expect("the app stops cleanly");
+        }
+        let running = run_app(
+            self.wire,
+            self.redis.url(),
+            self.channels_dir.path(),
+            self.wechat.clone(),
+            clock_offset_secs,
+        )
+        .await;
+        self.base = running.base;
+        self.rules = running.rules;
+        self.clock_offset_secs = clock_offset_secs;
+        self.stop = Some(running.stop);
+        self.running = Some(running.handle);
+    }
+
+    /// Now on the app's clock: the real time shifted by its offset.
+    pub fn now(&self) -> UnixTime {
+        Clock {
+            offset_secs: self.clock_offset_secs,
+        }
+        .now()
+    }
+
+    /// The query and body WeChat would send for `xml`, in this app's wire mode, now (on the
+    /// app's clock: WeChat and a shifted app agree on the time), with a nonce of its own (as
+    /// WeChat's: a plaintext query vouches for one body only).
     pub fn signed(&self, xml: &str) -> (Vec<(String, String)>, String) {
-        static NONCE: AtomicU64 = AtomicU64::new(1320562132);
+        let timestamp = self.now().0.to_string();
+        self.signed_at(xml, &timestamp, &next_nonce())
+    }
+
+    /// The same, signed at the real time whatever the app's clock says.
+    pub fn signed_now(&self, xml: &str) -> (Vec<(String, String)>, String) {
         let timestamp = UnixTime::now().0.to_string();
-        let nonce = NONCE.fetch_add(1, Ordering::Relaxed).to_string();
-        self.signed_at(xml, &timestamp, &nonce)
+        self.signed_at(xml, &timestamp, &next_nonce())
     }
 
     /// The same with a given timestamp and nonce.
@@ -466,9 +572,15 @@ pub mod xml {
 
     /// A CLICK menu event.
     pub fn click(openid: &str, key: &str) -> String {
+        click_at(openid, key, now())
+    }
+
+    /// A CLICK at a given CreateTime (WeChat's dedup key for events: clicks in the same
+    /// second by the same lead are one delivery).
+    pub fn click_at(openid: &str, key: &str, created: i64) -> String {
         event(
             openid,
-            now(),
+            created,
             &format!("<Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[{key}]]></EventKey>"),
         )
     }

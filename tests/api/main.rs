@@ -4,6 +4,7 @@ mod access; // sessions, a bearer-only API, the Origin check, the login limiter,
 mod admin; // the admin API's guard and shapes
 mod browser; // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals
+mod clock; // WXTAG_CLOCK_OFFSET_SECS: a shifted app, a restart later, send and serve shifted
 mod credentials; // named credentials and roles, the route table guard test, account paths, `wxtag token`
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod dashboard_over_time; // a lead's score, stage and why; derived tags by kind; the rules preview
@@ -14,6 +15,7 @@ mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod layers; // the one-way structure: no module uses one above or beside it
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
+mod ownership; // sales edits of derived tags: 409 naming the tag and its rule, nothing changed
 mod proptests; // arbitrary input never panics the protocol layer or the loader; round trips hold
 mod redis_down; // Redis stopped and killed under load: no false success, one effect each
 mod refollow; // a re-follow of a tagged lead queues a sync

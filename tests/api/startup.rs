@@ -60,6 +60,8 @@ async fn build(url: String, mode: Durability) -> Result<String, String> {
             sync: None,
             durability: mode,
             trusted_proxies: Default::default(),
+            clock: Default::default(),
+            history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
         },
         listener,
     )

@@ -40,6 +40,7 @@ pub(crate) fn quick() -> SyncConfig {
             cap: Duration::from_millis(40),
         },
         timeout: Duration::from_secs(2),
+        clock: Default::default(),
     }
 }
 

@@ -12,7 +12,7 @@ async fn shipped() -> TestApp {
     TestApp::spawn_with(Spawn::shipped_channels()).await
 }
 
-fn tag_names(lead: &Value) -> Vec<String> {
+pub(crate) fn tag_names(lead: &Value) -> Vec<String> {
     lead["tags"]
         .as_array()
         .unwrap()
@@ -21,7 +21,7 @@ fn tag_names(lead: &Value) -> Vec<String> {
         .collect()
 }
 
-fn source_of<'a>(lead: &'a Value, tag: &str) -> &'a str {
+pub(crate) fn source_of<'a>(lead: &'a Value, tag: &str) -> &'a str {
     lead["tags"]
         .as_array()
         .unwrap()

@@ -11,7 +11,7 @@ use crate::helpers::{Spawn, TOKEN, TestApp, Wire, eventually, xml};
 
 const OPENID: &str = "oyORnuP8q7ou2gfYjqLzSIWZf0rs";
 
-fn verification_query(timestamp: &str, signature: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn verification_query(timestamp: &str, signature: &str) -> Vec<(&'static str, String)> {
     vec![
         ("signature", signature.to_owned()),
         ("timestamp", timestamp.to_owned()),

@@ -10,9 +10,10 @@ use super::chart::{PALETTE, Series, StackedChart};
 use super::words::Words;
 use super::{Lang, Nav, PageError, html};
 use crate::admin::ApiError;
-use crate::admin::channels::{ChannelReport, channel_report, range};
+use crate::admin::channels::{ChannelReport, channel_report, range, today};
+use crate::domain::Clock;
 use crate::rules::LiveRules;
-use crate::store::{Counts, Store, china_time};
+use crate::store::{Counts, Store};
 
 /// The query: a date range and the chart's metric.
 #[derive(Debug, Deserialize)]
@@ -114,10 +115,6 @@ struct ChannelsPage {
     chart: StackedChart,
 }
 
-fn today() -> NaiveDate {
-    chrono::Utc::now().with_timezone(&china_time()).date_naive()
-}
-
 /// The preset ranges: last 7 days, last calendar week (Monday to Sunday), this month, 30 days.
 fn presets(t: &'static Words, today: NaiveDate) -> [(&'static str, NaiveDate, NaiveDate); 4] {
     let this_monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
@@ -142,14 +139,15 @@ pub(super) async fn page(
     lang: Lang,
     store: web::Data<Store>,
     rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, PageError> {
     let metric = Metric::ALL
         .into_iter()
         .find(|m| Some(m.key()) == query.metric.as_deref())
         .unwrap_or(Metric::Leads);
-    let today = today();
-    let (from, to, error) = match range(query.from.as_deref(), query.to.as_deref()) {
+    let today = today(clock.now());
+    let (from, to, error) = match range(query.from.as_deref(), query.to.as_deref(), today) {
         Ok((from, to)) => (from, to, None),
         Err(ApiError::BadRequest(why)) => (today - Duration::days(6), today, Some(why)),
         Err(other) => return Err(other.into()),

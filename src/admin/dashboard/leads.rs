@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::labels::{ChannelName, Why, channel_name, event_kind, short_time, why};
 use super::words::Words;
-use super::{Lang, Nav, PageError, html, now, same_origin, see_other};
-use crate::admin::leads::ADMIN_SOURCE;
+use super::{Lang, Nav, PageError, html, same_origin, see_other};
+use crate::admin::leads::{ADMIN_SOURCE, DerivedTag, first_derived};
 use crate::admin::{Caller, audit, why};
-use crate::domain::{OpenId, Scene, TagName, UnixTime};
+use crate::domain::{Clock, OpenId, Scene, TagName};
 use crate::rules::LiveRules;
 use crate::rules::Rules;
 use crate::store::{Lead, LeadFilter, Store};
@@ -284,15 +284,15 @@ async fn find(t: &Words, store: &Store, raw: &str) -> Result<Lead, PageError> {
 /// `GET /leads/{openid}`: one lead, with its score, stage and the why of each tag now.
 pub(super) async fn page(
     lang: Lang,
-    req: HttpRequest,
     store: web::Data<Store>,
     rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
     openid: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let t = lang.0;
     let openid = openid_of(t, &openid)?;
     let rules = rules.load();
-    let lead = why::lead_view(&store, &rules, &openid, now(&req))
+    let lead = why::lead_view(&store, &rules, &openid, clock.now())
         .await?
         .ok_or_else(|| PageError::NotFound(t.no_lead.fill(&openid)))?;
     let mut view = LeadView::new(lang, lead.lead, &rules, tag_options(&store).await?);
@@ -311,16 +311,18 @@ pub(super) struct TagForm {
 }
 
 /// `POST /leads/{openid}/tags`: adds or removes one of sales' own tags, then shows the lead
-/// again; a bad tag name shows the lead with why.
+/// again; a bad tag name (400) or a derived tag (409, nothing changed) shows the lead with why.
 pub(super) async fn edit_tags(
     caller: Caller,
-    lang: Lang,
     req: HttpRequest,
     store: web::Data<Store>,
     rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
     openid: web::Path<String>,
     form: web::Form<TagForm>,
 ) -> Result<HttpResponse, PageError> {
+    // The language as the `Lang` extractor picks it, read from the request already at hand.
+    let lang = Lang(super::words::for_request(&req));
     same_origin(&req)?;
     let lead = find(lang.0, &store, &openid).await?;
     let parse = |raw: &str| non_empty(raw).map(TagName::parse).transpose();
@@ -335,11 +337,24 @@ pub(super) async fn edit_tags(
     };
     let add: Vec<TagName> = add.into_iter().collect();
     let remove: Vec<TagName> = remove.into_iter().collect();
+    let rules = rules.load();
+    if let Some(tag) = first_derived(&rules, &add, &remove) {
+        let derived = DerivedTag::held_in(tag, &lead.tags);
+        let why = match derived.by {
+            Some(by) => format!("{tag} ({by})"),
+            None => tag.to_string(),
+        };
+        let error = lang.0.derived_tag.fill(why);
+        let mut view = LeadView::new(lang, lead, &rules, tag_options(&store).await?);
+        view.error = Some(error);
+        return html(StatusCode::CONFLICT, &view);
+    }
     if !add.is_empty() || !remove.is_empty() {
+        let now = clock.now();
         store
-            .edit_tags(&lead.openid, &add, &remove, ADMIN_SOURCE, UnixTime::now())
+            .edit_tags(&lead.openid, &add, &remove, ADMIN_SOURCE, now)
             .await?;
-        audit::record(&store, &caller.name, "tags.edit", lead.openid.as_str()).await;
+        audit::record(&store, now, &caller.name, "tags.edit", lead.openid.as_str()).await;
     }
     Ok(see_other(&format!("/leads/{}#tags", lead.openid), None))
 }

@@ -16,7 +16,7 @@
 //!
 //! Pages are askama templates under `templates/`, which escape every value; charts are inline
 //! SVG drawn from numbers computed in [`chart`]. Pages use no JavaScript, and say so in their
-//! Content-Security-Policy. Pages tell time by the app's [`Clock`] (shifted by
+//! Content-Security-Policy. Pages tell time by the app's [`Clock`](crate::domain::Clock) (shifted by
 //! `WXTAG_CLOCK_OFFSET_SECS`), so scores and windows read as the scheduler sees them. Forms
 //! post back to the page's own origin: a request the browser marks as coming from another
 //! site (`Sec-Fetch-Site`) is refused, and so is one whose `Origin` (or, without it,
@@ -39,7 +39,6 @@ use askama::Template;
 
 use crate::admin::routes::{Entry, Gate};
 use crate::admin::{ApiError, Need};
-use crate::domain::{Clock, UnixTime};
 use crate::store::StoreError;
 pub use preview::RulesFolder;
 pub(super) use words::localize;
@@ -102,6 +101,9 @@ pub enum PageError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The form conflicts with what the rules own (a derived tag).
+    #[error("{0}")]
+    Conflict(String),
     /// A form was posted from another site.
     #[error("a form was posted from another site")]
     CrossSite,
@@ -124,6 +126,7 @@ impl From<ApiError> for PageError {
         match error {
             ApiError::BadRequest(why) => PageError::BadRequest(why),
             ApiError::NotFound(why) => PageError::NotFound(why),
+            ApiError::Conflict(why) => PageError::Conflict(why),
             ApiError::Forbidden(_) => PageError::Forbidden,
             ApiError::Store(cause) => PageError::Store(cause),
         }
@@ -144,6 +147,7 @@ impl ResponseError for PageError {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::CrossSite | PageError::Forbidden => StatusCode::FORBIDDEN,
             PageError::Store(_) | PageError::Render(_) | PageError::Blocking(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -158,6 +162,7 @@ impl ResponseError for PageError {
             PageError::Blocking(cause) => tracing::error!(error = %cause, "dashboard page failed"),
             PageError::BadRequest(_)
             | PageError::NotFound(_)
+            | PageError::Conflict(_)
             | PageError::CrossSite
             | PageError::Forbidden => {}
         }
@@ -169,7 +174,7 @@ impl PageError {
     /// What the error page says, in `t`'s language.
     fn message(&self, t: &'static Words) -> &str {
         match self {
-            PageError::BadRequest(why) | PageError::NotFound(why) => why,
+            PageError::BadRequest(why) | PageError::NotFound(why) | PageError::Conflict(why) => why,
             PageError::CrossSite => t.cross_site,
             PageError::Forbidden => t.forbidden,
             PageError::Store(_) | PageError::Render(_) | PageError::Blocking(_) => t.internal,
@@ -190,12 +195,6 @@ impl PageError {
                 .body(message.to_owned())
         })
     }
-}
-
-/// Now, as pages show it: the app's [`Clock`] when one is registered, else the real time.
-fn now(req: &HttpRequest) -> UnixTime {
-    req.app_data::<web::Data<Clock>>()
-        .map_or_else(UnixTime::now, |clock| clock.now())
 }
 
 /// A rendered page with the dashboard's security headers; pages hold personal data, so no

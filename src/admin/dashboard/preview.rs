@@ -10,12 +10,13 @@
 
 use std::path::PathBuf;
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
 
 use super::labels::derived_kind;
 use super::words::Words;
-use super::{Lang, Nav, PageError, html, now};
+use super::{Lang, Nav, PageError, html};
+use crate::domain::Clock;
 use crate::rules::preview::{self, Preview};
 use crate::rules::{LiveRules, Rules};
 use crate::store::Store;
@@ -92,13 +93,13 @@ struct PreviewPage {
 /// [`PREVIEW_LEADS`] leads.
 pub(super) async fn page(
     lang: Lang,
-    req: HttpRequest,
     store: web::Data<Store>,
     rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
     folder: web::Data<RulesFolder>,
 ) -> Result<HttpResponse, PageError> {
     let t = lang.0;
-    let now = now(&req);
+    let now = clock.now();
     let live = preview::preview(&rules.load(), &store, now, Some(PREVIEW_LEADS)).await?;
     let (dir, days) = (folder.dir.clone(), folder.history_days);
     let lines = |diagnostics: &[crate::rules::Diagnostic]| -> Vec<String> {

@@ -20,6 +20,7 @@ use super::{Lang, Nav, PageError, html, same_origin, see_other};
 use crate::admin::Access;
 use crate::admin::audit;
 use crate::admin::auth::{COOKIE, LOGIN_PATH};
+use crate::domain::Clock;
 use crate::store::Store;
 
 /// How long a login lasts.
@@ -89,6 +90,7 @@ pub(super) async fn login(
     req: HttpRequest,
     access: web::Data<Access>,
     store: web::Data<Store>,
+    clock: web::Data<Clock>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     same_origin(&req)?;
@@ -120,7 +122,7 @@ pub(super) async fn login(
     let id = store
         .start_session(&token_digest, ttl.whole_seconds().unsigned_abs())
         .await?;
-    audit::record(&store, &caller.name, "login", "").await;
+    audit::record(&store, clock.now(), &caller.name, "login", "").await;
     let cookie = Cookie::build(COOKIE, id)
         .path("/")
         .http_only(true)
@@ -136,11 +138,12 @@ pub(super) async fn logout(
     req: HttpRequest,
     access: web::Data<Access>,
     store: web::Data<Store>,
+    clock: web::Data<Clock>,
 ) -> Result<HttpResponse, PageError> {
     same_origin(&req)?;
     if let Some(cookie) = req.cookie(COOKIE) {
         if let Some(caller) = access.session(&store, &req).await? {
-            audit::record(&store, &caller.name, "logout", "").await;
+            audit::record(&store, clock.now(), &caller.name, "logout", "").await;
         }
         store.end_session(cookie.value()).await?;
     }

@@ -128,7 +128,10 @@ async fn derived_groups(
     counts: &[TagCount],
 ) -> Result<Vec<DerivedGroup>, PageError> {
     let mut found: Vec<(&'static str, DerivedRow)> = Vec::new();
-    for count in counts.iter().filter(|c| c.leads > 0 && rules.is_derived(&c.name)) {
+    for count in counts
+        .iter()
+        .filter(|c| c.leads > 0 && rules.is_derived(&c.name))
+    {
         let Ok(tag) = TagName::parse(&count.name) else {
             continue;
         };

@@ -164,6 +164,8 @@ pub struct Words {
     pub bad_openid: Pattern,
     /// A tag name is malformed, with why.
     pub bad_tag: Pattern,
+    /// A tag form that would add or remove a derived tag: the tag (and its rule).
+    pub derived_tag: Pattern,
     /// A channel is malformed, with why.
     pub bad_channel: Pattern,
     // One lead's page.
@@ -421,6 +423,9 @@ pub static ZH: Words = Words {
     no_lead: Pattern("没有 openid 为 {} 的线索。"),
     bad_openid: Pattern("openid 格式不对:{}"),
     bad_tag: Pattern("标签名不对:{}"),
+    derived_tag: Pattern(
+        "{} 是按行为自动计算的标签,不能手动添加或删除;请在 channels/ 里修改对应的规则。",
+    ),
     bad_channel: Pattern("渠道不对:{}"),
     // One lead's page.
     lead_title: "线索",
@@ -584,6 +589,10 @@ pub static EN: Words = Words {
     no_lead: Pattern("No lead has the openid {}."),
     bad_openid: Pattern("Not an openid: {}"),
     bad_tag: Pattern("Not a tag name: {}"),
+    derived_tag: Pattern(
+        "{} is derived from behaviour, so it cannot be added or removed by hand; change its \
+         rule in channels/ instead.",
+    ),
     bad_channel: Pattern("Not a channel: {}"),
     // One lead's page.
     lead_title: "Lead",
@@ -667,7 +676,9 @@ pub static EN: Words = Words {
     preview_intro: "How many existing leads each rule, tier list, stage and preference would tag and untag now.",
     rules_in_force: "The rules in force",
     files_on_disk: "The files on disk",
-    files_on_disk_note: Pattern("The files in {}, read afresh each time this page opens; they take effect on a reload (SIGHUP)."),
+    files_on_disk_note: Pattern(
+        "The files in {}, read afresh each time this page opens; they take effect on a reload (SIGHUP).",
+    ),
     col_name: "Name",
     would_tag: "Would tag",
     would_untag: "Would untag",
@@ -746,6 +757,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         no_lead,
         bad_openid,
         bad_tag,
+        derived_tag,
         bad_channel,
         lead_title,
         first_source,
@@ -897,6 +909,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("no_lead", no_lead.0, true),
         ("bad_openid", bad_openid.0, true),
         ("bad_tag", bad_tag.0, true),
+        ("derived_tag", derived_tag.0, true),
         ("bad_channel", bad_channel.0, true),
         ("lead_title", *lead_title, false),
         ("first_source", *first_source, false),
