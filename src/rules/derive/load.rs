@@ -508,28 +508,28 @@ impl Builder {
                 );
                 continue;
             }
-            if let Some(&(prev, _)) = levels.last() {
-                if bound >= prev {
-                    let message = format!(
-                        "{what}: at_least {bound} is not below the level before it ({prev}); \
+            if let Some(&(prev, _)) = levels.last()
+                && bound >= prev
+            {
+                let message = format!(
+                    "{what}: at_least {bound} is not below the level before it ({prev}); \
                          write levels highest first"
-                    );
-                    self.error(ctx, &span, message);
-                    continue;
-                }
+                );
+                self.error(ctx, &span, message);
+                continue;
             }
             if let Some(tag) = self.owned_tag(ctx, tag, Owner::Tiers(index), &what) {
                 levels.push((bound, tag));
             }
         }
-        if let Some(&(lowest, _)) = levels.last() {
-            if lowest > 0.0 {
-                let message = format!(
-                    "{what}: the lowest level is at_least {lowest}, so a lead below it holds no tag \
+        if let Some(&(lowest, _)) = levels.last()
+            && lowest > 0.0
+        {
+            let message = format!(
+                "{what}: the lowest level is at_least {lowest}, so a lead below it holds no tag \
                      of the list; add a level at_least = 0 to give every lead one"
-                );
-                self.warn(ctx, &levels_span, message);
-            }
+            );
+            self.warn(ctx, &levels_span, message);
         }
         if let (Some(name), Some(of)) = (name, of) {
             self.derived.derived.tiers.push(Tiers { name, of, levels });
