@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use crate::wechat::reply::Article;
 
-/// A list of spanned strings, as `tags = [...]` and the `when` lists are written.
+/// A list of spanned strings, as `tags = [...]` is written.
 pub(super) type SpannedStrings = Vec<Spanned<String>>;
 
 /// `[follow]`: a follow with no known QR scene.
@@ -101,18 +101,10 @@ pub(super) enum RawReply {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVariant {
-    pub when: Option<Spanned<RawWhen>>,
+    /// Any condition of the condition language, parsed by [`crate::rules::condition`].
+    pub when: Option<Spanned<toml::Value>>,
     pub text: Option<Spanned<String>>,
     pub news: Option<Spanned<Vec<Article>>>,
-}
-
-/// `when = { all = [...] }` (or `any`, or `none`): exactly one of the three is allowed.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawWhen {
-    pub all: Option<SpannedStrings>,
-    pub any: Option<SpannedStrings>,
-    pub none: Option<SpannedStrings>,
 }
 
 /// Written by hand rather than `#[serde(untagged)]`: an untagged enum would swallow the inner

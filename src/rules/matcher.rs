@@ -1,11 +1,13 @@
 //! Matching one touch against the rules: which tags it adds, which channel it came through,
-//! and which reply it gets once the lead's tags are known.
+//! and which reply it gets once the lead is known (its tags, or its whole state when a
+//! reply's `when` reads more).
 
 use std::collections::HashSet;
 
-use crate::domain::{Scene, TagName};
+use crate::domain::{Scene, TagName, UnixTime};
 use crate::wechat::reply::Reply;
 
+use super::condition::{Condition, Facts};
 use super::{Channel, RuleId, Rules, Source};
 
 /// One thing a follower did, as far as the rules care.
@@ -50,35 +52,11 @@ pub(super) struct Rule {
 #[derive(Debug)]
 pub(super) struct Answer(pub(super) Vec<Variant>);
 
-/// A reply and the condition on the lead's tags under which it is sent.
+/// A reply and the condition under which it is sent (`None`: always).
 #[derive(Debug)]
 pub(super) struct Variant {
-    pub(super) when: When,
+    pub(super) when: Option<Condition>,
     pub(super) reply: Reply,
-}
-
-/// A condition on the lead's tags.
-#[derive(Debug)]
-pub(super) enum When {
-    /// No `when`: always holds.
-    Always,
-    /// The lead has every one of these tags.
-    All(Vec<TagName>),
-    /// The lead has at least one of these tags.
-    Any(Vec<TagName>),
-    /// The lead has none of these tags.
-    None(Vec<TagName>),
-}
-
-impl When {
-    fn holds(&self, has_tag: &impl Fn(&TagName) -> bool) -> bool {
-        match self {
-            When::Always => true,
-            When::All(tags) => tags.iter().all(has_tag),
-            When::Any(tags) => tags.iter().any(has_tag),
-            When::None(tags) => !tags.iter().any(has_tag),
-        }
-    }
 }
 
 /// What a touch means under the rules.
@@ -95,22 +73,34 @@ pub struct Outcome<'r> {
 }
 
 impl<'r> Outcome<'r> {
-    /// True when choosing the reply depends on the lead's tags: some candidate has a `when`.
-    /// When false, the store need not read the lead's tags back.
-    pub fn reply_needs_tags(&self) -> bool {
+    /// The `when` of every candidate variant that has one.
+    fn whens(&self) -> impl Iterator<Item = &'r Condition> + '_ {
         self.answers
             .iter()
             .flat_map(|a| a.0.iter())
-            .any(|v| !matches!(v.when, When::Always))
+            .filter_map(|v| v.when.as_ref())
     }
 
-    /// The reply to send, given the lead's tags after this touch: the first variant whose
-    /// `when` holds, of the first matching rule that has one. `None`: answer `success`.
-    pub fn reply(&self, has_tag: impl Fn(&TagName) -> bool) -> Option<&'r Reply> {
+    /// True when choosing the reply depends on the lead: some candidate has a `when`.
+    /// When false, the store need not read the lead's tags back.
+    pub fn reply_needs_tags(&self) -> bool {
+        self.whens().next().is_some()
+    }
+
+    /// True when some candidate's `when` needs more than the lead's tags (its profile, score
+    /// or history): the reply is then chosen with the lead's whole state.
+    pub fn reply_needs_state(&self) -> bool {
+        self.whens().any(|w| !w.only_tags())
+    }
+
+    /// The reply to send, given the lead after this touch: the first variant whose `when`
+    /// holds at `now`, of the first matching rule that has one. `None`: answer `success`.
+    /// [`Facts::of_tags`] is enough unless [`Self::reply_needs_state`].
+    pub fn reply(&self, facts: &Facts, now: UnixTime) -> Option<&'r Reply> {
         self.answers
             .iter()
             .flat_map(|a| a.0.iter())
-            .find(|v| v.when.holds(&has_tag))
+            .find(|v| v.when.as_ref().is_none_or(|w| w.holds(facts, now)))
             .map(|v| &v.reply)
     }
 }
@@ -193,7 +183,8 @@ mod tests {
 
     /// The reply's text (or `news:<first title>`) for a lead holding `held`.
     fn reply(o: &Outcome, held: &[&str]) -> Option<String> {
-        match o.reply(|t| held.contains(&t.as_str()))? {
+        let held = held.iter().map(|t| (*t).to_owned()).collect();
+        match o.reply(&Facts::of_tags(&held), UnixTime(0))? {
             Reply::Text(t) => Some(t.clone()),
             Reply::News(a) => Some(format!("news:{}", a[0].title)),
             Reply::Image { media_id } => Some(format!("image:{media_id}")),

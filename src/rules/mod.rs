@@ -225,10 +225,13 @@ fn lines(diags: &[Diagnostic]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::path::Path;
 
+    use super::condition::Facts;
     use super::fixture::{folder, rules};
     use super::*;
+    use crate::domain::UnixTime;
     use crate::wechat::reply::Reply;
 
     fn text(reply: Option<&Reply>) -> Option<&str> {
@@ -272,13 +275,28 @@ mod tests {
         let o = rules.evaluate(&Touch::Follow {
             scene: Some(&website),
         });
-        assert!(text(o.reply(|_| false)).unwrap().starts_with("欢迎关注"));
+        let none = BTreeSet::new();
+        let untagged = Facts::of_tags(&none);
+        assert!(
+            text(o.reply(&untagged, UnixTime(0)))
+                .unwrap()
+                .starts_with("欢迎关注")
+        );
 
         // The tag-driven trial reply from product.md.
         let o = rules.evaluate(&Touch::Text { content: "试用" });
-        let plc = |t: &TagName| t.as_str() == "兴趣:PLC";
-        assert!(text(o.reply(plc)).unwrap().contains("trial/plc"));
-        assert!(text(o.reply(|_| false)).unwrap().starts_with("请问"));
+        let plc = BTreeSet::from(["兴趣:PLC".to_owned()]);
+        let plc = Facts::of_tags(&plc);
+        assert!(
+            text(o.reply(&plc, UnixTime(0)))
+                .unwrap()
+                .contains("trial/plc")
+        );
+        assert!(
+            text(o.reply(&untagged, UnixTime(0)))
+                .unwrap()
+                .starts_with("请问")
+        );
     }
 
     #[test]
@@ -326,7 +344,9 @@ mod tests {
         let o = rules.evaluate(&Touch::Text {
             content: "#9999# then #17#",
         });
-        assert_eq!(text(o.reply(|_| false)), Some("reply 17"));
+        let none = BTreeSet::new();
+        let reply = o.reply(&Facts::of_tags(&none), UnixTime(0));
+        assert_eq!(text(reply), Some("reply 17"));
     }
 
     #[test]

@@ -38,4 +38,17 @@ pub struct LeadState {
     pub fields: BTreeMap<String, String>,
     /// The touch history.
     pub history: TouchHistory,
+    /// The custom events whose properties a condition's `where` reads, oldest first.
+    pub events: Vec<EventRecord>,
+}
+
+/// One custom event with its properties, as a condition's `where` reads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRecord {
+    /// The event's name (`order`), as in the touch key `event:<name>`.
+    pub name: String,
+    /// When it happened (its own `at`).
+    pub at: UnixTime,
+    /// Its properties.
+    pub props: serde_json::Map<String, serde_json::Value>,
 }

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
+use crate::rules::condition::Facts;
 use crate::rules::{LiveRules, Touch};
 use crate::store::{Effect, Store, StoreError, TouchRecord, UnsignedBody};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
@@ -226,9 +227,10 @@ impl Intake {
             .map_err(|_| IntakeError::ReplayedSignature)?;
 
         // 6. The reply, chosen by the lead's tags after the change.
+        let held = applied.tags.iter().cloned().collect();
         let reply = outcome
             .as_ref()
-            .and_then(|o| o.reply(|tag| applied.tags.iter().any(|t| t == tag.as_str())));
+            .and_then(|o| o.reply(&Facts::of_tags(&held), now));
         let answer = match reply {
             None => Answer::Success,
             Some(reply) => {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Derivation, Derived, Owner, Preference, is_derived_source};
 use crate::domain::{TagName, UnixTime};
-use crate::rules::condition::Facts;
+use crate::rules::condition::{Facts, Score};
 use crate::store::history::leaves_window;
 use crate::store::{LeadState, StateTag};
 
@@ -88,6 +88,15 @@ impl Derived {
         Tally { winner, next }
     }
 
+    /// The lead's score at any moment (0 without a `[score]`), as conditions read it.
+    pub(super) fn score_of<'a>(&'a self, lead: &'a LeadState) -> impl Fn(UnixTime) -> f64 + 'a {
+        move |at| {
+            self.score
+                .as_ref()
+                .map_or(0.0, |s| s.at(&lead.history, self.history_days, at))
+        }
+    }
+
     /// See [`crate::rules::Rules::derive`].
     pub(super) fn derive(&self, lead: &LeadState, now: UnixTime) -> Derivation {
         let mut next = Next { now, min: None };
@@ -144,10 +153,9 @@ impl Derived {
             }
         };
 
-        let score = self
-            .score
-            .as_ref()
-            .map(|s| s.at(&lead.history, self.history_days, now));
+        let score_at = self.score_of(lead);
+        let score_now = self.score.as_ref().map(|_| score_at(now));
+        let score = self.score.as_ref().map(|_| Score(&score_at));
         for (i, rule) in self.rules.iter().enumerate() {
             let facts = Facts {
                 lead,
@@ -219,7 +227,7 @@ impl Derived {
             add,
             remove,
             tags,
-            score,
+            score: score_now,
             stage,
             next_due: next.min,
         }

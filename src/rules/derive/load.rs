@@ -351,41 +351,18 @@ impl Builder {
         Some(tag)
     }
 
-    /// A `when`: parsed by the condition language, its window within the history.
-    fn condition(
+    /// A `when`, read by the condition language (which also checks its touch keys, windows
+    /// and contradictions once every file is in); the score and touch keys it reads are noted.
+    fn derived_condition(
         &mut self,
         ctx: &FileCtx,
         what: &str,
-        raw: &Spanned<toml::Value>,
+        raw: Spanned<toml::Value>,
     ) -> Option<Condition> {
-        let span = raw.span();
-        let when = match Condition::from_toml(raw.get_ref()) {
-            Ok(when) => when,
-            Err(e) => {
-                let at = if e.path.is_empty() {
-                    String::new()
-                } else {
-                    format!(".{}", e.path)
-                };
-                self.error(ctx, &span, format!("{what}: when{at}: {}", e.message));
-                return None;
-            }
-        };
-        if let Some(days) = when.longest_window_days() {
-            self.days(
-                ctx,
-                &format!("{what}: a window in `when`"),
-                &span,
-                i64::from(days),
-            )?;
-        }
-        if let Some(why) = when.contradiction() {
-            self.warn(ctx, &span, format!("{what}: `when` can never hold: {why}"));
-        }
+        let at = Self::here(ctx, &raw.span());
+        let when = self.condition(ctx, raw)?;
         if when.uses_score() {
-            self.derived
-                .reads_score
-                .push((Self::here(ctx, &span), what.to_owned()));
+            self.derived.reads_score.push((at, what.to_owned()));
         }
         let keys: Vec<String> = when
             .touch_keys()
@@ -399,7 +376,7 @@ impl Builder {
     fn rule(&mut self, ctx: &FileCtx, raw: RawRule) {
         let name = self.name(ctx, "[[rule]]", "rule", &raw.name);
         let what = format!("[[rule]] \"{}\"", raw.name.get_ref());
-        let when = self.condition(ctx, &what, &raw.when);
+        let when = self.derived_condition(ctx, &what, raw.when);
         if raw.tags.is_empty() {
             self.error(
                 ctx,
@@ -652,7 +629,7 @@ impl Builder {
         for stage in raw_stages {
             let stage = stage.into_inner();
             let what = format!("[lifecycle] stage \"{}\"", stage.tag.get_ref());
-            let when = self.condition(ctx, &what, &stage.when);
+            let when = self.derived_condition(ctx, &what, stage.when);
             let index = self.derived.derived.stages.len();
             let tag = self.owned_tag(ctx, stage.tag, Owner::Stage(index), "[lifecycle]");
             if let (Some(tag), Some(when)) = (tag, when) {

@@ -438,3 +438,158 @@ fn check_reports_derived_mistakes_at_file_and_line() {
         "{said:?}"
     );
 }
+
+const RULE: &str = r#"
+[[click]]
+key = "MENU_PRODUCT_A"
+reply = "a"
+
+[[keyword]]
+text = "PLC"
+reply = "plc"
+
+[[rule]]
+name = "PLC 高意向"
+when = { count = ["click:MENU_PRODUCT_A", "keyword:PLC"], at_least = 3, within_days = 30 }
+tags = ["意向:PLC高"]
+"#;
+
+#[test]
+fn a_rule_tag_comes_at_its_threshold_exactly_and_goes_when_its_window_passes() {
+    let rules = rules(&[("a.toml", RULE)]);
+    assert!(rules.is_derived("意向:PLC高"));
+    let text = Touch::Text { content: "PLC" };
+    assert_eq!(
+        rules.history_keys(&text, &rules.evaluate(&text)),
+        ["keyword:PLC"],
+        "a reply-only rule still counts"
+    );
+
+    let two = lead(
+        &[],
+        &[("click:MENU_PRODUCT_A", T0), ("keyword:PLC", T0 + 60)],
+    );
+    assert!(
+        rules.derive(&two, UnixTime(T0 + 60)).add.is_empty(),
+        "2 touches: no tag"
+    );
+    let mut three = two.clone();
+    three.history.record("keyword:PLC", UnixTime(T0 + 2 * DAY));
+    let d = rules.derive(&three, UnixTime(T0 + 2 * DAY));
+    assert_eq!(
+        names(&d.add),
+        ["意向:PLC高 <- rule:PLC 高意向"],
+        "the third touch tags"
+    );
+    let leaves = bucket_end(T0) + 30 * DAY;
+    assert_eq!(
+        d.next_due,
+        Some(UnixTime(leaves)),
+        "when the first touch leaves the window"
+    );
+
+    let held = applied(&rules, three, T0 + 2 * DAY);
+    let why = rules.why(&held, UnixTime(T0 + 2 * DAY));
+    assert_eq!(why[0].0, "意向:PLC高");
+    assert!(why[0].1.contains('3'), "{why:?}");
+    assert!(rules.derive(&held, UnixTime(leaves - 1)).is_unchanged());
+    let d = rules.derive(&held, UnixTime(T0 + 31 * DAY));
+    assert_eq!(names(&d.remove), ["意向:PLC高 <- rule:PLC 高意向"]);
+    assert!(d.tags.is_empty());
+}
+
+const LIFECYCLE: &str = r#"
+[[keyword]]
+match = "contains"
+text = "报价"
+tags = ["意向:询价"]
+
+[lifecycle]
+stages = [
+  { tag = "阶段:流失",   when = { subscribed = false } },
+  { tag = "阶段:商机",   when = { any = ["意向:询价", "意向:试用"] } },
+  { tag = "阶段:新线索", when = { first_seen_within_days = 7 } },
+  { tag = "阶段:活跃",   when = { last_seen_within_days = 30 } },
+  { tag = "阶段:沉默",   when = { inactive_days = 30 } },
+]
+"#;
+
+#[test]
+fn a_lead_holds_one_stage_at_all_times_from_follow_to_unfollow() {
+    let rules = rules(&[("a.toml", LIFECYCLE)]);
+    let stages = |l: &LeadState| -> Vec<String> {
+        l.tags
+            .iter()
+            .filter(|t| t.name.as_str().starts_with("阶段:"))
+            .map(|t| t.name.to_string())
+            .collect()
+    };
+    // Follow: a new lead. The scheduler comes back when the stage can change.
+    let mut l = applied(&rules, lead(&[], &[("follow", T0)]), T0);
+    assert_eq!(stages(&l), ["阶段:新线索"]);
+    let due = rules
+        .derive(&l, UnixTime(T0))
+        .next_due
+        .expect("the new-lead window closes");
+    assert!(due.0 > T0 && due.0 <= T0 + 7 * DAY + BUCKET_SECS, "{due:?}");
+    // Each moment the scheduler would act on: one stage, never none, never two.
+    let mut at = due.0;
+    while at < T0 + 31 * DAY {
+        l = applied(&rules, l, at);
+        assert_eq!(stages(&l).len(), 1, "at {at}: {:?}", stages(&l));
+        at = rules
+            .derive(&l, UnixTime(at))
+            .next_due
+            .map_or(i64::MAX, |t| t.0);
+    }
+    l = applied(&rules, l, T0 + 8 * DAY);
+    assert_eq!(stages(&l), ["阶段:活跃"]);
+    // Quiet for 30 days.
+    l = applied(&rules, l, T0 + 31 * DAY);
+    assert_eq!(stages(&l), ["阶段:沉默"]);
+    // Intent: asking for a price adds 意向:询价 (a touch tag), the stage follows.
+    l.history.record("keyword:报价", UnixTime(T0 + 40 * DAY));
+    l.last_seen = Some(UnixTime(T0 + 40 * DAY));
+    l.tags.push(StateTag {
+        name: TagName::parse("意向:询价").unwrap(),
+        at: UnixTime(T0 + 40 * DAY),
+        source: "keyword:报价".to_owned(),
+    });
+    let d = rules.derive(&l, UnixTime(T0 + 40 * DAY));
+    assert_eq!(d.stage.as_ref().map(TagName::as_str), Some("阶段:商机"));
+    assert_eq!(names(&d.remove), ["阶段:沉默 <- lifecycle"]);
+    l = applied(&rules, l, T0 + 40 * DAY);
+    assert_eq!(stages(&l), ["阶段:商机"]);
+    // Unfollow.
+    l.subscribed = false;
+    l = applied(&rules, l, T0 + 41 * DAY);
+    assert_eq!(stages(&l), ["阶段:流失"]);
+    assert_eq!(rules.derive(&l, UnixTime(T0 + 41 * DAY)).next_due, None);
+}
+
+#[test]
+fn a_rule_tag_a_touch_rule_also_gives_is_refused() {
+    let touch = "[[click]]\nkey = \"B\"\ntags = [\"意向:PLC高\"]\n";
+    let said = errors(&[("a.toml", RULE), ("b.toml", touch)], 90);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("a.toml:13: tag \"意向:PLC高\" is derived by [[rule]] \"PLC 高意向\" and also given by click:B"),
+        "{said:?}"
+    );
+    let long = RULE.replace("within_days = 30", "within_days = 120");
+    let said = errors(&[("a.toml", &long)], 90);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("a.toml:12: "), "{said:?}");
+    assert!(
+        said[0].contains("120 days is longer than the 90 days of touch history"),
+        "{said:?}"
+    );
+    let group = "[[group]]\nprefix = \"意向:\"\n";
+    let said = errors(&[("a.toml", RULE), ("b.toml", group)], 90);
+    assert!(
+        said[0].starts_with(
+            "b.toml:2: [[group]] prefix \"意向:\" covers the derived tag \"意向:PLC高\""
+        ),
+        "{said:?}"
+    );
+}

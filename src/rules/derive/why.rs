@@ -5,7 +5,7 @@
 use super::{Derived, Owner};
 use crate::domain::{Scene, UnixTime};
 use crate::rules::Rules;
-use crate::rules::condition::Facts;
+use crate::rules::condition::{Facts, Score};
 use crate::store::{LeadState, StateTag, rfc3339};
 
 /// A time as a person reads it: `2026-11-22 16:05` (China time, as the API shows times).
@@ -34,10 +34,11 @@ impl Derived {
         now: UnixTime,
     ) -> Vec<(String, String)> {
         let derivation = self.derive(lead, now);
+        let score_at = self.score_of(lead);
         let facts = Facts {
             lead,
             tags: &derivation.tags,
-            score: derivation.score,
+            score: self.score.as_ref().map(|_| Score(&score_at)),
         };
         lead.tags
             .iter()

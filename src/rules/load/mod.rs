@@ -28,6 +28,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
 use super::file::{RawClick, RawFollow, RawKeyword, RawQr, RawView};
@@ -177,6 +178,10 @@ pub(in crate::rules) struct Builder {
     scene_at: HashMap<Scene, String>,
     /// CLICK key → `file:line` of the `[[click]]` that claimed it.
     click_at: HashMap<String, String>,
+    /// Every condition read, with its `(file, line)`, checked once all rules are in.
+    conditions: Vec<((PathBuf, usize), Condition)>,
+    /// Days of touch history kept: no window may be longer.
+    history_days: u32,
     /// The derived sections read so far.
     pub(in crate::rules) derived: DerivedBuilder,
 }
@@ -192,6 +197,8 @@ impl Builder {
             over_limit: None,
             scene_at: HashMap::new(),
             click_at: HashMap::new(),
+            conditions: Vec::new(),
+            history_days,
             derived: DerivedBuilder::new(history_days),
         }
     }
@@ -348,7 +355,8 @@ impl Builder {
 
     /// Runs the checks that need every file, builds the keyword index, and splits the
     /// diagnostics into the result.
-    fn finish(self) -> Result<Loaded, CheckFailed> {
+    fn finish(mut self) -> Result<Loaded, CheckFailed> {
+        self.check_conditions();
         let Builder {
             dir,
             mut rules,

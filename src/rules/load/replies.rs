@@ -1,16 +1,37 @@
-//! Replies: `reply = "…"`, `news = [...]`, or `[[….reply]]` variants chosen by `when`
-//! (`all` / `any` / `none` of the lead's tags).
+//! Replies: `reply = "…"`, `news = [...]`, or `[[….reply]]` variants chosen by `when` (any
+//! condition of the condition language), and the conditions' own diagnostics.
 
 use std::ops::Range;
 
 use toml::Spanned;
 
-use super::super::file::{RawReply, RawVariant, RawWhen, SpannedStrings};
-use super::super::matcher::{Answer, Variant, When};
+use super::super::condition::{CheckContext, Condition, check_condition};
+use super::super::diagnostics::{Diagnostic, Severity};
+use super::super::file::{RawReply, RawVariant};
+use super::super::matcher::{Answer, Variant};
 use super::{Builder, FileCtx, Section};
-use crate::domain::TagName;
 use crate::wechat::limits::NEWS_ARTICLES;
 use crate::wechat::reply::{Article, Reply};
+
+/// A reply `when` that is empty, or that puts more than one of `all`, `any` and `none` side
+/// by side (the mistakes of the tag-only `when` of old, worded as before): what to write.
+fn old_shape_mistake(when: &toml::Value) -> Option<&'static str> {
+    let table = when.as_table()?;
+    let combinators = ["all", "any", "none"]
+        .iter()
+        .filter(|k| table.contains_key(**k))
+        .count();
+    if table.is_empty() {
+        Some("`when` is empty; use one of all, any or none")
+    } else if combinators > 1 {
+        Some(
+            "`when` has more than one of all, any and none; use one per variant and split the \
+             rest into more variants",
+        )
+    } else {
+        None
+    }
+}
 
 /// WeChat's limit on a passive text reply, in bytes.
 const MAX_TEXT_BYTES: usize = 2048;
@@ -24,12 +45,7 @@ impl Builder {
         reply: Option<Spanned<RawReply>>,
         news: Option<Spanned<Vec<Article>>>,
     ) -> Option<Answer> {
-        let always = |reply| {
-            Answer(vec![Variant {
-                when: When::Always,
-                reply,
-            }])
-        };
+        let always = |reply| Answer(vec![Variant { when: None, reply }]);
         match (reply, news) {
             (None, None) => None,
             (Some(reply), Some(news)) => {
@@ -84,9 +100,15 @@ impl Builder {
             let when = match when {
                 None => {
                     default_seen = true;
-                    Some(When::Always)
+                    Some(None)
                 }
-                Some(w) => self.when(ctx, w),
+                Some(w) => match old_shape_mistake(w.get_ref()) {
+                    Some(message) => {
+                        self.error(ctx, &w.span(), message);
+                        None
+                    }
+                    None => self.condition(ctx, w).map(Some),
+                },
             };
             let reply = match (text, news) {
                 (Some(text), None) => self.text(ctx, &text.span(), text.into_inner()),
@@ -110,26 +132,53 @@ impl Builder {
         all_ok.then_some(Answer(variants))
     }
 
-    pub(super) fn when(&mut self, ctx: &FileCtx, raw: Spanned<RawWhen>) -> Option<When> {
+    /// A condition (a reply's `when`; the derived sections' too): a parse error is reported
+    /// at its line with the path inside it. The checks that need every rule (which touch keys
+    /// exist) run once all files are read, in [`Self::check_conditions`].
+    pub(in crate::rules) fn condition(
+        &mut self,
+        ctx: &FileCtx,
+        raw: Spanned<toml::Value>,
+    ) -> Option<Condition> {
         let span = raw.span();
-        let RawWhen { all, any, none } = raw.into_inner();
-        let (make, list): (fn(Vec<TagName>) -> When, SpannedStrings) = match (all, any, none) {
-            (Some(list), None, None) => (When::All, list),
-            (None, Some(list), None) => (When::Any, list),
-            (None, None, Some(list)) => (When::None, list),
-            (None, None, None) => {
-                self.error(ctx, &span, "`when` is empty; use one of all, any or none");
-                return None;
+        match Condition::from_toml(raw.get_ref()) {
+            Ok(condition) => {
+                let names: Vec<String> = condition.tags().iter().map(|t| t.to_string()).collect();
+                let fit = names
+                    .into_iter()
+                    .filter(|name| {
+                        self.tag(ctx, &Spanned::new(span.clone(), name.clone()))
+                            .is_none()
+                    })
+                    .count()
+                    == 0;
+                let at = (ctx.path.to_owned(), ctx.line(&span));
+                self.conditions.push((at, condition.clone()));
+                fit.then_some(condition)
             }
-            _ => {
-                let message = "`when` has more than one of all, any and none; use one per \
-                               variant and split the rest into more variants";
-                self.error(ctx, &span, message);
-                return None;
+            Err(e) if e.path.is_empty() => {
+                self.error(ctx, &span, format!("`when`: {}", e.message));
+                None
             }
-        };
-        let tags: Vec<TagName> = list.iter().filter_map(|t| self.tag(ctx, t)).collect();
-        (tags.len() == list.len()).then(|| make(tags))
+            Err(e) => {
+                self.error(ctx, &span, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Checks every condition read against the whole rule set: touch keys no rule gives,
+    /// windows longer than the history, conditions that can never hold.
+    pub(super) fn check_conditions(&mut self) {
+        let ctx = CheckContext::new(&self.rules, self.history_days);
+        for ((file, line), condition) in &self.conditions {
+            for (severity, message) in check_condition(condition, &ctx) {
+                self.diags.push(match severity {
+                    Severity::Error => Diagnostic::error(file, *line, message),
+                    Severity::Warning => Diagnostic::warning(file, *line, message),
+                });
+            }
+        }
     }
 
     pub(super) fn text(
