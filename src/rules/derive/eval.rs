@@ -171,7 +171,7 @@ impl Derived {
             }
         }
         for (i, tiers) in self.tiers.iter().enumerate() {
-            let state = tiers.state(self.score.as_ref(), &lead.history, self.history_days, now);
+            let state = tiers.state(self.score.as_ref(), lead, self.history_days, now);
             next.at(state.next);
             if let Some(level) = state.level {
                 want(

@@ -20,8 +20,8 @@
 //! to a lead below it (`check` warns); a `[[preference]]` with no counted touch gives none; a
 //! tag held with a derived source that no section derives any more (its rule was deleted) is
 //! removed; `[score]` points are positive, so the score only falls while no touch comes;
-//! `sum` tiers read event properties, which the events API brings: until then their value
-//! is 0.
+//! `sum` tiers add up the property of the lead's stored events (`LeadState::events`, which
+//! the events API fills), so until it lands their value is 0.
 
 mod eval;
 pub(in crate::rules) mod file;

@@ -593,3 +593,32 @@ fn a_rule_tag_a_touch_rule_also_gives_is_refused() {
         "{said:?}"
     );
 }
+
+#[test]
+fn a_sum_tier_adds_up_event_properties_in_its_window() {
+    let tiers = r#"
+[[tiers]]
+name = "客户价值"
+of = { sum = { event = "order", prop = "amount" }, within_days = 90 }
+levels = [ { at_least = 1000, tag = "价值:高" }, { at_least = 0, tag = "价值:普通" } ]
+"#;
+    let rules = rules(&[("a.toml", tiers)]);
+    let order = |at: i64, amount: serde_json::Value| crate::store::EventRecord {
+        name: "order".to_owned(),
+        at: UnixTime(at),
+        props: serde_json::Map::from_iter([("amount".to_owned(), amount)]),
+    };
+    let mut l = lead(&[], &[]);
+    l.events = vec![order(T0, 600.into()), order(T0 + 10 * DAY, "500".into())];
+    let d = rules.derive(&l, UnixTime(T0 + 10 * DAY));
+    assert_eq!(
+        names(&d.add),
+        ["价值:高 <- tiers:客户价值"],
+        "600 + \"500\" reaches 1000"
+    );
+    assert_eq!(d.next_due, Some(UnixTime(bucket_end(T0) + 90 * DAY)));
+    let held = applied(&rules, l, T0 + 10 * DAY);
+    let d = rules.derive(&held, UnixTime(bucket_end(T0) + 90 * DAY));
+    assert_eq!(names(&d.add), ["价值:普通 <- tiers:客户价值"]);
+    assert_eq!(names(&d.remove), ["价值:高 <- tiers:客户价值"]);
+}

@@ -3,7 +3,9 @@
 
 use super::score::Score;
 use crate::domain::{TagName, UnixTime};
-use crate::store::history::{TouchHistory, leaves_window};
+use crate::rules::condition::number;
+use crate::store::LeadState;
+use crate::store::history::{bucket_of, in_window, leaves_window};
 
 /// One parsed `[[tiers]]`.
 #[derive(Debug)]
@@ -21,8 +23,8 @@ pub(super) enum TierOf {
     Score,
     /// Touches of these keys in the last `within_days`.
     Count { keys: Vec<String>, within_days: u32 },
-    /// The sum of an event property in the last `within_days` (0 until the events API
-    /// stores event properties).
+    /// The sum of an event property (a number, or text that reads as one) over the lead's
+    /// stored events of that name in the last `within_days`.
     Sum {
         event: String,
         prop: String,
@@ -53,10 +55,11 @@ impl Tiers {
     pub(super) fn state(
         &self,
         score: Option<&Score>,
-        history: &TouchHistory,
+        lead: &LeadState,
         history_days: u32,
         now: UnixTime,
     ) -> TierState {
+        let (history, events) = (&lead.history, &lead.events);
         match &self.of {
             TierOf::Score => {
                 let value = score.map_or(0.0, |s| s.at(history, history_days, now));
@@ -66,33 +69,42 @@ impl Tiers {
                 TierState { value, level, next }
             }
             TierOf::Count { keys, within_days } => {
-                let mut leaving: Vec<(UnixTime, u64)> = keys
+                let amounts = keys
                     .iter()
                     .filter_map(|k| history.key(k))
                     .flat_map(|h| h.within(*within_days, now))
-                    .map(|(bucket, n)| (leaves_window(bucket, *within_days), u64::from(n)))
-                    .collect();
-                leaving.sort_unstable();
-                let count: u64 = leaving.iter().map(|&(_, n)| n).sum();
-                // Counts are far below 2^53, so f64 holds them exactly.
-                let level = self.level(count as f64);
-                let mut left = count;
-                let next = leaving.into_iter().find_map(|(at, n)| {
-                    left -= n;
-                    (self.level(left as f64) != level).then_some(at)
-                });
-                TierState {
-                    value: count as f64,
-                    level,
-                    next,
-                }
+                    .map(|(bucket, n)| (leaves_window(bucket, *within_days), f64::from(n)));
+                self.windowed(amounts.collect())
             }
-            TierOf::Sum { .. } => TierState {
-                value: 0.0,
-                level: self.level(0.0),
-                next: None,
-            },
+            TierOf::Sum {
+                event,
+                prop,
+                within_days,
+            } => {
+                let amounts = events
+                    .iter()
+                    .filter(|e| &e.name == event && in_window(bucket_of(e.at), *within_days, now))
+                    .filter_map(|e| {
+                        let amount = number(e.props.get(prop)?)?;
+                        Some((leaves_window(bucket_of(e.at), *within_days), amount))
+                    });
+                self.windowed(amounts.collect())
+            }
         }
+    }
+
+    /// The state of a value summed over a window from `(moment it leaves, amount)`: the
+    /// level changes at the first leaving after which the rest reaches another level.
+    fn windowed(&self, mut leaving: Vec<(UnixTime, f64)>) -> TierState {
+        leaving.sort_by_key(|&(at, _)| at);
+        let value: f64 = leaving.iter().map(|&(_, n)| n).sum();
+        let level = self.level(value);
+        let mut left = value;
+        let next = leaving.into_iter().find_map(|(at, n)| {
+            left -= n;
+            (self.level(left) != level).then_some(at)
+        });
+        TierState { value, level, next }
     }
 
     /// What the value is, in words: `score`, `touches of click:A in 30 days`, ….

@@ -59,12 +59,7 @@ impl Derived {
             Owner::Stage(i) => self.stages[i].when.explain(facts, now),
             Owner::Tiers(i) => {
                 let tiers = &self.tiers[i];
-                let state = tiers.state(
-                    self.score.as_ref(),
-                    &facts.lead.history,
-                    self.history_days,
-                    now,
-                );
+                let state = tiers.state(self.score.as_ref(), facts.lead, self.history_days, now);
                 let level = tiers
                     .levels
                     .iter()
