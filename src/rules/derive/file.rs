@@ -49,19 +49,12 @@ pub(in crate::rules) struct RawLevel {
     pub tag: Spanned<String>,
 }
 
-/// `of = { count = [...], within_days = N }`.
+/// `of = { count = [...], within_days = N }` or `of = { sum = { event, prop }, within_days = N }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawCountOf {
-    pub count: Vec<String>,
-    pub within_days: i64,
-}
-
-/// `of = { sum = { event, prop }, within_days = N }`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSumOf {
-    pub sum: RawSum,
+pub(super) struct RawOf {
+    pub count: Option<Vec<String>>,
+    pub sum: Option<RawSum>,
     pub within_days: i64,
 }
 

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
 
+use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeValue;
 
 use super::file::{
-    RawCountOf, RawExpire, RawGroup, RawLevel, RawLifecycle, RawPreference, RawRule, RawScore,
-    RawSumOf, RawTiers,
+    RawExpire, RawGroup, RawLevel, RawLifecycle, RawOf, RawPreference, RawRule, RawScore, RawTiers,
 };
 use super::score::Score;
 use super::tiers::{TierOf, Tiers};
@@ -20,7 +20,7 @@ use crate::domain::{TagName, TouchKey};
 use crate::rules::Rules;
 use crate::rules::condition::Condition;
 use crate::rules::diagnostics::Diagnostic;
-use crate::rules::load::{Builder, FileCtx, Section};
+use crate::rules::load::{Builder, FileCtx, Section, one_line};
 
 /// The derived sections, as written after `[[` or `[`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,44 +228,28 @@ impl Builder {
         section: DerivedSection,
         item: Spanned<DeValue>,
     ) {
-        let span = item.span();
-        let s = Section::Derived(section);
         match section {
-            DerivedSection::Rule => {
-                if let Some(raw) = self.parse::<RawRule>(ctx, s, item) {
-                    self.rule(ctx, raw);
-                }
-            }
-            DerivedSection::Score => {
-                if let Some(raw) = self.parse::<RawScore>(ctx, s, item) {
-                    self.score(ctx, &span, raw);
-                }
-            }
-            DerivedSection::Tiers => {
-                if let Some(raw) = self.parse::<RawTiers>(ctx, s, item) {
-                    self.tiers(ctx, raw);
-                }
-            }
-            DerivedSection::Lifecycle => {
-                if let Some(raw) = self.parse::<RawLifecycle>(ctx, s, item) {
-                    self.lifecycle(ctx, &span, raw);
-                }
-            }
-            DerivedSection::Preference => {
-                if let Some(raw) = self.parse::<RawPreference>(ctx, s, item) {
-                    self.preference(ctx, raw);
-                }
-            }
-            DerivedSection::Group => {
-                if let Some(raw) = self.parse::<RawGroup>(ctx, s, item) {
-                    self.group(ctx, raw);
-                }
-            }
-            DerivedSection::Expire => {
-                if let Some(raw) = self.parse::<RawExpire>(ctx, s, item) {
-                    self.expire(ctx, raw);
-                }
-            }
+            DerivedSection::Rule => self.read(ctx, section, item, Self::rule),
+            DerivedSection::Score => self.read(ctx, section, item, Self::score),
+            DerivedSection::Tiers => self.read(ctx, section, item, Self::tiers),
+            DerivedSection::Lifecycle => self.read(ctx, section, item, Self::lifecycle),
+            DerivedSection::Preference => self.read(ctx, section, item, Self::preference),
+            DerivedSection::Group => self.read(ctx, section, item, Self::group),
+            DerivedSection::Expire => self.read(ctx, section, item, Self::expire),
+        }
+    }
+
+    /// Deserialises an entry as `T` and, if it reads, hands it to `add` with its span.
+    fn read<'i, T: Deserialize<'i>>(
+        &mut self,
+        ctx: &FileCtx,
+        section: DerivedSection,
+        item: Spanned<DeValue<'i>>,
+        add: fn(&mut Self, &FileCtx, &Range<usize>, T),
+    ) {
+        let span = item.span();
+        if let Some(raw) = self.parse::<T>(ctx, Section::Derived(section), item) {
+            add(self, ctx, &span, raw);
         }
     }
 
@@ -373,7 +357,7 @@ impl Builder {
         Some(when)
     }
 
-    fn rule(&mut self, ctx: &FileCtx, raw: RawRule) {
+    fn rule(&mut self, ctx: &FileCtx, _: &Range<usize>, raw: RawRule) {
         let name = self.name(ctx, "[[rule]]", "rule", &raw.name);
         let what = format!("[[rule]] \"{}\"", raw.name.get_ref());
         let when = self.derived_condition(ctx, &what, raw.when);
@@ -458,7 +442,7 @@ impl Builder {
         }
     }
 
-    fn tiers(&mut self, ctx: &FileCtx, raw: RawTiers) {
+    fn tiers(&mut self, ctx: &FileCtx, _: &Range<usize>, raw: RawTiers) {
         let name = self.name(ctx, "[[tiers]]", "tiers", &raw.name);
         let what = format!("[[tiers]] \"{}\"", raw.name.get_ref());
         let of = self.tier_of(ctx, &what, &raw.of);
@@ -535,76 +519,50 @@ impl Builder {
                 return None;
             }
         };
-        let value = toml::Value::Table(table.clone());
-        if table.contains_key("count") {
-            match value.try_into::<RawCountOf>() {
-                Ok(RawCountOf { count, within_days }) => {
-                    let days =
-                        self.days(ctx, &format!("{what}: within_days"), &span, within_days)?;
-                    let mut keys = Vec::new();
-                    for key in count {
-                        match TouchKey::parse(&key) {
-                            Ok(_) => keys.push(key),
-                            Err(e) => {
-                                self.error(
-                                    ctx,
-                                    &span,
-                                    format!("{what}: \"{key}\" is not a touch key: {e}"),
-                                );
-                                return None;
-                            }
-                        }
-                    }
-                    if keys.is_empty() {
-                        self.error(
-                            ctx,
-                            &span,
-                            format!("{what}: count has no touch keys; name some"),
-                        );
-                        return None;
-                    }
-                    self.derived.derived.named_keys.extend(keys.iter().cloned());
-                    Some(TierOf::Count {
-                        keys,
-                        within_days: days,
-                    })
-                }
-                Err(e) => {
-                    self.error(
-                        ctx,
-                        &span,
-                        format!("{what}: `of`: {}; {shapes}", e.message()),
-                    );
-                    None
-                }
+        let raw = match toml::Value::Table(table.clone()).try_into::<RawOf>() {
+            Ok(raw) => raw,
+            Err(e) => {
+                let message = format!("{what}: `of`: {}; {shapes}", one_line(e.message()));
+                self.error(ctx, &span, message);
+                return None;
             }
-        } else if table.contains_key("sum") {
-            match value.try_into::<RawSumOf>() {
-                Ok(RawSumOf { sum, within_days }) => {
-                    let days =
-                        self.days(ctx, &format!("{what}: within_days"), &span, within_days)?;
-                    Some(TierOf::Sum {
-                        event: sum.event,
-                        prop: sum.prop,
-                        within_days: days,
-                    })
+        };
+        let days = self.days(ctx, &format!("{what}: within_days"), &span, raw.within_days);
+        match (raw.count, raw.sum) {
+            (Some(keys), None) => {
+                let bad = keys
+                    .iter()
+                    .find_map(|k| TouchKey::parse(k).err().map(|e| (k, e)));
+                let problem = match bad {
+                    Some((key, e)) => Some(format!("\"{key}\" is not a touch key: {e}")),
+                    None if keys.is_empty() => {
+                        Some("count has no touch keys; name some".to_owned())
+                    }
+                    None => None,
+                };
+                if let Some(problem) = problem {
+                    self.error(ctx, &span, format!("{what}: {problem}"));
+                    return None;
                 }
-                Err(e) => {
-                    self.error(
-                        ctx,
-                        &span,
-                        format!("{what}: `of`: {}; {shapes}", e.message()),
-                    );
-                    None
-                }
+                self.derived.derived.named_keys.extend(keys.iter().cloned());
+                Some(TierOf::Count {
+                    keys,
+                    within_days: days?,
+                })
             }
-        } else {
-            self.error(
-                ctx,
-                &span,
-                format!("{what}: `of` is not a measure; {shapes}"),
-            );
-            None
+            (None, Some(sum)) => Some(TierOf::Sum {
+                event: sum.event,
+                prop: sum.prop,
+                within_days: days?,
+            }),
+            _ => {
+                self.error(
+                    ctx,
+                    &span,
+                    format!("{what}: `of` is not a measure; {shapes}"),
+                );
+                None
+            }
         }
     }
 
@@ -638,7 +596,7 @@ impl Builder {
         }
     }
 
-    fn preference(&mut self, ctx: &FileCtx, raw: RawPreference) {
+    fn preference(&mut self, ctx: &FileCtx, _: &Range<usize>, raw: RawPreference) {
         let name = self.name(ctx, "[[preference]]", "preference", &raw.name);
         let what = format!("[[preference]] \"{}\"", raw.name.get_ref());
         let days = self.days(
@@ -686,7 +644,7 @@ impl Builder {
         }
     }
 
-    fn group(&mut self, ctx: &FileCtx, raw: RawGroup) {
+    fn group(&mut self, ctx: &FileCtx, _: &Range<usize>, raw: RawGroup) {
         let prefix = raw.prefix.get_ref();
         if prefix.is_empty() {
             self.error(
@@ -702,7 +660,7 @@ impl Builder {
         self.derived.derived.groups.push(prefix.clone());
     }
 
-    fn expire(&mut self, ctx: &FileCtx, raw: RawExpire) {
+    fn expire(&mut self, ctx: &FileCtx, _: &Range<usize>, raw: RawExpire) {
         let days = self.days(
             ctx,
             "[[expire]] after_days",

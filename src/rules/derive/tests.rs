@@ -622,3 +622,37 @@ levels = [ { at_least = 1000, tag = "价值:高" }, { at_least = 0, tag = "价�
     assert_eq!(names(&d.add), ["价值:普通 <- tiers:客户价值"]);
     assert_eq!(names(&d.remove), ["价值:高 <- tiers:客户价值"]);
 }
+
+#[test]
+fn a_tier_measure_that_is_not_one_is_refused_at_its_line() {
+    let of = |measure: &str| {
+        format!(
+            "[[tiers]]\nname = \"t\"\nof = {measure}\nlevels = [ {{ at_least = 0, tag = \"x\" }} ]\n"
+        )
+    };
+    for (measure, says) in [
+        (
+            "{ count = [\"tap:x\"], within_days = 5 }",
+            "\"tap:x\" is not a touch key",
+        ),
+        ("{ count = [], within_days = 5 }", "count has no touch keys"),
+        (
+            "{ count = [\"follow\"], within_days = 0 }",
+            "within_days is 0; give 1 to 90 days",
+        ),
+        ("{ count = [\"follow\"] }", "missing field `within_days`"),
+        (
+            "{ count = [\"follow\"], within_days = 5, every = 1 }",
+            "unknown field `every`",
+        ),
+        ("\"points\"", "`of` is not a measure"),
+    ] {
+        let said = errors(&[("a.toml", &of(measure))], 90);
+        assert_eq!(said.len(), 1, "{measure}: {said:?}");
+        assert!(
+            said[0].starts_with("a.toml:3: [[tiers]] \"t\": "),
+            "{said:?}"
+        );
+        assert!(said[0].contains(says), "{measure}: {said:?}");
+    }
+}

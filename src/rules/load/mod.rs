@@ -414,7 +414,7 @@ fn remove_key_at(value: &mut DeValue, span: &Range<usize>) -> bool {
 }
 
 /// A library message on one line.
-fn one_line(message: &str) -> String {
+pub(in crate::rules) fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
