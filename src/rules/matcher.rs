@@ -483,6 +483,52 @@ reply = "generic"
     }
 
     #[test]
+    fn a_when_over_the_leads_history_needs_its_state_and_is_chosen_with_it() {
+        let r = rules(&[(
+            "k.toml",
+            r#"
+[[click]]
+key = "MENU_PLC"
+tags = ["兴趣:PLC"]
+[[click.reply]]
+when = { all = ["兴趣:PLC", { count = ["click:MENU_PLC"], at_least = 3, within_days = 30 }] }
+text = "third time: call us"
+[[click.reply]]
+when = { tag_prefix = "兴趣:" }
+text = "interested"
+"#,
+        )]);
+        let o = r.evaluate(&Touch::Click { key: "MENU_PLC" });
+        assert!(o.reply_needs_tags() && o.reply_needs_state());
+        let mut lead = crate::store::LeadState::default();
+        let held = ["兴趣:PLC".to_owned()].into_iter().collect();
+        let now = UnixTime(1_796_083_200);
+        let text = |lead: &crate::store::LeadState| match o.reply(
+            &Facts {
+                lead,
+                tags: &held,
+                score: None,
+            },
+            now,
+        ) {
+            Some(Reply::Text(t)) => t.clone(),
+            other => panic!("{other:?}"),
+        };
+        for _ in 0..2 {
+            lead.history.record("click:MENU_PLC", now);
+        }
+        assert_eq!(text(&lead), "interested");
+        lead.history.record("click:MENU_PLC", now);
+        assert_eq!(text(&lead), "third time: call us");
+        let tags_only = rules(&[(
+            "k.toml",
+            "[[click]]\nkey = \"A\"\n[[click.reply]]\nwhen = { none = [{ tag_prefix = \"x\" }] }\ntext = \"y\"\n",
+        )]);
+        let o = tags_only.evaluate(&Touch::Click { key: "A" });
+        assert!(o.reply_needs_tags() && !o.reply_needs_state());
+    }
+
+    #[test]
     fn only_a_conditional_reply_needs_the_leads_tags() {
         let rules = rules(&[(
             "10.toml",

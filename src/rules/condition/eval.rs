@@ -28,8 +28,7 @@ impl Counted {
     }
 }
 
-/// The touches `window` counts at `now`: the history of its touch keys, or, when `filter`
-/// is given, the lead's stored events named `name` whose properties pass every test.
+/// The touches `window` counts at `now`, by bucket.
 pub(super) fn counted(
     facts: &Facts,
     window: &Window,
@@ -38,6 +37,35 @@ pub(super) fn counted(
 ) -> Counted {
     let mut buckets = BTreeMap::new();
     let mut last = None;
+    each_touch(facts, window, filter, now, |bucket, n, at| {
+        *buckets.entry(bucket).or_default() += n;
+        last = last.max(Some(at));
+    });
+    Counted { buckets, last }
+}
+
+/// How many touches `window` counts at `now` (what [`counted`] totals, with no map built).
+fn total(
+    facts: &Facts,
+    window: &Window,
+    filter: Option<(&str, &[PropTest])>,
+    now: UnixTime,
+) -> u64 {
+    let mut total = 0;
+    each_touch(facts, window, filter, now, |_, n, _| total += n);
+    total
+}
+
+/// Calls `f(bucket, touches, latest)` for what `window` counts at `now`: the in-window
+/// buckets of its touch keys' history (with the key's latest touch), or, when `filter` is
+/// given, each of the lead's stored events named `name` whose properties pass every test.
+fn each_touch(
+    facts: &Facts,
+    window: &Window,
+    filter: Option<(&str, &[PropTest])>,
+    now: UnixTime,
+    mut f: impl FnMut(i64, u64, UnixTime),
+) {
     match filter {
         None => {
             let histories = window
@@ -45,13 +73,8 @@ pub(super) fn counted(
                 .iter()
                 .filter_map(|k| facts.lead.history.key(k.as_str()));
             for history in histories {
-                let mut any = false;
                 for (bucket, n) in history.within(window.days, now) {
-                    *buckets.entry(bucket).or_default() += u64::from(n);
-                    any = true;
-                }
-                if any {
-                    last = last.max(Some(history.last));
+                    f(bucket, u64::from(n), history.last);
                 }
             }
         }
@@ -62,12 +85,10 @@ pub(super) fn counted(
                     && tests.iter().all(|t| passes(t, &e.props))
             });
             for event in events {
-                *buckets.entry(bucket_of(event.at)).or_default() += 1;
-                last = last.max(Some(event.at));
+                f(bucket_of(event.at), 1, event.at);
             }
         }
     }
-    Counted { buckets, last }
 }
 
 impl Node {
@@ -105,7 +126,7 @@ impl Node {
             Node::Score(bounds) => facts.score.is_some_and(|s| bounds.admit((s.0)(now))),
             Node::Field { name, exists } => field_set(facts, name) == *exists,
             Node::Count(window) | Node::Event { window, .. } => {
-                window.admits(counted(facts, window, self.event_filter(), now).total())
+                window.admits(total(facts, window, self.event_filter(), now))
             }
         }
     }
@@ -144,14 +165,19 @@ impl Node {
 }
 
 /// True when `at` is less than `days` days before `now`.
-fn within(at: Option<UnixTime>, days: u32, now: UnixTime) -> bool {
-    at.is_some_and(|at| at.0 + i64::from(days) * DAY > now.0)
+pub(super) fn within(at: Option<UnixTime>, days: u32, now: UnixTime) -> bool {
+    at.is_some_and(|at| days_after(at, days) > now)
 }
 
 /// The moment `days` days after `at`, when that is still ahead.
 fn window_end(at: Option<UnixTime>, days: u32, now: UnixTime) -> Option<UnixTime> {
-    let end = UnixTime(at?.0 + i64::from(days) * DAY);
+    let end = days_after(at?, days);
     (end > now).then_some(end)
+}
+
+/// `days` days after `at` (the end of time rather than past it).
+fn days_after(at: UnixTime, days: u32) -> UnixTime {
+    UnixTime(at.0.saturating_add(i64::from(days) * DAY))
 }
 
 /// True when the lead's profile has the field with a value that is not blank.
@@ -180,7 +206,7 @@ impl ScoreBounds {
         };
         let crossed = |v: f64| if down_to { v <= bound } else { v < bound };
         let mut lo = now.0;
-        let mut hi = now.0 + (i64::from(MAX_HISTORY_DAYS) + 1) * DAY;
+        let mut hi = days_after(now, MAX_HISTORY_DAYS + 1).0;
         if !crossed(score(UnixTime(hi))) {
             return None;
         }

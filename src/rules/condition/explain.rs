@@ -6,7 +6,7 @@
 //! does not; the holding ones for an `any` that holds, all of them (as "any of (…)") for one
 //! that does not; for `none`, the children that hold when it fails, all of them when it holds.
 
-use super::eval::{counted, field_set};
+use super::eval::{counted, field_set, within};
 use super::{Facts, Node, PropOp, PropTest, ScoreBounds, Window};
 use crate::domain::UnixTime;
 use crate::store::china_time;
@@ -59,14 +59,17 @@ impl Node {
             Node::FirstSeenWithin(days) => match lead.first_seen {
                 None => "never seen".to_owned(),
                 Some(at) if self.holds(facts, now) => format!("first seen {}", date(at)),
-                Some(at) => format!("first seen {}, over {days} days ago", date(at)),
+                Some(at) => format!("first seen {}, over {} ago", date(at), days_words(*days)),
             },
             Node::LastSeenWithin(days) | Node::Inactive(days) => match lead.last_seen {
                 None => "never touched".to_owned(),
-                Some(at) if at.0 + i64::from(*days) * DAY > now.0 => {
+                Some(at) if within(Some(at), *days, now) => {
                     format!("last seen {}", minute(at))
                 }
-                Some(at) => format!("no touch for {} days", (now.0 - at.0) / DAY),
+                Some(at) => format!(
+                    "no touch for {}",
+                    days_words(now.0.saturating_sub(at.0) / DAY)
+                ),
             },
             Node::Score(bounds) => match facts.score {
                 None => "no score".to_owned(),
@@ -115,10 +118,11 @@ fn count_words(
 ) -> String {
     let counted = counted(facts, window, node.event_filter(), now);
     let n = counted.total();
+    let days = days_words(window.days);
     let mut out = match n {
-        0 => format!("no {many} in {} days", window.days),
-        1 => format!("1 {one} in {} days", window.days),
-        n => format!("{n} {many} in {} days", window.days),
+        0 => format!("no {many} in {days}"),
+        1 => format!("1 {one} in {days}"),
+        n => format!("{n} {many} in {days}"),
     };
     if let Some(last) = counted.last {
         out.push_str(&format!(", last {}", minute(last)));
@@ -166,6 +170,14 @@ fn test_words(test: &PropTest) -> String {
         PropOp::AtMost(n) => format!("{prop} ≤ {n}"),
         PropOp::Exists(true) => format!("{prop} set"),
         PropOp::Exists(false) => format!("{prop} not set"),
+    }
+}
+
+/// `1 day`, `30 days`.
+fn days_words(n: impl Into<i64>) -> String {
+    match n.into() {
+        1 => "1 day".to_owned(),
+        n => format!("{n} days"),
     }
 }
 

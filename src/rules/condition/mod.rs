@@ -157,8 +157,9 @@ impl fmt::Display for ConditionError {
 
 impl std::error::Error for ConditionError {}
 
-/// The lead's score at any moment (it decays as time passes), when a `[score]` is configured:
-/// the evaluator reads it now and, for [`Condition::next_change`], ahead of now.
+/// The lead's score at any moment, when a `[score]` is configured: the evaluator reads it now
+/// and, for [`Condition::next_change`], ahead of now, where it must not rise (with no new
+/// event a score only decays), so the moment it crosses a bound can be searched for.
 #[derive(Clone, Copy)]
 pub struct Score<'a>(pub &'a dyn Fn(UnixTime) -> f64);
 
@@ -217,7 +218,7 @@ impl Condition {
     pub fn next_change(&self, facts: &Facts, now: UnixTime) -> Option<UnixTime> {
         self.node
             .next_change(facts, now)
-            .map(|at| at.max(UnixTime(now.0 + 1)))
+            .map(|at| at.max(UnixTime(now.0.saturating_add(1))))
     }
 
     /// Why the condition holds (or not) for `facts`, in words, e.g. "3 touches in 30 days,

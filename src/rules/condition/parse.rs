@@ -1,6 +1,8 @@
 //! The one parser: a condition written as JSON (TOML is turned into JSON first, so both go
 //! through the same code and give the same tree), with the path of every mistake.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::{
@@ -154,17 +156,29 @@ fn table(table: &Map<String, Value>, path: &str, depth: usize) -> Result<Node, C
 }
 
 fn children(value: &Value, path: &str, depth: usize) -> Result<Vec<Node>, ConditionError> {
-    let Value::Array(items) = value else {
-        return fail(path, "must be a list of conditions, e.g. [\"兴趣:PLC\"]");
-    };
-    if items.is_empty() {
-        return fail(path, "is empty; give at least one condition");
+    let example = ("condition", "\"兴趣:PLC\"");
+    each(value, path, example, |item, at| {
+        element(item, at, depth + 1)
+    })
+}
+
+/// Each item of a non-empty list (`what` and an example of one say what it holds), parsed
+/// by `parse` at its path.
+fn each<T>(
+    value: &Value,
+    path: &str,
+    (what, example): (&str, &str),
+    parse: impl Fn(&Value, &str) -> Result<T, ConditionError>,
+) -> Result<Vec<T>, ConditionError> {
+    match value {
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| parse(item, &index(path, i)))
+            .collect(),
+        Value::Array(_) => fail(path, format!("is empty; give at least one {what}")),
+        _ => fail(path, format!("must be a list of {what}s, e.g. [{example}]")),
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| element(item, &index(path, i), depth + 1))
-        .collect()
 }
 
 fn string<'v>(value: &'v Value, path: &str, what: &str) -> Result<&'v str, ConditionError> {
@@ -270,25 +284,24 @@ fn field_name(value: &Value, path: &str) -> Result<String, ConditionError> {
     Ok(s.to_owned())
 }
 
+/// The touch keys of a `count`, each once (a repeat would count its touches twice).
 fn touch_keys(value: &Value, path: &str) -> Result<Vec<TouchKey>, ConditionError> {
-    let Value::Array(items) = value else {
-        return fail(
-            path,
-            "must be a list of touch keys, e.g. [\"click:MENU_PLC\"]",
-        );
-    };
-    if items.is_empty() {
-        return fail(path, "is empty; give at least one touch key");
+    let example = ("touch key", "\"click:MENU_PLC\"");
+    let keys = each(value, path, example, |item, at| {
+        let s = string(item, at, "a touch key, e.g. \"click:MENU_PLC\"")?;
+        TouchKey::parse(s).or_else(|e| fail(at, format!("{e}")))
+    })?;
+    let mut seen = HashMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(first) = seen.insert(key, i) {
+            let message = format!(
+                "`{key}` is listed twice (first at {}); list each touch key once",
+                index(path, first)
+            );
+            return fail(&index(path, i), message);
+        }
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let at = index(path, i);
-            let s = string(item, &at, "a touch key, e.g. \"click:MENU_PLC\"")?;
-            TouchKey::parse(s).or_else(|e| fail(&at, format!("{e}")))
-        })
-        .collect()
+    Ok(keys)
 }
 
 /// `at_least`, `at_most` and `within_days` of a `count` or `event` table.

@@ -143,15 +143,12 @@ impl Builder {
         let span = raw.span();
         match Condition::from_toml(raw.get_ref()) {
             Ok(condition) => {
+                // Each tag must fit WeChat, as a rule's tags must: checked at the `when`.
                 let names: Vec<String> = condition.tags().iter().map(|t| t.to_string()).collect();
-                let fit = names
-                    .into_iter()
-                    .filter(|name| {
-                        self.tag(ctx, &Spanned::new(span.clone(), name.clone()))
-                            .is_none()
-                    })
-                    .count()
-                    == 0;
+                let mut fit = true;
+                for name in names {
+                    fit &= self.tag(ctx, &Spanned::new(span.clone(), name)).is_some();
+                }
                 let at = (ctx.path.to_owned(), ctx.line(&span));
                 self.conditions.push((at, condition.clone()));
                 fit.then_some(condition)

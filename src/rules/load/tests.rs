@@ -436,3 +436,52 @@ fn files_load_in_name_order_and_other_files_are_ignored() {
     assert_eq!(tags, ["a", "b"]);
     assert_eq!(rules.stats().files, 2);
 }
+
+#[test]
+fn a_bad_when_is_reported_at_its_line_with_the_path_inside_it() {
+    let text = r#"[[click]]
+key = "MENU_PLC"
+tags = ["兴趣:PLC"]
+
+[[keyword]]
+text = "试用"
+[[keyword.reply]]
+when = { all = ["兴趣:PLC", "x", { count = ["click:MENU_PLC"], within_days = 4000 }] }
+text = "a"
+[[keyword.reply]]
+when = { any = [{ count = ["click:MENU_PCL", "form:trial"], at_least = 2, within_days = 30 }] }
+text = "b"
+[[keyword.reply]]
+when = { all = [{ last_seen_within_days = 7 }, { inactive_days = 30 }] }
+text = "c"
+[[keyword.reply]]
+when = { any = ["兴趣:PLC", { count = ["click:MENU_PLC"], within_days = 91 }] }
+text = "d"
+"#;
+    // The touch key MENU_PLC of 20-later.toml's rule is known although it comes later.
+    let later = "[[keyword]]\ntext = \"x\"\n[[keyword.reply]]\n\
+                 when = { count = [\"click:LATER\"], within_days = 1 }\ntext = \"e\"\n";
+    let r = load(&[
+        ("w.toml", text),
+        ("20-later.toml", later),
+        (
+            "30-menu.toml",
+            "[[click]]\nkey = \"LATER\"\ntags = [\"t\"]\n",
+        ),
+    ]);
+    assert_eq!(
+        said(&r),
+        [
+            "w.toml:8: all[2].within_days: must be 1..=3650",
+            "w.toml:11: any[0].count[0]: unknown touch key `click:MENU_PCL`: no [[click]] has \
+             key = \"MENU_PCL\"; check the spelling against the rules",
+            "w.toml:14: all: can never hold: it asks for a touch within 7 days and for none for \
+             30 days",
+            "w.toml:17: any[1].within_days: a window of 91 days is longer than the 90 days of \
+             touch history kept (WXTAG_HISTORY_DAYS); shorten it or keep more history (at most \
+             400 days)",
+            "w.toml:11: warning: any[0].count[1]: touch key `form:trial` counts nothing until a \
+             [[form]] with id \"trial\" is written",
+        ]
+    );
+}
