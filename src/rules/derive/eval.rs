@@ -19,7 +19,7 @@ struct Next {
 impl Next {
     fn at(&mut self, moment: Option<UnixTime>) {
         if let Some(m) = moment {
-            let m = m.max(UnixTime(self.now.0 + 1));
+            let m = m.max(UnixTime(self.now.0.saturating_add(1)));
             self.min = Some(self.min.map_or(m, |cur| cur.min(m)));
         }
     }
@@ -110,7 +110,9 @@ impl Derived {
                     continue;
                 };
                 let lapses = UnixTime(
-                    self.last_applied(lead, held_tag).0 + i64::from(e.after_days) * 86_400,
+                    self.last_applied(lead, held_tag)
+                        .0
+                        .saturating_add(i64::from(e.after_days) * 86_400),
                 );
                 if lapses <= now {
                     held.remove(tag.as_str());

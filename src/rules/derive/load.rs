@@ -130,6 +130,7 @@ impl DerivedBuilder {
                 }
             }
         }
+        // Called only with tags taken from `touch_tags`, so the index is there.
         let own = |tag: &TagName, by: &str| {
             format!(
                 "tag \"{tag}\" is derived by {by} and also given by {}; a derived tag has no \

@@ -27,7 +27,9 @@ impl Score {
         self.buckets(history)
             .filter(|&(bucket, _)| in_window(bucket, history_days, at))
             .map(|(bucket, points)| {
-                let age = (at.0 - (bucket + 1) * BUCKET_SECS).max(0);
+                // Saturating: a stored bucket is input, and may be absurd.
+                let end = bucket.saturating_add(1).saturating_mul(BUCKET_SECS);
+                let age = at.0.saturating_sub(end).max(0);
                 // Seconds as f64 are exact far beyond any history.
                 points * (-(age as f64) / half_life_secs).exp2()
             })
@@ -52,10 +54,10 @@ impl Score {
             .buckets(history)
             .map(|(bucket, _)| leaves_window(bucket, history_days).0)
             .max()?
-            .max(now.0 + 1);
+            .max(now.0.saturating_add(1));
         let mut lo = now.0;
-        if below(lo + 1) {
-            return Some(UnixTime(lo + 1));
+        if below(lo.saturating_add(1)) {
+            return Some(UnixTime(lo.saturating_add(1)));
         }
         // Invariant: not below at `lo`, below at `hi`.
         while hi - lo > 1 {

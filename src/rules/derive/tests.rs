@@ -11,7 +11,7 @@ use crate::store::history::{BUCKET_SECS, TouchHistory, bucket_of};
 use crate::store::{LeadState, StateTag};
 
 const DAY: i64 = 86_400;
-/// 2026-12-01 10:02 China time, in the middle of an hour.
+/// 2025-12-01 10:02 China time, in the middle of an hour.
 const T0: i64 = 1_764_554_520;
 
 /// A subscribed lead first seen at `T0` holding `tags` (`name`, `at`, `source`) with `touches`
@@ -655,4 +655,40 @@ fn a_tier_measure_that_is_not_one_is_refused_at_its_line() {
         );
         assert!(said[0].contains(says), "{measure}: {said:?}");
     }
+}
+
+#[test]
+fn why_says_in_words_what_gave_each_tag() {
+    let rules = rules(&[("a.toml", SCORE), ("b.toml", GROUPS)]);
+    let l = lead(
+        &[
+            ("等级:A", T0, "tiers:线索等级"),
+            ("活动:工博会2026", T0, "qr:expo-2026"),
+            ("行业:汽车", T0, "click:IND_AUTO"),
+            ("vip", T0, "admin"),
+        ],
+        &[
+            ("click:REQUEST_QUOTE", T0),
+            ("click:REQUEST_QUOTE", T0),
+            ("click:REQUEST_QUOTE", T0),
+            ("click:REQUEST_QUOTE", T0),
+        ],
+    );
+    let why = rules.why(&l, UnixTime(T0));
+    let at = "2025-12-01 10:02";
+    assert_eq!(
+        why,
+        [
+            (
+                "等级:A".to_owned(),
+                "score 80, level 等级:A ≥ 60".to_owned()
+            ),
+            (
+                "活动:工博会2026".to_owned(),
+                format!("QR code expo-2026, {at}")
+            ),
+            ("行业:汽车".to_owned(), format!("menu click IND_AUTO, {at}")),
+            ("vip".to_owned(), format!("added by sales, {at}")),
+        ]
+    );
 }
