@@ -21,6 +21,7 @@ use crate::rules::Rules;
 use crate::rules::condition::Condition;
 use crate::rules::diagnostics::Diagnostic;
 use crate::rules::load::{Builder, FileCtx, Section, one_line};
+use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
 /// The derived sections, as written after `[[` or `[`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +100,13 @@ impl DerivedBuilder {
         b
     }
 
-    /// Runs the checks that need every file and the touch rules, and returns the sections.
-    pub(in crate::rules) fn finish(self, rules: &Rules, diags: &mut Vec<Diagnostic>) -> Derived {
+    /// Runs the checks that need every file and the touch rules, adds the tags preferences
+    /// can make to the rule set's tags, and returns the sections.
+    pub(in crate::rules) fn finish(
+        self,
+        rules: &mut Rules,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Derived {
         let Self {
             mut derived,
             tag_at,
@@ -167,12 +173,25 @@ impl DerivedBuilder {
                 diags.push(Diagnostic::warning(&at.0, at.1, message));
             }
             for interest in interests {
-                if p.tag_for(interest.as_str()).is_none() {
+                let Some(tag) = p.tag_for(interest.as_str()) else {
                     let message = format!(
                         "{by} would make an invalid tag from \"{interest}\" (WeChat allows 30 \
                          bytes); shorten the pattern"
                     );
                     error(diags, at, message);
+                    continue;
+                };
+                // The tags it can make are synced like any other: they count against the limit.
+                if !rules.tags.contains(&tag) {
+                    rules.tags.push(tag.clone());
+                    if rules.tags.len() == TAGS_PER_ACCOUNT + 1 {
+                        let message = format!(
+                            "{by} makes tag \"{tag}\", distinct tag number {}; WeChat allows \
+                             {TAGS_PER_ACCOUNT} tags per account",
+                            TAGS_PER_ACCOUNT + 1
+                        );
+                        error(diags, at, message);
+                    }
                 }
             }
         }

@@ -283,6 +283,12 @@ fn a_preference_goes_to_the_most_touched_and_ties_to_the_most_recent() {
     let rules = rules(&[("a.toml", PREFERENCE)]);
     assert!(rules.is_derived("偏好:PLC"));
     assert!(!rules.is_derived("兴趣:PLC"));
+    let synced: Vec<&str> = rules.tag_names().map(TagName::as_str).collect();
+    assert_eq!(
+        synced,
+        ["兴趣:PLC", "兴趣:HMI", "偏好:HMI", "偏好:PLC"],
+        "made ahead, like any tag"
+    );
     let l = lead(
         &[],
         &[

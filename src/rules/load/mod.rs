@@ -366,7 +366,7 @@ impl Builder {
             derived,
             ..
         } = self;
-        rules.derived = derived.finish(&rules, &mut diags);
+        rules.derived = derived.finish(&mut rules, &mut diags);
         if let Some((file, line, tag)) = over_limit {
             let message = format!(
                 "tag \"{tag}\" is distinct tag number {}; WeChat allows {TAGS_PER_ACCOUNT} tags per \
