@@ -329,12 +329,23 @@ fn a_preference_goes_to_the_most_touched_and_ties_to_the_most_recent() {
 
 #[test]
 fn preview_counts_equal_what_derive_does() {
-    let rules = rules(&[("a.toml", SCORE), ("b.toml", PREFERENCE)]);
+    let rules = rules(&[
+        ("a.toml", SCORE),
+        ("b.toml", PREFERENCE),
+        ("c.toml", RULE),
+        ("d.toml", LIFECYCLE),
+    ]);
+    let plc = [
+        ("click:MENU_PRODUCT_A", T0),
+        ("click:MENU_PRODUCT_A", T0),
+        ("keyword:PLC", T0),
+    ];
     let leads = [
         lead(&[], &[("click:REQUEST_QUOTE", T0); 3]),
         lead(&[("等级:A", T0, "tiers:线索等级")], &[("follow", T0)]),
         lead(&[], &[("click:PLC", T0)]),
         lead(&[], &[]),
+        lead(&[("阶段:沉默", T0, "lifecycle")], &plc),
     ];
     let now = UnixTime(T0 + 60);
     let mut rows = Vec::new();
@@ -350,19 +361,24 @@ fn preview_counts_equal_what_derive_does() {
     assert_eq!(
         rows,
         [
-            row("tiers", "线索等级", 4, 1),
-            row("preference", "主要兴趣", 1, 0)
+            row("rule", "PLC 高意向", 1, 0),
+            row("tiers", "线索等级", 5, 1),
+            row("lifecycle", "阶段:流失", 0, 0),
+            row("lifecycle", "阶段:商机", 0, 0),
+            row("lifecycle", "阶段:新线索", 5, 0),
+            row("lifecycle", "阶段:活跃", 0, 0),
+            row("lifecycle", "阶段:沉默", 0, 1),
+            row("preference", "主要兴趣", 1, 0),
         ]
     );
-    let adds: u64 = leads
+    // Every lead here changes at most one tag per row, so the rows add up to the changes.
+    let derived: Vec<_> = leads.iter().map(|l| rules.derive(l, now)).collect();
+    let adds: u64 = derived.iter().map(|d| d.add.len() as u64).sum();
+    let removes: u64 = derived.iter().map(|d| d.remove.len() as u64).sum();
+    let (tagged, untagged) = rows
         .iter()
-        .map(|l| rules.derive(l, now).add.len() as u64)
-        .sum();
-    let removes: u64 = leads
-        .iter()
-        .map(|l| rules.derive(l, now).remove.len() as u64)
-        .sum();
-    assert_eq!((adds, removes), (5, 1));
+        .fold((0, 0), |(t, u), r| (t + r.tag, u + r.untag));
+    assert_eq!((adds, removes), (tagged, untagged));
 }
 
 #[test]
