@@ -16,7 +16,10 @@
 //! score, `[[tiers]]`, `[[preference]]`s, and last the `[lifecycle]` stage, which sees every
 //! tag decided before it.
 //!
-//! Where the contract is silent: a tier list whose lowest `at_least` is above 0 gives no tag
+//! Where the contract is silent: a derived tag belongs to one section (two `[[rule]]`s may
+//! not give the same tag: write one with `any`); an `[[expire]]` is at most as long as the
+//! touch history, as the last application is read from it; groups and preferences break
+//! ties by tag name; a tier list whose lowest `at_least` is above 0 gives no tag
 //! to a lead below it (`check` warns); a `[[preference]]` with no counted touch gives none; a
 //! tag held with a derived source that no section derives any more (its rule was deleted) is
 //! removed; `[score]` points are positive, so the score only falls while no touch comes;
