@@ -714,3 +714,42 @@ fn why_says_in_words_what_gave_each_tag() {
         ]
     );
 }
+
+#[test]
+fn history_keys_name_what_a_derived_section_counts_even_without_a_touch_rule() {
+    let files = r#"
+[[qr]]
+scene = "expo-2026"
+
+[score]
+points = { "click:ONLY_SCORED" = 3, "qr:flyer" = 2 }
+half_life_days = 10
+"#;
+    let rules = rules(&[("a.toml", files)]);
+    let keys = |touch: Touch| {
+        rules
+            .history_keys(&touch, &rules.evaluate(&touch))
+            .join(" ")
+    };
+    let expo = Scene::parse("expo-2026").unwrap();
+    let flyer = Scene::parse("flyer").unwrap();
+    let other = Scene::parse("other").unwrap();
+    assert_eq!(
+        keys(Touch::Follow { scene: Some(&expo) }),
+        "follow qr:expo-2026"
+    );
+    assert_eq!(keys(Touch::Scan { scene: &expo }), "qr:expo-2026");
+    assert_eq!(
+        keys(Touch::Follow {
+            scene: Some(&flyer)
+        }),
+        "follow qr:flyer"
+    );
+    assert_eq!(keys(Touch::Scan { scene: &flyer }), "qr:flyer");
+    assert_eq!(keys(Touch::Scan { scene: &other }), "");
+    assert_eq!(
+        keys(Touch::Click { key: "ONLY_SCORED" }),
+        "click:ONLY_SCORED"
+    );
+    assert_eq!(keys(Touch::Text { content: "hello" }), "");
+}
