@@ -753,3 +753,27 @@ half_life_days = 10
     );
     assert_eq!(keys(Touch::Text { content: "hello" }), "");
 }
+
+#[test]
+fn a_second_lifecycle_and_unknown_keys_are_refused_at_their_lines() {
+    let again = "[lifecycle]\nstages = [ { tag = \"阶段:x\", when = { subscribed = true } } ]\n";
+    let said = errors(&[("a.toml", LIFECYCLE), ("b.toml", again)], 90);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("b.toml:1: [lifecycle] is already written at "),
+        "{said:?}"
+    );
+
+    let typo = "[[group]]\nprefix = \"行业:\"\nprefixes = [\"x\"]\n\n[[expire]]\ntags = [\"a\"]\nafter_day = 3\n";
+    let said = errors(&[("a.toml", typo)], 90);
+    assert_eq!(said.len(), 3, "{said:?}");
+    assert_eq!(said[1], "a.toml:5: [[expire]]: missing field `after_days`");
+    assert!(
+        said[0].starts_with("a.toml:3: [[group]]: unknown field `prefixes`"),
+        "{said:?}"
+    );
+    assert!(
+        said[2].starts_with("a.toml:7: [[expire]]: unknown field `after_day`"),
+        "{said:?}"
+    );
+}
