@@ -68,6 +68,8 @@ pub struct Outcome<'r> {
     pub channel: Option<&'r Channel>,
     /// The replies to try, in order.
     answers: Vec<&'r Answer>,
+    /// The sources of every rule the touch matched, tags or not, in precedence order.
+    matched: Vec<&'r Source>,
 }
 
 impl<'r> Outcome<'r> {
@@ -144,7 +146,28 @@ impl Rules {
             tags,
             channel,
             answers,
+            matched: matched.iter().map(|&id| &self.rules[id].source).collect(),
         }
+    }
+
+    /// The touch keys a touch counts as in the touch history: the source of every rule it
+    /// matched (even one that adds no tag), `follow` for any follow, and `qr:<scene>` or
+    /// `click:<key>` when a derived section names it though no touch rule does.
+    pub fn history_keys<'s>(&'s self, touch: &Touch, outcome: &Outcome<'s>) -> Vec<&'s str> {
+        let mut keys: Vec<&str> = outcome.matched.iter().map(|s| s.as_str()).collect();
+        let named = match *touch {
+            Touch::Follow { scene } => {
+                keys.push("follow");
+                scene.and_then(|s| self.derived.named_key("qr", s.as_str()))
+            }
+            Touch::Scan { scene } => self.derived.named_key("qr", scene.as_str()),
+            Touch::Click { key } => self.derived.named_key("click", key),
+            Touch::View { .. } | Touch::Text { .. } => None,
+        };
+        keys.extend(named);
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 }
 

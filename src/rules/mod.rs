@@ -83,6 +83,8 @@ pub struct Rules {
     tags: Vec<TagName>,
     /// How many files were read.
     files: usize,
+    /// The derived sections (`[[rule]]`, `[score]`, `[[tiers]]`, …).
+    derived: derive::Derived,
 }
 
 impl Rules {

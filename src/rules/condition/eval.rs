@@ -251,7 +251,7 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 /// A number, or text that reads as one (`"1000"`: events often carry amounts as text).
-fn number(value: &Value) -> Option<f64> {
+pub(in crate::rules) fn number(value: &Value) -> Option<f64> {
     match value {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),

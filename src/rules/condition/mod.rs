@@ -33,6 +33,7 @@ use crate::domain::{Scene, TagName, TouchKey, UnixTime};
 use crate::store::LeadState;
 
 pub use check::{CheckContext, check_condition};
+pub(in crate::rules) use eval::number;
 
 /// The shortest and longest window a condition may name, in days.
 pub const DAYS: std::ops::RangeInclusive<u32> = 1..=3650;

@@ -6,17 +6,201 @@
 //! and stage, and the next moment any of that can change with no event (for the scheduler).
 //! The webhook calls it while an event is handled, the scheduler when only time passes, and
 //! `check --preview` on every lead: one computation for all three.
+//!
+//! # Order
+//!
+//! Expiry first (a tag in an `[[expire]]` lapses `after_days` after it was last applied: the
+//! later of its tag time and the last touch of any touch key whose rule gives it), then
+//! exclusive groups (the most recently applied tag of a prefix stays), then `[[rule]]`s in
+//! file order (each sees the lead's other tags and the rule tags decided before it), the
+//! score, `[[tiers]]`, `[[preference]]`s, and last the `[lifecycle]` stage, which sees every
+//! tag decided before it.
+//!
+//! Where the contract is silent: a derived tag belongs to one section (two `[[rule]]`s may
+//! not give the same tag: write one with `any`); an `[[expire]]` is at most as long as the
+//! touch history, as the last application is read from it; groups and preferences break
+//! ties by tag name; a tier list whose lowest `at_least` is above 0 gives no tag
+//! to a lead below it (`check` warns); a `[[preference]]` with no counted touch gives none; a
+//! tag held with a derived source that no section derives any more (its rule was deleted) is
+//! removed; `[score]` points are positive, so the score only falls while no touch comes;
+//! `sum` tiers add up the property of the lead's stored events (`LeadState::events`, which
+//! the events API fills), so until it lands their value is 0.
 
-use std::collections::BTreeSet;
+mod eval;
+pub(in crate::rules) mod file;
+mod load;
+mod preview;
+mod score;
+#[cfg(test)]
+mod tests;
+mod tiers;
+mod why;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
 
 use super::Rules;
+use super::condition::Condition;
 use crate::domain::{TagName, UnixTime};
 use crate::store::LeadState;
+use crate::store::history::DEFAULT_HISTORY_DAYS;
+
+pub(in crate::rules) use load::{DerivedBuilder, DerivedSection};
 
 /// The derived sections of a `channels/` folder: `[[rule]]`, `[score]`, `[[tiers]]`,
 /// `[lifecycle]`, `[[preference]]`, `[[group]]`, `[[expire]]`.
-#[derive(Debug, Default)]
-pub struct Derived {}
+#[derive(Debug)]
+pub struct Derived {
+    /// `[[rule]]`s, in file order.
+    rules: Vec<RuleTags>,
+    /// `[score]`.
+    score: Option<score::Score>,
+    /// `[[tiers]]`, in file order.
+    tiers: Vec<tiers::Tiers>,
+    /// `[lifecycle]`'s stages.
+    stages: Vec<Stage>,
+    /// `[[preference]]`s, in file order.
+    preferences: Vec<Preference>,
+    /// `[[group]]` prefixes.
+    groups: Vec<String>,
+    /// `[[expire]]`s.
+    expires: Vec<Expire>,
+    /// Touch key → the tags the touch rules with that source give.
+    given: BTreeMap<String, Vec<TagName>>,
+    /// Tag → the touch keys whose rules give it.
+    givers: BTreeMap<TagName, Vec<String>>,
+    /// Derived tag (rule, level, stage) → the section that derives it.
+    owners: BTreeMap<String, Owner>,
+    /// Touch keys a derived section names (score points, conditions, count tiers).
+    named_keys: BTreeSet<String>,
+    /// `WXTAG_HISTORY_DAYS`: touches older than this no longer count.
+    history_days: u32,
+}
+
+impl Default for Derived {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            score: None,
+            tiers: Vec::new(),
+            stages: Vec::new(),
+            preferences: Vec::new(),
+            groups: Vec::new(),
+            expires: Vec::new(),
+            given: BTreeMap::new(),
+            givers: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            named_keys: BTreeSet::new(),
+            history_days: DEFAULT_HISTORY_DAYS,
+        }
+    }
+}
+
+/// One `[[rule]]`.
+#[derive(Debug)]
+struct RuleTags {
+    name: String,
+    when: Condition,
+    tags: Vec<TagName>,
+}
+
+/// One `[lifecycle]` stage.
+#[derive(Debug)]
+struct Stage {
+    tag: TagName,
+    when: Condition,
+}
+
+/// One `[[preference]]`: tags `prefix + <text after among> + suffix`.
+#[derive(Debug)]
+struct Preference {
+    name: String,
+    among: String,
+    within_days: u32,
+    prefix: String,
+    suffix: String,
+}
+
+impl Preference {
+    /// True when the pattern can produce `tag`.
+    fn covers(&self, tag: &str) -> bool {
+        tag.len() > self.prefix.len() + self.suffix.len()
+            && tag.starts_with(&self.prefix)
+            && tag.ends_with(&self.suffix)
+    }
+
+    /// The preference tag for an interest tag with the `among` prefix.
+    fn tag_for(&self, interest: &str) -> Option<TagName> {
+        let text = interest.strip_prefix(&self.among)?;
+        TagName::parse(&format!("{}{text}{}", self.prefix, self.suffix)).ok()
+    }
+}
+
+/// One `[[expire]]`.
+#[derive(Debug)]
+struct Expire {
+    tags: Vec<TagName>,
+    after_days: u32,
+}
+
+/// The section that derives a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Rule(usize),
+    Tiers(usize),
+    Stage(usize),
+    Preference(usize),
+}
+
+impl Derived {
+    /// True when no derived section is configured.
+    fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+            && self.score.is_none()
+            && self.tiers.is_empty()
+            && self.stages.is_empty()
+            && self.preferences.is_empty()
+            && self.groups.is_empty()
+            && self.expires.is_empty()
+    }
+
+    /// The section that derives `tag`, if any.
+    fn owner(&self, tag: &str) -> Option<Owner> {
+        if let Some(&owner) = self.owners.get(tag) {
+            return Some(owner);
+        }
+        self.preferences
+            .iter()
+            .position(|p| p.covers(tag))
+            .map(Owner::Preference)
+    }
+
+    /// The source a derived tag is added and removed with.
+    fn source(&self, owner: Owner) -> String {
+        match owner {
+            Owner::Rule(i) => format!("rule:{}", self.rules[i].name),
+            Owner::Tiers(i) => format!("tiers:{}", self.tiers[i].name),
+            Owner::Stage(_) => "lifecycle".to_owned(),
+            Owner::Preference(i) => format!("preference:{}", self.preferences[i].name),
+        }
+    }
+
+    /// The touch key `<kind>:<what>` when a derived section names it.
+    pub(in crate::rules) fn named_key(&self, kind: &str, what: &str) -> Option<&str> {
+        self.named_keys
+            .get(&format!("{kind}:{what}"))
+            .map(String::as_str)
+    }
+}
+
+/// True when `source` is one a derived section applies tags with.
+fn is_derived_source(source: &str) -> bool {
+    source == "lifecycle"
+        || ["rule:", "tiers:", "preference:"]
+            .iter()
+            .any(|p| source.starts_with(p))
+}
 
 /// What the rules over time make of one lead at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,35 +245,51 @@ impl Rules {
     /// True when any derived section is configured: events then need the lead's state back
     /// and a derived write.
     pub fn derives(&self) -> bool {
-        todo!()
+        !self.derived.is_empty()
     }
 
     /// The lead's derived tags, score and stage at `now`, and what must change to get there.
     pub fn derive(&self, lead: &LeadState, now: UnixTime) -> Derivation {
-        todo!("{lead:?} {now:?}")
+        self.derived.derive(lead, now)
     }
 
     /// Each derived tag's why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02"),
     /// and for other tags what applied them, by tag name.
     pub fn why(&self, lead: &LeadState, now: UnixTime) -> Vec<(String, String)> {
-        todo!("{lead:?} {now:?}")
+        self.derived.why(self, lead, now)
     }
 
     /// True when `tag` is derived (a rule, tier, stage or preference tag): sales edits and
     /// bulk jobs may not add or remove it.
     pub fn is_derived(&self, tag: &str) -> bool {
-        todo!("{tag}")
+        self.derived.owner(tag).is_some()
     }
 
     /// A fingerprint of the derived sections: when it changes, existing leads are
     /// re-evaluated (the backfill).
     pub fn derived_fingerprint(&self) -> String {
-        todo!()
+        let d = &self.derived;
+        // The touch rules' tags matter only to the sections that read them.
+        let reads_given =
+            !(d.preferences.is_empty() && d.groups.is_empty() && d.expires.is_empty());
+        let canonical = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
+            d.rules,
+            d.score,
+            d.tiers,
+            d.stages,
+            d.preferences,
+            d.groups,
+            d.expires,
+            d.history_days,
+            reads_given.then_some(&d.given),
+        );
+        hex::encode(Sha256::digest(canonical.as_bytes()))
     }
 
     /// Adds what `derive` would do to `lead` now to `rows` (one per rule, tier list, stage
     /// and preference, in file order; `rows` starts empty and is filled on the first call).
     pub fn preview(&self, lead: &LeadState, now: UnixTime, rows: &mut Vec<PreviewRow>) {
-        todo!("{lead:?} {now:?} {rows:?}")
+        self.derived.preview(lead, now, rows);
     }
 }

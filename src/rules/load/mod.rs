@@ -29,6 +29,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::condition::Condition;
+use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
 use super::file::{RawClick, RawFollow, RawKeyword, RawQr, RawView};
 use super::index::KeywordIndexBuilder;
@@ -40,12 +41,14 @@ use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
 /// The sections a file may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
+pub(in crate::rules) enum Section {
     Follow,
     Qr,
     Click,
     View,
     Keyword,
+    /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
+    Derived(DerivedSection),
 }
 
 impl Section {
@@ -56,7 +59,7 @@ impl Section {
             "click" => Self::Click,
             "view" => Self::View,
             "keyword" => Self::Keyword,
-            _ => return None,
+            other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
 
@@ -67,6 +70,16 @@ impl Section {
             Self::Click => "click",
             Self::View => "view",
             Self::Keyword => "keyword",
+            Self::Derived(d) => d.key(),
+        }
+    }
+
+    /// True for the sections written as one table (`[follow]`, `[score]`, `[lifecycle]`).
+    fn single(self) -> bool {
+        match self {
+            Self::Follow => true,
+            Self::Derived(d) => d.single(),
+            _ => false,
         }
     }
 
@@ -74,6 +87,7 @@ impl Section {
     fn header(self) -> String {
         match self {
             Self::Follow => "[follow]".to_owned(),
+            Self::Derived(d) if d.single() => format!("[{}]", d.key()),
             other => format!("[[{}]]", other.key()),
         }
     }
@@ -82,8 +96,15 @@ impl Section {
 impl Rules {
     /// Loads every `*.toml` in `dir`, in file-name order (names starting with `.` are skipped,
     /// as editors leave such files behind). Fails with every error found, never just the first.
+    /// Windows may look back over the default touch history.
     pub fn load(dir: &Path) -> Result<Loaded, CheckFailed> {
-        let mut b = Builder::new(dir);
+        Self::load_with(dir, DEFAULT_HISTORY_DAYS)
+    }
+
+    /// [`Rules::load`] for a touch history of `history_days` (`WXTAG_HISTORY_DAYS`): a
+    /// window longer than it is an error.
+    pub fn load_with(dir: &Path, history_days: u32) -> Result<Loaded, CheckFailed> {
+        let mut b = Builder::new(dir, history_days);
         match toml_files(dir) {
             Ok(files) if files.is_empty() => b.diags.push(Diagnostic::warning(
                 dir,
@@ -128,24 +149,24 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 /// One file being read: its path and how to turn spans into lines.
-struct FileCtx<'a> {
-    path: &'a Path,
+pub(in crate::rules) struct FileCtx<'a> {
+    pub(in crate::rules) path: &'a Path,
     lines: LineIndex,
 }
 
 impl FileCtx<'_> {
-    fn line(&self, span: &Range<usize>) -> usize {
+    pub(in crate::rules) fn line(&self, span: &Range<usize>) -> usize {
         self.lines.line_of(span)
     }
 
     /// `file:line`, for messages that point at an earlier occurrence.
-    fn at(&self, span: &Range<usize>) -> String {
+    pub(in crate::rules) fn at(&self, span: &Range<usize>) -> String {
         format!("{}:{}", self.path.display(), self.line(span))
     }
 }
 
 /// The rules and diagnostics gathered so far.
-struct Builder {
+pub(in crate::rules) struct Builder {
     dir: PathBuf,
     rules: Rules,
     keywords: KeywordIndexBuilder,
@@ -161,10 +182,12 @@ struct Builder {
     conditions: Vec<((PathBuf, usize), Condition)>,
     /// Days of touch history kept: no window may be longer.
     history_days: u32,
+    /// The derived sections read so far.
+    pub(in crate::rules) derived: DerivedBuilder,
 }
 
 impl Builder {
-    fn new(dir: &Path) -> Self {
+    fn new(dir: &Path, history_days: u32) -> Self {
         Self {
             dir: dir.to_owned(),
             rules: Rules::default(),
@@ -175,16 +198,27 @@ impl Builder {
             scene_at: HashMap::new(),
             click_at: HashMap::new(),
             conditions: Vec::new(),
-            history_days: DEFAULT_HISTORY_DAYS,
+            history_days,
+            derived: DerivedBuilder::new(history_days),
         }
     }
 
-    fn error(&mut self, ctx: &FileCtx, span: &Range<usize>, message: impl Into<String>) {
+    pub(in crate::rules) fn error(
+        &mut self,
+        ctx: &FileCtx,
+        span: &Range<usize>,
+        message: impl Into<String>,
+    ) {
         let d = Diagnostic::error(ctx.path, ctx.line(span), message);
         self.diags.push(d);
     }
 
-    fn warn(&mut self, ctx: &FileCtx, span: &Range<usize>, message: impl Into<String>) {
+    pub(in crate::rules) fn warn(
+        &mut self,
+        ctx: &FileCtx,
+        span: &Range<usize>,
+        message: impl Into<String>,
+    ) {
         let d = Diagnostic::warning(ctx.path, ctx.line(span), message);
         self.diags.push(d);
     }
@@ -215,7 +249,8 @@ impl Builder {
         for (key, value) in root.into_inner() {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
-                    "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]] or [[keyword]]",
+                    "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
+                     [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -223,11 +258,17 @@ impl Builder {
             };
             let span = value.span();
             let items: Vec<Spanned<DeValue>> = match (section, value.into_inner()) {
-                (Section::Follow, DeValue::Array(_)) => {
-                    self.error(&ctx, &span, "write [follow] once per file, not [[follow]]");
+                (s, DeValue::Array(_)) if s.single() => {
+                    let per = if s == Section::Follow {
+                        " per file"
+                    } else {
+                        ""
+                    };
+                    let message = format!("write {} once{per}, not [{}]", s.header(), s.header());
+                    self.error(&ctx, &span, message);
                     continue;
                 }
-                (Section::Follow, v) => vec![Spanned::new(span, v)],
+                (s, v) if s.single() => vec![Spanned::new(span, v)],
                 (_, DeValue::Array(items)) => items.into_iter().collect(),
                 (s, _) => {
                     let message = format!("write {}, one table per rule", s.header());
@@ -275,6 +316,7 @@ impl Builder {
                     self.keyword(ctx, span, raw);
                 }
             }
+            Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
 
@@ -282,7 +324,7 @@ impl Builder {
     /// span of the key or value at fault. An unknown key is reported, dropped, and the table
     /// read again, so a typo does not hide the rule's other mistakes; any other error ends the
     /// rule.
-    fn parse<'i, T: Deserialize<'i>>(
+    pub(in crate::rules) fn parse<'i, T: Deserialize<'i>>(
         &mut self,
         ctx: &FileCtx,
         section: Section,
@@ -321,8 +363,10 @@ impl Builder {
             keywords,
             mut diags,
             over_limit,
+            derived,
             ..
         } = self;
+        rules.derived = derived.finish(&mut rules, &mut diags);
         if let Some((file, line, tag)) = over_limit {
             let message = format!(
                 "tag \"{tag}\" is distinct tag number {}; WeChat allows {TAGS_PER_ACCOUNT} tags per \
@@ -370,7 +414,7 @@ fn remove_key_at(value: &mut DeValue, span: &Range<usize>) -> bool {
 }
 
 /// A library message on one line.
-fn one_line(message: &str) -> String {
+pub(in crate::rules) fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

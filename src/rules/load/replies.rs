@@ -135,7 +135,7 @@ impl Builder {
     /// A condition (a reply's `when`; the derived sections' too): a parse error is reported
     /// at its line with the path inside it. The checks that need every rule (which touch keys
     /// exist) run once all files are read, in [`Self::check_conditions`].
-    pub(super) fn condition(
+    pub(in crate::rules) fn condition(
         &mut self,
         ctx: &FileCtx,
         raw: Spanned<toml::Value>,

@@ -40,7 +40,11 @@ impl Builder {
     }
 
     /// A tag a rule adds: checked, and counted against WeChat's per-account limit.
-    pub(super) fn rule_tag(&mut self, ctx: &FileCtx, raw: Spanned<String>) -> Option<TagName> {
+    pub(in crate::rules) fn rule_tag(
+        &mut self,
+        ctx: &FileCtx,
+        raw: Spanned<String>,
+    ) -> Option<TagName> {
         let tag = self.tag(ctx, &raw)?;
         if self.seen_tags.insert(tag.clone()) {
             self.rules.tags.push(tag.clone());
@@ -54,7 +58,11 @@ impl Builder {
 
     /// Parses a tag name, saying what is wrong with it. WeChat counts a name's length in
     /// UTF-8 bytes (errcode 45158 beyond), so a longer name could never sync.
-    pub(super) fn tag(&mut self, ctx: &FileCtx, raw: &Spanned<String>) -> Option<TagName> {
+    pub(in crate::rules) fn tag(
+        &mut self,
+        ctx: &FileCtx,
+        raw: &Spanned<String>,
+    ) -> Option<TagName> {
         let s = raw.get_ref();
         if s.len() > TAG_NAME_LEN {
             let message = format!(
