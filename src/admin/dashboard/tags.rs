@@ -3,10 +3,9 @@
 //! bars; each tag's WeChat sync state; and the sync worker's dead letters, changes WeChat
 //! will never accept. It links to the preview of the rules ([`super::preview`]).
 //!
-//! Which tags are derived comes from the rules in force ([`Rules::is_derived`]); what gives
-//! one (`rule:<name>`, `tiers:<name>`, `lifecycle`, `preference:<name>`) is the source a
-//! lead holding it records, read from one such lead per derived tag (a derived tag has no
-//! other source), so the page costs one small read per derived tag, not a walk of leads.
+//! Which tags are derived, and what gives each (`rule:<name>`, `tiers:<name>`, `lifecycle`,
+//! `preference:<name>`), comes from the rules in force ([`Rules::derived_source`]); the
+//! counts are the tag counts the bars show, so the section costs no extra read.
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -14,9 +13,9 @@ use askama::Template;
 use super::labels::{derived_kind, short_time};
 use super::words::Words;
 use super::{Lang, Nav, PageError, html};
-use crate::domain::{TagName, UnixTime};
+use crate::domain::UnixTime;
 use crate::rules::{LiveRules, Rules};
-use crate::store::{DeadLetter, LeadFilter, Store, TagCount, TagState, rfc3339};
+use crate::store::{DeadLetter, Store, TagCount, TagState, rfc3339};
 
 /// How many dead letters the page lists (the newest).
 const DEAD_LETTERS_SHOWN: usize = 100;
@@ -111,55 +110,33 @@ fn op_label(t: &'static Words, op: &str) -> &'static str {
     }
 }
 
-/// The kind and name of what gives `tag`, from the source `source`; `None` for a source that
-/// is not derived (a lead the rules in force have not re-evaluated yet).
+/// The kind and name of what gives `tag`, from its derived source (`lifecycle` is named
+/// after the stage, the tag itself).
 fn given_by(source: &str, tag: &str) -> Option<(&'static str, String)> {
     let (kind, name) = source.split_once(':').unwrap_or((source, tag));
     let kind = DERIVED_KINDS.into_iter().find(|k| *k == kind)?;
     Some((kind, name.to_owned()))
 }
 
-/// The derived tags that leads hold, grouped by kind in [`DERIVED_KINDS`]' order, each
-/// named after what gives it (as one lead holding it records).
-async fn derived_groups(
-    t: &'static Words,
-    store: &Store,
-    rules: &Rules,
-    counts: &[TagCount],
-) -> Result<Vec<DerivedGroup>, PageError> {
-    let mut found: Vec<(&'static str, DerivedRow)> = Vec::new();
-    for count in counts
+/// The derived tags leads hold, grouped by kind in [`DERIVED_KINDS`]' order, each named
+/// after the rule, tier list, stage or preference that gives it.
+fn derived_groups(t: &'static Words, rules: &Rules, counts: &[TagCount]) -> Vec<DerivedGroup> {
+    let mut found: Vec<(&'static str, DerivedRow)> = counts
         .iter()
-        .filter(|c| c.leads > 0 && rules.is_derived(&c.name))
-    {
-        let Ok(tag) = TagName::parse(&count.name) else {
-            continue;
-        };
-        let filter = LeadFilter {
-            tag: Some(tag),
-            ..LeadFilter::default()
-        };
-        let page = store
-            .leads(&filter, 1, None)
-            .await
-            .map_err(crate::admin::ApiError::from)?;
-        let source = page
-            .leads
-            .iter()
-            .flat_map(|lead| &lead.tags)
-            .find(|held| held.name == count.name)
-            .map(|held| held.source.as_str());
-        if let Some((kind, name)) = source.and_then(|s| given_by(s, &count.name)) {
+        .filter(|count| count.leads > 0)
+        .filter_map(|count| {
+            let source = rules.derived_source(&count.name)?;
+            let (kind, name) = given_by(&source, &count.name)?;
             let row = DerivedRow {
                 name,
                 tag: count.name.clone(),
                 leads: count.leads,
             };
-            found.push((kind, row));
-        }
-    }
+            Some((kind, row))
+        })
+        .collect();
     found.sort_by(|(_, a), (_, b)| a.name.cmp(&b.name).then_with(|| a.tag.cmp(&b.tag)));
-    Ok(DERIVED_KINDS
+    DERIVED_KINDS
         .into_iter()
         .filter_map(|kind| {
             let rows: Vec<DerivedRow> = found
@@ -169,7 +146,7 @@ async fn derived_groups(
             let label = derived_kind(t, kind)?;
             (!rows.is_empty()).then_some(DerivedGroup { kind: label, rows })
         })
-        .collect())
+        .collect()
 }
 
 /// `GET /tags`.
@@ -179,7 +156,7 @@ pub(super) async fn page(
     rules: web::Data<LiveRules>,
 ) -> Result<HttpResponse, PageError> {
     let counts = store.tag_counts().await?;
-    let derived = derived_groups(lang.0, &store, &rules.load(), &counts).await?;
+    let derived = derived_groups(lang.0, &rules.load(), &counts);
     let sync = store.tag_sync().await?;
     let dead = store.dead_letters(DEAD_LETTERS_SHOWN).await?;
 

@@ -265,6 +265,15 @@ impl Rules {
         self.derived.owner(tag).is_some()
     }
 
+    /// The source the rules give `tag` with (`rule:<name>`, `tiers:<name>`, `lifecycle`,
+    /// `preference:<name>`), for the dashboard's tags by kind; `None` when `tag` is not
+    /// derived.
+    pub fn derived_source(&self, tag: &str) -> Option<String> {
+        self.derived
+            .owner(tag)
+            .map(|owner| self.derived.source(owner))
+    }
+
     /// A fingerprint of the derived sections: when it changes, existing leads are
     /// re-evaluated (the backfill).
     pub fn derived_fingerprint(&self) -> String {
