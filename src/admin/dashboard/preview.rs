@@ -22,7 +22,7 @@ use crate::rules::{LiveRules, Rules};
 use crate::store::Store;
 
 /// How many leads one preview request reads, oldest first.
-pub const PREVIEW_LEADS: u64 = 2_000;
+const PREVIEW_LEADS: u64 = 2_000;
 
 /// Where the rules in force were loaded from, so the preview can read the files on disk as
 /// a reload would: the `channels/` folder and `WXTAG_HISTORY_DAYS`. Registered as app data.
@@ -122,4 +122,51 @@ pub(super) async fn page(
         warnings,
     };
     html(StatusCode::OK, &page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::dashboard::words::{EN, ZH};
+
+    fn page(t: &'static Words, complete: bool) -> String {
+        let table = |leads| Table {
+            rows: vec![Row {
+                code: "rule",
+                kind: derived_kind(t, "rule").unwrap_or(t.other),
+                name: "PLC <高意向>".to_owned(),
+                tag: 3,
+                untag: 1,
+            }],
+            leads,
+            complete,
+        };
+        PreviewPage {
+            nav: Lang(t).nav("tags"),
+            folder: "channels".to_owned(),
+            live: table(PREVIEW_LEADS),
+            disk: None,
+            errors: vec!["channels/20.toml:3: when: bad".to_owned()],
+            warnings: Vec::new(),
+        }
+        .render()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_bounded_preview_says_so_and_names_the_command_that_reads_every_lead() {
+        let body = page(&EN, false);
+        assert!(body.contains(
+            "Only the first 2000 leads were read; <code>wxtag check --preview</code> reads them all."
+        ));
+        assert!(
+            body.contains("data-name=\"PLC &#60;高意向&#62;\""),
+            "escaped: {body}"
+        );
+        assert!(body.contains("<code>channels/20.toml:3: when: bad</code>"));
+        assert!(!body.contains("id=\"preview-disk\""));
+        let body = page(&ZH, true);
+        assert!(body.contains("读取了全部 2000 个线索。"));
+        assert!(!body.contains("wxtag check --preview"));
+    }
 }
