@@ -53,6 +53,10 @@ pub struct LeadTag {
     pub at: String,
     /// Why: the rule or person that applied it, e.g. `qr:expo-2026`, `keyword:报价`, `admin`.
     pub source: String,
+    /// The why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02"), when the admin
+    /// layer derived it for a person to read; lists leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One entry of a lead's timeline.
@@ -169,6 +173,7 @@ impl Lead {
                 name,
                 at: rfc3339(at),
                 source,
+                detail: None,
             })
             .collect();
         lead.events = timeline
