@@ -183,6 +183,21 @@ impl Drop for TestApp {
     }
 }
 
+/// Another `serve` process of a [`TestApp`]'s account; stopped when dropped.
+pub struct SecondProcess {
+    /// Its clock, shared with it.
+    pub clock: Clock,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for SecondProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 /// One app process's run: where it listens, its rules, and how to stop it.
 struct Running {
     base: String,
@@ -314,6 +329,24 @@ impl TestApp {
         self.clock = clock;
         self.stop = Some(running.stop);
         self.running = Some(running.handle);
+    }
+
+    /// A second `serve` process on the same Redis and channels folder, with a clock of its
+    /// own (`clock_offset_secs`): two processes sharing one account's work.
+    pub async fn second_process(&self, clock_offset_secs: i64) -> SecondProcess {
+        let clock = Clock::shifted(clock_offset_secs);
+        let running = run_app(
+            self.wire,
+            self.redis.url(),
+            self.channels_dir.path(),
+            self.wechat.clone(),
+            clock.clone(),
+        )
+        .await;
+        SecondProcess {
+            clock,
+            stop: Some(running.stop),
+        }
     }
 
     /// Now on the app's clock: the real time shifted by its offset.
@@ -565,7 +598,12 @@ pub mod xml {
 
     /// An unfollow.
     pub fn unfollow(openid: &str) -> String {
-        event(openid, now(), "<Event><![CDATA[unsubscribe]]></Event>")
+        unfollow_at(openid, now())
+    }
+
+    /// An unfollow at a given CreateTime.
+    pub fn unfollow_at(openid: &str, created: i64) -> String {
+        event(openid, created, "<Event><![CDATA[unsubscribe]]></Event>")
     }
 
     /// A CLICK menu event.
@@ -605,12 +643,17 @@ pub mod xml {
 
     /// A text message.
     pub fn text(openid: &str, content: &str, msg_id: u64) -> String {
+        text_at(openid, content, msg_id, now())
+    }
+
+    /// A text message at a given CreateTime.
+    pub fn text_at(openid: &str, content: &str, msg_id: u64, created: i64) -> String {
         format!(
             "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\
              <FromUserName><![CDATA[{openid}]]></FromUserName>\
              <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
              <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>",
-            now()
+            created
         )
     }
 }

@@ -194,8 +194,9 @@ impl Derived {
     }
 }
 
-/// True when `source` is one a derived section applies tags with.
-fn is_derived_source(source: &str) -> bool {
+/// True when `source` is one a derived section applies tags with: `rule:<name>`,
+/// `tiers:<name>`, `lifecycle` or `preference:<name>`.
+pub fn is_derived_source(source: &str) -> bool {
     source == "lifecycle"
         || ["rule:", "tiers:", "preference:"]
             .iter()
