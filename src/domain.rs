@@ -270,18 +270,46 @@ impl TouchKey {
 
 /// wxtag's clock: the real time shifted by `WXTAG_CLOCK_OFFSET_SECS` (tests and demos only),
 /// so a test can start `serve` "31 days later". Every part that asks for "now" asks this.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// Clones share one offset, so a test holding a clone can [`advance`](Clock::advance) the
+/// time of a running app (its scheduler included) with no restart.
+#[derive(Debug, Clone, Default)]
 pub struct Clock {
-    /// Seconds added to the real time; 0 in production.
-    pub offset_secs: i64,
+    offset_secs: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Clock {
+    /// A clock `offset_secs` seconds ahead of the real time (behind when negative).
+    pub fn shifted(offset_secs: i64) -> Self {
+        Self {
+            offset_secs: std::sync::Arc::new(offset_secs.into()),
+        }
+    }
+
+    /// Seconds this clock is ahead of the real time; 0 in production.
+    pub fn offset_secs(&self) -> i64 {
+        self.offset_secs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this clock and every clone of it `secs` seconds ahead (tests and demos only).
+    pub fn advance(&self, secs: i64) {
+        self.offset_secs
+            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The shifted current time.
     pub fn now(&self) -> UnixTime {
-        UnixTime(UnixTime::now().0.saturating_add(self.offset_secs))
+        UnixTime(UnixTime::now().0.saturating_add(self.offset_secs()))
     }
 }
+
+impl PartialEq for Clock {
+    fn eq(&self, other: &Self) -> bool {
+        self.offset_secs() == other.offset_secs()
+    }
+}
+
+impl Eq for Clock {}
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,8 @@
 //! [`Application::run_until_stopped`] serves until the shutdown future resolves, then lets
 //! requests in flight finish. Dependencies are built once here and injected by type. At build
 //! it checks that Redis keeps what wxtag answers `success` for ([`crate::store::durability`]);
-//! while running it keeps the sync worker going ([`crate::sync::supervisor`]).
+//! while running it keeps the sync worker going ([`crate::sync::supervisor`]) and runs the
+//! scheduler of the rules over time ([`crate::scheduler`]).
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -22,6 +23,7 @@ use crate::domain::Clock;
 use crate::metrics::Metrics;
 use crate::rules::LiveRules;
 use crate::rules::live::{self, RulesError};
+use crate::scheduler::Scheduler;
 use crate::store::durability::{self, DurabilityError};
 use crate::store::{Durability, Store, StoreError};
 use crate::sync::supervisor::{self, WorkerParts};
@@ -98,6 +100,7 @@ pub struct Application {
     rules: LiveRules,
     channels_dir: PathBuf,
     worker: Option<(Worker, WorkerParts)>,
+    scheduler: Scheduler,
 }
 
 impl std::fmt::Debug for Application {
@@ -111,7 +114,7 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Connects to Redis, loads the rules and binds the routes on `listener`.
     pub async fn build(config: AppConfig, listener: TcpListener) -> Result<Self, StartupError> {
-        let rules = LiveRules::new(live::load(&config.channels_dir)?);
+        let rules = LiveRules::new(live::load(&config.channels_dir, config.history_days)?);
         let mut conn = redis::Client::open(config.redis_url.as_str())?
             .get_connection_manager()
             .await?;
@@ -132,16 +135,17 @@ impl Application {
 
         tracing::info!(
             history_days = config.history_days,
-            clock_offset_secs = config.clock.offset_secs,
+            clock_offset_secs = config.clock.offset_secs(),
             "touch history and clock"
         );
+        let scheduler = Scheduler::new(rules.clone(), store.clone(), config.clock.clone());
         let worker = match config.sync {
             Some(sync) => {
                 let parts = WorkerParts {
                     access: config.account.wechat_access(&config.api_base),
                     store: store.clone(),
                     config: SyncConfig {
-                        clock: config.clock,
+                        clock: config.clock.clone(),
                         ..sync
                     },
                     metrics: metrics.clone(),
@@ -157,7 +161,10 @@ impl Application {
             listener.local_addr()?,
         ));
         let wechat = web::Data::new(worker.as_ref().map(|(w, _)| w.client().clone()));
-        let intake = web::Data::new(Intake::new(config.account, rules.clone(), store.clone()));
+        let intake = web::Data::new(
+            Intake::new(config.account, rules.clone(), store.clone())
+                .keeping_history_days(config.history_days),
+        );
         let store = web::Data::new(store);
         let metrics = web::Data::new(metrics);
         let shared_rules = web::Data::new(rules.clone());
@@ -195,6 +202,7 @@ impl Application {
             rules,
             channels_dir: config.channels_dir,
             worker,
+            scheduler,
         })
     }
 
@@ -208,7 +216,8 @@ impl Application {
         self.rules.clone()
     }
 
-    /// Serves (and syncs) until `shutdown` resolves, reloading the rules on SIGHUP; then
+    /// Serves (syncs, and runs the scheduler) until `shutdown` resolves, reloading the rules
+    /// on SIGHUP; then
     /// finishes the requests in flight and returns.
     pub async fn run_until_stopped(
         self,
@@ -218,6 +227,7 @@ impl Application {
         let server = tokio::spawn(self.server);
         let reloader = tokio::spawn(reload_on_sighup(self.rules, self.channels_dir));
         let (stop_sync, sync_stopped) = tokio::sync::watch::channel(false);
+        let scheduler = tokio::spawn(self.scheduler.run_until_stopped(sync_stopped.clone()));
         let worker = self
             .worker
             .map(|(worker, parts)| tokio::spawn(supervisor::run(worker, parts, sync_stopped)));
@@ -226,6 +236,7 @@ impl Application {
         let _ = stop_sync.send(true);
         handle.stop(true).await;
         reloader.abort();
+        scheduler.await.map_err(std::io::Error::other)?;
         if let Some(worker) = worker {
             worker.await.map_err(std::io::Error::other)?;
         }

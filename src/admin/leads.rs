@@ -6,8 +6,9 @@ use std::fmt;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{ApiError, Caller, audit};
+use super::{ApiError, Caller, audit, why};
 use crate::domain::{Clock, OpenId, Scene, TagName};
+use crate::rules::derive::is_derived_source;
 use crate::rules::{LiveRules, Rules};
 use crate::store::{LeadFilter, LeadTag, ListError, Store};
 
@@ -95,15 +96,6 @@ fn tag_names(param: &str, raw: &[String]) -> Result<Vec<TagName>, ApiError> {
         .collect()
 }
 
-/// The sources a derived tag carries: `rule:<name>`, `tiers:<name>`, `lifecycle`,
-/// `preference:<name>`.
-fn is_derived_source(source: &str) -> bool {
-    source == "lifecycle"
-        || ["rule:", "tiers:", "preference:"]
-            .iter()
-            .any(|prefix| source.starts_with(prefix))
-}
-
 /// A tag a sales edit would add or remove although the rules derive it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DerivedTag<'a> {
@@ -189,10 +181,12 @@ pub(super) async fn edit_tags(
 /// `GET /api/leads/{openid}`: one lead with its channels, tags and timeline.
 pub(super) async fn get(
     store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
     path: web::Path<LeadPath>,
 ) -> Result<HttpResponse, ApiError> {
     let openid = OpenId::parse(&path.openid).map_err(|e| bad("openid", e))?;
-    match store.lead(&openid).await? {
+    match why::lead_view(&store, &rules.load(), &openid, clock.now()).await? {
         Some(lead) => Ok(HttpResponse::Ok().json(lead)),
         None => Err(ApiError::NotFound(format!("no lead with openid {openid}"))),
     }

@@ -25,7 +25,7 @@ pub struct QrArgs {
 /// Creates the code (permanent or temporary, as the channel says) and writes the PNG.
 pub async fn run(settings: &Settings, args: QrArgs) -> Result<ExitCode, Failure> {
     let scene = Scene::parse(&args.scene).map_err(|e| format!("{:?}: {e}", args.scene))?;
-    let rules = crate::rules::live::load(&settings.channels_dir)?;
+    let rules = crate::rules::live::load(&settings.channels_dir, settings.history_days)?;
     let channel = rules.channel(&scene).ok_or_else(|| {
         format!(
             "no [[qr]] in {} has scene {scene}; add one, then run wxtag check",

@@ -330,7 +330,7 @@ pub async fn run(settings: &Settings, args: SendArgs) -> Result<ExitCode, Failur
             .clone()
             .map(|key| MessageCipher::new(key, settings.account.appid.clone())),
         account: settings.account.clone(),
-        clock: settings.clock,
+        clock: settings.clock.clone(),
     });
     if args.count > 1 || args.concurrency > 1 {
         return load(settings, sender, args).await;

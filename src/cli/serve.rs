@@ -17,11 +17,11 @@ use crate::sync::SyncConfig;
 
 /// Runs the bot until a shutdown signal.
 pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
-    if settings.clock.offset_secs != 0 {
+    if settings.clock.offset_secs() != 0 {
         tracing::warn!(
-            offset_secs = settings.clock.offset_secs,
+            offset_secs = settings.clock.offset_secs(),
             "clock shifted by {} s: for tests and demos only (WXTAG_CLOCK_OFFSET_SECS)",
-            settings.clock.offset_secs
+            settings.clock.offset_secs()
         );
     }
     let api_base = if settings.is_sandbox() {

@@ -45,7 +45,7 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connected, Failure> {
     let (store, local) = open_store(settings).await?;
     let access = account.wechat_access(&account.api_base);
     let config = SyncConfig {
-        clock: settings.clock,
+        clock: settings.clock.clone(),
         ..SyncConfig::default()
     };
     let worker = Worker::new(store, &access, config, Metrics::new())?;
@@ -71,7 +71,7 @@ pub(super) async fn open_store(settings: &Settings) -> Result<(Store, Option<Loc
 
 /// Reconciles, drains the outbox of what is now in step, and prints what was done.
 pub async fn run(settings: &Settings) -> Result<ExitCode, Failure> {
-    let rules = crate::rules::live::load(&settings.channels_dir)?;
+    let rules = crate::rules::live::load(&settings.channels_dir, settings.history_days)?;
     let rule_tags: Vec<_> = rules.tag_names().cloned().collect();
     let connected = connect(settings).await?;
     let result = reconcile(&connected.worker, &rule_tags).await;

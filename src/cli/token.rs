@@ -48,7 +48,7 @@ pub async fn run(
     command: TokenCommand,
 ) -> Result<ExitCode, Failure> {
     let (store, local) = open_store(settings).await?;
-    let result = act(&store, settings.clock, account, command).await;
+    let result = act(&store, settings.clock.clone(), account, command).await;
     if let Some(Local::Owned(redis)) = local {
         redis.shutdown().await;
     }

@@ -195,7 +195,7 @@ fn clock(get: &impl Fn(&str) -> Option<String>) -> Result<Clock, ConfigError> {
              -3600 for an hour earlier, or leave it unset (for tests and demos only)"
         ),
     })?;
-    Ok(Clock { offset_secs })
+    Ok(Clock::shifted(offset_secs))
 }
 
 /// `WXTAG_HISTORY_DAYS`: 1 to [`MAX_HISTORY_DAYS`], default [`DEFAULT_HISTORY_DAYS`].
@@ -336,9 +336,9 @@ mod tests {
     #[test]
     fn the_clock_offset_is_any_whole_number_of_seconds() {
         let later = settings(&[("WXTAG_CLOCK_OFFSET_SECS", "2678400")]).unwrap();
-        assert_eq!(later.clock.offset_secs, 2_678_400);
+        assert_eq!(later.clock.offset_secs(), 2_678_400);
         let earlier = settings(&[("WXTAG_CLOCK_OFFSET_SECS", " -3600 ")]).unwrap();
-        assert_eq!(earlier.clock.offset_secs, -3600);
+        assert_eq!(earlier.clock.offset_secs(), -3600);
         for bad in ["1.5", "31d", "99999999999999999999"] {
             let err = settings(&[("WXTAG_CLOCK_OFFSET_SECS", bad)]).unwrap_err();
             assert_eq!(err.var, "WXTAG_CLOCK_OFFSET_SECS", "{err}");

@@ -25,11 +25,12 @@ pub enum RulesError {
     Interrupted(#[from] tokio::task::JoinError),
 }
 
-/// Loads the rules of `dir`, logging their warnings; fails with every mistake in them.
+/// Loads the rules of `dir` for a touch history of `history_days`, logging their warnings;
+/// fails with every mistake in them.
 ///
 /// Blocking: file reads and matcher builds. Call it at start or off the async threads.
-pub fn load(dir: &Path) -> Result<Rules, RulesError> {
-    let loaded = Rules::load(dir)?;
+pub fn load(dir: &Path, history_days: u32) -> Result<Rules, RulesError> {
+    let loaded = Rules::load_with(dir, history_days)?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
@@ -51,11 +52,12 @@ impl LiveRules {
         self.0.load_full()
     }
 
-    /// Loads `dir` on a blocking thread and puts its rules in force; keeps the old ones when
-    /// the new have mistakes.
+    /// Loads `dir` on a blocking thread, for the touch history the rules in force were loaded
+    /// for, and puts its rules in force; keeps the old ones when the new have mistakes.
     pub async fn reload(&self, dir: &Path) -> Result<(), RulesError> {
         let dir = dir.to_owned();
-        let fresh = tokio::task::spawn_blocking(move || load(&dir)).await??;
+        let history_days = self.load().history_days();
+        let fresh = tokio::task::spawn_blocking(move || load(&dir, history_days)).await??;
         self.0.store(Arc::new(fresh));
         Ok(())
     }

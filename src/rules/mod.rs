@@ -252,7 +252,8 @@ mod tests {
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let rules = loaded.rules;
         let stats = rules.stats();
-        assert_eq!(stats.files, 4);
+        assert_eq!(stats.files, 5);
+        assert!(rules.derives(), "the example shows the rules over time");
         assert!(stats.tags <= 100);
 
         let scenes: Vec<&str> = rules.channels().map(|c| c.scene.as_str()).collect();

@@ -62,7 +62,11 @@ pub fn render(preview: &Preview) -> String {
             row.kind, row.name, row.tag, row.untag
         ));
     }
-    let scope = if preview.complete { "every" } else { "the first" };
+    let scope = if preview.complete {
+        "every"
+    } else {
+        "the first"
+    };
     out.push_str(&format!(
         "preview: {scope} {} lead(s) read\n",
         preview.leads

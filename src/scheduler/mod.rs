@@ -106,10 +106,7 @@ impl Scheduler {
             BackfillStep::Enqueued(n) => n,
             BackfillStep::NotYet | BackfillStep::Done => 0,
         };
-        let due = self
-            .store
-            .claim_due(now, BATCH, CLAIM_LEASE_SECS)
-            .await?;
+        let due = self.store.claim_due(now, BATCH, CLAIM_LEASE_SECS).await?;
         let states = self.store.lead_states(&due).await?;
         let mut changed = 0;
         for (openid, state) in due.iter().zip(states) {
@@ -126,5 +123,4 @@ impl Scheduler {
             backfilled,
         })
     }
-
 }

@@ -53,8 +53,8 @@ pub struct LeadTag {
     pub at: String,
     /// Why: the rule or person that applied it, e.g. `qr:expo-2026`, `keyword:报价`, `admin`.
     pub source: String,
-    /// The why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02"), computed at
-    /// read time from the touch history; `None` until then.
+    /// The why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02"), when the admin
+    /// layer derived it for a person to read; lists leave it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }

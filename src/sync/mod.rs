@@ -190,7 +190,7 @@ impl Worker {
             owner: &self.consumer,
             lease: self.config.lease,
             concurrency: self.config.concurrency,
-            clock: self.config.clock,
+            clock: &self.config.clock,
         }
     }
 

@@ -179,7 +179,7 @@ pub(crate) struct Pusher<'a> {
     /// How many calls may be in flight at once.
     pub(crate) concurrency: usize,
     /// wxtag's clock, for when a change was dead-lettered.
-    pub(crate) clock: Clock,
+    pub(crate) clock: &'a Clock,
 }
 
 impl Pusher<'_> {

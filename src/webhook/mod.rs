@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
-use crate::rules::condition::Facts;
+use crate::rules::condition::{Facts, Score};
 use crate::rules::{LiveRules, Touch};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{Effect, LeadState, Store, StoreError, TouchRecord, UnsignedBody};
@@ -265,10 +265,13 @@ impl Intake {
             None => applied.tags.into_iter().collect(),
         };
         let no_state = LeadState::default();
+        // A reply is chosen now: the score at any other moment is not asked for.
+        let score_now = derivation.as_ref().and_then(|d| d.score);
+        let score_at = |_: UnixTime| score_now.unwrap_or(0.0);
         let facts = Facts {
             lead: applied.state.as_ref().unwrap_or(&no_state),
             tags: &tags,
-            score: derivation.as_ref().and_then(|d| d.score),
+            score: score_now.map(|_| Score(&score_at)),
         };
         let reply = outcome.as_ref().and_then(|o| o.reply(&facts, now));
         let answer = match reply {

@@ -171,7 +171,7 @@ async fn a_restart_later_keeps_the_lead_and_takes_the_new_time() {
 
     app.restart(31 * DAY).await;
 
-    assert_eq!(app.clock_offset_secs, 31 * DAY);
+    assert_eq!(app.clock.offset_secs(), 31 * DAY);
     let later = app.now();
     let click = xml::follow_at("oClockRestart", None, later.0);
     let (query, body) = app.signed_now(&click);
@@ -203,10 +203,11 @@ async fn reconcile_dates_the_console_tags_it_imports_on_the_shifted_clock() {
     rig.sandbox
         .create_console_tag("VIP客户", &[openid("oClockStranger")])
         .unwrap();
-    let clock = Clock {
-        offset_secs: 20 * DAY,
-    };
-    let worker = rig.worker(SyncConfig { clock, ..quick() });
+    let clock = Clock::shifted(20 * DAY);
+    let worker = rig.worker(SyncConfig {
+        clock: clock.clone(),
+        ..quick()
+    });
 
     let before = clock.now();
     let report = worker.reconcile(&[]).await.unwrap();

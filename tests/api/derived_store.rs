@@ -213,7 +213,10 @@ async fn the_state_read_back_decodes_every_field_and_marks_the_lead_due() {
     );
     assert_eq!(state.history.iter().count(), 3);
     assert_eq!(
-        store.lead_states(&[lead.clone()]).await.unwrap(),
+        store
+            .lead_states(std::slice::from_ref(&lead))
+            .await
+            .unwrap(),
         [Some(state)],
         "the scheduler reads the same state"
     );
@@ -268,7 +271,10 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
     first.tags = vec![(&stale_tag, "lifecycle")];
     first.timeline = Some(("follow", ""));
     apply(&store, &first).await;
-    let read = store.lead_states(&[lead.clone()]).await.unwrap()[0]
+    let read = store
+        .lead_states(std::slice::from_ref(&lead))
+        .await
+        .unwrap()[0]
         .clone()
         .unwrap();
     let mut conn = redis.conn().await;
@@ -300,7 +306,10 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
         ..write
     };
     assert!(store.apply_derived(&write).await.unwrap());
-    let after = store.lead_states(&[lead.clone()]).await.unwrap()[0]
+    let after = store
+        .lead_states(std::slice::from_ref(&lead))
+        .await
+        .unwrap()[0]
         .clone()
         .unwrap();
     assert_eq!(after.version, read.version + 1);
@@ -541,7 +550,10 @@ async fn a_due_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
         }
         apply(&store, &record).await;
     }
-    let state = store.lead_states(&[lead.clone()]).await.unwrap()[0]
+    let state = store
+        .lead_states(std::slice::from_ref(&lead))
+        .await
+        .unwrap()[0]
         .clone()
         .unwrap();
     assert_eq!(state.tags.len(), 3);
@@ -666,7 +678,11 @@ async fn the_sync_worker_pushes_a_derived_add_and_removal_to_wechat() {
     let worker = rig.worker(quick());
     rig.converge(&worker).await;
     assert!(on_wechat(&rig.sandbox.state(), &lead).contains("阶段:新线索"));
-    let state = rig.store.lead_states(&[lead.clone()]).await.unwrap()[0]
+    let state = rig
+        .store
+        .lead_states(std::slice::from_ref(&lead))
+        .await
+        .unwrap()[0]
         .clone()
         .unwrap();
 
@@ -698,7 +714,10 @@ async fn last_seen_moves_with_touches_only_and_never_back() {
     let lead = openid("oLastSeen0000000000000000001");
     let at = recent();
     let last_seen = || async {
-        store.lead_states(&[lead.clone()]).await.unwrap()[0]
+        store
+            .lead_states(std::slice::from_ref(&lead))
+            .await
+            .unwrap()[0]
             .clone()
             .unwrap()
             .last_seen
@@ -729,7 +748,10 @@ async fn every_write_that_changes_tags_bumps_the_version() {
     let lead = openid("oVersions0000000000000000001");
     let at = recent();
     let version = || async {
-        store.lead_states(&[lead.clone()]).await.unwrap()[0]
+        store
+            .lead_states(std::slice::from_ref(&lead))
+            .await
+            .unwrap()[0]
             .clone()
             .map(|state| state.version)
     };

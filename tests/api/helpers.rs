@@ -165,8 +165,9 @@ pub struct TestApp {
     pub wire: Wire,
     pub rules: LiveRules,
     pub channels_dir: tempfile::TempDir,
-    /// The app's clock offset (`WXTAG_CLOCK_OFFSET_SECS`).
-    pub clock_offset_secs: i64,
+    /// The app's clock (`WXTAG_CLOCK_OFFSET_SECS`), shared with the running app: advancing it
+    /// moves the app's time (its scheduler's too) with no restart.
+    pub clock: Clock,
     /// The WeChat API the app's sync worker talks to, if it runs one.
     wechat: Option<String>,
     cipher: MessageCipher,
@@ -175,6 +176,21 @@ pub struct TestApp {
 }
 
 impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Another `serve` process of a [`TestApp`]'s account; stopped when dropped.
+pub struct SecondProcess {
+    /// Its clock, shared with it.
+    pub clock: Clock,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for SecondProcess {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -196,7 +212,7 @@ async fn run_app(
     redis_url: String,
     channels_dir: &std::path::Path,
     wechat: Option<String>,
-    clock_offset_secs: i64,
+    clock: Clock,
 ) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let app = Application::build(
@@ -210,9 +226,7 @@ async fn run_app(
             // Test servers keep nothing on disk: they are not durable, on purpose.
             durability: Durability::Relaxed,
             api_base: wechat.unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
-            clock: Clock {
-                offset_secs: clock_offset_secs,
-            },
+            clock,
             history_days: DEFAULT_HISTORY_DAYS,
         },
         listener,
@@ -264,12 +278,13 @@ impl TestApp {
         for (name, toml) in &spawn.channels {
             std::fs::write(channels_dir.path().join(name), toml).unwrap();
         }
+        let clock = Clock::shifted(spawn.clock_offset_secs);
         let running = run_app(
             spawn.wire,
             redis.url(),
             channels_dir.path(),
             spawn.wechat.clone(),
-            spawn.clock_offset_secs,
+            clock.clone(),
         )
         .await;
         Self {
@@ -279,7 +294,7 @@ impl TestApp {
             wire: spawn.wire,
             rules: running.rules,
             channels_dir,
-            clock_offset_secs: spawn.clock_offset_secs,
+            clock,
             wechat: spawn.wechat,
             cipher: MessageCipher::new(EncodingAesKey::parse(AES_KEY).unwrap(), APPID.to_owned()),
             stop: Some(running.stop),
@@ -291,6 +306,7 @@ impl TestApp {
     /// channels folder with its clock shifted by `clock_offset_secs`: `serve` restarted
     /// "later". The app listens on a new port afterwards (`base` says which).
     pub async fn restart(&mut self, clock_offset_secs: i64) {
+        let clock = Clock::shifted(clock_offset_secs);
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -305,22 +321,37 @@ impl TestApp {
             self.redis.url(),
             self.channels_dir.path(),
             self.wechat.clone(),
-            clock_offset_secs,
+            clock.clone(),
         )
         .await;
         self.base = running.base;
         self.rules = running.rules;
-        self.clock_offset_secs = clock_offset_secs;
+        self.clock = clock;
         self.stop = Some(running.stop);
         self.running = Some(running.handle);
     }
 
+    /// A second `serve` process on the same Redis and channels folder, with a clock of its
+    /// own (`clock_offset_secs`): two processes sharing one account's work.
+    pub async fn second_process(&self, clock_offset_secs: i64) -> SecondProcess {
+        let clock = Clock::shifted(clock_offset_secs);
+        let running = run_app(
+            self.wire,
+            self.redis.url(),
+            self.channels_dir.path(),
+            self.wechat.clone(),
+            clock.clone(),
+        )
+        .await;
+        SecondProcess {
+            clock,
+            stop: Some(running.stop),
+        }
+    }
+
     /// Now on the app's clock: the real time shifted by its offset.
     pub fn now(&self) -> UnixTime {
-        Clock {
-            offset_secs: self.clock_offset_secs,
-        }
-        .now()
+        self.clock.now()
     }
 
     /// The query and body WeChat would send for `xml`, in this app's wire mode, now (on the
@@ -567,7 +598,12 @@ pub mod xml {
 
     /// An unfollow.
     pub fn unfollow(openid: &str) -> String {
-        event(openid, now(), "<Event><![CDATA[unsubscribe]]></Event>")
+        unfollow_at(openid, now())
+    }
+
+    /// An unfollow at a given CreateTime.
+    pub fn unfollow_at(openid: &str, created: i64) -> String {
+        event(openid, created, "<Event><![CDATA[unsubscribe]]></Event>")
     }
 
     /// A CLICK menu event.
@@ -607,12 +643,17 @@ pub mod xml {
 
     /// A text message.
     pub fn text(openid: &str, content: &str, msg_id: u64) -> String {
+        text_at(openid, content, msg_id, now())
+    }
+
+    /// A text message at a given CreateTime.
+    pub fn text_at(openid: &str, content: &str, msg_id: u64, created: i64) -> String {
         format!(
             "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\
              <FromUserName><![CDATA[{openid}]]></FromUserName>\
              <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
              <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>",
-            now()
+            created
         )
     }
 }

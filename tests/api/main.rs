@@ -15,6 +15,7 @@ mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod layers; // the one-way structure: no module uses one above or beside it
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
+mod over_time; // rules over time end to end: thresholds, windows, stages, tiers, groups, preference, expiry, backfill, two processes
 mod ownership; // sales edits of derived tags: 409 naming the tag and its rule, nothing changed
 mod proptests; // arbitrary input never panics the protocol layer or the loader; round trips hold
 mod redis_down; // Redis stopped and killed under load: no false success, one effect each

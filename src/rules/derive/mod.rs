@@ -42,9 +42,9 @@ use sha2::{Digest, Sha256};
 
 use super::Rules;
 use super::condition::Condition;
-use crate::domain::{TagName, UnixTime};
-use crate::store::LeadState;
+use crate::domain::{OpenId, TagName, UnixTime};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
+use crate::store::{DerivedWrite, LeadState};
 
 pub(in crate::rules) use load::{DerivedBuilder, DerivedSection};
 
@@ -194,8 +194,9 @@ impl Derived {
     }
 }
 
-/// True when `source` is one a derived section applies tags with.
-fn is_derived_source(source: &str) -> bool {
+/// True when `source` is one a derived section applies tags with: `rule:<name>`,
+/// `tiers:<name>`, `lifecycle` or `preference:<name>`.
+pub fn is_derived_source(source: &str) -> bool {
     source == "lifecycle"
         || ["rule:", "tiers:", "preference:"]
             .iter()
@@ -225,6 +226,19 @@ impl Derivation {
     /// True when nothing is to be written but the next due time.
     pub fn is_unchanged(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// The store's write of this derivation to `openid`, whose state was read at `version`;
+    /// the changes are dated `at`.
+    pub fn write<'a>(&'a self, openid: &'a OpenId, version: u64, at: UnixTime) -> DerivedWrite<'a> {
+        DerivedWrite {
+            openid,
+            version,
+            at,
+            add: &self.add,
+            remove: &self.remove,
+            next_due: self.next_due,
+        }
     }
 }
 
@@ -257,6 +271,11 @@ impl Rules {
     /// and for other tags what applied them, by tag name.
     pub fn why(&self, lead: &LeadState, now: UnixTime) -> Vec<(String, String)> {
         self.derived.why(self, lead, now)
+    }
+
+    /// How many days of touch history these rules were loaded for (`WXTAG_HISTORY_DAYS`).
+    pub fn history_days(&self) -> u32 {
+        self.derived.history_days
     }
 
     /// True when `tag` is derived (a rule, tier, stage or preference tag): sales edits and
