@@ -21,7 +21,7 @@ use crate::rules::Rules;
 use crate::rules::condition::Condition;
 use crate::rules::diagnostics::Diagnostic;
 use crate::rules::load::{Builder, FileCtx, Section, one_line};
-use crate::wechat::limits::TAGS_PER_ACCOUNT;
+use crate::wechat::limits::{TAG_NAME_LEN, TAGS_PER_ACCOUNT};
 
 /// The derived sections, as written after `[[` or `[`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,8 +175,8 @@ impl DerivedBuilder {
             for interest in interests {
                 let Some(tag) = p.tag_for(interest.as_str()) else {
                     let message = format!(
-                        "{by} would make an invalid tag from \"{interest}\" (WeChat allows 30 \
-                         bytes); shorten the pattern"
+                        "{by} would make an invalid tag from \"{interest}\" (WeChat allows \
+                         {TAG_NAME_LEN} bytes of UTF-8); shorten the pattern"
                     );
                     error(diags, at, message);
                     continue;

@@ -45,6 +45,7 @@ use super::condition::Condition;
 use crate::domain::{OpenId, TagName, UnixTime};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{DerivedWrite, LeadState};
+use crate::wechat::limits::TAG_NAME_LEN;
 
 pub(in crate::rules) use load::{DerivedBuilder, DerivedSection};
 
@@ -130,10 +131,12 @@ impl Preference {
             && tag.ends_with(&self.suffix)
     }
 
-    /// The preference tag for an interest tag with the `among` prefix.
+    /// The preference tag for an interest tag with the `among` prefix; `None` when it would
+    /// not be a tag WeChat takes (over its length in UTF-8 bytes).
     fn tag_for(&self, interest: &str) -> Option<TagName> {
         let text = interest.strip_prefix(&self.among)?;
-        TagName::parse(&format!("{}{text}{}", self.prefix, self.suffix)).ok()
+        let tag = format!("{}{text}{}", self.prefix, self.suffix);
+        (tag.len() <= TAG_NAME_LEN).then(|| TagName::parse(&tag).ok())?
     }
 }
 

@@ -777,3 +777,16 @@ fn a_second_lifecycle_and_unknown_keys_are_refused_at_their_lines() {
         "{said:?}"
     );
 }
+
+#[test]
+fn a_preference_pattern_that_makes_a_tag_too_long_for_wechat_is_refused() {
+    let long = PREFERENCE.replace("tag = \"偏好:{}\"", "tag = \"主要的行为偏好是这个:{}\"");
+    let said = errors(&[("a.toml", &long)], 90);
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(
+        said[1].starts_with(
+            "a.toml:14: [[preference]] \"主要兴趣\" would make an invalid tag from \"兴趣:PLC\""
+        ),
+        "{said:?}"
+    );
+}
