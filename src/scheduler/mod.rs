@@ -109,14 +109,19 @@ impl Scheduler {
         let due = self.store.claim_due(now, BATCH, CLAIM_LEASE_SECS).await?;
         let states = self.store.lead_states(&due).await?;
         let mut changed = 0;
+        let mut gone = Vec::new();
         for (openid, state) in due.iter().zip(states) {
-            let Some(state) = state else { continue };
+            let Some(state) = state else {
+                gone.push(openid);
+                continue;
+            };
             let derivation = rules.derive(&state, now);
             let write = derivation.write(openid, state.version, now);
             if self.store.apply_derived(&write).await? && !derivation.is_unchanged() {
                 changed += 1;
             }
         }
+        self.store.forget_due(&gone).await?;
         Ok(Pass {
             claimed: due.len(),
             changed,

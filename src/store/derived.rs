@@ -206,13 +206,25 @@ impl Store {
                 count = bad.len(),
                 "the due set holds members that are no openid; they are removed from it"
             );
-            let _: i64 = redis::cmd("ZREM")
-                .arg(self.keys.due())
-                .arg(&bad)
-                .query_async(&mut conn)
-                .await?;
+            self.forget_due(&bad).await?;
         }
         Ok(openids)
+    }
+
+    /// Takes `members` out of the due set: leads that are gone, or members that are no
+    /// openid. Nothing is left to derive for them.
+    pub async fn forget_due<M: AsRef<str>>(&self, members: &[M]) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let members: Vec<&str> = members.iter().map(AsRef::as_ref).collect();
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.keys.due())
+            .arg(&members)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// One step of the backfill for the derived sections' `fingerprint`: makes the next

@@ -82,6 +82,9 @@ pub enum Effect {
     Location,
     /// Anything else the lead did (message, click, …): the lead follows.
     Other,
+    /// A system push about the account (a broadcast's or a template message's result): it
+    /// creates no lead and changes nothing but its dedup marker.
+    System,
 }
 
 impl Effect {
@@ -92,6 +95,7 @@ impl Effect {
             Effect::Unfollow => "unfollow",
             Effect::Location => "location",
             Effect::Other => "other",
+            Effect::System => "system",
         }
     }
 }

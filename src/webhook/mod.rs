@@ -234,14 +234,15 @@ impl Intake {
                 at: inbound.created,
                 effect,
                 scene: scene(&inbound),
-                timeline: (effect != Effect::Location)
+                timeline: (!matches!(effect, Effect::Location | Effect::System))
                     .then_some((policy::kind(&inbound), detail.as_str())),
                 location,
                 tags,
                 want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
                 history,
                 history_days: self.history_days,
-                derive: (rules.derives() && effect != Effect::Location) || needs_state,
+                derive: (rules.derives() && !matches!(effect, Effect::Location | Effect::System))
+                    || needs_state,
             })
             .await?
             .map_err(|_| IntakeError::ReplayedSignature)?;
@@ -360,6 +361,9 @@ fn effect(inbound: &Inbound) -> (Effect, Option<String>) {
         Body::Event(Event::Subscribe { .. }) => (Effect::Follow, None),
         Body::Event(Event::Scan { .. }) => (Effect::Scan, None),
         Body::Event(Event::Unsubscribe) => (Effect::Unfollow, None),
+        Body::Event(Event::TemplateSendJobFinish { .. } | Event::MassSendJobFinish { .. }) => {
+            (Effect::System, None)
+        }
         Body::Event(Event::Location {
             latitude,
             longitude,

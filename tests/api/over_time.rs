@@ -441,3 +441,25 @@ async fn two_processes_across_a_time_jump_change_each_lead_once() {
         "each lead untagged at most once: {untags}"
     );
 }
+
+#[tokio::test]
+async fn a_system_push_creates_no_lead_and_is_not_a_touch() {
+    let app = TestApp::spawn_with(spawn()).await;
+    let broadcast = format!(
+        "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\
+         <FromUserName><![CDATA[oSystemSender]]></FromUserName><CreateTime>{}</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>\
+         <MsgID>1000001625</MsgID><Status><![CDATA[send success]]></Status>\
+         <TotalCount>100</TotalCount><FilterCount>80</FilterCount><SentCount>75</SentCount>\
+         <ErrorCount>5</ErrorCount></xml>",
+        t(&app, 0)
+    );
+    let response = app.post_event(&broadcast).await;
+    assert!(response.status().is_success());
+    assert_eq!(response.text().await.unwrap(), "success");
+    assert_eq!(
+        app.lead_count().await,
+        0,
+        "a broadcast's result is not a lead"
+    );
+}

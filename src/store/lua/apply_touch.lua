@@ -10,7 +10,7 @@
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
--- ARGV[4] effect: follow | scan | unfollow | location | other
+-- ARGV[4] effect: follow | scan | unfollow | location | other | system
 -- ARGV[5] scene, "" for none   ARGV[6] timeline entry, "" for none
 -- ARGV[7] last location, "" for none   ARGV[8] "1" when the caller needs the lead's tags
 -- ARGV[9] for a body no signature covers: the signed query's field (12 bytes) then the body's
@@ -122,6 +122,12 @@ end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
   local fields, history = state_of_lead()
   return { 0, tags_of_lead(), fields, history }
+end
+
+-- A system push (a broadcast's or a template message's result) is about the account, not a
+-- lead: it is handled once, and creates no lead.
+if ARGV[4] == 'system' then
+  return { 1, {}, {}, {} }
 end
 
 local openid, now, effect, scene = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
