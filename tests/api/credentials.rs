@@ -250,14 +250,15 @@ async fn the_api_answers_under_the_accounts_own_paths_too() {
     assert!(error["error"]["message"].as_str().unwrap().contains(APPID));
 }
 
-/// `wxtag` with the test app's Redis and account.
-fn wxtag(app: &TestApp, args: &[&str]) -> std::process::Output {
+/// `wxtag` with the test app's Redis, account and channels folder.
+pub(crate) fn wxtag(app: &TestApp, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_wxtag"))
         .args(args)
         .current_dir(app.channels_dir.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("REDIS_URL", app.redis.url())
+        .env("WXTAG_CHANNELS", app.channels_dir.path())
         .env("WECHAT_APPID", APPID)
         .env("WECHAT_APPSECRET", "not-used-by-token")
         .env("WECHAT_TOKEN", TOKEN)

@@ -5,7 +5,9 @@
 use redis::AsyncCommands;
 use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::store::history::{BUCKET_SECS, bucket_of};
-use wxtag::store::{Applied, BackfillStep, DerivedWrite, Effect, Keys, Store, TouchRecord};
+use wxtag::store::{
+    Applied, BackfillStep, DerivedWrite, Effect, Keys, LeadState, Store, TouchRecord,
+};
 
 use crate::helpers::{APPID, TestRedis};
 
@@ -66,6 +68,12 @@ async fn history_value(redis: &TestRedis, openid: &OpenId, key: &str) -> Option<
         .unwrap()
 }
 
+/// The lead's state as the scheduler reads it; `None` when the lead is unknown.
+async fn state_of(store: &Store, lead: &OpenId) -> Option<LeadState> {
+    let mut states = store.lead_states(std::slice::from_ref(lead)).await.unwrap();
+    states.pop().flatten()
+}
+
 #[tokio::test]
 async fn history_counts_every_touch_once_even_without_tags_or_on_a_retry() {
     let redis = TestRedis::start().await;
@@ -97,12 +105,7 @@ async fn history_counts_every_touch_once_even_without_tags_or_on_a_retry() {
         history_value(&redis, &lead, "follow").await.as_deref(),
         Some(format!("{} {hour}", at.0).as_str())
     );
-    let state = store
-        .lead_states(std::slice::from_ref(&lead))
-        .await
-        .unwrap()[0]
-        .clone()
-        .unwrap();
+    let state = state_of(&store, &lead).await.unwrap();
     let clicks = state.history.key("click:MENU_PLC").unwrap();
     assert_eq!(clicks.count_within(30, later), 3);
     assert_eq!(clicks.last, later);
@@ -271,12 +274,7 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
     first.tags = vec![(&stale_tag, "lifecycle")];
     first.timeline = Some(("follow", ""));
     apply(&store, &first).await;
-    let read = store
-        .lead_states(std::slice::from_ref(&lead))
-        .await
-        .unwrap()[0]
-        .clone()
-        .unwrap();
+    let read = state_of(&store, &lead).await.unwrap();
     let mut conn = redis.conn().await;
     let keys = Keys::new(APPID);
     let outbox_before: u64 = conn.xlen(keys.outbox()).await.unwrap();
@@ -306,12 +304,7 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
         ..write
     };
     assert!(store.apply_derived(&write).await.unwrap());
-    let after = store
-        .lead_states(std::slice::from_ref(&lead))
-        .await
-        .unwrap()[0]
-        .clone()
-        .unwrap();
+    let after = state_of(&store, &lead).await.unwrap();
     assert_eq!(after.version, read.version + 1);
     let tags: Vec<(&str, i64, &str)> = after
         .tags
@@ -550,12 +543,7 @@ async fn a_due_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
         }
         apply(&store, &record).await;
     }
-    let state = store
-        .lead_states(std::slice::from_ref(&lead))
-        .await
-        .unwrap()[0]
-        .clone()
-        .unwrap();
+    let state = state_of(&store, &lead).await.unwrap();
     assert_eq!(state.tags.len(), 3);
     assert_eq!(state.history.iter().count(), 5);
 
@@ -678,13 +666,7 @@ async fn the_sync_worker_pushes_a_derived_add_and_removal_to_wechat() {
     let worker = rig.worker(quick());
     rig.converge(&worker).await;
     assert!(on_wechat(&rig.sandbox.state(), &lead).contains("阶段:新线索"));
-    let state = rig
-        .store
-        .lead_states(std::slice::from_ref(&lead))
-        .await
-        .unwrap()[0]
-        .clone()
-        .unwrap();
+    let state = state_of(&rig.store, &lead).await.unwrap();
 
     let add = [(TagName::parse("阶段:活跃").unwrap(), "lifecycle".to_owned())];
     let remove = [(
@@ -713,15 +695,7 @@ async fn last_seen_moves_with_touches_only_and_never_back() {
     let store = store(&redis).await;
     let lead = openid("oLastSeen0000000000000000001");
     let at = recent();
-    let last_seen = || async {
-        store
-            .lead_states(std::slice::from_ref(&lead))
-            .await
-            .unwrap()[0]
-            .clone()
-            .unwrap()
-            .last_seen
-    };
+    let last_seen = || async { state_of(&store, &lead).await.unwrap().last_seen };
     apply(&store, &touch(&lead, "1", at, vec!["follow"])).await;
     let mut location = touch(&lead, "2", UnixTime(at.0 + 10), Vec::new());
     location.effect = Effect::Location;
@@ -747,14 +721,7 @@ async fn every_write_that_changes_tags_bumps_the_version() {
     let store = store(&redis).await;
     let lead = openid("oVersions0000000000000000001");
     let at = recent();
-    let version = || async {
-        store
-            .lead_states(std::slice::from_ref(&lead))
-            .await
-            .unwrap()[0]
-            .clone()
-            .map(|state| state.version)
-    };
+    let version = || async { state_of(&store, &lead).await.map(|state| state.version) };
     let retry = touch(&lead, "1", at, vec!["follow"]);
     apply(&store, &retry).await;
     apply(&store, &retry).await;

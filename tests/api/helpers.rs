@@ -316,14 +316,7 @@ impl TestApp {
                 .expect("the app's task ends")
                 .expect("the app stops cleanly");
         }
-        let running = run_app(
-            self.wire,
-            self.redis.url(),
-            self.channels_dir.path(),
-            self.wechat.clone(),
-            clock.clone(),
-        )
-        .await;
+        let running = self.run_another(clock.clone()).await;
         self.base = running.base;
         self.rules = running.rules;
         self.clock = clock;
@@ -331,18 +324,23 @@ impl TestApp {
         self.running = Some(running.handle);
     }
 
-    /// A second `serve` process on the same Redis and channels folder, with a clock of its
-    /// own (`clock_offset_secs`): two processes sharing one account's work.
-    pub async fn second_process(&self, clock_offset_secs: i64) -> SecondProcess {
-        let clock = Clock::shifted(clock_offset_secs);
-        let running = run_app(
+    /// Another run of this app's `serve` on its Redis and channels folder, at `clock`.
+    async fn run_another(&self, clock: Clock) -> Running {
+        run_app(
             self.wire,
             self.redis.url(),
             self.channels_dir.path(),
             self.wechat.clone(),
-            clock.clone(),
+            clock,
         )
-        .await;
+        .await
+    }
+
+    /// A second `serve` process on the same Redis and channels folder, with a clock of its
+    /// own (`clock_offset_secs`): two processes sharing one account's work.
+    pub async fn second_process(&self, clock_offset_secs: i64) -> SecondProcess {
+        let clock = Clock::shifted(clock_offset_secs);
+        let running = self.run_another(clock.clone()).await;
         SecondProcess {
             clock,
             stop: Some(running.stop),

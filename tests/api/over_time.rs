@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::credentials::wxtag;
 use crate::helpers::{Spawn, TestApp, eventually, xml};
 use crate::sync::sandbox;
 
@@ -372,6 +373,13 @@ async fn a_rule_added_on_reload_tags_existing_leads_from_their_history_as_previe
         .find(|r| r.kind == "rule" && r.name == "伺服 高意向")
         .unwrap();
     assert_eq!((row.tag, row.untag, preview.leads), (1, 0, 2));
+    let printed = wxtag(&app, &["check", "--preview"]);
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    assert!(
+        printed.contains("preview: rule \"伺服 高意向\": would tag 1 and untag 0 lead(s)")
+            && printed.contains("preview: every 2 lead(s) read"),
+        "{printed}"
+    );
 
     app.rules.reload(app.channels_dir.path()).await.unwrap();
     let lead = until(&app, "oBackfill", |lead| has(lead, "意向:伺服高")).await;

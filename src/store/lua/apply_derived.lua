@@ -25,28 +25,38 @@ end
 local openid, now = ARGV[1], ARGV[3]
 local adds = tonumber(ARGV[5])
 local removes = (#ARGV - 5) / 3 - adds
-local changed = 0
+-- The hash's fields to write and the timeline's new entries, each written once at the end.
+local set, entries = {}, {}
 
-for i = 1, adds do
-  local tag, source = ARGV[3 + 3 * i], ARGV[4 + 3 * i]
-  if redis.call('HSET', lead, F_TAG_PREFIX .. tag, now .. ' ' .. source) == 1 then
-    changed = changed + 1
-    redis.call('SADD', KEYS[6 + i], openid)
-    redis.call('HSETNX', KEYS[5], tag, now)
-    push_timeline(KEYS[2], KEYS[3], ARGV[5 + 3 * i])
+if adds > 0 then
+  local fields = {}
+  for i = 1, adds do
+    fields[i] = F_TAG_PREFIX .. ARGV[3 + 3 * i]
+  end
+  local held = redis.call('HMGET', lead, unpack(fields))
+  for i = 1, adds do
+    if not held[i] then
+      set[#set + 1] = fields[i]
+      set[#set + 1] = now .. ' ' .. ARGV[4 + 3 * i]
+      redis.call('SADD', KEYS[6 + i], openid)
+      redis.call('HSETNX', KEYS[5], ARGV[3 + 3 * i], now)
+      entries[#entries + 1] = ARGV[5 + 3 * i]
+    end
   end
 end
 for i = 1, removes do
   local at = 3 * (adds + i)
   if redis.call('HDEL', lead, F_TAG_PREFIX .. ARGV[at + 3]) == 1 then
-    changed = changed + 1
     redis.call('SREM', KEYS[6 + adds + i], openid)
-    push_timeline(KEYS[2], KEYS[3], ARGV[at + 5])
+    entries[#entries + 1] = ARGV[at + 5]
   end
 end
 
-if changed > 0 then
-  redis.call('HSET', lead, F_VERSION, tonumber(ARGV[2]) + 1)
+if #entries > 0 then
+  set[#set + 1] = F_VERSION
+  set[#set + 1] = tonumber(ARGV[2]) + 1
+  redis.call('HSET', lead, unpack(set))
+  push_timeline(KEYS[2], KEYS[3], table.concat(entries, '\30'))
   redis.call('XADD', KEYS[4], '*', 'o', openid)
 end
 if ARGV[4] == '' then
