@@ -32,8 +32,9 @@ pub async fn preview(
     let total = store.lead_count().await?;
     let stop = limit.map_or(total, |limit| limit.min(total));
     let mut preview = Preview {
+        rows: rules.preview_rows(),
+        leads: 0,
         complete: stop == total,
-        ..Preview::default()
     };
     let mut start = 0;
     while start < stop {

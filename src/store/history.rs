@@ -35,9 +35,15 @@ pub fn bucket_of(at: UnixTime) -> i64 {
     at.0.div_euclid(BUCKET_SECS)
 }
 
-/// The moment a touch in `bucket` leaves a window of `days` days.
+/// The moment a touch in `bucket` leaves a window of `days` days (saturating: a stored
+/// bucket is data from Redis, and no value of it may overflow).
 pub fn leaves_window(bucket: i64, days: u32) -> UnixTime {
-    UnixTime((bucket + 1) * BUCKET_SECS + i64::from(days) * 86_400)
+    UnixTime(
+        bucket
+            .saturating_add(1)
+            .saturating_mul(BUCKET_SECS)
+            .saturating_add(i64::from(days) * 86_400),
+    )
 }
 
 /// True while a touch in `bucket` is inside a window of `days` days at `now`.

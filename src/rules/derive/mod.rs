@@ -318,9 +318,14 @@ impl Rules {
         hex::encode(Sha256::digest(canonical.as_bytes()))
     }
 
-    /// Adds what `derive` would do to `lead` now to `rows` (one per rule, tier list, stage
-    /// and preference, in file order; `rows` starts empty and is filled on the first call).
-    pub fn preview(&self, lead: &LeadState, now: UnixTime, rows: &mut Vec<PreviewRow>) {
+    /// The preview's rows with nothing counted yet: one per rule, tier list, stage and
+    /// preference, in file order.
+    pub fn preview_rows(&self) -> Vec<PreviewRow> {
+        self.derived.rows()
+    }
+
+    /// Adds what `derive` would do to `lead` now to `rows` (made by [`Self::preview_rows`]).
+    pub fn preview(&self, lead: &LeadState, now: UnixTime, rows: &mut [PreviewRow]) {
         self.derived.preview(lead, now, rows);
     }
 }

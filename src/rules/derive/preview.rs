@@ -10,7 +10,7 @@ use crate::store::LeadState;
 
 impl Derived {
     /// The rows, in order: rules, tier lists, stages, preferences (each in file order).
-    fn rows(&self) -> Vec<PreviewRow> {
+    pub(super) fn rows(&self) -> Vec<PreviewRow> {
         let row = |kind, name: &str| PreviewRow {
             kind,
             name: name.to_owned(),
@@ -35,10 +35,7 @@ impl Derived {
     }
 
     /// See [`crate::rules::Rules::preview`].
-    pub(super) fn preview(&self, lead: &LeadState, now: UnixTime, rows: &mut Vec<PreviewRow>) {
-        if rows.is_empty() {
-            *rows = self.rows();
-        }
+    pub(super) fn preview(&self, lead: &LeadState, now: UnixTime, rows: &mut [PreviewRow]) {
         let d = self.derive(lead, now);
         let mut tagged = vec![false; rows.len()];
         let mut untagged = vec![false; rows.len()];

@@ -348,7 +348,7 @@ fn preview_counts_equal_what_derive_does() {
         lead(&[("阶段:沉默", T0, "lifecycle")], &plc),
     ];
     let now = UnixTime(T0 + 60);
-    let mut rows = Vec::new();
+    let mut rows = rules.preview_rows();
     for l in &leads {
         rules.preview(l, now, &mut rows);
     }
