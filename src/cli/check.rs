@@ -30,11 +30,13 @@ pub async fn run(settings: &Settings, args: CheckArgs) -> Result<ExitCode, Failu
     if args.preview {
         let (store, local) = super::sync::open_store(settings).await?;
         let now = settings.clock.now();
-        let outcome = preview::preview(&loaded.rules, &store, now, None).await;
+        let outcome = preview::preview(&[&loaded.rules], &store, now, None).await;
         if let Some(crate::redis_server::Local::Owned(redis)) = local {
             redis.shutdown().await;
         }
-        print!("{}", preview::render(&outcome?));
+        for preview in outcome? {
+            print!("{}", preview::render(&preview));
+        }
     }
     Ok(if ok {
         ExitCode::SUCCESS

@@ -21,21 +21,24 @@ pub struct Preview {
     pub complete: bool,
 }
 
-/// Previews `rules` on the leads of `store` at `now`, reading at most `limit` leads
-/// (`None`: every lead), oldest first.
+/// Previews each of `rule_sets` on the leads of `store` at `now`, reading at most `limit`
+/// leads (`None`: every lead), oldest first, each once whatever the number of rule sets.
 pub async fn preview(
-    rules: &Rules,
+    rule_sets: &[&Rules],
     store: &Store,
     now: UnixTime,
     limit: Option<u64>,
-) -> Result<Preview, StoreError> {
+) -> Result<Vec<Preview>, StoreError> {
     let total = store.lead_count().await?;
     let stop = limit.map_or(total, |limit| limit.min(total));
-    let mut preview = Preview {
-        rows: rules.preview_rows(),
-        leads: 0,
-        complete: stop == total,
-    };
+    let mut previews: Vec<Preview> = rule_sets
+        .iter()
+        .map(|rules| Preview {
+            rows: rules.preview_rows(),
+            leads: 0,
+            complete: stop == total,
+        })
+        .collect();
     let mut start = 0;
     while start < stop {
         let page = PAGE.min(usize::try_from(stop - start).unwrap_or(PAGE));
@@ -44,11 +47,13 @@ pub async fn preview(
             .await?;
         start += page as u64;
         for state in store.lead_states(&ids).await?.into_iter().flatten() {
-            rules.preview(&state, now, &mut preview.rows);
-            preview.leads += 1;
+            for (rules, preview) in rule_sets.iter().zip(&mut previews) {
+                rules.preview(&state, now, &mut preview.rows);
+                preview.leads += 1;
+            }
         }
     }
-    Ok(preview)
+    Ok(previews)
 }
 
 /// The preview as `check --preview` prints it: one line per row, then the leads read.

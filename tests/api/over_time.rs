@@ -364,9 +364,10 @@ async fn a_rule_added_on_reload_tags_existing_leads_from_their_history_as_previe
             .unwrap(),
         crate::helpers::APPID,
     );
-    let preview = wxtag::rules::preview::preview(&fresh, &store, app.now(), None)
+    let previews = wxtag::rules::preview::preview(&[&fresh], &store, app.now(), None)
         .await
         .unwrap();
+    let preview = &previews[0];
     let row = preview
         .rows
         .iter()

@@ -100,23 +100,28 @@ pub(super) async fn page(
 ) -> Result<HttpResponse, PageError> {
     let t = lang.0;
     let now = clock.now();
-    let live = preview::preview(&rules.load(), &store, now, Some(PREVIEW_LEADS)).await?;
     let (dir, days) = (folder.dir.clone(), folder.history_days);
     let lines = |diagnostics: &[crate::rules::Diagnostic]| -> Vec<String> {
         diagnostics.iter().map(ToString::to_string).collect()
     };
-    let (disk, errors, warnings) = match web::block(move || Rules::load_with(&dir, days)).await? {
-        Ok(loaded) => {
-            let fresh = preview::preview(&loaded.rules, &store, now, Some(PREVIEW_LEADS)).await?;
-            let table = Table::new(t, fresh);
-            (Some(table), Vec::new(), lines(&loaded.warnings))
-        }
-        Err(failed) => (None, lines(&failed.errors), lines(&failed.warnings)),
+    let in_force = rules.load();
+    let on_disk = web::block(move || Rules::load_with(&dir, days)).await?;
+    let mut rule_sets = vec![&*in_force];
+    rule_sets.extend(on_disk.as_ref().ok().map(|loaded| &loaded.rules));
+    // One read of the leads serves both tables; the previews come in `rule_sets`' order.
+    let mut previews = preview::preview(&rule_sets, &store, now, Some(PREVIEW_LEADS))
+        .await?
+        .into_iter();
+    let live = Table::new(t, previews.next().unwrap_or_default());
+    let disk = previews.next().map(|fresh| Table::new(t, fresh));
+    let (errors, warnings) = match &on_disk {
+        Ok(loaded) => (Vec::new(), lines(&loaded.warnings)),
+        Err(failed) => (lines(&failed.errors), lines(&failed.warnings)),
     };
     let page = PreviewPage {
         nav: lang.nav("tags"),
         folder: folder.dir.display().to_string(),
-        live: Table::new(t, live),
+        live,
         disk,
         errors,
         warnings,
