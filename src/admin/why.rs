@@ -28,16 +28,16 @@ pub async fn lead_view(
     openid: &OpenId,
     now: UnixTime,
 ) -> Result<Option<LeadView>, StoreError> {
-    let Some(mut lead) = store.lead(openid).await? else {
+    let Some((mut lead, state)) = store.lead_and_state(openid).await? else {
         return Ok(None);
     };
-    let Some(state) = store
-        .lead_states(std::slice::from_ref(openid))
-        .await?
-        .pop()
-        .flatten()
-    else {
-        return Ok(None);
+    // A state that does not decode was logged and counted; the lead still shows, without a why.
+    let Some(state) = state else {
+        return Ok(Some(LeadView {
+            lead,
+            score: 0.0,
+            stage: None,
+        }));
     };
     let derivation = rules.derive(&state, now);
     let why = rules.why(&state, now);

@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use super::{Store, StoreError};
 use crate::domain::{OpenId, Scene, TagName};
-use crate::store::Lead;
+use crate::store::{Lead, LeadState};
 
 /// Which leads to list.
 #[derive(Debug, Default, Clone)]
@@ -335,10 +335,31 @@ impl Store {
     /// One lead with its tags and timeline (newest first), or `None` if wxtag never saw it;
     /// [`StoreError::Corrupt`] when its hash is not in the shape wxtag writes.
     pub async fn lead(&self, openid: &OpenId) -> Result<Option<Lead>, StoreError> {
+        Ok(self.read_lead(openid, false).await?.map(|(lead, _)| lead))
+    }
+
+    /// The lead as [`Store::lead`] reads it, and its state as the rules over time read it
+    /// (`None` when its history does not decode), in one round trip: what a person reads.
+    pub async fn lead_and_state(
+        &self,
+        openid: &OpenId,
+    ) -> Result<Option<(Lead, Option<LeadState>)>, StoreError> {
+        self.read_lead(openid, true).await
+    }
+
+    /// Reads the lead hash and timeline, and the touch history when `with_state` says so.
+    async fn read_lead(
+        &self,
+        openid: &OpenId,
+        with_state: bool,
+    ) -> Result<Option<(Lead, Option<LeadState>)>, StoreError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         pipe.hgetall(self.keys.lead(openid));
         super::lead::queue_timeline(&mut pipe, &self.keys, openid);
+        if with_state {
+            pipe.hgetall(self.keys.history(openid));
+        }
         let replies: Vec<redis::Value> = pipe.ignore_errors().query_async(&mut conn).await?;
         let mut replies = replies.into_iter();
         let (Some(fields), Some(head), Some(older), Some(legacy)) = (
@@ -349,6 +370,10 @@ impl Store {
         ) else {
             return Ok(None);
         };
+        let state = match replies.next() {
+            Some(history) => self.state_from(openid, fields.clone(), history),
+            None => None,
+        };
         let corrupt_timeline = |error: redis::ParsingError| StoreError::Corrupt {
             key: self.keys.timeline_head(openid),
             what: error.to_string(),
@@ -357,12 +382,14 @@ impl Store {
         let older: Vec<String> = redis::from_redis_value(older).map_err(corrupt_timeline)?;
         let legacy: Option<String> = redis::from_redis_value(legacy).map_err(corrupt_timeline)?;
         let timeline = super::lead::timeline_entries(head.as_deref(), &older, legacy.as_deref());
-        self.decode(openid, fields, Some(&timeline))
+        let lead = self
+            .decode(openid, fields, Some(&timeline))
             .inspect_err(|error| {
                 if let StoreError::Corrupt { key, what } = error {
                     self.corrupt.report(key, what);
                 }
-            })
+            })?;
+        Ok(lead.map(|lead| (lead, state)))
     }
 
     /// A lead from its hash (`None` when empty) and, if read, its raw timeline entries.
