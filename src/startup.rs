@@ -115,9 +115,8 @@ impl Application {
     /// Connects to Redis, loads the rules and binds the routes on `listener`.
     pub async fn build(config: AppConfig, listener: TcpListener) -> Result<Self, StartupError> {
         let rules = LiveRules::new(live::load(&config.channels_dir, config.history_days)?);
-        let mut conn = redis::Client::open(config.redis_url.as_str())?
-            .get_connection_manager()
-            .await?;
+        let redis = crate::store::client(&config.redis_url)?;
+        let mut conn = redis.get_connection_manager().await?;
         let persistence = durability::check(&mut conn, config.durability).await?;
         let durability = web::Data::new(DurabilityReport {
             mode: config.durability,
@@ -141,9 +140,13 @@ impl Application {
         let scheduler = Scheduler::new(rules.clone(), store.clone(), config.clock.clone());
         let worker = match config.sync {
             Some(sync) => {
+                // Its own connection: its pipelines of hundreds of commands never hold up
+                // the webhook's or the admin's.
+                let conn = redis.get_connection_manager().await?;
                 let parts = WorkerParts {
                     access: config.account.wechat_access(&config.api_base),
-                    store: store.clone(),
+                    store: Store::new(conn, &config.account.appid)
+                        .counting_corrupt_leads_in(metrics.corrupt_leads.clone()),
                     config: SyncConfig {
                         clock: config.clock.clone(),
                         ..sync
@@ -161,10 +164,13 @@ impl Application {
             listener.local_addr()?,
         ));
         let wechat = web::Data::new(worker.as_ref().map(|(w, _)| w.client().clone()));
-        let intake = web::Data::new(
-            Intake::new(config.account, rules.clone(), store.clone())
-                .keeping_history_days(config.history_days),
-        );
+        let intake = IntakeFactory {
+            redis,
+            account: config.account,
+            rules: rules.clone(),
+            history_days: config.history_days,
+            corrupt_leads: metrics.corrupt_leads.clone(),
+        };
         let store = web::Data::new(store);
         let metrics = web::Data::new(metrics);
         let shared_rules = web::Data::new(rules.clone());
@@ -179,7 +185,7 @@ impl Application {
                 .wrap_fn(observe)
                 .app_data(metrics.clone())
                 .app_data(wechat.clone())
-                .app_data(intake.clone())
+                .data_factory(intake.for_worker())
                 .app_data(store.clone())
                 .app_data(access.clone())
                 .app_data(shared_rules.clone())
@@ -243,6 +249,39 @@ impl Application {
         server.await.map_err(std::io::Error::other)?
     }
 }
+
+/// What each HTTP worker builds its [`Intake`] from. Every worker has its own Redis
+/// connection, driven on the worker's own thread: an event's round trip to Redis then wakes
+/// no other thread, and the workers' scripts reach Redis side by side.
+#[derive(Clone)]
+struct IntakeFactory {
+    redis: redis::Client,
+    account: Account,
+    rules: LiveRules,
+    history_days: u32,
+    corrupt_leads: prometheus::IntCounter,
+}
+
+impl IntakeFactory {
+    /// The future one worker awaits at its start for its intake.
+    fn for_worker(&self) -> impl Fn() -> IntakeFuture + use<> {
+        let factory = self.clone();
+        move || {
+            let factory = factory.clone();
+            Box::pin(async move {
+                let conn = factory.redis.get_connection_manager().await?;
+                let store = Store::new(conn, &factory.account.appid)
+                    .counting_corrupt_leads_in(factory.corrupt_leads);
+                Ok(Intake::new(factory.account, factory.rules, store)
+                    .keeping_history_days(factory.history_days))
+            })
+        }
+    }
+}
+
+/// A worker's intake being built.
+type IntakeFuture =
+    std::pin::Pin<Box<dyn Future<Output = Result<Intake, redis::RedisError>> + 'static>>;
 
 /// Reloads the rules on every SIGHUP, keeping the old ones (and logging every mistake) when
 /// the new are bad.

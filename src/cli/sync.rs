@@ -62,7 +62,7 @@ pub(super) async fn open_store(settings: &Settings) -> Result<(Store, Option<Loc
             (local.url(), Some(local))
         }
     };
-    let conn = redis::Client::open(url.as_str())?
+    let conn = crate::store::client(url.as_str())?
         .get_connection_manager()
         .await
         .map_err(|e| format!("cannot connect to redis: {e}; check REDIS_URL"))?;

@@ -29,7 +29,9 @@
 --           { the touch history's fields and values, when ARGV[12] is set } }
 --
 -- The lead hash is read once (HMGET) and written once (HSET), and so is the history (HMGET,
--- HSET, plus EXPIREAT): at thousands of events a second, every command counts.
+-- HSET, plus EXPIREAT): at thousands of events a second, every command counts (a command
+-- from a script costs Redis about as much again as the command itself). A lead seen for the
+-- first time has no timeline and no history yet, so neither is read (`fresh` below).
 
 local lead = KEYS[2]
 local want_tags = ARGV[8] == '1'
@@ -109,13 +111,10 @@ end
 -- A plaintext body is covered by no signature: its signed query vouches for one body only.
 if guard ~= '' then
   local query, digest = string.sub(guard, 1, 12), string.sub(guard, 13)
-  local seen = redis.call('HGET', KEYS[11], query)
-  if seen and seen ~= digest then
-    return { -1, {}, {}, {} }
-  end
-  if not seen then
-    redis.call('HSET', KEYS[11], query, digest)
+  if redis.call('HSETNX', KEYS[11], query, digest) == 1 then
     redis.call('EXPIREAT', KEYS[11], tonumber(ARGV[10]), 'NX')
+  elseif redis.call('HGET', KEYS[11], query) ~= digest then
+    return { -1, {}, {}, {} }
   end
 end
 
@@ -147,6 +146,9 @@ local function put(field, value)
 end
 
 local is_new = not first_seen
+-- No script has written this lead yet (each one that writes a timeline or a history moves
+-- the version): it has neither, and neither is read.
+local fresh = is_new and not known[5]
 if is_new then
   put(F_FIRST_SEEN, now)
   redis.call('RPUSH', KEYS[5], openid)
@@ -202,7 +204,7 @@ for i = 1, ntags do
 end
 
 if ARGV[6] ~= '' then
-  push_timeline(KEYS[3], KEYS[4], ARGV[6])
+  push_timeline(KEYS[3], KEYS[4], ARGV[6], fresh)
 end
 
 redis.call('HSET', lead, unpack(set))
@@ -210,7 +212,7 @@ redis.call('HSET', lead, unpack(set))
 -- The touch history: this touch counts once for each of its touch keys, tags or not.
 if nkeys > 0 then
   local at, days = tonumber(now), tonumber(ARGV[11])
-  local stored = redis.call('HMGET', KEYS[9], unpack(ARGV, 14, t))
+  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 14, t))
   local writes, newest, grew = {}, at, false
   for i = 1, nkeys do
     local value, last, moved = history_add(stored[i], at, days)
@@ -224,7 +226,9 @@ if nkeys > 0 then
   -- key's newest touch moved, the expiry set with it stands. A hash with no expiry yet (just
   -- made) counts as infinite for GT, hence the TTL check.
   local expires = newest + (days + 1) * 86400
-  if grew and redis.call('EXPIREAT', KEYS[9], expires, 'GT') == 0
+  if fresh then
+    redis.call('EXPIREAT', KEYS[9], expires)
+  elseif grew and redis.call('EXPIREAT', KEYS[9], expires, 'GT') == 0
     and redis.call('TTL', KEYS[9]) == -1 then
     redis.call('EXPIREAT', KEYS[9], expires)
   end

@@ -9,9 +9,9 @@
 -- counted and written again with the new entry, and every TIMELINE_SEGMENT-th event makes
 -- one bounded move. The head is written whole with SET rather than grown with APPEND: APPEND
 -- leaves the string with as much free room again as it holds, which would double a small
--- lead's timeline in memory.
-local function push_timeline(head, older, entry)
-  local current = redis.call('GET', head)
+-- lead's timeline in memory. A lead just made has no timeline yet: `fresh` skips the read.
+local function push_timeline(head, older, entry, fresh)
+  local current = not fresh and redis.call('GET', head)
   if current then
     local entries, at = 1, 0
     while true do
