@@ -58,6 +58,17 @@ pub struct DerivedWrite<'a> {
     pub next_due: Option<UnixTime>,
 }
 
+/// Adds a derived write's changes to a script call: per tag to add, then per tag to remove,
+/// the tag, its source and its timeline entry (`tag+` / `tag-`).
+pub(super) fn push_changes(invocation: &mut redis::ScriptInvocation<'_>, write: &DerivedWrite<'_>) {
+    let changes = write.add.iter().map(|change| ("tag+", change));
+    let changes = changes.chain(write.remove.iter().map(|change| ("tag-", change)));
+    for (kind, (tag, source)) in changes {
+        let entry = TimelineEntry::encode(write.at, kind, &format!("{tag} ({source})"));
+        invocation.arg(tag.as_str()).arg(source).arg(entry);
+    }
+}
+
 /// What one step of the backfill did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackfillStep {
@@ -160,12 +171,7 @@ impl Store {
                     .unwrap_or_default(),
             )
             .arg(write.add.len());
-        let changes = write.add.iter().map(|change| ("tag+", change));
-        let changes = changes.chain(write.remove.iter().map(|change| ("tag-", change)));
-        for (kind, (tag, source)) in changes {
-            let entry = TimelineEntry::encode(write.at, kind, &format!("{tag} ({source})"));
-            invocation.arg(tag.as_str()).arg(source).arg(entry);
-        }
+        push_changes(&mut invocation, write);
         let written: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(written == 1)
     }

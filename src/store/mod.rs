@@ -289,6 +289,51 @@ impl Store {
         &self,
         touch: &TouchRecord<'_>,
     ) -> Result<Result<Applied, OtherBody>, StoreError> {
+        let (outcome, tags, lead, history) = self.invoke_apply(touch, None).await?;
+        Ok(match outcome {
+            -1 => Err(OtherBody),
+            fresh => Ok(Applied {
+                fresh: fresh == 1,
+                tags,
+                state: if touch.derive {
+                    self.state_from(touch.openid, lead, history)
+                } else {
+                    None
+                },
+            }),
+        })
+    }
+
+    /// Applies one touch together with what the rules over time derived from the lead with
+    /// the touch applied (`write`, computed from the lead at `write.version`, or from no lead
+    /// when `known` is false), in one script: the derived tags, their timeline entries and
+    /// the next due time land with the touch or not at all. `Ok(Ok(None))` when the lead
+    /// moved on meanwhile (another event): nothing was written; read and derive again.
+    /// [`Applied::state`] is left `None`: the caller has the state it derived from.
+    pub async fn apply_deriving(
+        &self,
+        touch: &TouchRecord<'_>,
+        write: &DerivedWrite<'_>,
+        known: bool,
+    ) -> Result<Result<Option<Applied>, OtherBody>, StoreError> {
+        let (outcome, tags, _, _) = self.invoke_apply(touch, Some((write, known))).await?;
+        Ok(match outcome {
+            -1 => Err(OtherBody),
+            -2 => Ok(None),
+            fresh => Ok(Some(Applied {
+                fresh: fresh == 1,
+                tags,
+                state: None,
+            })),
+        })
+    }
+
+    /// Runs `apply_touch.lua` for `touch`, with derived changes when given.
+    async fn invoke_apply(
+        &self,
+        touch: &TouchRecord<'_>,
+        derived: Option<(&DerivedWrite<'_>, bool)>,
+    ) -> Result<(i64, Vec<String>, redis::Value, redis::Value), StoreError> {
         let keys = &self.keys;
         let mut invocation = self.apply_touch.prepare_invoke();
         invocation
@@ -312,10 +357,28 @@ impl Store {
         if let Some(scene) = touch.scene {
             invocation.key(keys.channel_members(scene));
         }
+        let (add, remove): (&[_], &[_]) = derived.map_or((&[], &[]), |(w, _)| (w.add, w.remove));
+        for (tag, _) in add.iter().chain(remove) {
+            invocation.key(keys.tag_members(tag));
+        }
         let timeline = touch
             .timeline
             .map(|(kind, detail)| TimelineEntry::encode(touch.at, kind, detail))
             .unwrap_or_default();
+        let (derived_at, next_due) = match derived {
+            None => (String::new(), String::new()),
+            Some((write, known)) => (
+                if known {
+                    write.version.to_string()
+                } else {
+                    "-".to_owned()
+                },
+                write
+                    .next_due
+                    .map(|at| at.0.to_string())
+                    .unwrap_or_default(),
+            ),
+        };
         invocation
             .arg(keys::DEDUP_TTL_SECS)
             .arg(touch.openid.as_str())
@@ -328,32 +391,26 @@ impl Store {
             .arg(guard.as_ref().map_or(&[][..], |(_, arg)| arg.as_slice()))
             .arg(guard.as_ref().map_or(0, |(slot, _)| slot.expires_at.0))
             .arg(touch.history_days)
-            .arg(if touch.derive {
+            .arg(if touch.derive && derived.is_none() {
                 (touch.at.0 + derived::DERIVE_GRACE_SECS).to_string()
             } else {
                 String::new()
             })
+            .arg(derived_at)
+            .arg(next_due)
+            .arg(add.len())
+            .arg(remove.len())
             .arg(touch.history.len());
         for key in &touch.history {
             invocation.arg(*key);
         }
+        if let Some((write, _)) = derived {
+            derived::push_changes(&mut invocation, write);
+        }
         for (tag, source) in &touch.tags {
             invocation.arg(tag.as_str()).arg(*source);
         }
-        let (outcome, tags, lead, history): (i64, Vec<String>, redis::Value, redis::Value) =
-            invocation.invoke_async(&mut self.conn.clone()).await?;
-        Ok(match outcome {
-            -1 => Err(OtherBody),
-            fresh => Ok(Applied {
-                fresh: fresh == 1,
-                tags,
-                state: if touch.derive {
-                    self.state_from(touch.openid, lead, history)
-                } else {
-                    None
-                },
-            }),
-        })
+        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
     }
 
     /// Adds and removes tags on a lead by hand (sales' own tags), recording `source` as why.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::fields;
 use super::history::TouchHistory;
+use super::{Effect, TouchRecord};
 use crate::domain::{TagName, UnixTime};
 
 /// One tag a lead holds: when it was first applied and why.
@@ -55,6 +56,59 @@ pub struct EventRecord {
 }
 
 impl LeadState {
+    /// The lead after `touch`, as `apply_touch.lua` leaves it, from the lead `before` it
+    /// (`None`: not known yet): what the rules over time derive from when their changes are
+    /// written in the touch's own script. Keep it in step with the script.
+    pub fn touched(before: Option<&LeadState>, touch: &TouchRecord<'_>) -> LeadState {
+        let mut lead = before.cloned().unwrap_or_default();
+        let at = touch.at;
+        lead.version += 1;
+        let is_new = lead.first_seen.is_none();
+        if is_new {
+            lead.first_seen = Some(at);
+        }
+        let moves_last_seen = !matches!(touch.effect, Effect::Location | Effect::Unfollow);
+        if is_new
+            || lead
+                .last_seen
+                .is_none_or(|last| moves_last_seen && at > last)
+        {
+            lead.last_seen = Some(at);
+        }
+        match touch.effect {
+            Effect::Follow | Effect::Scan => lead.subscribed = true,
+            Effect::Unfollow => lead.subscribed = false,
+            _ if is_new => lead.subscribed = true,
+            _ => {}
+        }
+        match (touch.scene, &lead.first_channel) {
+            (Some(scene), None) => lead.first_channel = Some(scene.as_str().to_owned()),
+            (Some(scene), Some(first)) => {
+                let scene = scene.as_str();
+                if scene != first && !lead.channels.iter().any(|c| c == scene) {
+                    lead.channels.push(scene.to_owned());
+                }
+            }
+            (None, None) if touch.effect == Effect::Follow => {
+                lead.first_channel = Some(String::new());
+            }
+            (None, _) => {}
+        }
+        for (tag, source) in &touch.tags {
+            if !lead.tags.iter().any(|held| held.name == **tag) {
+                lead.tags.push(StateTag {
+                    name: (*tag).clone(),
+                    at,
+                    source: (*source).to_owned(),
+                });
+            }
+        }
+        for key in &touch.history {
+            lead.history.record(key, at);
+        }
+        lead
+    }
+
     /// Decodes a lead hash's fields and its touch history's fields; `None` when the lead hash
     /// is empty (wxtag does not know the lead). A field that does not decode is skipped and
     /// described in the second value, so one bad field never hides the rest.

@@ -4,9 +4,10 @@
 //! verify the signature and timestamp → open the envelope (safe mode) → parse the typed
 //! message → match it against the channel rules → apply it to Redis in one round trip
 //! (replay guard of a plaintext body, dedup, profile, tags, touch history, timeline,
-//! counters, outbox) → with rules over time, derive the lead's rule tags, score, tiers and
-//! stage from what came back and write what changed (a second round trip, checked against
-//! the lead's version) → choose the reply by the lead after the change → render it,
+//! counters, outbox); with rules over time, the lead is read first, its rule tags, score,
+//! tiers and stage are derived from it with the touch applied, and the touch and what
+//! changed are written in the same script, checked against the lead's version
+//! ([`Intake::apply_deriving`]) → choose the reply by the lead after the change → render it,
 //! encrypted when the request was.
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
@@ -20,9 +21,12 @@ use thiserror::Error;
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
 use crate::rules::condition::{Facts, Score};
-use crate::rules::{LiveRules, Touch};
+use crate::rules::derive::Derivation;
+use crate::rules::{LiveRules, Rules, Touch};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
-use crate::store::{Effect, LeadState, Store, StoreError, TouchRecord, UnsignedBody};
+use crate::store::{
+    Applied, Effect, LeadState, OtherBody, Store, StoreError, TouchRecord, UnsignedBody,
+};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
 use crate::wechat::inbound::{
     self, Body, EncryptedEnvelope, Event, Inbound, InboundError, Message,
@@ -209,9 +213,10 @@ impl Intake {
             _ => Vec::new(),
         };
 
-        // 5. Apply it to Redis: one round trip, at most once per delivery, and a plaintext
-        // body only under the signed query it first came with. With rules over time, the
-        // lead's whole state comes back for step 6.
+        // 5. Apply it to Redis: one script, at most once per delivery, and a plaintext
+        // body only under the signed query it first came with. 6. With rules over time, the
+        // lead is read before, and its rule tags, score, tiers, stage, preference, groups
+        // and expiry, derived with this touch applied, are written in that same script.
         let identity = policy::dedup_key(&inbound);
         let detail = policy::detail(&inbound);
         let (effect, location) = effect(&inbound);
@@ -225,39 +230,31 @@ impl Intake {
             })
             .unwrap_or_default();
         let needs_state = outcome.as_ref().is_some_and(|o| o.reply_needs_state());
-        let applied = self
-            .store
-            .apply(&TouchRecord {
-                openid: &inbound.from,
-                identity: &identity,
-                unsigned_body: (!encrypted).then(|| signed.unsigned_body(body.as_bytes())),
-                at: inbound.created,
-                effect,
-                scene: scene(&inbound),
-                timeline: (!matches!(effect, Effect::Location | Effect::System))
-                    .then_some((policy::kind(&inbound), detail.as_str())),
-                location,
-                tags,
-                want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
-                history,
-                history_days: self.history_days,
-                derive: (rules.derives() && !matches!(effect, Effect::Location | Effect::System))
-                    || needs_state,
-            })
-            .await?
-            .map_err(|_| IntakeError::ReplayedSignature)?;
-
-        // 6. The rules over time, before the reply: rule tags, score, tiers, stage,
-        // preference, groups, expiry, written only if no other event changed the lead since.
-        let derivation = match &applied.state {
-            Some(state) => {
-                let derivation = rules.derive(state, now);
-                self.store
-                    .apply_derived(&derivation.write(&inbound.from, state.version, now))
-                    .await?;
-                Some(derivation)
-            }
-            None => None,
+        let is_touch = !matches!(effect, Effect::Location | Effect::System);
+        let record = TouchRecord {
+            openid: &inbound.from,
+            identity: &identity,
+            unsigned_body: (!encrypted).then(|| signed.unsigned_body(body.as_bytes())),
+            at: inbound.created,
+            effect,
+            scene: scene(&inbound),
+            timeline: is_touch.then_some((policy::kind(&inbound), detail.as_str())),
+            location,
+            tags,
+            want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
+            history,
+            history_days: self.history_days,
+            derive: (rules.derives() && is_touch) || needs_state,
+        };
+        let (applied, lead, derivation) = if rules.derives() && is_touch {
+            self.apply_deriving(&rules, &record, now).await?
+        } else {
+            let applied = self
+                .store
+                .apply(&record)
+                .await?
+                .map_err(|_| IntakeError::ReplayedSignature)?;
+            (applied, None, None)
         };
 
         // 7. The reply, chosen by the lead after the change.
@@ -270,7 +267,10 @@ impl Intake {
         let score_now = derivation.as_ref().and_then(|d| d.score);
         let score_at = |_: UnixTime| score_now.unwrap_or(0.0);
         let facts = Facts {
-            lead: applied.state.as_ref().unwrap_or(&no_state),
+            lead: lead
+                .as_ref()
+                .or(applied.state.as_ref())
+                .unwrap_or(&no_state),
             tags: &tags,
             score: score_now.map(|_| Score(&score_at)),
         };
@@ -294,6 +294,64 @@ impl Intake {
             fresh: applied.fresh,
             answer,
         })
+    }
+}
+
+/// How often the touch and its derived changes are computed again when other events on the
+/// same lead keep landing in between, before the derived part is left to the scheduler.
+const DERIVE_ATTEMPTS: usize = 3;
+
+impl Intake {
+    /// Steps 5 and 6 with rules over time: read the lead, derive from it with this touch
+    /// applied, and write the touch and the derived changes in one script, checked against
+    /// the lead's version (a concurrent event on the lead means reading again). After
+    /// [`DERIVE_ATTEMPTS`] the touch is applied alone and the lead is left due for the
+    /// scheduler. Returns what was applied, the lead after it, and the derivation.
+    async fn apply_deriving(
+        &self,
+        rules: &Rules,
+        record: &TouchRecord<'_>,
+        now: UnixTime,
+    ) -> Result<(Applied, Option<LeadState>, Option<Derivation>), IntakeError> {
+        let openid = record.openid;
+        for _ in 0..DERIVE_ATTEMPTS {
+            let before = self
+                .store
+                .lead_states(std::slice::from_ref(openid))
+                .await?
+                .pop()
+                .flatten();
+            let after = LeadState::touched(before.as_ref(), record);
+            let derivation = rules.derive(&after, now);
+            let version = before.as_ref().map_or(0, |lead| lead.version);
+            let write = derivation.write(openid, version, now);
+            match self
+                .store
+                .apply_deriving(record, &write, before.is_some())
+                .await?
+            {
+                Err(OtherBody) => return Err(IntakeError::ReplayedSignature),
+                Ok(None) => continue,
+                Ok(Some(applied)) if applied.fresh => {
+                    return Ok((applied, Some(after), Some(derivation)));
+                }
+                // A delivery handled before: the lead read is the lead after it.
+                Ok(Some(applied)) => {
+                    let Some(lead) = before else {
+                        return Ok((applied, None, None));
+                    };
+                    let derivation = rules.derive(&lead, now);
+                    return Ok((applied, Some(lead), Some(derivation)));
+                }
+            }
+        }
+        tracing::info!(%openid, "the lead kept changing: its derived tags are left to the scheduler");
+        let applied = self
+            .store
+            .apply(record)
+            .await?
+            .map_err(|_| IntakeError::ReplayedSignature)?;
+        Ok((applied, None, None))
     }
 }
 

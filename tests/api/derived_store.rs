@@ -750,3 +750,114 @@ async fn every_write_that_changes_tags_bumps_the_version() {
         .unwrap();
     assert_eq!(version().await, Some(3));
 }
+
+#[tokio::test]
+async fn the_lead_after_a_touch_is_what_the_script_leaves() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let lead = openid("o-touched");
+    let (ch_a, ch_b) = (Scene::parse("a").unwrap(), Scene::parse("b").unwrap());
+    let (x, y) = (
+        TagName::parse("来源:A").unwrap(),
+        TagName::parse("兴趣:Y").unwrap(),
+    );
+    let at = recent();
+    let steps: Vec<(Effect, Option<&Scene>, Vec<(&TagName, &str)>, Vec<&str>)> = vec![
+        (
+            Effect::Follow,
+            Some(&ch_a),
+            vec![(&x, "qr:a")],
+            vec!["follow", "qr:a"],
+        ),
+        (Effect::Other, None, vec![(&y, "click:Y")], vec!["click:Y"]),
+        (Effect::Scan, Some(&ch_b), vec![(&x, "qr:a")], vec!["qr:b"]),
+        (Effect::Unfollow, None, Vec::new(), Vec::new()),
+        (Effect::Other, None, vec![(&y, "click:Y")], vec!["click:Y"]),
+        (Effect::Location, None, Vec::new(), Vec::new()),
+    ];
+    for (i, (effect, scene, tags, history)) in steps.into_iter().enumerate() {
+        let identity = format!("step-{i}");
+        let mut record = touch(&lead, &identity, UnixTime(at.0 + 600 * i as i64), history);
+        record.effect = effect;
+        record.scene = scene;
+        record.tags = tags;
+        let before = state_of(&store, &lead).await;
+        let expected = LeadState::touched(before.as_ref(), &record);
+        apply(&store, &record).await;
+        assert_eq!(
+            state_of(&store, &lead).await,
+            Some(expected),
+            "step {i} ({effect:?})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn derived_changes_land_with_the_touch_or_not_at_all() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let lead = openid("o-with-derived");
+    let tier = TagName::parse("等级:C").unwrap();
+    let at = recent();
+    let add = [(tier.clone(), "tiers:等级".to_owned())];
+    let first = touch(&lead, "first", at, vec!["follow"]);
+    let write = DerivedWrite {
+        openid: &lead,
+        version: 0,
+        at,
+        add: &add,
+        remove: &[],
+        next_due: Some(UnixTime(at.0 + 7 * DAY)),
+    };
+    let applied = store
+        .apply_deriving(&first, &write, false)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a new lead is at no version");
+    assert!(applied.fresh);
+    let state = state_of(&store, &lead).await.unwrap();
+    assert!(state.tags.iter().any(|t| t.name == tier), "{state:?}");
+    assert_eq!(state.version, 1, "one write, one version");
+    let mut conn = redis.conn().await;
+    let due: Option<f64> = conn
+        .zscore(Keys::new(APPID).due(), lead.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        due,
+        Some((at.0 + 7 * DAY) as f64),
+        "due when the write said"
+    );
+    let members: bool = conn
+        .sismember(Keys::new(APPID).tag_members(&tier), lead.as_str())
+        .await
+        .unwrap();
+    assert!(members, "the derived tag is indexed");
+
+    // Computed from a version the lead is no longer at: nothing at all is written, not even
+    // the delivery's dedup marker, so the caller can read, derive and try again.
+    let second = touch(&lead, "second", UnixTime(at.0 + 60), vec!["click:A"]);
+    let stale = DerivedWrite {
+        version: 0,
+        ..write
+    };
+    let outcome = store.apply_deriving(&second, &stale, true).await.unwrap();
+    assert_eq!(outcome, Ok(None), "stale");
+    assert_eq!(state_of(&store, &lead).await.unwrap(), state);
+    let outcome = store
+        .apply_deriving(
+            &second,
+            &DerivedWrite {
+                version: 1,
+                ..write
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(
+        outcome.unwrap().unwrap().fresh,
+        "the retry applies the delivery"
+    );
+}

@@ -8,6 +8,8 @@
 -- KEYS[11] the replay guard's hash of the signed query, present only when ARGV[9] is not empty
 -- KEYS[g+1 .. g+n]  one member set per tag in ARGV, same order (g is 11 with the guard, else 10)
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
+-- KEYS[d+1 .. d+a+r] the member sets of the derived tags to add, then to remove (d is the last
+--                   key before them)
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
 -- ARGV[4] effect: follow | scan | unfollow | location | other | system
@@ -19,11 +21,17 @@
 -- ARGV[11] days of touch history to keep
 -- ARGV[12] when the caller derives tags from the lead's state: when the lead is due for the
 --          scheduler if the derived write does not land (unix s); "" otherwise
--- ARGV[13] h, how many touch keys this touch counts as   ARGV[14 .. 13+h] the touch keys
--- ARGV[14+h ..] tag, source, tag, source, ...
+-- ARGV[13] for the rules over time's changes written with the touch: the lead's version they
+--          were computed from ("-" for a lead not yet known); "" for none
+-- ARGV[14] with them, when the lead is next due for the scheduler (unix s), "" for never
+-- ARGV[15] a, derived tags to add   ARGV[16] r, derived tags to remove
+-- ARGV[17] h, how many touch keys this touch counts as   ARGV[18 .. 17+h] the touch keys
+-- ARGV[18+h ..] a then r triples of a derived tag: tag, source, timeline entry
+-- then the touch's tags: tag, source, tag, source, ...
 --
--- Returns { 1 if applied, 0 if this delivery was already handled, or -1 if the signed query
---           was seen with another body (nothing is written),
+-- Returns { 1 if applied, 0 if this delivery was already handled, -1 if the signed query
+--           was seen with another body, or -2 if derived changes came with a version the
+--           lead is no longer at (for those two nothing is written),
 --           { the lead's tag names after it, when ARGV[8] asked for them },
 --           { the lead hash's fields and values, when ARGV[12] is set },
 --           { the touch history's fields and values, when ARGV[12] is set } }
@@ -38,8 +46,12 @@ local want_tags = ARGV[8] == '1'
 local guard = ARGV[9]
 local g = guard ~= '' and 11 or 10
 local derive = ARGV[12] ~= ''
-local nkeys = tonumber(ARGV[13])
-local t = 13 + nkeys
+local derived_at = ARGV[13]
+local adds, removes = tonumber(ARGV[15]), tonumber(ARGV[16])
+local nkeys = tonumber(ARGV[17])
+-- The derived triples start after ARGV[dt], the touch's tag pairs after ARGV[t].
+local dt = 17 + nkeys
+local t = dt + 3 * (adds + removes)
 
 local function tags_of_lead()
   local out = {}
@@ -118,26 +130,41 @@ if guard ~= '' then
   end
 end
 
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-  local fields, history = state_of_lead()
-  return { 0, tags_of_lead(), fields, history }
-end
-
--- A system push (a broadcast's or a template message's result) is about the account, not a
--- lead: it is handled once, and creates no lead.
-if ARGV[4] == 'system' then
-  return { 1, {}, {}, {} }
-end
-
 local openid, now, effect, scene = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ntags = (#ARGV - t) / 2
 
+-- The lead as it is: the fields this touch reads, then its tags' fields.
 local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED, F_VERSION, F_LAST_SEEN }
 for i = 1, ntags do
   fields[#fields + 1] = F_TAG_PREFIX .. ARGV[t - 1 + 2 * i]
 end
 local known = redis.call('HMGET', lead, unpack(fields))
 local first_seen, first_channel, channels, subscribed = known[1], known[2], known[3], known[4]
+
+-- Derived changes hold only for the lead they were computed from: another event in between
+-- and the caller computes them again.
+if derived_at ~= '' then
+  local moved
+  if derived_at == '-' then
+    moved = first_seen or known[5]
+  else
+    moved = (tonumber(known[5]) or 0) ~= tonumber(derived_at)
+  end
+  if moved then
+    return { -2, {}, {}, {} }
+  end
+end
+
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  local lead_fields, history = state_of_lead()
+  return { 0, tags_of_lead(), lead_fields, history }
+end
+
+-- A system push (a broadcast's or a template message's result) is about the account, not a
+-- lead: it is handled once, and creates no lead.
+if effect == 'system' then
+  return { 1, {}, {}, {} }
+end
 
 local set = { F_VERSION, (tonumber(known[5]) or 0) + 1 }
 local function put(field, value)
@@ -203,8 +230,31 @@ for i = 1, ntags do
   end
 end
 
+-- The rules over time's changes, computed from the lead with this touch applied.
+local entries = {}
 if ARGV[6] ~= '' then
-  push_timeline(KEYS[3], KEYS[4], ARGV[6], fresh)
+  entries[1] = ARGV[6]
+end
+local d = g + ntags + (scene ~= '' and 1 or 0)
+for i = 1, adds do
+  local at = dt + 3 * i - 2
+  put(F_TAG_PREFIX .. ARGV[at], now .. ' ' .. ARGV[at + 1])
+  redis.call('SADD', KEYS[d + i], openid)
+  redis.call('HSETNX', KEYS[8], ARGV[at], now)
+  entries[#entries + 1] = ARGV[at + 2]
+  added = added + 1
+end
+for i = 1, removes do
+  local at = dt + 3 * (adds + i) - 2
+  if redis.call('HDEL', lead, F_TAG_PREFIX .. ARGV[at]) == 1 then
+    redis.call('SREM', KEYS[d + adds + i], openid)
+    entries[#entries + 1] = ARGV[at + 2]
+    added = added + 1
+  end
+end
+
+if #entries > 0 then
+  push_timeline(KEYS[3], KEYS[4], table.concat(entries, '\30'), fresh)
 end
 
 redis.call('HSET', lead, unpack(set))
@@ -212,11 +262,11 @@ redis.call('HSET', lead, unpack(set))
 -- The touch history: this touch counts once for each of its touch keys, tags or not.
 if nkeys > 0 then
   local at, days = tonumber(now), tonumber(ARGV[11])
-  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 14, t))
+  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 18, dt))
   local writes, newest, grew = {}, at, false
   for i = 1, nkeys do
     local value, last, moved = history_add(stored[i], at, days)
-    writes[#writes + 1] = ARGV[13 + i]
+    writes[#writes + 1] = ARGV[17 + i]
     writes[#writes + 1] = value
     newest = math.max(newest, last)
     grew = grew or moved
@@ -234,7 +284,13 @@ if nkeys > 0 then
   end
 end
 
-if derive then
+if derived_at ~= '' then
+  if ARGV[14] == '' then
+    redis.call('ZREM', KEYS[10], openid)
+  else
+    redis.call('ZADD', KEYS[10], ARGV[14], openid)
+  end
+elseif derive then
   redis.call('ZADD', KEYS[10], 'LT', ARGV[12], openid)
 end
 
