@@ -302,9 +302,10 @@ impl Intake {
 const DERIVE_ATTEMPTS: usize = 3;
 
 impl Intake {
-    /// Steps 5 and 6 with rules over time: read the lead, derive from it with this touch
-    /// applied, and write the touch and the derived changes in one script, checked against
-    /// the lead's version (a concurrent event on the lead means reading again). After
+    /// Steps 5 and 6 with rules over time: read the lead (a follow first guesses it new),
+    /// derive from it with this touch applied, and write the touch and the derived changes
+    /// in one script, checked against the lead's version (a concurrent event on the lead, or
+    /// a wrong guess, means reading again). After
     /// [`DERIVE_ATTEMPTS`] the touch is applied alone and the lead is left due for the
     /// scheduler. Returns what was applied, the lead after it, and the derivation.
     async fn apply_deriving(
@@ -314,13 +315,19 @@ impl Intake {
         now: UnixTime,
     ) -> Result<(Applied, Option<LeadState>, Option<Derivation>), IntakeError> {
         let openid = record.openid;
-        for _ in 0..DERIVE_ATTEMPTS {
-            let before = self
-                .store
-                .lead_states(std::slice::from_ref(openid))
-                .await?
-                .pop()
-                .flatten();
+        // A follow is most often someone new: guess so and skip the read; if the lead is
+        // known after all, the version check says so and the lead is read as usual.
+        let mut guess_new = record.effect == Effect::Follow;
+        for _ in 0..DERIVE_ATTEMPTS + usize::from(guess_new) {
+            let before = if std::mem::take(&mut guess_new) {
+                None
+            } else {
+                self.store
+                    .lead_states(std::slice::from_ref(openid))
+                    .await?
+                    .pop()
+                    .flatten()
+            };
             let after = LeadState::touched(before.as_ref(), record);
             let derivation = rules.derive(&after, now);
             let version = before.as_ref().map_or(0, |lead| lead.version);
