@@ -67,6 +67,57 @@ impl Store {
         ttl: Duration,
         op: LeaseOp,
     ) -> Result<Vec<bool>, StoreError> {
+        if op == LeaseOp::Take {
+            return self.take(keys, owner, ttl).await;
+        }
+        self.run_lease_script(keys, owner, ttl, op).await
+    }
+
+    /// Takes leases with plain `SET NX PX` (a sync cycle takes thousands: a script would cost
+    /// Redis twice as much); only the keys already held, perhaps by `owner` itself, go
+    /// through the script, which renews them if so.
+    async fn take(
+        &self,
+        keys: &[String],
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("SET")
+                    .arg(key)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl));
+            }
+            let taken: Vec<Option<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+            out.extend(taken.into_iter().map(|t| t.is_some()));
+        }
+        // One reply per command: the length only differs if Redis broke the protocol.
+        out.resize(keys.len(), false);
+        let held: Vec<usize> = (0..keys.len()).filter(|&i| !out[i]).collect();
+        if !held.is_empty() {
+            let again: Vec<String> = held.iter().map(|&i| keys[i].clone()).collect();
+            let mine = self
+                .run_lease_script(&again, owner, ttl, LeaseOp::Take)
+                .await?;
+            for (i, mine) in held.into_iter().zip(mine) {
+                out[i] = mine;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn run_lease_script(
+        &self,
+        keys: &[String],
+        owner: &str,
+        ttl: Duration,
+        op: LeaseOp,
+    ) -> Result<Vec<bool>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(CHUNK) {
             let mut invocation = LEASE.prepare_invoke();
