@@ -751,6 +751,14 @@ async fn every_write_that_changes_tags_bumps_the_version() {
     assert_eq!(version().await, Some(3));
 }
 
+/// One touch of a sequence: its effect, channel, tags and touch keys.
+type Step<'a> = (
+    Effect,
+    Option<&'a Scene>,
+    Vec<(&'a TagName, &'a str)>,
+    Vec<&'a str>,
+);
+
 #[tokio::test]
 async fn the_lead_after_a_touch_is_what_the_script_leaves() {
     let redis = TestRedis::start().await;
@@ -762,7 +770,7 @@ async fn the_lead_after_a_touch_is_what_the_script_leaves() {
         TagName::parse("兴趣:Y").unwrap(),
     );
     let at = recent();
-    let steps: Vec<(Effect, Option<&Scene>, Vec<(&TagName, &str)>, Vec<&str>)> = vec![
+    let steps: Vec<Step> = vec![
         (
             Effect::Follow,
             Some(&ch_a),
