@@ -156,8 +156,9 @@ pub struct TouchRecord<'a> {
     pub history: Vec<&'a str>,
     /// How many days of touch history to keep (`WXTAG_HISTORY_DAYS`).
     pub history_days: u32,
-    /// True when derived sections are configured: the lead's whole [`LeadState`] is read
-    /// back and the lead is marked due for the scheduler until its derived write lands.
+    /// For [`Store::apply`]: the lead's whole [`LeadState`] is read back and the lead is
+    /// marked due for the scheduler until a derived write lands ([`Store::apply_deriving`]
+    /// writes the derived changes itself and reads nothing back).
     pub derive: bool,
 }
 
