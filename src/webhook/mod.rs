@@ -7,7 +7,7 @@
 //! counters, outbox); with rules over time, the lead is read first, its rule tags, score,
 //! tiers and stage are derived from it with the touch applied, and the touch and what
 //! changed are written in the same script, checked against the lead's version
-//! ([`Intake::apply_deriving`]) → choose the reply by the lead after the change → render it,
+//! (`Intake::apply_deriving`) → choose the reply by the lead after the change → render it,
 //! encrypted when the request was.
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
