@@ -33,6 +33,16 @@ impl LeaseOp {
     }
 }
 
+/// Whether a writer may count on holding its sync leases, or Redis must check each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Taken or renewed less than half a lease ago, and not found lost since: only their
+    /// expiry lets another owner take them, so plain commands do.
+    Known,
+    /// Redis checks each lease's owner in the script that writes.
+    Checked,
+}
+
 impl Store {
     /// Takes, renews or frees the sync leases of these leads for `owner`; returns, per lead,
     /// whether `owner` holds the lease afterwards (for `Free`: whether it let one go).

@@ -1,13 +1,14 @@
 //! The leads as the sync worker reads them (first channel, subscription, tags with when and
 //! why, and the raw `w`: what it recorded WeChat holds) and the lease-checked write of `w`
-//! (`lua/set_applied.lua`: only the lead's lease holder writes it). The format of `w` is the
-//! sync's; the store keeps it as text.
+//! (`lua/set_applied.lua`: only the lead's lease holder writes it), with the leases freed in
+//! the same call at the end of a push. The format of `w` is the sync's; the store keeps it as
+//! text.
 
 use std::sync::LazyLock;
 
 use redis::{AsyncCommands, Script};
 
-use super::{CHUNK, Store, StoreError, fields};
+use super::{CHUNK, Held, Store, StoreError, fields};
 use crate::domain::{OpenId, TagName};
 
 static SET_APPLIED: LazyLock<Script> =
@@ -85,28 +86,72 @@ impl Store {
         Ok(out)
     }
 
-    /// Records what WeChat holds of each lead's tags (the raw `w` field), for each lead only
-    /// while `owner` holds its sync lease (checked inside `lua/set_applied.lua`). Returns, per
-    /// lead, whether it was written.
+    /// Records what WeChat holds of each lead's tags (the raw `w` field) while `owner` holds
+    /// their sync leases: as plain writes when the leases are [`Held::Known`], otherwise only
+    /// where Redis finds `owner` holding the lease (`lua/set_applied.lua`). Returns, per lead,
+    /// whether it was written.
     pub async fn set_applied(
         &self,
         owner: &str,
         leads: &[(&OpenId, String)],
+        held: Held,
     ) -> Result<Vec<bool>, StoreError> {
-        let mut written = Vec::with_capacity(leads.len());
+        if held == Held::Checked {
+            let rows: Vec<_> = leads.iter().map(|(o, w)| (*o, Some(w.as_str()))).collect();
+            return self.run_set_applied(owner, "keep", &rows).await;
+        }
         for chunk in leads.chunks(CHUNK) {
+            let mut pipe = redis::pipe();
+            for (openid, applied) in chunk {
+                pipe.hset(self.keys.lead(openid), fields::ON_WECHAT, applied)
+                    .ignore();
+            }
+            let () = pipe.query_async(&mut self.conn.clone()).await?;
+        }
+        Ok(vec![true; leads.len()])
+    }
+
+    /// Ends a push in one script call per chunk: records the `w` of `leads`, then frees the
+    /// sync leases of those and of `free`, each only where `owner` still holds it. Returns,
+    /// per lead (`leads`, then `free`), whether `owner` held its lease.
+    pub async fn settle_leases(
+        &self,
+        owner: &str,
+        leads: &[(OpenId, String)],
+        free: &[OpenId],
+    ) -> Result<Vec<bool>, StoreError> {
+        let rows: Vec<_> = leads
+            .iter()
+            .map(|(o, w)| (o, Some(w.as_str())))
+            .chain(free.iter().map(|o| (o, None)))
+            .collect();
+        self.run_set_applied(owner, "free", &rows).await
+    }
+
+    /// `lua/set_applied.lua` over `rows` (a lead, and its new `w` if it is written), in
+    /// chunks; the rows with a `w` come first, as the script expects.
+    async fn run_set_applied(
+        &self,
+        owner: &str,
+        mode: &str,
+        rows: &[(&OpenId, Option<&str>)],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut held = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(CHUNK) {
             let mut invocation = SET_APPLIED.prepare_invoke();
-            invocation.arg(owner);
+            invocation.arg(owner).arg(mode);
             for (openid, applied) in chunk {
                 invocation
                     .key(self.keys.lead(openid))
-                    .key(self.keys.sync_lease(openid))
-                    .arg(applied);
+                    .key(self.keys.sync_lease(openid));
+                if let Some(applied) = applied {
+                    invocation.arg(*applied);
+                }
             }
             let done: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
-            written.extend(done.into_iter().map(|d| d == 1));
+            held.extend(done.into_iter().map(|d| d == 1));
         }
-        Ok(written)
+        Ok(held)
     }
 
     /// Up to `count` lead openids from position `start` of the leads index (oldest first).

@@ -1,6 +1,6 @@
 //! Pushing leads' projections to WeChat: lease the leads, read them, project, give every
 //! projected tag a WeChat id, diff against what WeChat holds, plan the calls, make them, and
-//! record each result as it arrives.
+//! record the results.
 //!
 //! A lead is leased (a Redis key with a lifetime, renewed while the work lasts) before it is
 //! read and until its calls are done, so no two workers, in one process or many, ever have
@@ -8,14 +8,17 @@
 //! A lease can still be lost (a pause longer than its lifetime, another owner taking the key):
 //! renewals and a check before each wave find that out, and from then on the worker makes no
 //! call for the lead and does not settle it. A wave starting less than half a lease after the
-//! leases were last confirmed (taken or renewed) skips the check: until then no other owner
-//! can have taken them, and a cycle of thousands of leads saves a script call per lead. `w` is written only while the
-//! writer holds the lease, checked inside the script that writes it, so a worker that lost a
-//! lease never overwrites what the new holder records.
+//! leases were last confirmed (taken or renewed) skips the check: until then only a lease's
+//! expiry could let another owner take it, and a cycle of thousands of leads saves a script
+//! call per lead.
 //!
-//! Before the calls, every id about to change is marked in doubt in the lead's `w`; each
-//! result then settles it. A crash between a call and its record leaves the doubt, and the
-//! next sync asserts it again, so nothing WeChat holds is ever forgotten.
+//! Before the calls, every id about to change is marked in doubt in the lead's `w`; once the
+//! calls are done, their results settle it, in the same script call that frees the leases. A
+//! crash before that leaves the doubts, and the next sync asserts them again, so nothing
+//! WeChat holds is ever forgotten. Results are written only where Redis finds the writer
+//! holding the lease, so a worker that lost a lease never overwrites what the new holder
+//! records; the doubts, written just after the leases were taken, are plain writes when the
+//! leases are known held (see [`Held`]).
 //!
 //! A lead that does not follow the account is not pushed: WeChat refuses to tag it (40003) and
 //! dropped its tags when it unfollowed. Its `w` is put in doubt, so once it follows again the
@@ -34,7 +37,7 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 
 use crate::domain::{Clock, OpenId, TagId, TagName};
-use crate::store::{DeadLetterRecord, LeaseOp, Store, SyncLead, TagOp};
+use crate::store::{DeadLetterRecord, Held, LeaseOp, Store, SyncLead, TagOp};
 use crate::wechat::api::{AccessToken, ApiError, WeChatApi};
 
 use super::applied::OnWeChat;
@@ -239,26 +242,37 @@ impl Pusher<'_> {
         )));
         let result = self.push_leased(&mine, truth, &lost).await;
         drop(renewing);
-        // Frees only the leases this worker still holds (the script checks the owner).
-        let freed = self
-            .store
-            .lead_leases(&mine, self.owner, self.lease, LeaseOp::Free)
-            .await;
+        // Records the calls' results and frees the leases in one call; the script writes and
+        // frees only where this worker still holds the lease.
+        let (result, settled) = match result {
+            Ok((pushed, settled)) => (Ok(pushed), settled),
+            Err(error) => (Err(error), Vec::new()),
+        };
+        let written: BTreeSet<&OpenId> = settled.iter().map(|(o, _)| o).collect();
+        let freed: Vec<OpenId> = mine
+            .iter()
+            .filter(|o| !written.contains(o))
+            .cloned()
+            .collect();
+        let held = self.store.settle_leases(self.owner, &settled, &freed).await;
         let mut result = result?;
+        let order: Vec<OpenId> = settled.into_iter().map(|(o, _)| o).chain(freed).collect();
+        lost.add_unheld(&order, &held?);
         let lost = lost.all();
         result.done.retain(|o| !lost.contains(o));
         result.later.extend(lost);
         pushed.merge(result);
-        freed?;
         Ok(pushed)
     }
 
+    /// The push of leads this worker holds. Returns it with the new `w` of the leads it made
+    /// calls for, which the caller records as it frees the leases.
     async fn push_leased(
         &self,
         openids: &[OpenId],
         truth: &dyn Truth,
         lost: &Lost,
-    ) -> Result<Pushed, ClientError> {
+    ) -> Result<(Pushed, Vec<(OpenId, String)>), ClientError> {
         let leads = self.store.sync_leads(openids).await?;
         let sync = self.store.tag_sync().await?;
         let mut ids = tags::ids_of(&sync);
@@ -326,7 +340,13 @@ impl Pusher<'_> {
                 changes.insert(openid.clone(), change);
             }
         }
-        self.record(&doubts, &states, lost).await?;
+        // Just after the take (unless making tags took long), the leases are known held.
+        let held = if lost.confirmed_within(self.lease / 2) {
+            Held::Known
+        } else {
+            Held::Checked
+        };
+        self.record(&doubts, &states, held, lost).await?;
 
         let names: BTreeMap<TagId, String> = ids.into_iter().map(|(n, id)| (id, n)).collect();
         let names = &names;
@@ -349,7 +369,12 @@ impl Pusher<'_> {
                 pushed.done.insert(openid.clone());
             }
         }
-        Ok(pushed)
+        let settled = changes
+            .into_keys()
+            .filter(|o| !lost.contains(o))
+            .filter_map(|o| states.get(&o).map(|a| (o.clone(), a.encode())))
+            .collect();
+        Ok((pushed, settled))
     }
 
     /// Checks the leases of a wave's leads just before its calls (unless they were confirmed
@@ -380,18 +405,23 @@ impl Pusher<'_> {
     }
 
     /// Writes the `w` field of these leads from `states`, for the leads whose lease this worker
-    /// still holds; the others are lost.
+    /// still holds (as `held` says, or as Redis finds); the others are lost.
     async fn record(
         &self,
         openids: &[OpenId],
         states: &HashMap<OpenId, OnWeChat>,
+        held: Held,
         lost: &Lost,
     ) -> Result<(), ClientError> {
         let rows: Vec<(&OpenId, String)> = openids
             .iter()
+            .filter(|o| !lost.contains(o))
             .filter_map(|o| states.get(o).map(|a| (o, a.encode())))
             .collect();
-        let written = self.store.set_applied(self.owner, &rows).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let written = self.store.set_applied(self.owner, &rows, held).await?;
         let tried: Vec<OpenId> = rows.iter().map(|(o, _)| (*o).clone()).collect();
         lost.add_unheld(&tried, &written);
         Ok(())
@@ -446,7 +476,7 @@ impl Pusher<'_> {
             pushed.dead_letters += 1;
         }
         pushed.later.extend(report.later);
-        self.record(&call.openids, states, lost).await
+        Ok(())
     }
 
     /// Makes one call, retrying what may pass and splitting what fails for good; each attempt

@@ -278,6 +278,25 @@ async fn hundreds_of_leads_converge_with_the_minimum_number_of_calls() {
     );
     assert_eq!(outcomes.len(), 1, "everything in one cycle: {outcomes:?}");
     assert_eq!(outcomes[0].leads, 300);
+    let projections = rig.projections(&all).await;
+    let mut conn = rig.redis.conn().await;
+    for (lead, projected) in all.iter().zip(projections) {
+        let (w, lease): (Option<String>, Option<String>) = redis::pipe()
+            .cmd("HGET")
+            .arg(rig.store.keys().lead(lead))
+            .arg("w")
+            .cmd("GET")
+            .arg(rig.store.keys().sync_lease(lead))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(lease, None, "{lead}: the lease is freed with the push");
+        let w = w.unwrap_or_default();
+        assert!(
+            !w.contains('?') && w.split(' ').count() == projected.len(),
+            "{lead}: w records each projected tag as held, none in doubt: {w:?}"
+        );
+    }
     assert_eq!(rig.outbox_len().await, 0, "every entry acknowledged");
     let stats = worker.refresh_metrics().await.unwrap();
     assert_eq!((stats.depth, stats.oldest_ms), (0, None));

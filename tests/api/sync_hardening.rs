@@ -8,6 +8,7 @@ use std::time::Duration;
 use wxtag::domain::UnixTime;
 use wxtag::sandbox::Faults;
 use wxtag::store::{DeadLetterRecord, Effect, TagOp, TouchRecord};
+use wxtag::sync::SyncConfig;
 use wxtag::wechat::api::{AccessToken, AppSecret, WeChatApi};
 
 use crate::helpers::eventually;
@@ -49,16 +50,22 @@ async fn w_of(rig: &Rig, lead: &str) -> Option<String> {
 #[tokio::test]
 async fn a_worker_that_loses_a_lease_neither_writes_w_nor_keeps_calling() {
     let rig = Rig::start(Faults {
-        latency_ms: 600,
+        latency_ms: 900,
         ..Faults::default()
     })
     .await;
     let tags = ["兴趣:A", "兴趣:B", "兴趣:C", "兴趣:D", "兴趣:E"];
     rig.follow("o-lease", None, &tags, 1000).await;
-    let worker = rig.worker(quick());
+    // Renewed every 400 ms: a lease taken away is found well within one 900 ms call.
+    let worker = rig.worker(SyncConfig {
+        lease: Duration::from_millis(1200),
+        ..quick()
+    });
     let cycle = tokio::spawn(async move { worker.sync_once().await });
 
-    // One tag per wave for one lead: take the lease away once the first call has landed.
+    // One tag per wave for one lead: take the lease away once the first call has landed (as a
+    // failover to a replica that missed the lease would; an expired lease is found before the
+    // next wave).
     eventually(Duration::from_secs(30), || async {
         (calls(&rig, BATCH_TAGGING) >= 1).then_some(())
     })
@@ -94,7 +101,7 @@ async fn a_worker_that_loses_a_lease_neither_writes_w_nor_keeps_calling() {
     let made = calls(&rig, BATCH_TAGGING);
     assert!(
         made <= 2,
-        "the worker stopped calling for the lead (at most the call in flight): {made} of 5"
+        "the worker stopped calling for the lead once a renewal found the lease gone (at most the call in flight): {made} of 5"
     );
     assert_eq!(
         outcome.acked, 0,
