@@ -15,6 +15,7 @@ mod lead;
 mod leases;
 mod outbox;
 mod query;
+mod registry;
 mod state;
 mod sync_leads;
 mod tag_ids;
@@ -188,6 +189,7 @@ pub struct Store {
     edit_tags: std::sync::Arc<Script>,
     derived: std::sync::Arc<derived::Scripts>,
     corrupt: std::sync::Arc<query::CorruptLeads>,
+    registered: std::sync::Arc<registry::Registered>,
 }
 
 impl std::fmt::Debug for Store {
@@ -251,6 +253,7 @@ impl Store {
             edit_tags: script(include_str!("lua/edit_tags.lua")),
             derived: std::sync::Arc::new(derived::Scripts::new()),
             corrupt: std::sync::Arc::new(query::CorruptLeads::new(None)),
+            registered: std::sync::Arc::default(),
         }
     }
 
@@ -401,6 +404,15 @@ impl Store {
             .arg(next_due)
             .arg(add.len())
             .arg(remove.len())
+            .arg(
+                self.registered.mask(
+                    touch
+                        .tags
+                        .iter()
+                        .map(|(t, _)| *t)
+                        .chain(add.iter().map(|(t, _)| t)),
+                ),
+            )
             .arg(touch.history.len());
         for key in &touch.history {
             invocation.arg(*key);
@@ -411,7 +423,19 @@ impl Store {
         for (tag, source) in &touch.tags {
             invocation.arg(tag.as_str()).arg(*source);
         }
-        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
+        let applied: (i64, Vec<String>, redis::Value, redis::Value) =
+            invocation.invoke_async(&mut self.conn.clone()).await?;
+        // Applied (not a delivery seen before, nor refused): every tag it adds is registered.
+        if applied.0 == 1 && touch.effect != Effect::System {
+            self.registered.learn(
+                touch
+                    .tags
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .chain(add.iter().map(|(t, _)| t)),
+            );
+        }
+        Ok(applied)
     }
 
     /// Adds and removes tags on a lead by hand (sales' own tags), recording `source` as why.

@@ -869,3 +869,35 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
         "the retry applies the delivery"
     );
 }
+
+#[tokio::test]
+async fn a_tag_is_registered_by_its_first_lead_and_by_a_store_that_does_not_know_it_yet() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let expo = TagName::parse("来源:展会").unwrap();
+    let registry = Keys::new(APPID).tags();
+    let at = recent();
+    let leads = [openid("o-first"), openid("o-second"), openid("o-third")];
+    let tagged = |lead| {
+        let mut record = touch(lead, lead.as_str(), at, Vec::new());
+        record.tags = vec![(&expo, "qr:expo")];
+        record
+    };
+    apply(&store, &tagged(&leads[0])).await;
+    let mut conn = redis.conn().await;
+    let first: Option<i64> = conn.hget(&registry, expo.as_str()).await.unwrap();
+    assert_eq!(first, Some(at.0), "the first lead registers the tag");
+
+    // The store now knows the tag: the next lead makes no registry write (shown by a registry
+    // emptied behind its back staying empty) ...
+    let _: i64 = conn.hdel(&registry, expo.as_str()).await.unwrap();
+    apply(&store, &tagged(&leads[1])).await;
+    let known: Option<i64> = conn.hget(&registry, expo.as_str()).await.unwrap();
+    assert_eq!(known, None, "no registry write for a tag the store knows");
+
+    // ... while a store that does not know it (another process) writes it again.
+    let other = self::store(&redis).await;
+    apply(&other, &tagged(&leads[2])).await;
+    let again: Option<i64> = conn.hget(&registry, expo.as_str()).await.unwrap();
+    assert_eq!(again, Some(at.0));
+}

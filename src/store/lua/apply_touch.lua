@@ -25,8 +25,10 @@
 --          were computed from ("-" for a lead not yet known); "" for none
 -- ARGV[14] with them, when the lead is next due for the scheduler (unix s), "" for never
 -- ARGV[15] a, derived tags to add   ARGV[16] r, derived tags to remove
--- ARGV[17] h, how many touch keys this touch counts as   ARGV[18 .. 17+h] the touch keys
--- ARGV[18+h ..] a then r triples of a derived tag: tag, source, timeline entry
+-- ARGV[17] one byte per tag the touch adds, then per derived tag to add: "1" when the caller
+--          knows it is in the tag registry already, "0" when it must be registered
+-- ARGV[18] h, how many touch keys this touch counts as   ARGV[19 .. 18+h] the touch keys
+-- ARGV[19+h ..] a then r triples of a derived tag: tag, source, timeline entry
 -- then the touch's tags: tag, source, tag, source, ...
 --
 -- Returns { 1 if applied, 0 if this delivery was already handled, -1 if the signed query
@@ -51,9 +53,11 @@ local g = guard ~= '' and 11 or 10
 local derive = ARGV[12] ~= ''
 local derived_at = ARGV[13]
 local adds, removes = tonumber(ARGV[15]), tonumber(ARGV[16])
-local nkeys = tonumber(ARGV[17])
+local registered = ARGV[17]
+local KNOWN = string.byte('1')
+local nkeys = tonumber(ARGV[18])
 -- The derived triples start after ARGV[dt], the touch's tag pairs after ARGV[t].
-local dt = 17 + nkeys
+local dt = 18 + nkeys
 local t = dt + 3 * (adds + removes)
 
 local function tags_of_lead()
@@ -229,7 +233,9 @@ for i = 1, ntags do
     put(F_TAG_PREFIX .. tag, now .. ' ' .. ARGV[t + 2 * i])
     added = added + 1
     redis.call('SADD', KEYS[g + i], openid)
-    redis.call('HSETNX', KEYS[8], tag, now)
+    if string.byte(registered, i) ~= KNOWN then
+      redis.call('HSETNX', KEYS[8], tag, now)
+    end
   end
 end
 
@@ -243,7 +249,9 @@ for i = 1, adds do
   local at = dt + 3 * i - 2
   put(F_TAG_PREFIX .. ARGV[at], now .. ' ' .. ARGV[at + 1])
   redis.call('SADD', KEYS[d + i], openid)
-  redis.call('HSETNX', KEYS[8], ARGV[at], now)
+  if string.byte(registered, ntags + i) ~= KNOWN then
+    redis.call('HSETNX', KEYS[8], ARGV[at], now)
+  end
   entries[#entries + 1] = ARGV[at + 2]
   added = added + 1
 end
@@ -265,11 +273,11 @@ redis.call('HSET', lead, unpack(set))
 -- The touch history: this touch counts once for each of its touch keys, tags or not.
 if nkeys > 0 then
   local at, days = tonumber(now), tonumber(ARGV[11])
-  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 18, dt))
+  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 19, dt))
   local writes, newest, grew = {}, at, false
   for i = 1, nkeys do
     local value, last, moved = history_add(stored[i], at, days)
-    writes[#writes + 1] = ARGV[17 + i]
+    writes[#writes + 1] = ARGV[18 + i]
     writes[#writes + 1] = value
     newest = math.max(newest, last)
     grew = grew or moved
