@@ -365,6 +365,11 @@ impl Store {
         for (tag, _) in add.iter().chain(remove) {
             invocation.key(keys.tag_members(tag));
         }
+        // The tags this touch may add: its own, then the derived ones.
+        let added = || {
+            let touch_tags = touch.tags.iter().map(|(t, _)| *t);
+            touch_tags.chain(add.iter().map(|(t, _)| t))
+        };
         let timeline = touch
             .timeline
             .map(|(kind, detail)| TimelineEntry::encode(touch.at, kind, detail))
@@ -404,15 +409,7 @@ impl Store {
             .arg(next_due)
             .arg(add.len())
             .arg(remove.len())
-            .arg(
-                self.registered.mask(
-                    touch
-                        .tags
-                        .iter()
-                        .map(|(t, _)| *t)
-                        .chain(add.iter().map(|(t, _)| t)),
-                ),
-            )
+            .arg(self.registered.mask(added()))
             .arg(touch.history.len());
         for key in &touch.history {
             invocation.arg(*key);
@@ -427,13 +424,7 @@ impl Store {
             invocation.invoke_async(&mut self.conn.clone()).await?;
         // Applied (not a delivery seen before, nor refused): every tag it adds is registered.
         if applied.0 == 1 && touch.effect != Effect::System {
-            self.registered.learn(
-                touch
-                    .tags
-                    .iter()
-                    .map(|(t, _)| *t)
-                    .chain(add.iter().map(|(t, _)| t)),
-            );
+            self.registered.learn(added());
         }
         Ok(applied)
     }
