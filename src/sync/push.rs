@@ -372,7 +372,7 @@ impl Pusher<'_> {
         let settled = changes
             .into_keys()
             .filter(|o| !lost.contains(o))
-            .filter_map(|o| states.get(&o).map(|a| (o.clone(), a.encode())))
+            .filter_map(|o| states.get(&o).map(OnWeChat::encode).map(|w| (o, w)))
             .collect();
         Ok((pushed, settled))
     }
