@@ -190,6 +190,36 @@ impl TagName {
     }
 }
 
+string_type!(
+    /// A saved segment's name, e.g. `展会PLC意向`: how the API's paths and the dashboard name it.
+    SegmentName
+);
+
+impl SegmentName {
+    /// The longest segment name: 64 characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Parses a segment name: 1 to 64 characters, no control characters, no `/` (it is a
+    /// path segment), no white space at either end.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars(
+            "segment name",
+            s,
+            Self::MAX_CHARS,
+            "no control characters and no /",
+            |c| !c.is_control() && c != '/',
+        )?;
+        if s.trim() != s {
+            return Err(ParseError::BadChar {
+                what: "segment name",
+                found: ' ',
+                allowed: "no white space at either end",
+            });
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
 /// A WeChat user-tag id (system tags are 0, 1, 2; created tags start at 100): the id wxtag
 /// keeps for a tag name once WeChat has the tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

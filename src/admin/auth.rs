@@ -34,8 +34,10 @@ pub enum Need {
     Read,
     /// Changing sales' own tags on a lead.
     EditTags,
-    /// Every lead at once, as CSV.
+    /// Every lead at once, as CSV (a segment's members too).
     Export,
+    /// Saving and deleting segments.
+    EditSegments,
 }
 
 impl Need {
@@ -44,7 +46,7 @@ impl Need {
     pub fn allows(self, role: Role) -> bool {
         match role {
             Role::Admin => true,
-            Role::Sales => matches!(self, Need::Read | Need::EditTags),
+            Role::Sales => matches!(self, Need::Read | Need::EditTags | Need::EditSegments),
             Role::Read => self == Need::Read,
             Role::Ingest => false,
         }
@@ -295,12 +297,12 @@ mod tests {
     fn roles_allow_what_the_contract_says() {
         use Need::*;
         for (role, allowed) in [
-            (Role::Admin, [true, true, true]),
-            (Role::Sales, [true, true, false]),
-            (Role::Read, [true, false, false]),
-            (Role::Ingest, [false, false, false]),
+            (Role::Admin, [true, true, true, true]),
+            (Role::Sales, [true, true, false, true]),
+            (Role::Read, [true, false, false, false]),
+            (Role::Ingest, [false, false, false, false]),
         ] {
-            let got = [Read, EditTags, Export].map(|need| need.allows(role));
+            let got = [Read, EditTags, Export, EditSegments].map(|need| need.allows(role));
             assert_eq!(got, allowed, "{role:?}");
         }
     }

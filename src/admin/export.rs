@@ -1,4 +1,5 @@
-//! `GET /api/export.csv`: every lead as one CSV row, streamed page by page.
+//! `GET /api/export.csv`: every lead as one CSV row, streamed page by page (a segment's
+//! export, `admin::segments`, writes the same file for its members).
 //!
 //! The file starts with a UTF-8 byte-order mark, so Excel opens the Chinese tag names as
 //! UTF-8. Columns: `openid, subscribed, first_channel, channels, tags, first_seen,
@@ -13,7 +14,7 @@
 //! lead is left out (logged and counted by the store); the rest of the file goes on.
 
 use actix_web::{HttpResponse, http::header, web::Bytes, web::Data};
-use futures_util::{StreamExt, stream};
+use futures_util::{Stream, StreamExt, stream};
 
 use crate::domain::Clock;
 use crate::store::{Lead, LeadFilter, ListError, Store, day_of};
@@ -60,27 +61,23 @@ fn row(out: &mut String, lead: &Lead) {
     out.push_str("\r\n");
 }
 
-/// The rows of one page of leads from `cursor` (the first page for `None`), and the cursor
-/// of the next page, if any.
+/// The leads of one page from `cursor` (the first page for `None`), and the cursor of the
+/// next page, if any.
 async fn page(
     store: &Store,
     cursor: Option<String>,
-) -> Result<(Bytes, Option<Option<String>>), ListError> {
+) -> Result<(Vec<Lead>, Option<Option<String>>), ListError> {
     let page = store
         .leads(&LeadFilter::default(), PAGE, cursor.as_deref())
         .await?;
-    let mut out = String::new();
-    for lead in &page.leads {
-        row(&mut out, lead);
-    }
-    Ok((Bytes::from(out), page.next_cursor.map(Some)))
+    Ok((page.leads, page.next_cursor.map(Some)))
 }
 
 /// `GET /api/export.csv`: all leads, streamed.
 pub(super) async fn export(store: Data<Store>, clock: Data<Clock>) -> HttpResponse {
     let store = store.get_ref().clone();
     // The state is the cursor of the page to read: `Some(None)` the first, `None` when done.
-    let rows = stream::try_unfold(Some(None), move |cursor| {
+    let pages = stream::try_unfold(Some(None), move |cursor| {
         let store = store.clone();
         async move {
             let Some(cursor) = cursor else {
@@ -88,10 +85,30 @@ pub(super) async fn export(store: Data<Store>, clock: Data<Clock>) -> HttpRespon
             };
             page(&store, cursor).await.map(Some)
         }
-    })
-    .map(|result| result.inspect_err(|error| tracing::error!(%error, "lead export cut off")));
-    let head = stream::once(async { Ok::<_, ListError>(Bytes::from_static(HEAD.as_bytes())) });
-    let filename = format!("wxtag-leads-{}.csv", day_of(clock.now()));
+    });
+    csv(format!("wxtag-leads-{}.csv", day_of(clock.now())), pages)
+}
+
+/// A CSV download of `pages` of leads, streamed as they are read: the byte-order mark and
+/// the header row, then one row per lead. An error cuts the file off, logged.
+pub(super) fn csv<E: std::fmt::Display + 'static>(
+    filename: String,
+    pages: impl Stream<Item = Result<Vec<Lead>, E>> + 'static,
+) -> HttpResponse {
+    let rows = pages.map(|result| {
+        result
+            .map(|leads| {
+                let mut out = String::new();
+                for lead in &leads {
+                    row(&mut out, lead);
+                }
+                Bytes::from(out)
+            })
+            .inspect_err(|error| tracing::error!(%error, "lead export cut off"))
+            .map_err(|error| actix_web::error::ErrorInternalServerError(error.to_string()))
+    });
+    let head =
+        stream::once(async { Ok::<_, actix_web::Error>(Bytes::from_static(HEAD.as_bytes())) });
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -17,6 +17,7 @@ mod export;
 mod leads;
 mod qr;
 mod routes;
+mod segments;
 mod tags;
 pub mod why;
 

@@ -19,7 +19,7 @@ use actix_web::{Error, HttpMessage, guard};
 
 use super::auth::{Access, Caller, LoginRequired, Need, Unauthorized};
 use super::dashboard::{self, PageError};
-use super::{ApiError, channels, dead_letters, error, export, leads, qr, tags};
+use super::{ApiError, channels, dead_letters, error, export, leads, qr, segments, tags};
 use crate::store::Store;
 
 /// What stands in front of a route.
@@ -97,6 +97,30 @@ fn api() -> Vec<Entry> {
         entry(Method::GET, "/channels/{scene}/qr.png", Need::Read, || {
             web::route().to(qr::png)
         }),
+        entry(Method::GET, "/segments", Need::Read, || {
+            web::route().to(segments::list)
+        }),
+        entry(Method::POST, "/segments/preview", Need::Read, || {
+            web::route().to(segments::preview)
+        }),
+        entry(Method::PUT, "/segments/{name}", Need::EditSegments, || {
+            web::route().to(segments::put)
+        }),
+        entry(
+            Method::DELETE,
+            "/segments/{name}",
+            Need::EditSegments,
+            || web::route().to(segments::delete),
+        ),
+        entry(Method::GET, "/segments/{name}/leads", Need::Read, || {
+            web::route().to(segments::leads)
+        }),
+        entry(
+            Method::GET,
+            "/segments/{name}/export.csv",
+            Need::Export,
+            || web::route().to(segments::export),
+        ),
     ]
 }
 

@@ -34,12 +34,16 @@
 //! | `wx:{A}:hs:<openid>` | hash | a lead's touch history: touch key → `"<last> <hour>[*<count>] …"` (see `store::history`), hours older than `WXTAG_HISTORY_DAYS` dropped; expires `WXTAG_HISTORY_DAYS` + 1 days after the lead's newest touch |
 //! | `wx:{A}:due` | sorted set | leads the rules over time must evaluate again → when (unix s); a lead leaves it when nothing about it can change with time alone |
 //! | `wx:{A}:backfill` | hash | the backfill job: `fp` the derived sections' fingerprint, `cur` the next index into `leads`, `next` the earliest time of the next step (unix s), `done` `1` when every lead was enqueued; kept for good |
+//! | `wx:{A}:segs` | hash | saved segment name → its definition (JSON: `when`, who saved it, when) |
+//! | `wx:{A}:segcount` | hash | saved segment name → its last count (JSON: members, when counted, the snapshot, the definition's digest) |
+//! | `wx:{A}:segday:<name>` | hash | a saved segment's members per day (`yyyy-mm-dd`, China time), the last 30 days |
+//! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
 
 use sha1::{Digest, Sha1};
 
-use crate::domain::{OpenId, Scene, TagName, UnixTime};
+use crate::domain::{OpenId, Scene, SegmentName, TagName, UnixTime};
 
 /// How long a handled delivery is remembered. WeChat retries for about 15 s; 5 minutes is a
 /// wide margin, and the shortest that still is one: at 15,000 events/s every second of TTL
@@ -282,6 +286,29 @@ impl Keys {
     }
 }
 
+// Segments: saved definitions, their counts, and member snapshots (`store::segments`).
+impl Keys {
+    /// Saved segment name → definition.
+    pub fn segments(&self) -> String {
+        self.key(&["segs"])
+    }
+
+    /// Saved segment name → its last count.
+    pub fn segment_counts(&self) -> String {
+        self.key(&["segcount"])
+    }
+
+    /// One saved segment's members per day.
+    pub fn segment_days(&self, name: &SegmentName) -> String {
+        self.key(&["segday:", name.as_str()])
+    }
+
+    /// The members of one snapshot, in the order they were found.
+    pub fn snapshot(&self, id: &str) -> String {
+        self.key(&["snap:", id])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +335,10 @@ mod tests {
             keys.history(&openid),
             keys.due(),
             keys.backfill(),
+            keys.segments(),
+            keys.segment_counts(),
+            keys.segment_days(&SegmentName::parse("展会 PLC").unwrap()),
+            keys.snapshot("00ff"),
         ] {
             assert!(key.starts_with("wx:{wx123}:"), "{key}");
         }

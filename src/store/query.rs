@@ -298,6 +298,13 @@ impl Store {
         })
     }
 
+    /// The leads of these openids without their timelines, in order; unknown and corrupt
+    /// ones are left out (corrupt ones reported).
+    pub async fn lead_summaries(&self, ids: &[OpenId]) -> Result<Vec<Lead>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(OpenId::to_string).collect();
+        Ok(self.summaries(&ids).await?.into_iter().flatten().collect())
+    }
+
     /// The leads of these openids without their timelines, in one pipeline, one entry per
     /// id: `None` for an unknown lead, an id that is no openid, or a corrupt hash (logged
     /// and counted, so one bad lead never breaks a page).

@@ -12,6 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["sandbox"],
     &["config"],
     &["rules"],
+    &["segments"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],
     &["cli"],

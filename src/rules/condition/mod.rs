@@ -6,7 +6,8 @@
 //!
 //! The files: `parse` (TOML and JSON through one parser, errors with their path), `eval`
 //! (`holds` and `next_change`), `explain` (the words a sales person reads), `check` (what
-//! `wxtag check` says about a condition, and the contradictions).
+//! `wxtag check` says about a condition, and the contradictions), `sets` (what a condition
+//! means in the tag and channel sets Redis keeps, for segments).
 //!
 //! Where the contract leaves room:
 //! - `count` and `event` need `within_days`; without `at_least` or `at_most` they ask for at
@@ -22,6 +23,7 @@ mod check;
 mod eval;
 mod explain;
 mod parse;
+mod sets;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +36,7 @@ use crate::store::LeadState;
 
 pub use check::{CheckContext, check_condition};
 pub(in crate::rules) use eval::number;
+pub use sets::{Bound, Reads};
 
 /// The shortest and longest window a condition may name, in days.
 pub const DAYS: std::ops::RangeInclusive<u32> = 1..=3650;

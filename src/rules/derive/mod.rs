@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use super::Rules;
-use super::condition::Condition;
+use super::condition::{Condition, Facts, Score};
 use crate::domain::{OpenId, TagName, UnixTime};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{DerivedWrite, LeadState};
@@ -274,6 +274,25 @@ impl Rules {
     /// and for other tags what applied them, by tag name.
     pub fn why(&self, lead: &LeadState, now: UnixTime) -> Vec<(String, String)> {
         self.derived.why(self, lead, now)
+    }
+
+    /// True when `condition` holds for `lead` at `now`, with `tags` as the tags it holds and
+    /// the score these rules' `[score]` gives (a `score` leaf never holds without one): how a
+    /// segment asks the one evaluator about a stored lead.
+    pub fn holds(
+        &self,
+        condition: &Condition,
+        lead: &LeadState,
+        tags: &BTreeSet<String>,
+        now: UnixTime,
+    ) -> bool {
+        let score_at = self.derived.score_of(lead);
+        let facts = Facts {
+            lead,
+            tags,
+            score: self.derived.score.as_ref().map(|_| Score(&score_at)),
+        };
+        condition.holds(&facts, now)
     }
 
     /// How many days of touch history these rules were loaded for (`WXTAG_HISTORY_DAYS`).

@@ -1,0 +1,200 @@
+//! The segment routes: list, save, delete, preview, members and export (`segments` does the
+//! work; these parse the request and shape the answer).
+
+use actix_web::{HttpResponse, web};
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, Caller, audit, export};
+use crate::domain::{Clock, SegmentName, UnixTime};
+use crate::rules::LiveRules;
+use crate::segments::{self, Cursor, Found, SegmentError};
+use crate::store::{Store, StoreError, day_of};
+
+/// A segment's path segment (the struct also takes the paths under `/api/accounts/{appid}`).
+#[derive(Debug, Deserialize)]
+pub(super) struct SegmentPath {
+    name: String,
+}
+
+impl SegmentPath {
+    fn name(&self) -> Result<SegmentName, ApiError> {
+        SegmentName::parse(&self.name).map_err(|e| ApiError::BadRequest(format!("name: {e}")))
+    }
+}
+
+/// The body of a save or preview.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct When {
+    when: serde_json::Value,
+}
+
+/// The query of a members page.
+#[derive(Debug, Deserialize)]
+pub(super) struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The largest page of members.
+const MAX_LIMIT: usize = 100;
+
+impl From<SegmentError> for ApiError {
+    fn from(error: SegmentError) -> Self {
+        match error {
+            SegmentError::Condition(_) | SegmentError::Cursor(_) => {
+                ApiError::BadRequest(error.to_string())
+            }
+            SegmentError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            SegmentError::Corrupt { name, why } => ApiError::Store(StoreError::Corrupt {
+                key: format!("the saved segment {name:?}"),
+                what: why,
+            }),
+            SegmentError::Store(cause) => ApiError::Store(cause),
+        }
+    }
+}
+
+/// The milliseconds a count took.
+fn took_ms(found: &Found) -> u64 {
+    u64::try_from(found.took.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `GET /api/segments`: every saved segment with its last count and its days.
+pub(super) async fn list(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
+    let segments = segments::list(&store).await?;
+    Ok(HttpResponse::Ok().json(json!({ "segments": segments })))
+}
+
+/// `POST /api/segments/preview` `{"when": …}`: the count, a sample of members and the time
+/// it took, with warnings for what the account has never seen.
+pub(super) async fn preview(
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
+    body: web::Json<When>,
+) -> Result<HttpResponse, ApiError> {
+    let condition = segments::parse(&body.when)?;
+    let rules = rules.load();
+    let found = segments::preview(&store, &rules, &condition, clock.now()).await?;
+    let warnings = segments::warnings(&store, &rules, &condition).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "count": found.count,
+        "sample": found.sample,
+        "took_ms": took_ms(&found),
+        "complete": found.complete,
+        "warnings": warnings,
+    })))
+}
+
+/// `PUT /api/segments/{name}` `{"when": …}`: saves (or replaces) the segment and counts it.
+pub(super) async fn put(
+    caller: Caller,
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
+    path: web::Path<SegmentPath>,
+    body: web::Json<When>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.name()?;
+    let body = body.into_inner();
+    let rules = rules.load();
+    let now = clock.now();
+    let condition = segments::parse(&body.when)?;
+    let warnings = segments::warnings(&store, &rules, &condition).await?;
+    let (segment, found) =
+        segments::save(&store, &rules, &name, body.when, &caller.name, now).await?;
+    audit::record(&store, now, &caller.name, "segment.save", name.as_str()).await;
+    let mut answer = serde_json::to_value(&segment).unwrap_or_default();
+    answer["warnings"] = json!(warnings);
+    answer["took_ms"] = json!(took_ms(&found));
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// `DELETE /api/segments/{name}`: 204, or 404 when there is none.
+pub(super) async fn delete(
+    caller: Caller,
+    store: web::Data<Store>,
+    clock: web::Data<Clock>,
+    path: web::Path<SegmentPath>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.name()?;
+    if !segments::delete(&store, &name).await? {
+        return Err(SegmentError::NotFound(name.to_string()).into());
+    }
+    audit::record(
+        &store,
+        clock.now(),
+        &caller.name,
+        "segment.delete",
+        name.as_str(),
+    )
+    .await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/segments/{name}/leads?cursor=&limit=`: a page of members, from a snapshot.
+pub(super) async fn leads(
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
+    path: web::Path<SegmentPath>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.name()?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "parameter limit: {limit} is not between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let cursor = query.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let page = segments::members(&store, &rules.load(), &name, cursor, limit, clock.now()).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Members read from a snapshot per round trip of an export.
+const EXPORT_PAGE: usize = 200;
+
+/// `GET /api/segments/{name}/export.csv`: the members, as `/api/export.csv` writes leads.
+pub(super) async fn export(
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
+    path: web::Path<SegmentPath>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.name()?;
+    let now: UnixTime = clock.now();
+    let (snapshot, _) = segments::current_snapshot(&store, &rules.load(), &name, now).await?;
+    let store = store.get_ref().clone();
+    // The state is the offset of the next page; `None` once the snapshot is read.
+    let pages = stream::try_unfold(Some(0u64), move |offset| {
+        let (store, snapshot) = (store.clone(), snapshot.clone());
+        async move {
+            let Some(offset) = offset else {
+                return Ok(None);
+            };
+            let ids = segments::snapshot_members(&store, &snapshot, offset, EXPORT_PAGE)
+                .await
+                .map_err(|e| e.to_string())?;
+            // A snapshot gone half-way (kept an hour from the export's start) cuts the file.
+            let ids = match ids {
+                Some(ids) => ids,
+                None if offset == 0 => Vec::new(),
+                None => return Err(format!("the snapshot {snapshot} expired during the export")),
+            };
+            let next = (ids.len() == EXPORT_PAGE).then_some(offset + EXPORT_PAGE as u64);
+            let leads = store
+                .lead_summaries(&ids)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Some((leads, next)))
+        }
+    });
+    Ok(export::csv(
+        format!("wxtag-segment-{}.csv", day_of(now)),
+        pages,
+    ))
+}

@@ -1,0 +1,187 @@
+//! What a condition says in terms of the lead sets Redis keeps (one per tag, one per
+//! channel): a bound that narrows the leads to look at, and what else must be read to decide.
+//!
+//! A segment is evaluated by walking the leads in the bound and asking the one evaluator
+//! ([`Condition::holds`]) about each; the bound only decides where to look. It is sound
+//! because every leaf maps to a superset of the leads it holds for: a `tag` to the tag's set,
+//! `channel` and `first_channel` to the channel's set (a lead's first channel is in it too),
+//! `tag_prefix` to the union of the sets of the tags it covers, anything else to every lead.
+
+use std::collections::BTreeSet;
+
+use super::{Condition, Node};
+use crate::domain::{Scene, TagName};
+
+/// The leads a condition can hold for, as set algebra on the tag and channel sets: every
+/// lead it holds for is in the bound (there may be more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    /// Any lead at all.
+    Every,
+    /// The members of one tag's set.
+    Tag(TagName),
+    /// The members of any tag whose name starts with the prefix.
+    TagPrefix(String),
+    /// The members of one channel's set.
+    Channel(Scene),
+    /// Members of every bound.
+    All(Vec<Bound>),
+    /// Members of any bound.
+    Any(Vec<Bound>),
+}
+
+/// What evaluating the condition needs to know about a lead beyond its sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The tags the condition names (`tag` leaves and bare names).
+    pub tags: BTreeSet<TagName>,
+    /// The prefixes of its `tag_prefix` leaves.
+    pub tag_prefixes: BTreeSet<String>,
+    /// The channels of its `channel` leaves.
+    pub channels: BTreeSet<Scene>,
+    /// True when it reads the lead's profile: first channel, subscription, dates, fields.
+    pub profile: bool,
+    /// The profile fields (`field` leaves) it reads.
+    pub fields: BTreeSet<String>,
+    /// True when it reads the touch history (`count`, `event`, `score`).
+    pub history: bool,
+}
+
+impl Condition {
+    /// The bound of the leads this condition can hold for.
+    pub fn bound(&self) -> Bound {
+        bound(&self.node)
+    }
+
+    /// What must be known about a lead to evaluate the condition.
+    pub fn reads(&self) -> Reads {
+        let mut reads = Reads::default();
+        self.node.visit(&mut |n| match n {
+            Node::All(_) | Node::Any(_) | Node::None(_) => {}
+            Node::Tag(tag) => {
+                reads.tags.insert(tag.clone());
+            }
+            Node::TagPrefix(prefix) => {
+                reads.tag_prefixes.insert(prefix.clone());
+            }
+            Node::Channel(scene) => {
+                reads.channels.insert(scene.clone());
+            }
+            Node::FirstChannel(_)
+            | Node::Subscribed(_)
+            | Node::FirstSeenWithin(_)
+            | Node::LastSeenWithin(_)
+            | Node::Inactive(_) => reads.profile = true,
+            Node::Field { name, .. } => {
+                reads.profile = true;
+                reads.fields.insert(name.clone());
+            }
+            Node::Score(_) | Node::Count(_) | Node::Event { .. } => reads.history = true,
+        });
+        reads
+    }
+}
+
+fn bound(node: &Node) -> Bound {
+    match node {
+        Node::Tag(tag) => Bound::Tag(tag.clone()),
+        Node::TagPrefix(prefix) => Bound::TagPrefix(prefix.clone()),
+        Node::Channel(scene) | Node::FirstChannel(scene) => Bound::Channel(scene.clone()),
+        Node::All(children) => {
+            let mut narrowing: Vec<Bound> = children
+                .iter()
+                .map(bound)
+                .filter(|b| *b != Bound::Every)
+                .collect();
+            if narrowing.len() > 1 {
+                Bound::All(narrowing)
+            } else {
+                narrowing.pop().unwrap_or(Bound::Every)
+            }
+        }
+        Node::Any(children) => {
+            let mut bounds: Vec<Bound> = children.iter().map(bound).collect();
+            if bounds.contains(&Bound::Every) {
+                Bound::Every
+            } else if bounds.len() > 1 {
+                Bound::Any(bounds)
+            } else {
+                bounds.pop().unwrap_or(Bound::Every)
+            }
+        }
+        // A `none` can hold for a lead in no set at all.
+        Node::None(_)
+        | Node::Subscribed(_)
+        | Node::FirstSeenWithin(_)
+        | Node::LastSeenWithin(_)
+        | Node::Inactive(_)
+        | Node::Score(_)
+        | Node::Field { .. }
+        | Node::Count(_)
+        | Node::Event { .. } => Bound::Every,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn condition(value: serde_json::Value) -> Condition {
+        Condition::from_json(&value).unwrap()
+    }
+
+    fn tag(name: &str) -> Bound {
+        Bound::Tag(TagName::parse(name).unwrap())
+    }
+
+    fn channel(scene: &str) -> Bound {
+        Bound::Channel(Scene::parse(scene).unwrap())
+    }
+
+    #[test]
+    fn all_narrows_to_its_indexed_children_and_any_widens_to_every_lead() {
+        let c = condition(json!({"all": [
+            {"any": [{"channel": "expo"}, {"first_channel": "web"}]},
+            "兴趣:PLC",
+            {"last_seen_within_days": 30},
+            {"none": ["客户"]},
+        ]}));
+        assert_eq!(
+            c.bound(),
+            Bound::All(vec![
+                Bound::Any(vec![channel("expo"), channel("web")]),
+                tag("兴趣:PLC"),
+            ])
+        );
+        let wide = condition(json!({"any": ["a", {"subscribed": true}]}));
+        assert_eq!(wide.bound(), Bound::Every);
+        assert_eq!(
+            condition(json!({"none": ["a"]})).bound(),
+            Bound::Every,
+            "a none holds for leads in no set"
+        );
+        assert_eq!(condition(json!("a")).bound(), tag("a"));
+    }
+
+    #[test]
+    fn reads_name_the_sets_and_whether_profile_or_history_is_needed() {
+        let c = condition(json!({"all": [
+            "a",
+            {"tag_prefix": "兴趣:"},
+            {"channel": "expo"},
+            {"field": "company"},
+        ]}));
+        let reads = c.reads();
+        assert_eq!(reads.tags.len(), 1);
+        assert_eq!(reads.tag_prefixes.len(), 1);
+        assert_eq!(reads.channels.len(), 1);
+        assert!(reads.profile);
+        assert!(reads.fields.contains("company"));
+        assert!(!reads.history);
+        let counted = condition(json!({"count": ["follow"], "within_days": 7}));
+        assert!(counted.reads().history);
+        assert!(!counted.reads().profile);
+    }
+}

@@ -1,0 +1,377 @@
+//! Finding a segment's members: where to look (the smallest union of tag and channel sets
+//! that holds every member, or the whole leads index), then a walk over those candidates in
+//! chunks, each decided by the one evaluator.
+//!
+//! A chunk is [`CHUNK`] candidates: one `LRANGE` or `SSCAN` step to find them, then one round
+//! trip for what deciding them needs (`SMISMEMBER` per set the condition names, and the lead
+//! hash or touch history only when the condition reads them). No command touches more than a
+//! chunk, so none holds Redis up for more than about a millisecond, and a few chunks are in
+//! flight at once so Redis and wxtag work side by side.
+//!
+//! Candidates found in several sets (or twice by one `SSCAN`, which may repeat members while
+//! a set grows) are decided once: the walk remembers a 64-bit hash of each candidate it has
+//! seen (odds of two of a million openids sharing one: about 1 in 36 million).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use futures_util::{TryStreamExt, stream};
+
+use crate::domain::{OpenId, TagName, UnixTime};
+use crate::rules::Rules;
+use crate::rules::condition::{Bound, Condition, Reads};
+use crate::store::{LeadSet, StateRead, Store, StoreError};
+
+/// Candidates decided per step.
+pub const CHUNK: usize = 500;
+
+/// Chunks in flight at once.
+const IN_FLIGHT: usize = 4;
+
+/// The most candidates one evaluation looks at: past it the count is a lower bound
+/// ([`Found::complete`] is false). At about half a million a second, some 20 seconds.
+pub const MAX_CANDIDATES: u64 = 10_000_000;
+
+/// How many members a preview shows.
+pub const SAMPLE: usize = 20;
+
+/// What an evaluation found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// How many leads the condition holds for.
+    pub count: u64,
+    /// The first members found, up to [`SAMPLE`].
+    pub sample: Vec<OpenId>,
+    /// How many leads were looked at.
+    pub examined: u64,
+    /// False when the walk stopped at [`MAX_CANDIDATES`]: `count` is then a lower bound.
+    pub complete: bool,
+    /// How long it took.
+    pub took: Duration,
+}
+
+/// Where the candidates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cover {
+    /// Every lead, from the leads index.
+    Every,
+    /// The members of any of these sets.
+    Sets(Vec<LeadSet>),
+}
+
+/// A condition made ready to walk: its candidates, and the sets deciding a lead reads.
+struct Plan<'a> {
+    condition: &'a Condition,
+    cover: Cover,
+    /// The sets whose membership the condition reads, with the tag or channel each stands for.
+    sets: Vec<LeadSet>,
+    read: StateRead,
+    /// The leads index's length when the walk started: leads added later are not looked at.
+    leads: u64,
+}
+
+/// Finds the leads `condition` holds for at `now`, in walk order, calling `found` with each
+/// chunk of members (to keep them, e.g. in a snapshot) as they are decided.
+pub async fn walk<F, Fut>(
+    store: &Store,
+    rules: &Rules,
+    condition: &Condition,
+    now: UnixTime,
+    mut found: F,
+) -> Result<Found, StoreError>
+where
+    F: FnMut(Vec<OpenId>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let started = Instant::now();
+    let plan = plan(store, condition).await?;
+    let mut out = Found {
+        count: 0,
+        sample: Vec::new(),
+        examined: 0,
+        complete: true,
+        took: Duration::ZERO,
+    };
+    let candidates = candidates(store, &plan);
+    let decided = candidates
+        .map_ok(|chunk| decide(store, rules, &plan, chunk, now))
+        .try_buffered(IN_FLIGHT);
+    let mut decided = std::pin::pin!(decided);
+    while let Some((examined, members)) = decided.try_next().await? {
+        out.examined += examined;
+        out.count += members.len() as u64;
+        let room = SAMPLE - out.sample.len();
+        out.sample.extend(members.iter().take(room).cloned());
+        if !members.is_empty() {
+            found(members).await?;
+        }
+        if out.examined >= MAX_CANDIDATES {
+            out.complete = false;
+            break;
+        }
+    }
+    out.took = started.elapsed();
+    Ok(out)
+}
+
+/// Resolves the condition's bound against the sets' sizes and the tag registry.
+async fn plan<'a>(store: &Store, condition: &'a Condition) -> Result<Plan<'a>, StoreError> {
+    let bound = condition.bound();
+    let reads = condition.reads();
+    let needs_registry = !reads.tag_prefixes.is_empty();
+    let registry: Vec<TagName> = if needs_registry {
+        store
+            .registered_tags()
+            .await?
+            .iter()
+            .filter_map(|name| TagName::parse(name).ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let sets = read_sets(&reads, &registry);
+    let mut sized: BTreeSet<LeadSet> = sets.iter().cloned().collect();
+    bound_sets(&bound, &registry, &mut sized);
+    let sized: Vec<LeadSet> = sized.into_iter().collect();
+    let sizes: BTreeMap<LeadSet, u64> = sized
+        .iter()
+        .cloned()
+        .zip(store.set_sizes(&sized).await?)
+        .collect();
+    let leads = store.lead_count().await?;
+    let cover = match cover(&bound, &registry, &sizes) {
+        (Cover::Sets(sets), total) if total < leads => Cover::Sets(sets),
+        _ => Cover::Every,
+    };
+    Ok(Plan {
+        condition,
+        cover,
+        sets,
+        read: StateRead {
+            profile: reads.profile,
+            history: reads.history,
+        },
+        leads,
+    })
+}
+
+/// Every set whose membership deciding a lead reads: the named tags, the registered tags
+/// under each prefix, the named channels.
+fn read_sets(reads: &Reads, registry: &[TagName]) -> Vec<LeadSet> {
+    let mut sets: BTreeSet<LeadSet> = reads.tags.iter().cloned().map(LeadSet::Tag).collect();
+    for prefix in &reads.tag_prefixes {
+        sets.extend(under_prefix(registry, prefix));
+    }
+    sets.extend(reads.channels.iter().cloned().map(LeadSet::Channel));
+    sets.into_iter().collect()
+}
+
+/// Every set `bound` names, tag prefixes expanded: the sets whose sizes choose the cover.
+fn bound_sets(bound: &Bound, registry: &[TagName], out: &mut BTreeSet<LeadSet>) {
+    match bound {
+        Bound::Every => {}
+        Bound::Tag(tag) => {
+            out.insert(LeadSet::Tag(tag.clone()));
+        }
+        Bound::Channel(scene) => {
+            out.insert(LeadSet::Channel(scene.clone()));
+        }
+        Bound::TagPrefix(prefix) => out.extend(under_prefix(registry, prefix)),
+        Bound::All(bounds) | Bound::Any(bounds) => {
+            for b in bounds {
+                bound_sets(b, registry, out);
+            }
+        }
+    }
+}
+
+/// The sets of the registered tags starting with `prefix`.
+fn under_prefix<'r>(
+    registry: &'r [TagName],
+    prefix: &'r str,
+) -> impl Iterator<Item = LeadSet> + 'r {
+    registry
+        .iter()
+        .filter(move |t| t.as_str().starts_with(prefix))
+        .cloned()
+        .map(LeadSet::Tag)
+}
+
+/// The cheapest union of sets that holds every lead `bound` admits, and its total size
+/// (`Every` when no set narrows it). A size missing from `sizes` counts as unknown: as big
+/// as every lead.
+fn cover(bound: &Bound, registry: &[TagName], sizes: &BTreeMap<LeadSet, u64>) -> (Cover, u64) {
+    let of = |set: LeadSet| {
+        let size = sizes.get(&set).copied().unwrap_or(u64::MAX);
+        (Cover::Sets(vec![set]), size)
+    };
+    match bound {
+        Bound::Every => (Cover::Every, u64::MAX),
+        Bound::Tag(tag) => of(LeadSet::Tag(tag.clone())),
+        Bound::Channel(scene) => of(LeadSet::Channel(scene.clone())),
+        Bound::TagPrefix(prefix) => {
+            let under: Vec<LeadSet> = under_prefix(registry, prefix).collect();
+            let total = under
+                .iter()
+                .map(|s| sizes.get(s).copied().unwrap_or(u64::MAX))
+                .fold(0, u64::saturating_add);
+            (Cover::Sets(under), total)
+        }
+        Bound::All(bounds) => bounds
+            .iter()
+            .map(|b| cover(b, registry, sizes))
+            .min_by_key(|(_, total)| *total)
+            .unwrap_or((Cover::Every, u64::MAX)),
+        Bound::Any(bounds) => {
+            let mut union = Vec::new();
+            let mut total = 0u64;
+            for b in bounds {
+                match cover(b, registry, sizes) {
+                    (Cover::Every, _) => return (Cover::Every, u64::MAX),
+                    (Cover::Sets(sets), size) => {
+                        union.extend(sets);
+                        total = total.saturating_add(size);
+                    }
+                }
+            }
+            (Cover::Sets(union), total)
+        }
+    }
+}
+
+/// Where a walk over the candidates is.
+enum Position {
+    /// Walking the leads index down from this position (newest first); `None` when done.
+    Index(Option<u64>),
+    /// Scanning the `set`th set of the cover from `cursor`.
+    Set { set: usize, cursor: u64 },
+}
+
+/// The candidates, chunk by chunk, each new to the walk.
+fn candidates<'a>(
+    store: &'a Store,
+    plan: &'a Plan<'a>,
+) -> impl futures_util::Stream<Item = Result<Vec<OpenId>, StoreError>> + 'a {
+    let start = match &plan.cover {
+        Cover::Every => Position::Index(plan.leads.checked_sub(1)),
+        Cover::Sets(_) => Position::Set { set: 0, cursor: 0 },
+    };
+    let seen: HashSet<u64> = HashSet::new();
+    stream::try_unfold((start, seen), move |(position, mut seen)| async move {
+        match (position, &plan.cover) {
+            (Position::Index(None), _) => Ok(None),
+            (Position::Index(Some(top)), _) => {
+                let bottom = top.saturating_sub(CHUNK as u64 - 1);
+                let mut chunk = store.leads_between(bottom, top).await?;
+                chunk.reverse();
+                let next = bottom.checked_sub(1);
+                Ok(Some((chunk, (Position::Index(next), seen))))
+            }
+            (Position::Set { set, .. }, Cover::Sets(sets)) if set >= sets.len() => Ok(None),
+            (Position::Set { set, cursor }, Cover::Sets(sets)) => {
+                let (next, ids) = store.scan_members(&sets[set], cursor, CHUNK).await?;
+                let chunk: Vec<OpenId> = ids
+                    .into_iter()
+                    .filter(|id| seen.insert(digest(id)))
+                    .collect();
+                let position = if next == 0 {
+                    Position::Set {
+                        set: set + 1,
+                        cursor: 0,
+                    }
+                } else {
+                    Position::Set { set, cursor: next }
+                };
+                Ok(Some((chunk, (position, seen))))
+            }
+            (Position::Set { .. }, Cover::Every) => Ok(None),
+        }
+    })
+}
+
+/// A 64-bit hash of an openid, for remembering which candidates were seen.
+fn digest(openid: &OpenId) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    openid.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Decides one chunk of candidates: how many were looked at, and the members among them.
+async fn decide(
+    store: &Store,
+    rules: &Rules,
+    plan: &Plan<'_>,
+    chunk: Vec<OpenId>,
+    now: UnixTime,
+) -> Result<(u64, Vec<OpenId>), StoreError> {
+    let (memberships, states) = futures_util::try_join!(
+        store.memberships(&plan.sets, &chunk),
+        store.states_reading(&chunk, plan.read)
+    )?;
+    let examined = chunk.len() as u64;
+    let mut members = Vec::new();
+    for (i, (openid, state)) in chunk.into_iter().zip(states).enumerate() {
+        let Some(mut state) = state else { continue };
+        let mut tags = BTreeSet::new();
+        for (set, held) in plan.sets.iter().zip(&memberships) {
+            if !held.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            match set {
+                LeadSet::Tag(tag) => {
+                    tags.insert(tag.to_string());
+                }
+                LeadSet::Channel(scene) => state.channels.push(scene.to_string()),
+            }
+        }
+        if rules.holds(plan.condition, &state, &tags, now) {
+            members.push(openid);
+        }
+    }
+    Ok((examined, members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Scene;
+
+    fn tag(name: &str) -> LeadSet {
+        LeadSet::Tag(TagName::parse(name).unwrap())
+    }
+
+    #[test]
+    fn the_cover_is_the_smallest_narrowing_child_of_all_and_the_union_of_any() {
+        let registry: Vec<TagName> = ["兴趣:PLC", "兴趣:HMI", "客户"]
+            .iter()
+            .map(|t| TagName::parse(t).unwrap())
+            .collect();
+        let expo = LeadSet::Channel(Scene::parse("expo").unwrap());
+        let sizes: BTreeMap<LeadSet, u64> = [
+            (tag("兴趣:PLC"), 300),
+            (tag("兴趣:HMI"), 200),
+            (tag("客户"), 50),
+            (expo.clone(), 1000),
+        ]
+        .into_iter()
+        .collect();
+        let prefix = Bound::TagPrefix("兴趣:".to_owned());
+        let (c, total) = cover(&prefix, &registry, &sizes);
+        assert_eq!(c, Cover::Sets(vec![tag("兴趣:PLC"), tag("兴趣:HMI")]));
+        assert_eq!(total, 500);
+        let all = Bound::All(vec![
+            Bound::Channel(Scene::parse("expo").unwrap()),
+            prefix.clone(),
+        ]);
+        assert_eq!(cover(&all, &registry, &sizes).1, 500);
+        let any = Bound::Any(vec![prefix, Bound::Every]);
+        assert_eq!(cover(&any, &registry, &sizes).0, Cover::Every);
+        let unknown = Bound::Tag(TagName::parse("never").unwrap());
+        assert_eq!(
+            cover(&unknown, &registry, &sizes).1,
+            u64::MAX,
+            "a set whose size was not read is taken as every lead"
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! Segments against a real Redis: every count equals a brute-force evaluation of every lead's
+//! whole state, for nested conditions over tags, channels, dates, the score and counts;
+//! samples are members; snapshots hold each member once. Then the API: save, list, preview,
+//! members paged while leads arrive, export, delete, and the mistakes it refuses.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use redis::AsyncCommands;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
+use wxtag::rules::Rules;
+use wxtag::rules::condition::Condition;
+use wxtag::segments;
+use wxtag::store::{Effect, Keys, Store, TouchRecord};
+
+use crate::helpers::{APPID, TestApp, TestRedis, xml};
+
+const DAY: i64 = 86_400;
+
+async fn store(redis: &TestRedis) -> Store {
+    let conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    Store::new(conn, APPID)
+}
+
+/// A small deterministic random number generator (xorshift), so a failing mix can be
+/// replayed.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+const CHANNELS: [&str; 5] = [
+    "expo-2026",
+    "website",
+    "baidu-ads",
+    "tencent-ads",
+    "webinar",
+];
+const TAGS: [&str; 7] = [
+    "兴趣:PLC",
+    "兴趣:HMI",
+    "兴趣:伺服",
+    "客户",
+    "来源:展会",
+    "行业:汽车",
+    "vip",
+];
+const KEYS: [&str; 4] = [
+    "click:REQUEST_QUOTE",
+    "keyword:PLC",
+    "click:MENU_PRODUCT_A",
+    "keyword:试用",
+];
+
+/// Writes `leads` leads through the intake's own script: a follow through one of the
+/// channels (some organic) between 0 and 120 days ago, then up to 5 touches with tags and
+/// touch keys, a later scan through another channel now and then, some unfollows, and a
+/// profile field on some. Returns every openid.
+async fn seed(store: &Store, redis: &TestRedis, leads: usize, now: UnixTime) -> Vec<OpenId> {
+    let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+    let tags: Vec<TagName> = TAGS.iter().map(|t| TagName::parse(t).unwrap()).collect();
+    let scenes: Vec<Scene> = CHANNELS.iter().map(|s| Scene::parse(s).unwrap()).collect();
+    let mut conn = redis.conn().await;
+    let mut openids = Vec::new();
+    for n in 0..leads {
+        let openid = OpenId::parse(&format!("o{n:05}")).unwrap();
+        let mut at = UnixTime(now.0 - dice.roll(120) as i64 * DAY - dice.roll(DAY as u64) as i64);
+        let organic = dice.roll(6) == 0;
+        let scene = (!organic).then(|| &scenes[dice.roll(5) as usize]);
+        let source = scene.map_or("follow".to_owned(), |s| format!("qr:{s}"));
+        let first_tag = &tags[dice.roll(7) as usize];
+        let mut history = vec!["follow".to_owned()];
+        history.extend(scene.map(|s| format!("qr:{s}")));
+        let identity = format!("{openid}|follow");
+        let record = TouchRecord {
+            openid: &openid,
+            identity: &identity,
+            unsigned_body: None,
+            at,
+            effect: Effect::Follow,
+            scene,
+            timeline: Some(("follow", "")),
+            location: None,
+            tags: vec![(first_tag, &source)],
+            want_tags: false,
+            history: history.iter().map(String::as_str).collect(),
+            history_days: 90,
+            derive: false,
+        };
+        store.apply(&record).await.unwrap().unwrap();
+        for touch in 0..dice.roll(6) {
+            at = UnixTime((at.0 + dice.roll(20 * DAY as u64) as i64).min(now.0));
+            let key = KEYS[dice.roll(4) as usize];
+            let tag = &tags[dice.roll(7) as usize];
+            let rescan = dice.roll(5) == 0;
+            let effect = match dice.roll(12) {
+                0 => Effect::Unfollow,
+                _ if rescan => Effect::Scan,
+                _ => Effect::Other,
+            };
+            let scene = rescan.then(|| &scenes[dice.roll(5) as usize]);
+            let identity = format!("{openid}|{touch}");
+            let history = if effect == Effect::Unfollow {
+                Vec::new()
+            } else {
+                vec![key]
+            };
+            let added = if effect == Effect::Unfollow {
+                Vec::new()
+            } else {
+                vec![(tag, key)]
+            };
+            let record = TouchRecord {
+                openid: &openid,
+                identity: &identity,
+                unsigned_body: None,
+                at,
+                effect,
+                scene,
+                timeline: Some(("touch", key)),
+                location: None,
+                tags: added,
+                want_tags: false,
+                history,
+                history_days: 90,
+                derive: false,
+            };
+            store.apply(&record).await.unwrap().unwrap();
+        }
+        if dice.roll(4) == 0 {
+            let () = conn
+                .hset(Keys::new(APPID).lead(&openid), "f:company", "ACME")
+                .await
+                .unwrap();
+        }
+        openids.push(openid);
+    }
+    openids
+}
+
+/// The leads a condition holds for, from every lead's whole state, one by one.
+async fn brute_force(
+    store: &Store,
+    rules: &Rules,
+    condition: &Condition,
+    leads: &[OpenId],
+    now: UnixTime,
+) -> BTreeSet<OpenId> {
+    let states = store.lead_states(leads).await.unwrap();
+    leads
+        .iter()
+        .zip(states)
+        .filter_map(|(openid, state)| {
+            let state = state?;
+            let tags: BTreeSet<String> = state.tags.iter().map(|t| t.name.to_string()).collect();
+            rules
+                .holds(condition, &state, &tags, now)
+                .then(|| openid.clone())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn counts_equal_a_brute_force_evaluation_for_nested_conditions() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let rules = wxtag::rules::live::load(Path::new("channels"), 90).unwrap();
+    let now = UnixTime::now();
+    // Enough leads that the index walk and the bigger sets' scans take several chunks.
+    let leads = seed(&store, &redis, 1_400, now).await;
+
+    let table = [
+        json!("兴趣:PLC"),
+        json!({"all": ["兴趣:PLC", {"channel": "expo-2026"}]}),
+        json!({"all": [
+            {"any": [{"channel": "expo-2026"}, {"channel": "website"}, {"channel": "webinar"}]},
+            {"none": ["客户"]},
+        ]}),
+        json!({"all": [{"last_seen_within_days": 30}, {"tag_prefix": "兴趣:"}]}),
+        json!({"count": ["keyword:PLC", "click:MENU_PRODUCT_A"], "at_least": 2, "within_days": 30}),
+        json!({"any": [
+            {"all": [{"first_channel": "baidu-ads"}, {"subscribed": true}]},
+            {"all": [{"tag_prefix": "行业:"}, {"first_seen_within_days": 45}]},
+        ]}),
+        json!({"none": [{"tag_prefix": "兴趣:"}, {"channel": "website"}]}),
+        json!({"all": [{"score": {"at_least": 10}}, {"inactive_days": 14}]}),
+        json!({"all": [{"field": "company"}, {"any": ["vip", "客户"]}]}),
+        json!({"all": [{"subscribed": false}, {"count": ["click:REQUEST_QUOTE"], "at_most": 1, "within_days": 60}]}),
+        json!({"all": ["vip", "没有这个标签"]}),
+        json!({"tag_prefix": "没有:"}),
+    ];
+    let mut nonempty = 0;
+    for when in &table {
+        let condition = Condition::from_json(when).unwrap();
+        let expected = brute_force(&store, &rules, &condition, &leads, now).await;
+        let found = segments::preview(&store, &rules, &condition, now)
+            .await
+            .unwrap();
+        assert_eq!(found.count, expected.len() as u64, "{when}");
+        assert!(found.complete);
+        assert_eq!(
+            found.sample.len(),
+            expected.len().min(segments::SAMPLE),
+            "{when}"
+        );
+        assert!(found.sample.iter().all(|o| expected.contains(o)), "{when}");
+
+        let (snapshotted, id) = segments::snapshot(&store, &rules, &condition, now)
+            .await
+            .unwrap();
+        assert_eq!(snapshotted.count, found.count);
+        let members = segments::snapshot_members(&store, &id, 0, 100_000)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        let unique: HashSet<&OpenId> = members.iter().collect();
+        assert_eq!(unique.len(), members.len(), "each member once: {when}");
+        let members: BTreeSet<OpenId> = members.into_iter().collect();
+        assert_eq!(members, expected, "{when}");
+        if !expected.is_empty() {
+            nonempty += 1;
+        }
+    }
+    assert!(
+        nonempty >= 9,
+        "the mix makes most segments non-empty: {nonempty}"
+    );
+}
+
+#[tokio::test]
+async fn a_tag_segment_looks_only_at_the_tags_members() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let rules = Rules::default();
+    let now = UnixTime::now();
+    seed(&store, &redis, 300, now).await;
+    let condition = Condition::from_json(&json!({"all": ["vip", {"subscribed": true}]})).unwrap();
+    let vip: u64 = redis
+        .conn()
+        .await
+        .scard(Keys::new(APPID).tag_members(&TagName::parse("vip").unwrap()))
+        .await
+        .unwrap();
+    let found = segments::preview(&store, &rules, &condition, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.examined, vip,
+        "the walk reads the tag's set, not all 300 leads"
+    );
+    assert!(found.count <= vip);
+}
+
+/// The API's call with the admin token and a JSON body.
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn segments_are_saved_listed_paged_exported_and_deleted_through_the_api() {
+    let app = TestApp::spawn().await;
+    for n in 0..12 {
+        let scene = if n % 3 == 0 { "website" } else { "expo-2026" };
+        app.post_event(&xml::follow(&format!("o{n:02}"), Some(scene)))
+            .await;
+    }
+    let when = json!({"channel": "expo-2026"});
+
+    let preview = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/segments/preview",
+        Some(json!({"when": when})),
+    )
+    .await;
+    assert_eq!(preview.status(), StatusCode::OK);
+    let preview: Value = preview.json().await.unwrap();
+    assert_eq!(preview["count"], 8);
+    assert_eq!(preview["sample"].as_array().unwrap().len(), 8);
+    assert!(preview["took_ms"].is_u64());
+
+    let saved = call(
+        &app,
+        reqwest::Method::PUT,
+        "/api/segments/展会",
+        Some(json!({"when": when})),
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved["members"], 8);
+    assert_eq!(saved["when"], when);
+
+    let listed: Value = call(&app, reqwest::Method::GET, "/api/segments", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let segment = &listed["segments"][0];
+    assert_eq!(segment["name"], "展会");
+    assert_eq!(segment["members"], 8);
+    assert_eq!(segment["days"].as_array().unwrap().len(), 1);
+    assert_eq!(segment["days"][0]["members"], 8);
+
+    // Paged three at a time while more members arrive: each member of the count exactly once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/segments/展会/leads?limit=3&cursor={c}"),
+            None => "/api/segments/展会/leads?limit=3".to_owned(),
+        };
+        let page: Value = call(&app, reqwest::Method::GET, &path, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["total"], 8);
+        seen.extend(
+            page["leads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["openid"].as_str().unwrap().to_owned()),
+        );
+        app.post_event(&xml::follow(
+            &format!("late{}", seen.len()),
+            Some("expo-2026"),
+        ))
+        .await;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (8, 8), "{seen:?}");
+    assert!(seen.iter().all(|o| !o.starts_with("late")));
+
+    let csv = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/segments/展会/export.csv",
+        None,
+    )
+    .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("\u{feff}openid,subscribed,first_channel"));
+    assert_eq!(
+        csv.lines().count(),
+        1 + 8,
+        "the header and the last count's members: {csv}"
+    );
+
+    let deleted = call(&app, reqwest::Method::DELETE, "/api/segments/展会", None).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let again = call(&app, reqwest::Method::DELETE, "/api/segments/展会", None).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let gone = call(&app, reqwest::Method::GET, "/api/segments/展会/leads", None).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_segments_are_refused_with_the_path_and_unknown_names_are_warnings() {
+    let app = TestApp::spawn().await;
+    app.post_event(&xml::follow("o1", Some("expo-2026"))).await;
+    let bad = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/segments/preview",
+        Some(json!({"when": {"all": ["a", {"count": ["follow"], "within_days": 0}]}})),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let error: Value = bad.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "bad_request");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("when.all[1].within_days"), "{message}");
+
+    let saved = call(
+        &app,
+        reqwest::Method::PUT,
+        "/api/segments/x",
+        Some(json!({"when": {"nope": 1}})),
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::BAD_REQUEST);
+    let listed: Value = call(&app, reqwest::Method::GET, "/api/segments", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["segments"],
+        json!([]),
+        "a refused segment is not saved"
+    );
+
+    let bad_name = call(
+        &app,
+        reqwest::Method::PUT,
+        "/api/segments/%20x",
+        Some(json!({"when": "a"})),
+    )
+    .await;
+    assert_eq!(bad_name.status(), StatusCode::BAD_REQUEST);
+    let bad_cursor = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/segments/x/leads?cursor=zz",
+        None,
+    )
+    .await;
+    assert_eq!(bad_cursor.status(), StatusCode::BAD_REQUEST);
+
+    let unknown = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/segments/preview",
+        Some(json!({"when": {"any": ["从没有过", {"tag_prefix": "无:"}, {"channel": "nowhere"}]}})),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::OK);
+    let unknown: Value = unknown.json().await.unwrap();
+    assert_eq!(unknown["count"], 0);
+    assert_eq!(
+        unknown["warnings"].as_array().unwrap().len(),
+        3,
+        "{unknown}"
+    );
+}
