@@ -21,13 +21,18 @@ use futures_util::{TryStreamExt, stream};
 use crate::domain::{OpenId, TagName, UnixTime};
 use crate::rules::Rules;
 use crate::rules::condition::{Bound, Condition, Reads};
-use crate::store::{LeadSet, StateRead, Store, StoreError};
+use crate::store::{LeadSet, ProfileField, StateRead, Store, StoreError};
 
 /// Candidates decided per step.
 pub const CHUNK: usize = 500;
 
 /// Chunks in flight at once.
 const IN_FLIGHT: usize = 4;
+
+/// Up to this many sets a candidate's memberships are tested by `SMISMEMBER` (about 0.3 µs
+/// of Redis a lead and set); past it, or whenever the lead hash is read anyway, its tags and
+/// channels are read from the lead hash (one more field each, about 0.1 µs).
+const MEMBERSHIPS: usize = 4;
 
 /// The most candidates one evaluation looks at: past it the count is a lower bound
 /// ([`Found::complete`] is false). At about half a million a second, some 20 seconds.
@@ -60,11 +65,12 @@ enum Cover {
     Sets(Vec<LeadSet>),
 }
 
-/// A condition made ready to walk: its candidates, and the sets deciding a lead reads.
+/// A condition made ready to walk: its candidates, and what deciding a lead reads.
 struct Plan<'a> {
     condition: &'a Condition,
     cover: Cover,
-    /// The sets whose membership the condition reads, with the tag or channel each stands for.
+    /// The sets whose membership the condition reads, tested with `SMISMEMBER`; empty when
+    /// the tags and channels are read from the lead hash instead (see [`MEMBERSHIPS`]).
     sets: Vec<LeadSet>,
     read: StateRead,
     /// The leads index's length when the walk started: leads added later are not looked at.
@@ -85,7 +91,7 @@ where
     Fut: std::future::Future<Output = Result<(), StoreError>>,
 {
     let started = Instant::now();
-    let plan = plan(store, condition).await?;
+    let plan = plan(store, rules, condition).await?;
     let mut out = Found {
         count: 0,
         sample: Vec::new(),
@@ -116,7 +122,11 @@ where
 }
 
 /// Resolves the condition's bound against the sets' sizes and the tag registry.
-async fn plan<'a>(store: &Store, condition: &'a Condition) -> Result<Plan<'a>, StoreError> {
+async fn plan<'a>(
+    store: &Store,
+    rules: &Rules,
+    condition: &'a Condition,
+) -> Result<Plan<'a>, StoreError> {
     let bound = condition.bound();
     let reads = condition.reads();
     let needs_registry = !reads.tag_prefixes.is_empty();
@@ -144,16 +154,49 @@ async fn plan<'a>(store: &Store, condition: &'a Condition) -> Result<Plan<'a>, S
         (Cover::Sets(sets), total) if total < leads => Cover::Sets(sets),
         _ => Cover::Every,
     };
+    let mut read = state_read(&reads, rules);
+    let sets = if read.is_empty() && sets.len() <= MEMBERSHIPS {
+        sets
+    } else {
+        for set in sets {
+            match set {
+                LeadSet::Tag(tag) => read.tags.push(tag),
+                LeadSet::Channel(_) => read.channels = true,
+            }
+        }
+        Vec::new()
+    };
     Ok(Plan {
         condition,
         cover,
         sets,
-        read: StateRead {
-            profile: reads.profile,
-            history: reads.history,
-        },
+        read,
         leads,
     })
+}
+
+/// What deciding a lead reads besides its sets: the profile, the fields by name, the
+/// history of the counted touch keys and, for a score, of every scored one.
+fn state_read(reads: &Reads, rules: &Rules) -> StateRead {
+    let mut history = reads.touch_keys.clone();
+    if reads.score {
+        history.extend(rules.score_keys());
+    }
+    let profile = [
+        (reads.first_seen, ProfileField::FirstSeen),
+        (reads.last_seen, ProfileField::LastSeen),
+        (reads.first_channel, ProfileField::FirstChannel),
+        (reads.subscribed, ProfileField::Subscribed),
+    ];
+    StateRead {
+        profile: profile
+            .into_iter()
+            .filter_map(|(read, field)| read.then_some(field))
+            .collect(),
+        fields: reads.fields.iter().cloned().collect(),
+        history: history.into_iter().collect(),
+        ..StateRead::default()
+    }
 }
 
 /// Every set whose membership deciding a lead reads: the named tags, the registered tags
@@ -248,11 +291,17 @@ enum Position {
     Set { set: usize, cursor: u64 },
 }
 
+/// Candidates found together, and the cover's set they came from (they are its members).
+struct Chunk {
+    leads: Vec<OpenId>,
+    from: Option<LeadSet>,
+}
+
 /// The candidates, chunk by chunk, each new to the walk.
 fn candidates<'a>(
     store: &'a Store,
     plan: &'a Plan<'a>,
-) -> impl futures_util::Stream<Item = Result<Vec<OpenId>, StoreError>> + 'a {
+) -> impl futures_util::Stream<Item = Result<Chunk, StoreError>> + 'a {
     let start = match &plan.cover {
         Cover::Every => Position::Index(plan.leads.checked_sub(1)),
         Cover::Sets(_) => Position::Set { set: 0, cursor: 0 },
@@ -266,15 +315,22 @@ fn candidates<'a>(
                 let mut chunk = store.leads_between(bottom, top).await?;
                 chunk.reverse();
                 let next = bottom.checked_sub(1);
+                let chunk = Chunk {
+                    leads: chunk,
+                    from: None,
+                };
                 Ok(Some((chunk, (Position::Index(next), seen))))
             }
             (Position::Set { set, .. }, Cover::Sets(sets)) if set >= sets.len() => Ok(None),
             (Position::Set { set, cursor }, Cover::Sets(sets)) => {
                 let (next, ids) = store.scan_members(&sets[set], cursor, CHUNK).await?;
-                let chunk: Vec<OpenId> = ids
-                    .into_iter()
-                    .filter(|id| seen.insert(digest(id)))
-                    .collect();
+                let chunk = Chunk {
+                    leads: ids
+                        .into_iter()
+                        .filter(|id| seen.insert(digest(id)))
+                        .collect(),
+                    from: Some(sets[set].clone()),
+                };
                 let position = if next == 0 {
                     Position::Set {
                         set: set + 1,
@@ -302,22 +358,33 @@ async fn decide(
     store: &Store,
     rules: &Rules,
     plan: &Plan<'_>,
-    chunk: Vec<OpenId>,
+    chunk: Chunk,
     now: UnixTime,
 ) -> Result<(u64, Vec<OpenId>), StoreError> {
+    // The chunk's own set holds every one of its leads: no need to ask.
+    let tested: Vec<LeadSet> = plan
+        .sets
+        .iter()
+        .filter(|s| chunk.from.as_ref() != Some(*s))
+        .cloned()
+        .collect();
+    let known = chunk.from.filter(|s| plan.sets.contains(s));
     let (memberships, states) = futures_util::try_join!(
-        store.memberships(&plan.sets, &chunk),
-        store.states_reading(&chunk, plan.read)
+        store.memberships(&tested, &chunk.leads),
+        store.states_reading(&chunk.leads, &plan.read)
     )?;
-    let examined = chunk.len() as u64;
+    let examined = chunk.leads.len() as u64;
     let mut members = Vec::new();
-    for (i, (openid, state)) in chunk.into_iter().zip(states).enumerate() {
+    for (i, (openid, state)) in chunk.leads.into_iter().zip(states).enumerate() {
         let Some(mut state) = state else { continue };
-        let mut tags = BTreeSet::new();
-        for (set, held) in plan.sets.iter().zip(&memberships) {
-            if !held.get(i).copied().unwrap_or(false) {
-                continue;
-            }
+        let mut tags: BTreeSet<String> = state.tags.iter().map(|t| t.name.to_string()).collect();
+        let held = tested
+            .iter()
+            .zip(&memberships)
+            .filter(|(_, held)| held.get(i).copied().unwrap_or(false))
+            .map(|(set, _)| set)
+            .chain(&known);
+        for set in held {
             match set {
                 LeadSet::Tag(tag) => {
                     tags.insert(tag.to_string());

@@ -39,7 +39,9 @@ pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
 pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
 };
-pub use segments::{LeadSet, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, StateRead};
+pub use segments::{
+    LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, StateRead,
+};
 pub use state::{EventRecord, LeadState, StateTag};
 pub use sync_leads::{SyncLead, SyncTag};
 pub use views::{DeadLetter, DeadLetters, TagState, TagSync};

@@ -121,36 +121,9 @@ impl LeadState {
         }
         let mut state = Self::default();
         let mut bad = Vec::new();
-        let unix = |field: &str, raw: &str, bad: &mut Vec<String>| match raw.parse() {
-            Ok(at) => Some(UnixTime(at)),
-            Err(_) => {
-                bad.push(format!("field {field} is not a unix time: {raw:?}"));
-                None
-            }
-        };
         for (field, value) in lead {
-            match field.as_str() {
-                fields::FIRST_SEEN => state.first_seen = unix(&field, &value, &mut bad),
-                fields::LAST_SEEN => state.last_seen = unix(&field, &value, &mut bad),
-                fields::FIRST_CHANNEL => state.first_channel = Some(value),
-                fields::CHANNELS => {
-                    state.channels = value.split(' ').map(str::to_owned).collect();
-                }
-                fields::SUBSCRIBED => state.subscribed = value == "1",
-                fields::VERSION => match value.parse() {
-                    Ok(version) => state.version = version,
-                    Err(_) => bad.push(format!("field {field} is not a version: {value:?}")),
-                },
-                _ => {
-                    if let Some(name) = field.strip_prefix(fields::TAG_PREFIX) {
-                        match decode_tag(name, &value) {
-                            Some(tag) => state.tags.push(tag),
-                            None => bad.push(format!("field {field} is not a tag: {value:?}")),
-                        }
-                    } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
-                        state.fields.insert(name.to_owned(), value);
-                    }
-                }
+            if let Err(why) = state.set_field(&field, value) {
+                bad.push(why);
             }
         }
         let (history, bad_keys) = TouchHistory::decode(history);
@@ -161,6 +134,37 @@ impl LeadState {
                 .map(|key| format!("touch history field {key:?} is not in the stored form")),
         );
         (Some(state), bad)
+    }
+
+    /// Sets what one field of the lead hash holds (unknown fields are ignored); an error
+    /// describes a value that does not decode, which is then left out.
+    pub fn set_field(&mut self, field: &str, value: String) -> Result<(), String> {
+        let unix = |raw: &str| match raw.parse() {
+            Ok(at) => Ok(Some(UnixTime(at))),
+            Err(_) => Err(format!("field {field} is not a unix time: {raw:?}")),
+        };
+        match field {
+            fields::FIRST_SEEN => self.first_seen = unix(&value)?,
+            fields::LAST_SEEN => self.last_seen = unix(&value)?,
+            fields::FIRST_CHANNEL => self.first_channel = Some(value),
+            fields::CHANNELS => self.channels = value.split(' ').map(str::to_owned).collect(),
+            fields::SUBSCRIBED => self.subscribed = value == "1",
+            fields::VERSION => {
+                self.version = value
+                    .parse()
+                    .map_err(|_| format!("field {field} is not a version: {value:?}"))?;
+            }
+            _ => {
+                if let Some(name) = field.strip_prefix(fields::TAG_PREFIX) {
+                    let tag = decode_tag(name, &value)
+                        .ok_or_else(|| format!("field {field} is not a tag: {value:?}"))?;
+                    self.tags.push(tag);
+                } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
+                    self.fields.insert(name.to_owned(), value);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -39,12 +39,20 @@ pub struct Reads {
     pub tag_prefixes: BTreeSet<String>,
     /// The channels of its `channel` leaves.
     pub channels: BTreeSet<Scene>,
-    /// True when it reads the lead's profile: first channel, subscription, dates, fields.
-    pub profile: bool,
+    /// True when it reads the first channel.
+    pub first_channel: bool,
+    /// True when it reads whether the lead follows.
+    pub subscribed: bool,
+    /// True when it reads when the lead was first seen.
+    pub first_seen: bool,
+    /// True when it reads when the lead was last seen.
+    pub last_seen: bool,
     /// The profile fields (`field` leaves) it reads.
     pub fields: BTreeSet<String>,
-    /// True when it reads the touch history (`count`, `event`, `score`).
-    pub history: bool,
+    /// The touch keys its `count` and `event` leaves count.
+    pub touch_keys: BTreeSet<String>,
+    /// True when it reads the score (every scored touch key's history).
+    pub score: bool,
 }
 
 impl Condition {
@@ -67,16 +75,19 @@ impl Condition {
             Node::Channel(scene) => {
                 reads.channels.insert(scene.clone());
             }
-            Node::FirstChannel(_)
-            | Node::Subscribed(_)
-            | Node::FirstSeenWithin(_)
-            | Node::LastSeenWithin(_)
-            | Node::Inactive(_) => reads.profile = true,
+            Node::FirstChannel(_) => reads.first_channel = true,
+            Node::Subscribed(_) => reads.subscribed = true,
+            Node::FirstSeenWithin(_) => reads.first_seen = true,
+            Node::LastSeenWithin(_) | Node::Inactive(_) => reads.last_seen = true,
             Node::Field { name, .. } => {
-                reads.profile = true;
                 reads.fields.insert(name.clone());
             }
-            Node::Score(_) | Node::Count(_) | Node::Event { .. } => reads.history = true,
+            Node::Score(_) => reads.score = true,
+            Node::Count(w) | Node::Event { window: w, .. } => {
+                reads
+                    .touch_keys
+                    .extend(w.keys.iter().map(|k| k.as_str().to_owned()));
+            }
         });
         reads
     }
@@ -177,11 +188,15 @@ mod tests {
         assert_eq!(reads.tags.len(), 1);
         assert_eq!(reads.tag_prefixes.len(), 1);
         assert_eq!(reads.channels.len(), 1);
-        assert!(reads.profile);
+        assert!(!reads.first_seen && !reads.last_seen && !reads.subscribed);
         assert!(reads.fields.contains("company"));
-        assert!(!reads.history);
-        let counted = condition(json!({"count": ["follow"], "within_days": 7}));
-        assert!(counted.reads().history);
-        assert!(!counted.reads().profile);
+        assert!(reads.touch_keys.is_empty() && !reads.score);
+        let counted = condition(json!({"all": [
+            {"count": ["follow", "click:A"], "within_days": 7},
+            {"last_seen_within_days": 3},
+        ]}));
+        let reads = counted.reads();
+        assert!(!reads.score && reads.last_seen && !reads.first_seen);
+        assert_eq!(reads.touch_keys.len(), 2);
     }
 }

@@ -295,6 +295,16 @@ impl Rules {
         condition.holds(&facts, now)
     }
 
+    /// The touch keys `[score]` gives points for (none without one): what a score is
+    /// computed from.
+    pub fn score_keys(&self) -> Vec<String> {
+        self.derived
+            .score
+            .as_ref()
+            .map(|s| s.points.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// How many days of touch history these rules were loaded for (`WXTAG_HISTORY_DAYS`).
     pub fn history_days(&self) -> u32 {
         self.derived.history_days
