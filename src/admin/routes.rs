@@ -121,6 +121,18 @@ fn api() -> Vec<Entry> {
             Need::Export,
             || web::route().to(segments::export),
         ),
+        entry(
+            Method::POST,
+            "/segments/{name}/tags",
+            Need::EditSegments,
+            || web::route().to(segments::bulk_tags),
+        ),
+        entry(Method::GET, "/jobs/{id}", Need::Read, || {
+            web::route().to(segments::job)
+        }),
+        entry(Method::DELETE, "/jobs/{id}", Need::EditSegments, || {
+            web::route().to(segments::cancel_job)
+        }),
     ]
 }
 

@@ -1,14 +1,16 @@
-//! The segment routes: list, save, delete, preview, members and export (`segments` does the
-//! work; these parse the request and shape the answer).
+//! The segment routes: list, save, delete, preview, members, export and bulk tagging with
+//! its jobs (`segments` does the work; these parse the request and shape the answer).
 
 use actix_web::{HttpResponse, web};
 use futures_util::stream;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::leads::{DerivedTag, first_derived};
 use super::{ApiError, Caller, audit, export};
-use crate::domain::{Clock, SegmentName, UnixTime};
+use crate::domain::{Clock, SegmentName, TagName, UnixTime};
 use crate::rules::LiveRules;
+use crate::segments::jobs::{self, BulkTags};
 use crate::segments::{self, Cursor, Found, SegmentError};
 use crate::store::{Store, StoreError, day_of};
 
@@ -197,4 +199,99 @@ pub(super) async fn export(
         format!("wxtag-segment-{}.csv", day_of(now)),
         pages,
     ))
+}
+
+/// The body of a bulk tagging request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BulkBody {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// A job's path segment.
+#[derive(Debug, Deserialize)]
+pub(super) struct JobPath {
+    id: String,
+}
+
+/// `POST /api/segments/{name}/tags` `{"add", "remove", "dry_run"}`: with `dry_run`, what
+/// tagging every member would do (`leads`, `changes`, `wechat_calls`, `over_20`); without, a
+/// job doing it (`{"job"}`, 202). A derived tag is a 409, as for a sales edit.
+pub(super) async fn bulk_tags(
+    caller: Caller,
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
+    path: web::Path<SegmentPath>,
+    body: web::Json<BulkBody>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.name()?;
+    let parse = |param: &str, raw: &[String]| -> Result<Vec<TagName>, ApiError> {
+        raw.iter()
+            .map(|t| TagName::parse(t).map_err(|e| ApiError::BadRequest(format!("{param}: {e}"))))
+            .collect()
+    };
+    let tags = BulkTags {
+        add: parse("add", &body.add)?,
+        remove: parse("remove", &body.remove)?,
+    };
+    if tags.add.is_empty() && tags.remove.is_empty() {
+        return Err(ApiError::BadRequest(
+            "nothing to do: give tags to add or remove".to_owned(),
+        ));
+    }
+    if tags.add.iter().any(|t| tags.remove.contains(t)) {
+        return Err(ApiError::BadRequest(
+            "a tag is both added and removed".to_owned(),
+        ));
+    }
+    let rules = rules.load();
+    if let Some(tag) = first_derived(&rules, &tags.add, &tags.remove) {
+        return Err(ApiError::Conflict(DerivedTag { tag, by: None }.to_string()));
+    }
+    let now = clock.now();
+    if body.dry_run {
+        let dry = jobs::dry_run(&store, &rules, &name, &tags, now).await?;
+        return Ok(HttpResponse::Ok().json(dry));
+    }
+    let id = jobs::start(&store, &rules, &name, &tags, &caller.name, now).await?;
+    audit::record(&store, now, &caller.name, "segment.tags", name.as_str()).await;
+    Ok(HttpResponse::Accepted().json(json!({ "job": id })))
+}
+
+/// `GET /api/jobs/{id}`: `{"state", "done", "total", …}`.
+pub(super) async fn job(
+    store: web::Data<Store>,
+    path: web::Path<JobPath>,
+) -> Result<HttpResponse, ApiError> {
+    match jobs::status(&store, &path.id).await? {
+        Some(status) => Ok(HttpResponse::Ok().json(status)),
+        None => Err(ApiError::NotFound(format!("no job {}", path.id))),
+    }
+}
+
+/// `DELETE /api/jobs/{id}`: cancels a running job (what it did stays): 204, 404 for no such
+/// job, 409 for one that has ended.
+pub(super) async fn cancel_job(
+    caller: Caller,
+    store: web::Data<Store>,
+    clock: web::Data<Clock>,
+    path: web::Path<JobPath>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(status) = jobs::status(&store, &path.id).await? else {
+        return Err(ApiError::NotFound(format!("no job {}", path.id)));
+    };
+    if !jobs::cancel(&store, &path.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "job {} has ended ({}); nothing to cancel",
+            path.id, status.state
+        )));
+    }
+    audit::record(&store, clock.now(), &caller.name, "job.cancel", &path.id).await;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -11,6 +11,9 @@
 //! the leads that are due, never a sweep; a restart catches up on what fell due meanwhile,
 //! since the due set is in Redis.
 //!
+//! The same loop works through bulk tagging jobs ([`crate::segments::jobs`]), a few steps a
+//! pass, each job held by one process at a time.
+//!
 //! The same loop runs the backfill: when the derived sections change (a rule added on
 //! reload), every existing lead is made due once, a chunk at a time and paced across
 //! processes, and the passes then derive them from their touch history.
@@ -19,6 +22,7 @@ use std::time::Duration;
 
 use crate::domain::Clock;
 use crate::rules::LiveRules;
+use crate::segments::jobs;
 use crate::store::{BackfillStep, Store, StoreError};
 
 /// How often an idle scheduler looks for due leads: well inside the minute it promises.
@@ -47,7 +51,14 @@ pub struct Pass {
     pub changed: usize,
     /// Leads made due by the backfill in this pass.
     pub backfilled: u64,
+    /// Bulk job steps done (each tags up to [`jobs::STEP`] members).
+    pub job_steps: usize,
+    /// True when a bulk job has more to do than one pass does.
+    pub jobs_pending: bool,
 }
+
+/// The most bulk job steps one pass does before the rules over time get their turn again.
+pub const JOB_STEPS: usize = 10;
 
 /// The time-driven half of the rules over time, for one account.
 #[derive(Debug, Clone)]
@@ -55,6 +66,8 @@ pub struct Scheduler {
     rules: LiveRules,
     store: Store,
     clock: Clock,
+    /// This process among those sharing the account, for the leases on bulk jobs.
+    owner: String,
 }
 
 impl Scheduler {
@@ -64,6 +77,7 @@ impl Scheduler {
             rules,
             store,
             clock,
+            owner: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -72,7 +86,7 @@ impl Scheduler {
     pub async fn run_until_stopped(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
             let pause = match self.pass().await {
-                Ok(pass) if pass.claimed == BATCH => Duration::ZERO,
+                Ok(pass) if pass.claimed == BATCH || pass.jobs_pending => Duration::ZERO,
                 Ok(_) => POLL,
                 Err(error) => {
                     tracing::warn!(%error, "scheduler pass failed; retrying at the next poll");
@@ -86,8 +100,18 @@ impl Scheduler {
         }
     }
 
-    /// One pass: a backfill step if one is due, then every lead due now (up to [`BATCH`]).
+    /// One pass: a backfill step if one is due, every lead due now (up to [`BATCH`]), then
+    /// up to [`JOB_STEPS`] steps of the running bulk jobs.
     pub async fn pass(&self) -> Result<Pass, StoreError> {
+        let mut pass = self.derive().await?;
+        let worked = jobs::work(&self.store, &self.owner, JOB_STEPS, self.clock.now()).await?;
+        pass.job_steps = worked.steps;
+        pass.jobs_pending = worked.more;
+        Ok(pass)
+    }
+
+    /// The rules over time's part of a pass.
+    async fn derive(&self) -> Result<Pass, StoreError> {
         let rules = self.rules.load();
         if !rules.derives() {
             return Ok(Pass::default());
@@ -126,6 +150,7 @@ impl Scheduler {
             claimed: due.len(),
             changed,
             backfilled,
+            ..Pass::default()
         })
     }
 }

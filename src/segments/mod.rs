@@ -15,6 +15,7 @@
 //! may be made before its first lead arrives); the first page of members reuses the last
 //! count while it is at most [`FRESH_SECS`] old, later pages always read its snapshot.
 
+pub mod jobs;
 pub mod walk;
 
 use serde::{Deserialize, Serialize};

@@ -37,6 +37,9 @@
 //! | `wx:{A}:segs` | hash | saved segment name → its definition (JSON: `when`, who saved it, when) |
 //! | `wx:{A}:segcount` | hash | saved segment name → its last count (JSON: members, when counted, the snapshot, the definition's digest) |
 //! | `wx:{A}:segday:<name>` | hash | a saved segment's members per day (`yyyy-mm-dd`, China time), the last 30 days |
+//! | `wx:{A}:job:<id>` | hash | a bulk job: `def` (JSON: segment, tags to add and remove, who, snapshot, total, created), `state`, `done`, `error`; kept 30 days after it ends |
+//! | `wx:{A}:jobs` | sorted set | the newest 100 jobs' ids → when they started |
+//! | `wx:{A}:joblease:<id>` | string | the process working on a job, with a TTL |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
@@ -303,6 +306,21 @@ impl Keys {
         self.key(&["segday:", name.as_str()])
     }
 
+    /// One bulk job's definition and progress.
+    pub fn job(&self, id: &str) -> String {
+        self.key(&["job:", id])
+    }
+
+    /// The newest jobs' ids, by when they started.
+    pub fn jobs(&self) -> String {
+        self.key(&["jobs"])
+    }
+
+    /// The lease of the process working on a job.
+    pub fn job_lease(&self, id: &str) -> String {
+        self.key(&["joblease:", id])
+    }
+
     /// The members of one snapshot, in the order they were found.
     pub fn snapshot(&self, id: &str) -> String {
         self.key(&["snap:", id])
@@ -339,6 +357,9 @@ mod tests {
             keys.segment_counts(),
             keys.segment_days(&SegmentName::parse("展会 PLC").unwrap()),
             keys.snapshot("00ff"),
+            keys.job("00ff"),
+            keys.jobs(),
+            keys.job_lease("00ff"),
         ] {
             assert!(key.starts_with("wx:{wx123}:"), "{key}");
         }

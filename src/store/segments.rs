@@ -323,6 +323,11 @@ impl Store {
         Ok((len > 0).then(|| (openids(ids), len)))
     }
 
+    /// How many members a snapshot holds (0 once it has expired).
+    pub async fn snapshot_len(&self, id: &str) -> Result<u64, StoreError> {
+        Ok(self.conn.clone().llen(self.keys.snapshot(id)).await?)
+    }
+
     /// Keeps a snapshot for `secs` more seconds (a bulk job's snapshot lives as long as the
     /// job). False when it has expired already.
     pub async fn keep_snapshot(&self, id: &str, secs: u64) -> Result<bool, StoreError> {

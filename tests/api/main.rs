@@ -2,7 +2,8 @@
 
 mod access; // sessions, a bearer-only API, the Origin check, the login limiter, QR caching
 mod admin; // the admin API's guard and shapes
-mod browser; // headless Chromium uses the dashboard; screenshots in target/screenshots/
+mod browser;
+mod bulk; // bulk tagging from a segment: dry run, minimum calls, refusals, kill -9 and cancel // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals
 mod clock; // WXTAG_CLOCK_OFFSET_SECS: a shifted app, a restart later, send and serve shifted
 mod credentials; // named credentials and roles, the route table guard test, account paths, `wxtag token`

@@ -653,7 +653,7 @@ async fn the_admin_api_shows_tag_states_dead_letters_metrics_and_channel_qr_code
 }
 
 /// A `wxtag` command with the test account's environment, run in an empty directory.
-fn wxtag(dir: &std::path::Path, redis: &str, api: &str) -> tokio::process::Command {
+pub(crate) fn wxtag(dir: &std::path::Path, redis: &str, api: &str) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wxtag"));
     command
         .current_dir(dir)
@@ -675,13 +675,13 @@ fn wxtag(dir: &std::path::Path, redis: &str, api: &str) -> tokio::process::Comma
 }
 
 /// A `wxtag serve` process on a free port.
-struct Serve {
-    child: tokio::process::Child,
-    base: String,
+pub(crate) struct Serve {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) base: String,
 }
 
 impl Serve {
-    async fn start(dir: &std::path::Path, redis: &str, api: &str, name: &str) -> Self {
+    pub(crate) async fn start(dir: &std::path::Path, redis: &str, api: &str, name: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -725,7 +725,7 @@ impl Serve {
 }
 
 /// A directory with an empty `channels/` folder.
-fn workdir() -> tempfile::TempDir {
+pub(crate) fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("channels")).unwrap();
     dir
