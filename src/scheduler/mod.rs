@@ -12,7 +12,9 @@
 //! since the due set is in Redis.
 //!
 //! The same loop works through bulk tagging jobs ([`crate::segments::jobs`]), a few steps a
-//! pass, each job held by one process at a time.
+//! pass, each job held by one process at a time, and recounts one saved segment a pass
+//! when its count is older than [`segments::REFRESH_SECS`]: that keeps each segment's
+//! members per day, and notices the leads that entered it.
 //!
 //! The same loop runs the backfill: when the derived sections change (a rule added on
 //! reload), every existing lead is made due once, a chunk at a time and paced across
@@ -20,9 +22,9 @@
 
 use std::time::Duration;
 
-use crate::domain::Clock;
+use crate::domain::{Clock, SegmentName};
 use crate::rules::LiveRules;
-use crate::segments::jobs;
+use crate::segments::{self, jobs};
 use crate::store::{BackfillStep, Store, StoreError};
 
 /// How often an idle scheduler looks for due leads: well inside the minute it promises.
@@ -43,7 +45,7 @@ pub const BACKFILL_CHUNK: usize = 200;
 pub const BACKFILL_PACE_SECS: i64 = 1;
 
 /// What one pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pass {
     /// Leads claimed as due.
     pub claimed: usize,
@@ -55,6 +57,8 @@ pub struct Pass {
     pub job_steps: usize,
     /// True when a bulk job has more to do than one pass does.
     pub jobs_pending: bool,
+    /// The saved segment recounted in this pass, if one was due.
+    pub recounted: Option<SegmentName>,
 }
 
 /// The most bulk job steps one pass does before the rules over time get their turn again.
@@ -100,13 +104,16 @@ impl Scheduler {
         }
     }
 
-    /// One pass: a backfill step if one is due, every lead due now (up to [`BATCH`]), then
-    /// up to [`JOB_STEPS`] steps of the running bulk jobs.
+    /// One pass: a backfill step if one is due, every lead due now (up to [`BATCH`]), up to
+    /// [`JOB_STEPS`] steps of the running bulk jobs, then the saved segment whose count is
+    /// the oldest, if it is due.
     pub async fn pass(&self) -> Result<Pass, StoreError> {
         let mut pass = self.derive().await?;
         let worked = jobs::work(&self.store, &self.owner, JOB_STEPS, self.clock.now()).await?;
         pass.job_steps = worked.steps;
         pass.jobs_pending = worked.more;
+        let rules = self.rules.load();
+        pass.recounted = segments::refresh_one(&self.store, &rules, self.clock.now()).await?;
         Ok(pass)
     }
 

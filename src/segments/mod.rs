@@ -139,7 +139,7 @@ pub async fn snapshot(
     condition: &Condition,
     now: UnixTime,
 ) -> Result<(Found, String), StoreError> {
-    let id = format!("{:016x}", rand::random::<u64>());
+    let id = new_id();
     let found = walk::walk(store, rules, condition, now, |members| {
         let id = id.clone();
         async move { store.append_snapshot(&id, &members).await }
@@ -207,7 +207,72 @@ pub async fn save(
 }
 
 /// Counts a saved segment into a snapshot and records the count (as the latest and as
-/// today's).
+/// today's). The count also keeps the segment's member set, and the leads in it now that
+/// were not at the last count of the same condition are recorded as entries (a first count,
+/// or the first of a changed condition, sets the baseline and records none). A count while
+/// another of the same segment is under way keeps no member set; with `only_tracked` it is
+/// not made at all (`None`).
+async fn count_tracking(
+    store: &Store,
+    rules: &Rules,
+    name: &SegmentName,
+    definition: &Definition,
+    condition: &Condition,
+    now: UnixTime,
+    only_tracked: bool,
+) -> Result<Option<(Found, SegmentCount)>, SegmentError> {
+    let digest = definition.digest();
+    let tracked = store.lease_segment(name, COUNT_LEASE_SECS).await?;
+    if !tracked && only_tracked {
+        return Ok(None);
+    }
+    let baseline = store
+        .segment_counts(&[name])
+        .await?
+        .pop()
+        .flatten()
+        .is_some_and(|last| last.digest == digest);
+    let result = if tracked {
+        store.clear_next_members(name).await?;
+        let id = new_id();
+        let found = walk::walk(store, rules, condition, now, |members| {
+            let id = id.clone();
+            async move {
+                store.append_snapshot(&id, &members).await?;
+                let held = store.add_next_members(name, &members).await?;
+                if baseline {
+                    let entered: Vec<OpenId> = members
+                        .into_iter()
+                        .zip(held)
+                        .filter_map(|(openid, held)| (!held).then_some(openid))
+                        .collect();
+                    store.record_entries(name, &entered, now.0).await?;
+                }
+                Ok(())
+            }
+        })
+        .await;
+        let swapped = match found {
+            Ok(found) => store.swap_members(name).await.map(|()| (found, id)),
+            Err(error) => Err(error),
+        };
+        store.release_segment(name).await?;
+        swapped?
+    } else {
+        snapshot(store, rules, condition, now).await?
+    };
+    let (found, snapshot) = result;
+    let count = SegmentCount {
+        members: found.count,
+        at: now.0,
+        snapshot,
+        digest,
+    };
+    store.record_segment_count(name, &count, &date(now)).await?;
+    Ok(Some((found, count)))
+}
+
+/// Counts a saved segment (see [`count_tracking`]), tracked or not.
 async fn count(
     store: &Store,
     rules: &Rules,
@@ -216,28 +281,67 @@ async fn count(
     condition: &Condition,
     now: UnixTime,
 ) -> Result<(Found, SegmentCount), SegmentError> {
-    let (found, snapshot) = snapshot(store, rules, condition, now).await?;
-    let count = SegmentCount {
-        members: found.count,
-        at: now.0,
-        snapshot,
-        digest: definition.digest(),
-    };
-    store.record_segment_count(name, &count, &date(now)).await?;
-    Ok((found, count))
+    count_tracking(store, rules, name, definition, condition, now, false)
+        .await?
+        .ok_or_else(|| SegmentError::NotFound(name.to_string()))
 }
 
-/// Recounts a saved segment now (what the scheduler does to keep counts and days current).
-pub async fn recount(
+/// How often the scheduler recounts each saved segment: counts in `GET /api/segments` are at
+/// most this old (plus one count's time), and a lead that entered a segment is noticed
+/// within it.
+pub const REFRESH_SECS: i64 = 300;
+
+/// Recounts the saved segment whose count is the oldest, if it is older than
+/// [`REFRESH_SECS`] (or of an older condition) and no other process is counting it; its
+/// name when one was counted. A definition that no longer reads is logged and left alone.
+pub async fn refresh_one(
     store: &Store,
     rules: &Rules,
-    name: &SegmentName,
     now: UnixTime,
-) -> Result<Found, SegmentError> {
-    let (definition, condition) = load(store, name).await?;
-    Ok(count(store, rules, name, &definition, &condition, now)
-        .await?
-        .0)
+) -> Result<Option<SegmentName>, StoreError> {
+    let saved = store.segments().await?;
+    let names: Vec<&SegmentName> = saved.keys().collect();
+    let counts = store.segment_counts(&names).await?;
+    let mut stale: Vec<(i64, &SegmentName, Definition)> = Vec::new();
+    for ((name, raw), count) in saved.iter().zip(counts) {
+        let Ok(definition) = read(name, raw) else {
+            continue;
+        };
+        let at = count
+            .filter(|c| c.digest == definition.digest())
+            .map_or(i64::MIN, |c| c.at);
+        if at <= now.0 - REFRESH_SECS {
+            stale.push((at, name, definition));
+        }
+    }
+    stale.sort_by_key(|(at, ..)| *at);
+    for (_, name, definition) in stale {
+        let condition = match Condition::from_json(&definition.when) {
+            Ok(condition) => condition,
+            Err(error) => {
+                tracing::warn!(segment = %name, %error, "a saved segment does not read; save it again");
+                continue;
+            }
+        };
+        match count_tracking(store, rules, name, &definition, &condition, now, true).await {
+            Ok(Some(_)) => return Ok(Some(name.clone())),
+            Ok(None) => continue,
+            Err(SegmentError::Store(error)) => return Err(error),
+            Err(error) => {
+                tracing::warn!(segment = %name, %error, "a saved segment could not be counted");
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// How long one count of a saved segment may hold its lease: a count of ten million leads
+/// takes well under this.
+const COUNT_LEASE_SECS: u64 = 600;
+
+/// A new random id, for snapshots.
+fn new_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// A saved segment's definition and condition.

@@ -40,6 +40,10 @@
 //! | `wx:{A}:job:<id>` | hash | a bulk job: `def` (JSON: segment, tags to add and remove, who, snapshot, total, created), `state`, `done`, `error`; kept 30 days after it ends |
 //! | `wx:{A}:jobs` | sorted set | the newest 100 jobs' ids → when they started |
 //! | `wx:{A}:joblease:<id>` | string | the process working on a job, with a TTL |
+//! | `wx:{A}:segm:<name>` | set | a saved segment's members at its last count, to tell who entered at the next |
+//! | `wx:{A}:segn:<name>` | set | the members of a count under way, renamed to `segm:` when it ends |
+//! | `wx:{A}:seglease:<name>` | string | the process counting a saved segment, with a TTL |
+//! | `wx:{A}:entered` | stream | leads that entered a saved segment (`s` the segment, `o` the openid), the newest 100,000 |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
@@ -306,6 +310,26 @@ impl Keys {
         self.key(&["segday:", name.as_str()])
     }
 
+    /// A saved segment's members at its last count.
+    pub fn segment_members(&self, name: &SegmentName) -> String {
+        self.key(&["segm:", name.as_str()])
+    }
+
+    /// A saved segment's members as the count under way finds them.
+    pub fn segment_members_next(&self, name: &SegmentName) -> String {
+        self.key(&["segn:", name.as_str()])
+    }
+
+    /// The lease of the process counting a saved segment.
+    pub fn segment_lease(&self, name: &SegmentName) -> String {
+        self.key(&["seglease:", name.as_str()])
+    }
+
+    /// Leads that entered a saved segment.
+    pub fn segment_entries(&self) -> String {
+        self.key(&["entered"])
+    }
+
     /// One bulk job's definition and progress.
     pub fn job(&self, id: &str) -> String {
         self.key(&["job:", id])
@@ -358,6 +382,10 @@ mod tests {
             keys.segment_days(&SegmentName::parse("展会 PLC").unwrap()),
             keys.snapshot("00ff"),
             keys.job("00ff"),
+            keys.segment_members(&SegmentName::parse("a").unwrap()),
+            keys.segment_members_next(&SegmentName::parse("a").unwrap()),
+            keys.segment_lease(&SegmentName::parse("a").unwrap()),
+            keys.segment_entries(),
             keys.jobs(),
             keys.job_lease("00ff"),
         ] {

@@ -111,6 +111,10 @@ impl StateRead {
 /// How many days of member counts a saved segment keeps.
 pub const SEGMENT_DAYS: usize = 30;
 
+/// How many entries into saved segments the entries stream keeps (about; Redis trims it in
+/// whole nodes).
+pub const ENTRIES_KEPT: u64 = 100_000;
+
 /// How long a snapshot of members is kept for paging and export after it was counted.
 pub const SNAPSHOT_TTL_SECS: u64 = 3600;
 
@@ -371,15 +375,130 @@ impl Store {
             .collect())
     }
 
-    /// Deletes a saved segment with its counts; false when there was none.
+    /// Deletes a saved segment with its counts and members; false when there was none.
     pub async fn delete_segment(&self, name: &SegmentName) -> Result<bool, StoreError> {
-        let (deleted, ..): (u64, u64, u64) = redis::pipe()
+        let (deleted, ..): (u64, u64, u64, u64) = redis::pipe()
             .hdel(self.keys.segments(), name.as_str())
             .hdel(self.keys.segment_counts(), name.as_str())
             .del(self.keys.segment_days(name))
+            .unlink(&[
+                self.keys.segment_members(name),
+                self.keys.segment_members_next(name),
+            ])
             .query_async(&mut self.conn.clone())
             .await?;
         Ok(deleted == 1)
+    }
+
+    /// Takes the lease on counting a saved segment for `secs`; false when another count of
+    /// it is under way.
+    pub async fn lease_segment(&self, name: &SegmentName, secs: u64) -> Result<bool, StoreError> {
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(self.keys.segment_lease(name))
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(secs)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(taken.is_some())
+    }
+
+    /// Gives the lease on counting a saved segment back.
+    pub async fn release_segment(&self, name: &SegmentName) -> Result<(), StoreError> {
+        let () = self.conn.clone().del(self.keys.segment_lease(name)).await?;
+        Ok(())
+    }
+
+    /// Starts a count's member set afresh (a count that died half-way left one).
+    pub async fn clear_next_members(&self, name: &SegmentName) -> Result<(), StoreError> {
+        let () = self
+            .conn
+            .clone()
+            .unlink(self.keys.segment_members_next(name))
+            .await?;
+        Ok(())
+    }
+
+    /// Adds members found by the count under way; returns, for each, whether it was a
+    /// member at the last count.
+    pub async fn add_next_members(
+        &self,
+        name: &SegmentName,
+        members: &[OpenId],
+    ) -> Result<Vec<bool>, StoreError> {
+        let ids: Vec<&str> = members.iter().map(OpenId::as_str).collect();
+        let (held,): (Vec<bool>,) = redis::pipe()
+            .cmd("SMISMEMBER")
+            .arg(self.keys.segment_members(name))
+            .arg(&ids)
+            .sadd(self.keys.segment_members_next(name), &ids)
+            .ignore()
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(held)
+    }
+
+    /// Makes the count under way's members the segment's (the old set freed off Redis's
+    /// main thread).
+    pub async fn swap_members(&self, name: &SegmentName) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let () = conn.unlink(self.keys.segment_members(name)).await?;
+        let next = self.keys.segment_members_next(name);
+        if conn.exists(&next).await? {
+            let () = conn.rename(&next, self.keys.segment_members(name)).await?;
+        }
+        Ok(())
+    }
+
+    /// Records leads that entered a saved segment at `at`, keeping the newest 100,000.
+    pub async fn record_entries(
+        &self,
+        name: &SegmentName,
+        leads: &[OpenId],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        if leads.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        let at = at.to_string();
+        for openid in leads {
+            pipe.cmd("XADD")
+                .arg(self.keys.segment_entries())
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(ENTRIES_KEPT)
+                .arg("*")
+                .arg(&[
+                    ("s", name.as_str()),
+                    ("o", openid.as_str()),
+                    ("at", at.as_str()),
+                ])
+                .ignore();
+        }
+        let () = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    /// The newest `n` entries into saved segments, newest first: (segment, openid, when).
+    pub async fn segment_entries(
+        &self,
+        n: usize,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let reply: redis::streams::StreamRangeReply = self
+            .conn
+            .clone()
+            .xrevrange_count(self.keys.segment_entries(), "+", "-", n)
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .map(|entry| {
+                let text = |field: &str| entry.get::<String>(field).unwrap_or_default();
+                (text("s"), text("o"), text("at").parse().unwrap_or_default())
+            })
+            .collect())
     }
 
     /// Records a saved segment's count as its latest and as its day's (`yyyy-mm-dd`),

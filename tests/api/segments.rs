@@ -453,3 +453,99 @@ async fn bad_segments_are_refused_with_the_path_and_unknown_names_are_warnings()
         "{unknown}"
     );
 }
+
+#[tokio::test]
+async fn a_recount_notices_the_leads_that_entered_and_keeps_the_day() {
+    let redis = TestRedis::start().await;
+    let store = store(&redis).await;
+    let rules = Rules::default();
+    let now = UnixTime::now();
+    let vip = TagName::parse("vip").unwrap();
+    let tag = |openid: &str, tagged: bool| {
+        let (store, vip) = (&store, &vip);
+        let openid = OpenId::parse(openid).unwrap();
+        async move {
+            let identity = format!("{openid}|follow");
+            let record = TouchRecord {
+                openid: &openid,
+                identity: &identity,
+                unsigned_body: None,
+                at: now,
+                effect: Effect::Follow,
+                scene: None,
+                timeline: Some(("follow", "")),
+                location: None,
+                tags: if tagged {
+                    vec![(vip, "follow")]
+                } else {
+                    Vec::new()
+                },
+                want_tags: false,
+                history: vec!["follow"],
+                history_days: 90,
+                derive: false,
+            };
+            store.apply(&record).await.unwrap().unwrap();
+        }
+    };
+    tag("plain", false).await;
+    tag("before1", true).await;
+    tag("before2", true).await;
+    let name = wxtag::domain::SegmentName::parse("贵宾").unwrap();
+    let (saved, _) = segments::save(&store, &rules, &name, json!("vip"), "admin", now)
+        .await
+        .unwrap();
+    assert_eq!(saved.members, Some(2));
+    assert_eq!(
+        segments::refresh_one(&store, &rules, UnixTime(now.0 + 10))
+            .await
+            .unwrap(),
+        None,
+        "a fresh count is not redone"
+    );
+
+    tag("after1", true).await;
+    tag("after2", true).await;
+    let later = UnixTime(now.0 + segments::REFRESH_SECS + 1);
+    let recounted = segments::refresh_one(&store, &rules, later).await.unwrap();
+    assert_eq!(recounted.as_ref(), Some(&name));
+    let entered: BTreeSet<String> = store
+        .segment_entries(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(segment, openid, at)| {
+            assert_eq!((segment.as_str(), at), ("贵宾", later.0));
+            openid
+        })
+        .collect();
+    assert_eq!(
+        entered,
+        ["after1", "after2"]
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        "the first count set the baseline; only newcomers entered"
+    );
+    let listed = segments::list(&store).await.unwrap();
+    assert_eq!(listed[0].members, Some(4));
+    assert_eq!(listed[0].days.last().map(|d| d.members), Some(4));
+
+    // A changed condition starts a new baseline: nobody "enters" by the edit.
+    let (edited, _) = segments::save(
+        &store,
+        &rules,
+        &name,
+        json!({"subscribed": true}),
+        "admin",
+        later,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        edited.members,
+        Some(5),
+        "the lead without the tag is in now"
+    );
+    assert_eq!(store.segment_entries(10).await.unwrap().len(), 2);
+}
