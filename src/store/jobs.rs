@@ -11,8 +11,8 @@ use super::{Store, StoreError};
 static SET_JOB_STATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/set_job_state.lua")));
 
-/// How many jobs are remembered (the newest).
-pub const JOBS_KEPT: isize = 100;
+/// How many jobs are remembered (the newest): 100.
+const JOBS_KEPT: isize = 100;
 
 /// How long an ended job's record is kept.
 pub const ENDED_JOB_TTL_SECS: u64 = 30 * 86_400;
@@ -50,7 +50,7 @@ pub struct JobProgress {
 }
 
 impl Store {
-    /// Records a new running job, and forgets the oldest past [`JOBS_KEPT`].
+    /// Records a new running job, and forgets the oldest past the newest 100.
     pub async fn create_job(&self, id: &str, record: &JobRecord) -> Result<(), StoreError> {
         let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt {
             key: self.keys.job(id),
@@ -99,7 +99,7 @@ impl Store {
         }))
     }
 
-    /// The ids of the remembered jobs, oldest first (at most [`JOBS_KEPT`]).
+    /// The ids of the remembered jobs, oldest first (at most 100).
     pub async fn job_ids(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.conn.clone().zrange(self.keys.jobs(), 0, -1).await?)
     }
