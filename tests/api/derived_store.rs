@@ -13,15 +13,6 @@ use crate::helpers::{APPID, TestRedis};
 
 const DAY: i64 = 86_400;
 
-async fn store(redis: &TestRedis) -> Store {
-    let conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
-    Store::new(conn, APPID)
-}
-
 /// A touch of `openid` at `at` counting as `history`, with nothing else to write.
 fn touch<'a>(
     openid: &'a OpenId,
@@ -77,7 +68,7 @@ async fn state_of(store: &Store, lead: &OpenId) -> Option<LeadState> {
 #[tokio::test]
 async fn history_counts_every_touch_once_even_without_tags_or_on_a_retry() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oHistoryCounts00000000000001");
     let at = recent();
     let tag = TagName::parse("兴趣:PLC").unwrap();
@@ -114,7 +105,7 @@ async fn history_counts_every_touch_once_even_without_tags_or_on_a_retry() {
 #[tokio::test]
 async fn a_late_touch_is_inserted_in_order_and_old_hours_are_dropped() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oHistoryOrder000000000000001");
     let at = recent();
     let hour = bucket_of(at);
@@ -168,7 +159,7 @@ async fn a_late_touch_is_inserted_in_order_and_old_hours_are_dropped() {
 #[tokio::test]
 async fn the_state_read_back_decodes_every_field_and_marks_the_lead_due() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oStateFields0000000000000001");
     let at = recent();
     let expo = Scene::parse("expo-2026").unwrap();
@@ -266,7 +257,7 @@ async fn snapshot(redis: &TestRedis, lead: &OpenId) -> (u64, Vec<(String, String
 #[tokio::test]
 async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oDerivedWrite000000000000001");
     let at = recent();
     let stale_tag = TagName::parse("阶段:新线索").unwrap();
@@ -377,8 +368,8 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
 #[tokio::test]
 async fn two_claimers_at_once_split_the_due_leads_with_no_overlap() {
     let redis = TestRedis::start().await;
-    let one = store(&redis).await;
-    let two = store(&redis).await;
+    let one = redis.store().await;
+    let two = redis.store().await;
     let now = UnixTime::now();
     let keys = Keys::new(APPID);
     let mut conn = redis.conn().await;
@@ -417,7 +408,8 @@ async fn two_claimers_at_once_split_the_due_leads_with_no_overlap() {
     let many: Vec<(i64, String)> = (0..700).map(|i| (now.0, format!("oMany{i:023}"))).collect();
     let _: () = conn.zadd_multiple(keys.due(), &many).await.unwrap();
     assert_eq!(
-        store(&redis)
+        redis
+            .store()
             .await
             .claim_due(now, 1000, 60)
             .await
@@ -432,7 +424,7 @@ async fn two_claimers_at_once_split_the_due_leads_with_no_overlap() {
 #[tokio::test]
 async fn the_backfill_is_shared_paced_and_starts_over_on_a_new_fingerprint() {
     let redis = TestRedis::start().await;
-    let processes = [store(&redis).await, store(&redis).await];
+    let processes = [redis.store().await, redis.store().await];
     let at = recent();
     let leads: Vec<OpenId> = (0..25)
         .map(|i| openid(&format!("oBackfill{i:019}")))
@@ -500,7 +492,7 @@ async fn usage(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> u64 {
 #[tokio::test]
 async fn a_due_lead_with_history_3_tags_and_5_events_costs_at_most_1_5_kib() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oyORnuP8q7ou2gfYjqLzSIWZf0rs");
     let at = recent();
     let expo = Scene::parse("expo-2026").unwrap();
@@ -623,7 +615,7 @@ async fn commands_of(redis: &TestRedis, store: &Store, record: &TouchRecord<'_>)
 #[tokio::test]
 async fn history_adds_three_commands_per_touch() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oCommands0000000000000000001");
     let at = recent();
     apply(&store, &touch(&lead, "0", at, vec!["follow"])).await;
@@ -692,7 +684,7 @@ async fn the_sync_worker_pushes_a_derived_add_and_removal_to_wechat() {
 #[tokio::test]
 async fn last_seen_moves_with_touches_only_and_never_back() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oLastSeen0000000000000000001");
     let at = recent();
     let last_seen = || async { state_of(&store, &lead).await.unwrap().last_seen };
@@ -718,7 +710,7 @@ async fn last_seen_moves_with_touches_only_and_never_back() {
 #[tokio::test]
 async fn every_write_that_changes_tags_bumps_the_version() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("oVersions0000000000000000001");
     let at = recent();
     let version = || async { state_of(&store, &lead).await.map(|state| state.version) };
@@ -762,7 +754,7 @@ type Step<'a> = (
 #[tokio::test]
 async fn the_lead_after_a_touch_is_what_the_script_leaves() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("o-touched");
     let (ch_a, ch_b) = (Scene::parse("a").unwrap(), Scene::parse("b").unwrap());
     let (x, y) = (
@@ -803,7 +795,7 @@ async fn the_lead_after_a_touch_is_what_the_script_leaves() {
 #[tokio::test]
 async fn derived_changes_land_with_the_touch_or_not_at_all() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let lead = openid("o-with-derived");
     let tier = TagName::parse("等级:C").unwrap();
     let at = recent();
@@ -873,7 +865,7 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
 #[tokio::test]
 async fn a_tag_is_registered_by_its_first_lead_and_by_a_store_that_does_not_know_it_yet() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let expo = TagName::parse("来源:展会").unwrap();
     let registry = Keys::new(APPID).tags();
     let at = recent();
@@ -896,7 +888,7 @@ async fn a_tag_is_registered_by_its_first_lead_and_by_a_store_that_does_not_know
     assert_eq!(known, None, "no registry write for a tag the store knows");
 
     // ... while a store that does not know it (another process) writes it again.
-    let other = self::store(&redis).await;
+    let other = redis.store().await;
     apply(&other, &tagged(&leads[2])).await;
     let again: Option<i64> = conn.hget(&registry, expo.as_str()).await.unwrap();
     assert_eq!(again, Some(at.0));

@@ -77,6 +77,16 @@ impl TestRedis {
         self.server.url()
     }
 
+    /// A store on it, for the account of the tests, as the app would make one.
+    pub async fn store(&self) -> wxtag::store::Store {
+        let conn = redis::Client::open(self.url())
+            .unwrap()
+            .get_connection_manager()
+            .await
+            .unwrap();
+        wxtag::store::Store::new(conn, APPID)
+    }
+
     /// A plain connection, to look at what the app wrote.
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())

@@ -19,15 +19,6 @@ use crate::helpers::{APPID, TestApp, TestRedis, xml};
 
 const DAY: i64 = 86_400;
 
-async fn store(redis: &TestRedis) -> Store {
-    let conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
-    Store::new(conn, APPID)
-}
-
 /// A small deterministic random number generator (xorshift), so a failing mix can be
 /// replayed.
 struct Dice(u64);
@@ -175,7 +166,7 @@ async fn brute_force(
 #[tokio::test]
 async fn counts_equal_a_brute_force_evaluation_for_nested_conditions() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let rules = wxtag::rules::live::load(Path::new("channels"), 90).unwrap();
     let now = UnixTime::now();
     // Enough leads that the index walk and the bigger sets' scans take several chunks.
@@ -242,7 +233,7 @@ async fn counts_equal_a_brute_force_evaluation_for_nested_conditions() {
 #[tokio::test]
 async fn a_tag_segment_looks_only_at_the_tags_members() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let rules = Rules::default();
     let now = UnixTime::now();
     seed(&store, &redis, 300, now).await;
@@ -457,7 +448,7 @@ async fn bad_segments_are_refused_with_the_path_and_unknown_names_are_warnings()
 #[tokio::test]
 async fn a_recount_notices_the_leads_that_entered_and_keeps_the_day() {
     let redis = TestRedis::start().await;
-    let store = store(&redis).await;
+    let store = redis.store().await;
     let rules = Rules::default();
     let now = UnixTime::now();
     let vip = TagName::parse("vip").unwrap();
