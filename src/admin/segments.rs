@@ -122,19 +122,22 @@ pub(super) async fn delete(
     clock: web::Data<Clock>,
     path: web::Path<SegmentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.name()?;
-    if !segments::delete(&store, &name).await? {
+    delete_recorded(&store, &caller, &path.name()?, clock.now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a saved segment and records who did (the API's and the dashboard's delete).
+pub(super) async fn delete_recorded(
+    store: &Store,
+    caller: &Caller,
+    name: &SegmentName,
+    now: UnixTime,
+) -> Result<(), ApiError> {
+    if !segments::delete(store, name).await? {
         return Err(SegmentError::NotFound(name.to_string()).into());
     }
-    audit::record(
-        &store,
-        clock.now(),
-        &caller.name,
-        "segment.delete",
-        name.as_str(),
-    )
-    .await;
-    Ok(HttpResponse::NoContent().finish())
+    audit::record(store, now, &caller.name, "segment.delete", name.as_str()).await;
+    Ok(())
 }
 
 /// `GET /api/segments/{name}/leads?cursor=&limit=`: a page of members, from a snapshot.
@@ -219,6 +222,38 @@ pub(super) struct JobPath {
     id: String,
 }
 
+/// The tags of a bulk tagging request, checked: tag names, something to do, no tag both
+/// added and removed, and no derived tag (a 409, as for a sales edit).
+pub(super) fn checked_tags(
+    rules: &crate::rules::Rules,
+    add: &[String],
+    remove: &[String],
+) -> Result<BulkTags, ApiError> {
+    let parse = |param: &str, raw: &[String]| -> Result<Vec<TagName>, ApiError> {
+        raw.iter()
+            .map(|t| TagName::parse(t).map_err(|e| ApiError::BadRequest(format!("{param}: {e}"))))
+            .collect()
+    };
+    let tags = BulkTags {
+        add: parse("add", add)?,
+        remove: parse("remove", remove)?,
+    };
+    if tags.add.is_empty() && tags.remove.is_empty() {
+        return Err(ApiError::BadRequest(
+            "nothing to do: give tags to add or remove".to_owned(),
+        ));
+    }
+    if tags.add.iter().any(|t| tags.remove.contains(t)) {
+        return Err(ApiError::BadRequest(
+            "a tag is both added and removed".to_owned(),
+        ));
+    }
+    if let Some(tag) = first_derived(rules, &tags.add, &tags.remove) {
+        return Err(ApiError::Conflict(DerivedTag { tag, by: None }.to_string()));
+    }
+    Ok(tags)
+}
+
 /// `POST /api/segments/{name}/tags` `{"add", "remove", "dry_run"}`: with `dry_run`, what
 /// tagging every member would do (`leads`, `changes`, `wechat_calls`, `over_20`); without, a
 /// job doing it (`{"job"}`, 202). A derived tag is a 409, as for a sales edit.
@@ -231,29 +266,8 @@ pub(super) async fn bulk_tags(
     body: web::Json<BulkBody>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.name()?;
-    let parse = |param: &str, raw: &[String]| -> Result<Vec<TagName>, ApiError> {
-        raw.iter()
-            .map(|t| TagName::parse(t).map_err(|e| ApiError::BadRequest(format!("{param}: {e}"))))
-            .collect()
-    };
-    let tags = BulkTags {
-        add: parse("add", &body.add)?,
-        remove: parse("remove", &body.remove)?,
-    };
-    if tags.add.is_empty() && tags.remove.is_empty() {
-        return Err(ApiError::BadRequest(
-            "nothing to do: give tags to add or remove".to_owned(),
-        ));
-    }
-    if tags.add.iter().any(|t| tags.remove.contains(t)) {
-        return Err(ApiError::BadRequest(
-            "a tag is both added and removed".to_owned(),
-        ));
-    }
     let rules = rules.load();
-    if let Some(tag) = first_derived(&rules, &tags.add, &tags.remove) {
-        return Err(ApiError::Conflict(DerivedTag { tag, by: None }.to_string()));
-    }
+    let tags = checked_tags(&rules, &body.add, &body.remove)?;
     let now = clock.now();
     if body.dry_run {
         let dry = jobs::dry_run(&store, &rules, &name, &tags, now).await?;

@@ -7,7 +7,8 @@
 //! them. Counting a segment writes its members to a snapshot (a Redis list that expires after
 //! an hour): paging, export and bulk jobs read the snapshot, so every member comes exactly
 //! once, however many leads arrive meanwhile. A saved segment keeps its last count (members,
-//! when, which snapshot) and one count per day for 30 days.
+//! when, which snapshot, and a [`profile`] of who the members are) and one count per day for
+//! 30 days.
 //!
 //! Where the contract leaves room: a segment's JSON is `{"when": <condition>}`; the count is
 //! of leads wxtag knows (the leads index); a name is 1 to 64 characters without `/`; tags,
@@ -16,6 +17,7 @@
 //! count while it is at most [`FRESH_SECS`] old, later pages always read its snapshot.
 
 pub mod jobs;
+pub mod profile;
 pub mod walk;
 
 use serde::{Deserialize, Serialize};
@@ -24,9 +26,11 @@ use sha2::{Digest, Sha256};
 use crate::domain::{OpenId, SegmentName, TagName, UnixTime};
 use crate::rules::Rules;
 use crate::rules::condition::{Condition, ConditionError};
-use crate::store::{Lead, LeadSet, SNAPSHOT_TTL_SECS, SegmentCount, Store, StoreError};
+use crate::store::{
+    Lead, LeadSet, SNAPSHOT_TTL_SECS, SegmentCount, SegmentProfile, Store, StoreError,
+};
 
-pub use walk::{Found, MAX_CANDIDATES, SAMPLE};
+pub use walk::{Found, MAX_CANDIDATES, PICKED, SAMPLE};
 
 /// How old a saved segment's last count may be for its first page of members to reuse it.
 pub const FRESH_SECS: i64 = 300;
@@ -165,6 +169,9 @@ pub struct Listed {
     pub updated: String,
     /// Members per day (the day's last count), oldest first, the last 30 days.
     pub days: Vec<Day>,
+    /// Who the members were at the last count (see [`profile`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<SegmentProfile>,
 }
 
 /// One day's member count.
@@ -267,6 +274,7 @@ async fn count_tracking(
         at: now.0,
         snapshot,
         digest,
+        profile: Some(profile::profile(store, rules, &found).await?),
     };
     store.record_segment_count(name, &count, &date(now)).await?;
     Ok(Some((found, count)))
@@ -381,6 +389,17 @@ pub async fn list(store: &Store) -> Result<Vec<Listed>, SegmentError> {
     Ok(out)
 }
 
+/// One saved segment with its latest count and days.
+pub async fn find(store: &Store, name: &SegmentName) -> Result<Listed, SegmentError> {
+    let raw = store
+        .segment(name)
+        .await?
+        .ok_or_else(|| SegmentError::NotFound(name.to_string()))?;
+    let definition = read(name, &raw)?;
+    let count = store.segment_counts(&[name]).await?.pop().flatten();
+    Ok(listed(store, name, definition, count).await?)
+}
+
 /// A saved segment as listed: its count only when it counted this definition.
 async fn listed(
     store: &Store,
@@ -405,6 +424,7 @@ async fn listed(
         by: definition.by,
         updated: crate::store::rfc3339(UnixTime(definition.updated)),
         days,
+        profile: count.and_then(|c| c.profile),
     })
 }
 

@@ -41,6 +41,10 @@ pub const MAX_CANDIDATES: u64 = 10_000_000;
 /// How many members a preview shows.
 pub const SAMPLE: usize = 20;
 
+/// How many members a walk picks at random (every member equally likely), for a profile of
+/// the segment that costs the same however big it is.
+pub const PICKED: usize = 1_000;
+
 /// What an evaluation found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
@@ -48,6 +52,8 @@ pub struct Found {
     pub count: u64,
     /// The first members found, up to [`SAMPLE`].
     pub sample: Vec<OpenId>,
+    /// Up to [`PICKED`] members drawn uniformly at random from all of them.
+    pub picked: Vec<OpenId>,
     /// How many leads were looked at.
     pub examined: u64,
     /// False when the walk stopped at [`MAX_CANDIDATES`]: `count` is then a lower bound.
@@ -95,6 +101,7 @@ where
     let mut out = Found {
         count: 0,
         sample: Vec::new(),
+        picked: Vec::new(),
         examined: 0,
         complete: true,
         took: Duration::ZERO,
@@ -106,9 +113,12 @@ where
     let mut decided = std::pin::pin!(decided);
     while let Some((examined, members)) = decided.try_next().await? {
         out.examined += examined;
-        out.count += members.len() as u64;
         let room = SAMPLE - out.sample.len();
         out.sample.extend(members.iter().take(room).cloned());
+        for member in &members {
+            pick(&mut out.picked, out.count, member);
+            out.count += 1;
+        }
         if !members.is_empty() {
             found(members).await?;
         }
@@ -119,6 +129,19 @@ where
     }
     out.took = started.elapsed();
     Ok(out)
+}
+
+/// Keeps `member`, the `seen`th member (from 0), in the reservoir `picked` with the odds
+/// that leave every member so far equally likely to be in it (Algorithm R).
+fn pick(picked: &mut Vec<OpenId>, seen: u64, member: &OpenId) {
+    if picked.len() < PICKED {
+        picked.push(member.clone());
+        return;
+    }
+    let slot = rand::random_range(0..=seen);
+    if let Some(kept) = usize::try_from(slot).ok().and_then(|s| picked.get_mut(s)) {
+        *kept = member.clone();
+    }
 }
 
 /// Resolves the condition's bound against the sets' sizes and the tag registry.
@@ -406,6 +429,31 @@ mod tests {
 
     fn tag(name: &str) -> LeadSet {
         LeadSet::Tag(TagName::parse(name).unwrap())
+    }
+
+    #[test]
+    fn the_reservoir_keeps_every_member_equally_likely() {
+        let ids: Vec<OpenId> = (0..4 * PICKED)
+            .map(|i| OpenId::parse(&format!("o{i:06}")).unwrap())
+            .collect();
+        let first_half: HashSet<&OpenId> = ids[..2 * PICKED].iter().collect();
+        let mut kept_first_half = 0;
+        let rounds = 20;
+        for _ in 0..rounds {
+            let mut picked = Vec::new();
+            for (seen, id) in ids.iter().enumerate() {
+                pick(&mut picked, seen as u64, id);
+            }
+            assert_eq!(picked.len(), PICKED);
+            kept_first_half += picked.iter().filter(|id| first_half.contains(id)).count();
+        }
+        // Half the members are in the first half: about half the picks are, by far more
+        // than chance could move it (the spread of 20,000 picks is about 70).
+        let share = kept_first_half as f64 / (rounds * PICKED) as f64;
+        assert!(
+            (0.45..0.55).contains(&share),
+            "share of the first half {share}"
+        );
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
 };
 pub use segments::{
-    LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, StateRead,
+    LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, SegmentProfile, Share,
+    StateRead,
 };
 pub use state::{EventRecord, LeadState, StateTag};
 pub use sync_leads::{SyncLead, SyncTag};

@@ -130,6 +130,33 @@ pub struct SegmentCount {
     /// The digest of the definition it was counted for: a count of an older definition is
     /// not this one's.
     pub digest: String,
+    /// Who the members are, from a random pick of them; `None` for counts made before
+    /// profiles were kept.
+    #[serde(default)]
+    pub profile: Option<SegmentProfile>,
+}
+
+/// Who a segment's members are: its tags, first channels and stages among a random pick of
+/// members (all of them when there are few), as the segment page shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentProfile {
+    /// How many members the shares are of.
+    pub picked: u64,
+    /// The most held tags (stages apart), most held first.
+    pub tags: Vec<Share>,
+    /// The most common first channels (`""` for none), most common first.
+    pub first_channels: Vec<Share>,
+    /// The lifecycle stages the picked members are at, most common first.
+    pub stages: Vec<Share>,
+}
+
+/// How many of a profile's picked members have one tag, channel or stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// The tag, scene or stage.
+    pub name: String,
+    /// How many of the picked members.
+    pub leads: u64,
 }
 
 impl Store {

@@ -87,7 +87,16 @@ async fn app_with_leads() -> TestApp {
 async fn every_page_speaks_english_when_asked_and_holds_no_chinese() {
     let app = app_with_leads().await;
     let cookie = app.session_cookie(ADMIN_TOKEN).await;
-    let pages: [(&str, StatusCode, &[&str]); 7] = [
+    let saved = app
+        .http
+        .put(format!("{}/api/segments/expo", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"when": {"channel": "expo-2026"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let pages: [(&str, StatusCode, &[&str]); 10] = [
         (
             "/?lang=en",
             StatusCode::OK,
@@ -151,6 +160,37 @@ async fn every_page_speaks_english_when_asked_and_holds_no_chinese() {
                 "Pending",
                 "Failed syncs",
                 "No failed syncs.",
+            ],
+        ),
+        (
+            "/segments?lang=en",
+            StatusCode::OK,
+            &["<h1>Segments</h1>", "New segment", ">expo</a>", "Saved by"],
+        ),
+        (
+            "/build?lang=en",
+            StatusCode::OK,
+            &[
+                "Segment builder",
+                "All of",
+                "Has tag",
+                "+ Condition",
+                "+ Group",
+                "Preview",
+            ],
+        ),
+        (
+            "/segments/expo?lang=en",
+            StatusCode::OK,
+            &[
+                "Members: 1",
+                "Members over the last 30 days",
+                "Segment profile",
+                "Top tags",
+                "source:expo",
+                "Tag every member",
+                "Dry run",
+                "Edit condition",
             ],
         ),
         (

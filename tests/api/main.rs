@@ -9,6 +9,7 @@ mod clock; // WXTAG_CLOCK_OFFSET_SECS: a shifted app, a restart later, send and 
 mod credentials; // named credentials and roles, the route table guard test, account paths, `wxtag token`
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export
 mod dashboard_over_time; // a lead's score, stage and why; derived tags by kind; the rules preview
+mod dashboard_segments; // the segment pages: the builder without JavaScript, preview, save, profile, bulk tags
 mod derived_store; // the store side of rules over time: history, state, derived writes, due, backfill
 mod english; // the dashboard in English: every page, no Chinese left, the choice kept
 mod fuzz_corpus; // the fuzz targets' corpus replayed: no panic, a typed error or a value

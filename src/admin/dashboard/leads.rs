@@ -113,7 +113,7 @@ fn non_empty(raw: &str) -> Option<&str> {
 }
 
 /// Every tag ever applied, by name, for the pickers.
-async fn tag_options(store: &Store) -> Result<Vec<String>, PageError> {
+pub(super) async fn tag_options(store: &Store) -> Result<Vec<String>, PageError> {
     let mut names: Vec<String> = store
         .tag_counts()
         .await?

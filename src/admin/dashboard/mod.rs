@@ -8,6 +8,9 @@
 //!   their own tags;
 //! - `/tags`: the derived tags by kind, leads per tag, WeChat sync state and the sync
 //!   worker's dead letters;
+//! - `/segments`, `/build` and `/segments/{name}`: saved segments, the builder (nested
+//!   groups by form controls, the count and profile before saving), and one segment's size,
+//!   30-day trend, profile, members, export and bulk tagging with its dry run;
 //! - `/preview`: what the rules in force, and the files on disk before a reload, would tag
 //!   and untag among the existing leads now;
 //! - `/export.csv` and `/channels/{scene}/qr.png`: the API's export and QR code, behind the
@@ -23,11 +26,13 @@
 //! `Referer`) names another host when `Sec-Fetch-Site` is absent.
 
 mod assets;
+mod builder;
 mod channels;
 mod chart;
 mod labels;
 mod leads;
 mod preview;
+mod segments;
 mod session;
 mod tags;
 mod words;
@@ -80,6 +85,39 @@ pub(super) fn entries() -> Vec<Entry> {
         entry(Method::GET, "/preview", read, || {
             web::route().to(preview::page)
         }),
+        entry(Method::GET, "/segments", read, || {
+            web::route().to(segments::list)
+        }),
+        entry(Method::GET, "/build", read, || {
+            web::route().to(segments::builder)
+        }),
+        entry(
+            Method::POST,
+            "/build",
+            Gate::Page(Need::EditSegments),
+            || web::route().to(segments::build),
+        ),
+        entry(Method::GET, "/segments/{name}", read, || {
+            web::route().to(segments::page)
+        }),
+        entry(
+            Method::POST,
+            "/segments/{name}/tags",
+            Gate::Page(Need::EditSegments),
+            || web::route().to(segments::bulk),
+        ),
+        entry(
+            Method::POST,
+            "/segments/{name}/delete",
+            Gate::Page(Need::EditSegments),
+            || web::route().to(segments::delete),
+        ),
+        entry(
+            Method::GET,
+            "/segments/{name}/export.csv",
+            Gate::Page(Need::Export),
+            || web::route().to(crate::admin::segments::export),
+        ),
         entry(Method::GET, "/export.csv", Gate::Page(Need::Export), || {
             web::route().to(crate::admin::export::export)
         }),

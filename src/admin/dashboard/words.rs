@@ -360,6 +360,161 @@ pub struct Words {
     pub forbidden: &'static str,
     /// The server failed; the cause is in its log.
     pub internal: &'static str,
+    // The segment pages.
+    /// The navigation's entry: the segments (also the list's title).
+    pub nav_segments: &'static str,
+    /// The button to the builder.
+    pub new_segment: &'static str,
+    /// A column: a segment's members.
+    pub col_members: &'static str,
+    /// A column: when a segment was counted.
+    pub col_counted_at: &'static str,
+    /// A column: who saved a segment, and when.
+    pub col_saved_by: &'static str,
+    /// No saved segment yet.
+    pub no_segments: &'static str,
+    /// How fresh the counts are.
+    pub segments_note: &'static str,
+    /// The profile's title.
+    pub profile_title: &'static str,
+    /// The profile is estimated, around how many members it reads.
+    pub profile_estimated: Pattern,
+    /// A profile table with nothing in it.
+    pub profile_none: &'static str,
+    /// The profile's tags.
+    pub profile_tags: &'static str,
+    /// The profile's first channels.
+    pub profile_channels: &'static str,
+    /// The profile's lifecycle stages.
+    pub profile_stages: &'static str,
+    /// The builder's title.
+    pub builder_title: &'static str,
+    /// The segment name's label.
+    pub segment_name: &'static str,
+    /// An example segment name.
+    pub segment_name_hint: &'static str,
+    /// The button that counts the condition.
+    pub preview_count: &'static str,
+    /// The button that saves the segment.
+    pub save_segment: &'static str,
+    /// The condition can only be edited as JSON.
+    pub json_only: &'static str,
+    /// The label of a group's kind.
+    pub group_kind: &'static str,
+    /// A group of which every condition holds.
+    pub group_all: &'static str,
+    /// A group of which one condition holds.
+    pub group_any: &'static str,
+    /// A group of which no condition holds.
+    pub group_none: &'static str,
+    /// The button that removes a group.
+    pub remove_group: &'static str,
+    /// The label of a condition's kind.
+    pub condition_kind: &'static str,
+    /// A condition: holds a tag.
+    pub leaf_tag: &'static str,
+    /// A condition: holds a tag starting with a prefix.
+    pub leaf_tag_prefix: &'static str,
+    /// A condition: came through a channel.
+    pub leaf_channel: &'static str,
+    /// A condition: the first channel.
+    pub leaf_first_channel: &'static str,
+    /// A condition: follows or not.
+    pub leaf_subscribed: &'static str,
+    /// A condition: first seen within some days.
+    pub leaf_first_seen: &'static str,
+    /// A condition: a touch within some days.
+    pub leaf_last_seen: &'static str,
+    /// A condition: no touch within some days.
+    pub leaf_inactive: &'static str,
+    /// A condition: the score within bounds.
+    pub leaf_score: &'static str,
+    /// A condition: a profile field is filled in.
+    pub leaf_field: &'static str,
+    /// A condition: touches in a window.
+    pub leaf_count: &'static str,
+    /// Before a window's days.
+    pub within: &'static str,
+    /// After a window's days.
+    pub days: &'static str,
+    /// The button that removes a condition.
+    pub remove_condition: &'static str,
+    /// The button that adds a condition to a group.
+    pub add_condition: &'static str,
+    /// The button that adds a group to a group.
+    pub add_group: &'static str,
+    /// The JSON box's summary.
+    pub as_json: &'static str,
+    /// The button that takes the JSON box.
+    pub use_json: &'static str,
+    /// A segment's size, around the count.
+    pub preview_members: Pattern,
+    /// How long a count took, around the milliseconds.
+    pub took_ms: Pattern,
+    /// The count stopped at the most leads a count looks at.
+    pub count_incomplete: &'static str,
+    /// The sample's title.
+    pub sample_title: &'static str,
+    /// A segment not counted yet.
+    pub not_counted: &'static str,
+    /// When a segment was counted, around the time.
+    pub counted_at: Pattern,
+    /// Who saved a segment, around the name.
+    pub saved_by: Pattern,
+    /// The link to edit a segment.
+    pub edit_segment: &'static str,
+    /// The button that deletes a segment.
+    pub delete_segment: &'static str,
+    /// The trend chart's title.
+    pub trend_title: &'static str,
+    /// No daily count yet.
+    pub trend_empty: &'static str,
+    /// The bulk tagging section's title.
+    pub bulk_title: &'static str,
+    /// A job's progress, around done / total.
+    pub job_progress: Pattern,
+    /// A job that runs.
+    pub job_running: &'static str,
+    /// A job that is done.
+    pub job_done: &'static str,
+    /// A job that was cancelled.
+    pub job_cancelled: &'static str,
+    /// A job that failed.
+    pub job_failed: &'static str,
+    /// The tags to add.
+    pub bulk_add: &'static str,
+    /// The tags to remove.
+    pub bulk_remove: &'static str,
+    /// The button that shows what tagging would do.
+    pub dry_run: &'static str,
+    /// A dry run: members.
+    pub dry_leads: &'static str,
+    /// A dry run: tag changes.
+    pub dry_changes: &'static str,
+    /// A dry run: WeChat calls.
+    pub dry_calls: &'static str,
+    /// A dry run: leads over WeChat's 20 tags.
+    pub dry_over_20: &'static str,
+    /// The button that starts the job.
+    pub confirm_bulk: &'static str,
+    /// The members' title.
+    pub members_title: &'static str,
+    /// A segment without members.
+    pub no_members: &'static str,
+    /// A segment name that does not read, around why.
+    pub bad_segment: Pattern,
+    /// JSON that does not read, around why.
+    pub bad_json: Pattern,
+    /// A condition that does not parse, around why.
+    pub bad_condition: Pattern,
+    /// Bulk tags that cannot be applied, around why.
+    pub bad_bulk: Pattern,
+    /// Saving without a name.
+    pub name_needed: &'static str,
+    /// An example tag for a form control.
+    pub hint_tag: &'static str,
+    /// An example tag prefix for a form control.
+    pub hint_prefix: &'static str,
 }
 
 /// Chinese, the dashboard's language.
@@ -526,6 +681,84 @@ pub static ZH: Words = Words {
     cross_site: "这个表单只能从 wxtag 自己的页面提交。",
     forbidden: "你登录所用的凭据没有权限做这件事;请换一个有权限的凭据登录。",
     internal: "服务器内部错误,请稍后再试。",
+    // The segment pages.
+    nav_segments: "分群",
+    new_segment: "新建分群",
+    col_members: "人数",
+    col_counted_at: "统计时间",
+    col_saved_by: "保存人",
+    no_segments: "还没有分群。新建一个：按标签、渠道、活跃度等条件圈选线索。",
+    segments_note: "人数每 5 分钟重新统计一次；新进入分群的线索在下一次统计时被发现。",
+    profile_title: "分群画像",
+    profile_estimated: Pattern("按随机抽取的 {} 位成员估算。"),
+    profile_none: "无",
+    profile_tags: "常见标签",
+    profile_channels: "首次渠道",
+    profile_stages: "生命周期阶段",
+    builder_title: "分群构建",
+    segment_name: "分群名称",
+    segment_name_hint: "展会 PLC 意向",
+    preview_count: "预览人数",
+    save_segment: "保存分群",
+    json_only: "这个条件用到了构建器显示不了的写法（如 event），请在下面以 JSON 编辑。",
+    group_kind: "条件组",
+    group_all: "满足全部",
+    group_any: "满足任一",
+    group_none: "都不满足",
+    remove_group: "删除此组",
+    condition_kind: "条件",
+    leaf_tag: "有标签",
+    leaf_tag_prefix: "有此开头的标签",
+    leaf_channel: "来过渠道",
+    leaf_first_channel: "首次渠道是",
+    leaf_subscribed: "关注状态",
+    leaf_first_seen: "首次出现",
+    leaf_last_seen: "有互动",
+    leaf_inactive: "无互动",
+    leaf_score: "得分",
+    leaf_field: "填写了字段",
+    leaf_count: "互动次数",
+    within: "最近",
+    days: "天",
+    remove_condition: "删除条件",
+    add_condition: "+ 条件",
+    add_group: "+ 条件组",
+    as_json: "以 JSON 查看和编辑",
+    use_json: "使用这段 JSON",
+    preview_members: Pattern("{} 位线索"),
+    took_ms: Pattern("统计用时 {} 毫秒"),
+    count_incomplete: "线索太多，只看了前一千万位：人数是下限",
+    sample_title: "部分成员",
+    not_counted: "尚未统计",
+    counted_at: Pattern("统计于 {}"),
+    saved_by: Pattern("由 {} 保存"),
+    edit_segment: "编辑条件",
+    delete_segment: "删除分群",
+    trend_title: "最近 30 天的人数",
+    trend_empty: "还没有每日统计。",
+    bulk_title: "给全部成员打标签",
+    job_progress: Pattern("已处理 {}"),
+    job_running: "进行中",
+    job_done: "已完成",
+    job_cancelled: "已取消",
+    job_failed: "失败",
+    bulk_add: "添加标签",
+    bulk_remove: "移除标签",
+    dry_run: "先试算",
+    dry_leads: "成员",
+    dry_changes: "标签变更",
+    dry_calls: "微信接口调用",
+    dry_over_20: "超过微信 20 个标签上限的线索",
+    confirm_bulk: "确认执行",
+    members_title: "成员",
+    no_members: "没有成员。",
+    bad_segment: Pattern("分群名称不对:{}"),
+    bad_json: Pattern("JSON 读不了:{}"),
+    bad_condition: Pattern("条件有误:{}"),
+    bad_bulk: Pattern("不能这样打标签:{}"),
+    name_needed: "保存前请填写分群名称。",
+    hint_tag: "兴趣:PLC",
+    hint_prefix: "兴趣:",
 };
 
 /// English.
@@ -695,6 +928,84 @@ pub static EN: Words = Words {
     cross_site: "This form can only be sent from wxtag’s own pages.",
     forbidden: "The credential you logged in with may not do this; log in with one that may.",
     internal: "Internal server error; please try again later.",
+    // The segment pages.
+    nav_segments: "Segments",
+    new_segment: "New segment",
+    col_members: "Members",
+    col_counted_at: "Counted",
+    col_saved_by: "Saved by",
+    no_segments: "No segments yet. Make one: pick leads by tags, channels, activity and more.",
+    segments_note: "Counts are refreshed every 5 minutes; a lead that enters a segment is noticed at the next count.",
+    profile_title: "Segment profile",
+    profile_estimated: Pattern("Estimated from {} members picked at random."),
+    profile_none: "None",
+    profile_tags: "Top tags",
+    profile_channels: "First channels",
+    profile_stages: "Lifecycle stages",
+    builder_title: "Segment builder",
+    segment_name: "Name",
+    segment_name_hint: "Expo PLC interest",
+    preview_count: "Preview",
+    save_segment: "Save segment",
+    json_only: "This condition uses what the builder cannot show (such as event): edit it as JSON below.",
+    group_kind: "Group",
+    group_all: "All of",
+    group_any: "Any of",
+    group_none: "None of",
+    remove_group: "Remove group",
+    condition_kind: "Condition",
+    leaf_tag: "Has tag",
+    leaf_tag_prefix: "Has a tag starting with",
+    leaf_channel: "Came through channel",
+    leaf_first_channel: "First channel is",
+    leaf_subscribed: "Following",
+    leaf_first_seen: "First seen",
+    leaf_last_seen: "Active",
+    leaf_inactive: "No touch",
+    leaf_score: "Score",
+    leaf_field: "Has field",
+    leaf_count: "Touches",
+    within: "in the last",
+    days: "days",
+    remove_condition: "Remove condition",
+    add_condition: "+ Condition",
+    add_group: "+ Group",
+    as_json: "View and edit as JSON",
+    use_json: "Use this JSON",
+    preview_members: Pattern("Members: {}"),
+    took_ms: Pattern("Counted in {} ms"),
+    count_incomplete: "Too many leads: only the first ten million were looked at, so the count is a lower bound",
+    sample_title: "Some members",
+    not_counted: "Not counted yet",
+    counted_at: Pattern("counted {}"),
+    saved_by: Pattern("Saved by {}"),
+    edit_segment: "Edit condition",
+    delete_segment: "Delete segment",
+    trend_title: "Members over the last 30 days",
+    trend_empty: "No daily counts yet.",
+    bulk_title: "Tag every member",
+    job_progress: Pattern("{} done"),
+    job_running: "Running",
+    job_done: "Done",
+    job_cancelled: "Cancelled",
+    job_failed: "Failed",
+    bulk_add: "Add tags",
+    bulk_remove: "Remove tags",
+    dry_run: "Dry run",
+    dry_leads: "Members",
+    dry_changes: "Tag changes",
+    dry_calls: "WeChat calls",
+    dry_over_20: "Leads over WeChat's 20-tag limit",
+    confirm_bulk: "Confirm and run",
+    members_title: "Members",
+    no_members: "No members.",
+    bad_segment: Pattern("Bad segment name: {}"),
+    bad_json: Pattern("The JSON does not read: {}"),
+    bad_condition: Pattern("The condition is wrong: {}"),
+    bad_bulk: Pattern("Cannot tag so: {}"),
+    name_needed: "Give the segment a name before saving.",
+    hint_tag: "interest:PLC",
+    hint_prefix: "interest:",
 };
 
 /// Every field of a table: its name, its text, and whether it is a [`Pattern`]: destructured, so a new field
@@ -852,6 +1163,83 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         cross_site,
         forbidden,
         internal,
+        nav_segments,
+        new_segment,
+        col_members,
+        col_counted_at,
+        col_saved_by,
+        no_segments,
+        segments_note,
+        profile_title,
+        profile_estimated,
+        profile_none,
+        profile_tags,
+        profile_channels,
+        profile_stages,
+        builder_title,
+        segment_name,
+        segment_name_hint,
+        preview_count,
+        save_segment,
+        json_only,
+        group_kind,
+        group_all,
+        group_any,
+        group_none,
+        remove_group,
+        condition_kind,
+        leaf_tag,
+        leaf_tag_prefix,
+        leaf_channel,
+        leaf_first_channel,
+        leaf_subscribed,
+        leaf_first_seen,
+        leaf_last_seen,
+        leaf_inactive,
+        leaf_score,
+        leaf_field,
+        leaf_count,
+        within,
+        days,
+        remove_condition,
+        add_condition,
+        add_group,
+        as_json,
+        use_json,
+        preview_members,
+        took_ms,
+        count_incomplete,
+        sample_title,
+        not_counted,
+        counted_at,
+        saved_by,
+        edit_segment,
+        delete_segment,
+        trend_title,
+        trend_empty,
+        bulk_title,
+        job_progress,
+        job_running,
+        job_done,
+        job_cancelled,
+        job_failed,
+        bulk_add,
+        bulk_remove,
+        dry_run,
+        dry_leads,
+        dry_changes,
+        dry_calls,
+        dry_over_20,
+        confirm_bulk,
+        members_title,
+        no_members,
+        bad_segment,
+        bad_json,
+        bad_condition,
+        bad_bulk,
+        name_needed,
+        hint_tag,
+        hint_prefix,
     } = t;
     vec![
         ("html_lang", *html_lang, false),
@@ -1004,6 +1392,83 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("cross_site", *cross_site, false),
         ("forbidden", *forbidden, false),
         ("internal", *internal, false),
+        ("nav_segments", *nav_segments, false),
+        ("new_segment", *new_segment, false),
+        ("col_members", *col_members, false),
+        ("col_counted_at", *col_counted_at, false),
+        ("col_saved_by", *col_saved_by, false),
+        ("no_segments", *no_segments, false),
+        ("segments_note", *segments_note, false),
+        ("profile_title", *profile_title, false),
+        ("profile_estimated", profile_estimated.0, true),
+        ("profile_none", *profile_none, false),
+        ("profile_tags", *profile_tags, false),
+        ("profile_channels", *profile_channels, false),
+        ("profile_stages", *profile_stages, false),
+        ("builder_title", *builder_title, false),
+        ("segment_name", *segment_name, false),
+        ("segment_name_hint", *segment_name_hint, false),
+        ("preview_count", *preview_count, false),
+        ("save_segment", *save_segment, false),
+        ("json_only", *json_only, false),
+        ("group_kind", *group_kind, false),
+        ("group_all", *group_all, false),
+        ("group_any", *group_any, false),
+        ("group_none", *group_none, false),
+        ("remove_group", *remove_group, false),
+        ("condition_kind", *condition_kind, false),
+        ("leaf_tag", *leaf_tag, false),
+        ("leaf_tag_prefix", *leaf_tag_prefix, false),
+        ("leaf_channel", *leaf_channel, false),
+        ("leaf_first_channel", *leaf_first_channel, false),
+        ("leaf_subscribed", *leaf_subscribed, false),
+        ("leaf_first_seen", *leaf_first_seen, false),
+        ("leaf_last_seen", *leaf_last_seen, false),
+        ("leaf_inactive", *leaf_inactive, false),
+        ("leaf_score", *leaf_score, false),
+        ("leaf_field", *leaf_field, false),
+        ("leaf_count", *leaf_count, false),
+        ("within", *within, false),
+        ("days", *days, false),
+        ("remove_condition", *remove_condition, false),
+        ("add_condition", *add_condition, false),
+        ("add_group", *add_group, false),
+        ("as_json", *as_json, false),
+        ("use_json", *use_json, false),
+        ("preview_members", preview_members.0, true),
+        ("took_ms", took_ms.0, true),
+        ("count_incomplete", *count_incomplete, false),
+        ("sample_title", *sample_title, false),
+        ("not_counted", *not_counted, false),
+        ("counted_at", counted_at.0, true),
+        ("saved_by", saved_by.0, true),
+        ("edit_segment", *edit_segment, false),
+        ("delete_segment", *delete_segment, false),
+        ("trend_title", *trend_title, false),
+        ("trend_empty", *trend_empty, false),
+        ("bulk_title", *bulk_title, false),
+        ("job_progress", job_progress.0, true),
+        ("job_running", *job_running, false),
+        ("job_done", *job_done, false),
+        ("job_cancelled", *job_cancelled, false),
+        ("job_failed", *job_failed, false),
+        ("bulk_add", *bulk_add, false),
+        ("bulk_remove", *bulk_remove, false),
+        ("dry_run", *dry_run, false),
+        ("dry_leads", *dry_leads, false),
+        ("dry_changes", *dry_changes, false),
+        ("dry_calls", *dry_calls, false),
+        ("dry_over_20", *dry_over_20, false),
+        ("confirm_bulk", *confirm_bulk, false),
+        ("members_title", *members_title, false),
+        ("no_members", *no_members, false),
+        ("bad_segment", bad_segment.0, true),
+        ("bad_json", bad_json.0, true),
+        ("bad_condition", bad_condition.0, true),
+        ("bad_bulk", bad_bulk.0, true),
+        ("name_needed", *name_needed, false),
+        ("hint_tag", *hint_tag, false),
+        ("hint_prefix", *hint_prefix, false),
     ]
 }
 
