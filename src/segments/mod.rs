@@ -95,7 +95,7 @@ pub async fn warnings(
     };
     let mut out = Vec::new();
     for tag in reads.tags.iter().filter(|t| !known(t)) {
-        out.push(format!("no lead has ever had the tag {tag:?}"));
+        out.push(format!("no lead has ever had the tag {:?}", tag.as_str()));
     }
     for prefix in &reads.tag_prefixes {
         if !registry.iter().any(|t| t.starts_with(prefix.as_str())) {
@@ -114,7 +114,8 @@ pub async fn warnings(
     for (scene, size) in reads.channels.iter().zip(sizes) {
         if size == 0 && rules.channel(scene).is_none() {
             out.push(format!(
-                "no [[qr]] names the channel {scene:?} and no lead came through it"
+                "no [[qr]] names the channel {:?} and no lead came through it",
+                scene.as_str()
             ));
         }
     }
