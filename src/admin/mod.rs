@@ -13,7 +13,7 @@ pub mod client;
 mod dashboard;
 mod dead_letters;
 mod error;
-mod export;
+pub(crate) mod export;
 mod leads;
 mod qr;
 mod routes;
