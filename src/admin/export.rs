@@ -22,8 +22,9 @@ use crate::store::{Lead, LeadFilter, ListError, Store, day_of};
 /// Leads read from Redis per round trip.
 const PAGE: usize = 200;
 
-/// The byte-order mark and the header row.
-const HEAD: &str = "\u{feff}openid,subscribed,first_channel,channels,tags,first_seen,last_seen\r\n";
+/// The byte-order mark and the header row (`wxtag segment export` writes them too).
+pub(crate) const HEAD: &str =
+    "\u{feff}openid,subscribed,first_channel,channels,tags,first_seen,last_seen\r\n";
 
 /// Appends one cell: neutralised against formulas, then quoted when it has to be.
 fn cell(out: &mut String, value: &str) {
@@ -38,6 +39,15 @@ fn cell(out: &mut String, value: &str) {
         out.push_str(prefix);
         out.push_str(value);
     }
+}
+
+/// The CSV rows of `leads`, one a lead (`wxtag segment export` writes them too).
+pub(crate) fn rows(leads: &[Lead]) -> String {
+    let mut out = String::new();
+    for lead in leads {
+        row(&mut out, lead);
+    }
+    out
 }
 
 /// Appends one lead as a CSV row.
@@ -97,13 +107,7 @@ pub(super) fn csv<E: std::fmt::Display + 'static>(
 ) -> HttpResponse {
     let rows = pages.map(|result| {
         result
-            .map(|leads| {
-                let mut out = String::new();
-                for lead in &leads {
-                    row(&mut out, lead);
-                }
-                Bytes::from(out)
-            })
+            .map(|leads| Bytes::from(rows(&leads)))
             .inspect_err(|error| tracing::error!(%error, "lead export cut off"))
             .map_err(|error| actix_web::error::ErrorInternalServerError(error.to_string()))
     });

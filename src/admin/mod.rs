@@ -13,7 +13,7 @@ pub mod client;
 mod dashboard;
 mod dead_letters;
 mod error;
-mod export;
+pub(crate) mod export;
 mod leads;
 mod qr;
 mod routes;
@@ -25,6 +25,7 @@ pub use auth::{Access, AdminToken, Caller, LoginRequired, Need, Unauthorized};
 pub use channels::ChannelReport;
 pub use dashboard::RulesFolder;
 pub use error::ApiError;
+pub(crate) use leads::{DerivedTag, first_derived};
 pub use routes::{Gate, RouteInfo, register as routes, route_table};
 
 /// Any other method or path under `/api`: 404 in the API's JSON shape (behind the scope's

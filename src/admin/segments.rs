@@ -2,7 +2,6 @@
 //! its jobs (`segments` does the work; these parse the request and shape the answer).
 
 use actix_web::{HttpResponse, web};
-use futures_util::stream;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -11,7 +10,7 @@ use super::{ApiError, Caller, audit, export};
 use crate::domain::{Clock, SegmentName, TagName, UnixTime};
 use crate::rules::LiveRules;
 use crate::segments::jobs::{self, BulkTags};
-use crate::segments::{self, Cursor, Found, SegmentError};
+use crate::segments::{self, Cursor, SegmentError};
 use crate::store::{Store, StoreError, day_of};
 
 /// A segment's path segment (the struct also takes the paths under `/api/accounts/{appid}`).
@@ -59,11 +58,6 @@ impl From<SegmentError> for ApiError {
     }
 }
 
-/// The milliseconds a count took.
-fn took_ms(found: &Found) -> u64 {
-    u64::try_from(found.took.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// `GET /api/segments`: every saved segment with its last count and its days.
 pub(super) async fn list(store: web::Data<Store>) -> Result<HttpResponse, ApiError> {
     let segments = segments::list(&store).await?;
@@ -79,16 +73,9 @@ pub(super) async fn preview(
     body: web::Json<When>,
 ) -> Result<HttpResponse, ApiError> {
     let condition = segments::parse(&body.when)?;
-    let rules = rules.load();
-    let found = segments::preview(&store, &rules, &condition, clock.now()).await?;
-    let warnings = segments::warnings(&store, &rules, &condition).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "count": found.count,
-        "sample": found.sample,
-        "took_ms": took_ms(&found),
-        "complete": found.complete,
-        "warnings": warnings,
-    })))
+    let preview =
+        segments::preview_with_warnings(&store, &rules.load(), &condition, clock.now()).await?;
+    Ok(HttpResponse::Ok().json(preview))
 }
 
 /// `PUT /api/segments/{name}` `{"when": …}`: saves (or replaces) the segment and counts it.
@@ -111,7 +98,7 @@ pub(super) async fn put(
     audit::record(&store, now, &caller.name, "segment.save", name.as_str()).await;
     let mut answer = serde_json::to_value(&segment).unwrap_or_default();
     answer["warnings"] = json!(warnings);
-    answer["took_ms"] = json!(took_ms(&found));
+    answer["took_ms"] = json!(found.took_ms());
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -160,9 +147,6 @@ pub(super) async fn leads(
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// Members read from a snapshot per round trip of an export.
-const EXPORT_PAGE: usize = 200;
-
 /// `GET /api/segments/{name}/export.csv`: the members, as `/api/export.csv` writes leads.
 pub(super) async fn export(
     store: web::Data<Store>,
@@ -173,31 +157,7 @@ pub(super) async fn export(
     let name = path.name()?;
     let now: UnixTime = clock.now();
     let (snapshot, _) = segments::current_snapshot(&store, &rules.load(), &name, now).await?;
-    let store = store.get_ref().clone();
-    // The state is the offset of the next page; `None` once the snapshot is read.
-    let pages = stream::try_unfold(Some(0u64), move |offset| {
-        let (store, snapshot) = (store.clone(), snapshot.clone());
-        async move {
-            let Some(offset) = offset else {
-                return Ok(None);
-            };
-            let ids = segments::snapshot_members(&store, &snapshot, offset, EXPORT_PAGE)
-                .await
-                .map_err(|e| e.to_string())?;
-            // A snapshot gone half-way (kept an hour from the export's start) cuts the file.
-            let ids = match ids {
-                Some(ids) => ids,
-                None if offset == 0 => Vec::new(),
-                None => return Err(format!("the snapshot {snapshot} expired during the export")),
-            };
-            let next = (ids.len() == EXPORT_PAGE).then_some(offset + EXPORT_PAGE as u64);
-            let leads = store
-                .lead_summaries(&ids)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(Some((leads, next)))
-        }
-    });
+    let pages = segments::snapshot_leads(store.get_ref().clone(), snapshot);
     Ok(export::csv(
         format!("wxtag-segment-{}.csv", day_of(now)),
         pages,

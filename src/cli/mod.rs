@@ -3,6 +3,7 @@
 mod check;
 mod qr;
 mod sandbox;
+mod segment;
 mod send;
 mod serve;
 mod sync;
@@ -16,6 +17,7 @@ use crate::config::Settings;
 
 pub use check::CheckArgs;
 pub use qr::QrArgs;
+pub use segment::{SegmentCommand, WhenArgs};
 pub use send::SendArgs;
 pub use token::TokenCommand;
 
@@ -51,6 +53,9 @@ pub enum Command {
     /// Named credentials of the admin API and dashboard: create, list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Segments for scripts: preview, list, save, delete, export (CSV), tag (bulk jobs).
+    #[command(subcommand)]
+    Segment(SegmentCommand),
 }
 
 /// A command's failure, printed as `error: …` with exit code 1.
@@ -83,6 +88,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sync => sync::run(&settings).await,
         Command::Qr(args) => qr::run(&settings, args).await,
         Command::Token(command) => token::run(&settings, cli.account, command).await,
+        Command::Segment(command) => segment::run(&settings, command).await,
     };
     match result {
         Ok(code) => code,

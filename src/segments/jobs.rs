@@ -203,21 +203,37 @@ pub async fn work(
             worked.more = true;
             break;
         }
-        let running = store.job(&id).await?.is_some_and(|j| j.state == "running");
-        if !running || !store.lease_job(&id, owner, LEASE_SECS).await? {
-            continue;
+        let one = work_job(store, &id, owner, budget - worked.steps, now).await?;
+        worked.steps += one.steps;
+        worked.more = one.more;
+    }
+    Ok(worked)
+}
+
+/// Works on one job, if it is running and this process (`owner`) can hold it, up to
+/// `budget` steps (`wxtag segment tag` works its own job this way).
+pub async fn work_job(
+    store: &Store,
+    id: &str,
+    owner: &str,
+    budget: usize,
+    now: UnixTime,
+) -> Result<Worked, StoreError> {
+    let mut worked = Worked::default();
+    let running = store.job(id).await?.is_some_and(|j| j.state == "running");
+    if !running || !store.lease_job(id, owner, LEASE_SECS).await? {
+        return Ok(worked);
+    }
+    while worked.steps < budget {
+        let Some(job) = store.job(id).await? else {
+            break;
+        };
+        if job.state != "running" || !step(store, id, &job, now).await? {
+            break;
         }
-        while worked.steps < budget {
-            let Some(job) = store.job(&id).await? else {
-                break;
-            };
-            if job.state != "running" || !step(store, &id, &job, now).await? {
-                break;
-            }
-            worked.steps += 1;
-            store.lease_job(&id, owner, LEASE_SECS).await?;
-            worked.more = worked.steps >= budget;
-        }
+        worked.steps += 1;
+        store.lease_job(id, owner, LEASE_SECS).await?;
+        worked.more = worked.steps >= budget;
     }
     Ok(worked)
 }

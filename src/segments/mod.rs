@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod profile;
 pub mod walk;
 
+use futures_util::{Stream, stream};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -64,7 +65,7 @@ pub enum SegmentError {
     /// No saved segment has that name.
     #[error("no segment named {0:?}; GET /api/segments lists them")]
     NotFound(String),
-    /// A cursor that no page gave, or whose snapshot has expired.
+    /// A cursor that no page gave, or whose snapshot has expired (during an export too).
     #[error("{0}")]
     Cursor(String),
     /// A saved definition that no longer reads (edited in Redis by hand).
@@ -99,7 +100,7 @@ pub async fn warnings(
     };
     let mut out = Vec::new();
     for tag in reads.tags.iter().filter(|t| !known(t)) {
-        out.push(format!("no lead has ever had the tag {tag:?}"));
+        out.push(format!("no lead has ever had the tag {:?}", tag.as_str()));
     }
     for prefix in &reads.tag_prefixes {
         if !registry.iter().any(|t| t.starts_with(prefix.as_str())) {
@@ -118,7 +119,8 @@ pub async fn warnings(
     for (scene, size) in reads.channels.iter().zip(sizes) {
         if size == 0 && rules.channel(scene).is_none() {
             out.push(format!(
-                "no [[qr]] names the channel {scene:?} and no lead came through it"
+                "no [[qr]] names the channel {:?} and no lead came through it",
+                scene.as_str()
             ));
         }
     }
@@ -133,6 +135,39 @@ pub async fn preview(
     now: UnixTime,
 ) -> Result<Found, StoreError> {
     walk::walk(store, rules, condition, now, |_| async { Ok(()) }).await
+}
+
+/// A preview as `POST /api/segments/preview` answers it (and `wxtag segment preview --json`
+/// prints it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preview {
+    /// How many leads the condition holds for (a lower bound when not `complete`).
+    pub count: u64,
+    /// The first members found, up to [`SAMPLE`].
+    pub sample: Vec<OpenId>,
+    /// How long the count took.
+    pub took_ms: u64,
+    /// False when the walk stopped at [`MAX_CANDIDATES`].
+    pub complete: bool,
+    /// What the condition names that the account has never seen (see [`warnings`]).
+    pub warnings: Vec<String>,
+}
+
+/// Counts a condition's members at `now` without keeping them, with its warnings.
+pub async fn preview_with_warnings(
+    store: &Store,
+    rules: &Rules,
+    condition: &Condition,
+    now: UnixTime,
+) -> Result<Preview, StoreError> {
+    let found = preview(store, rules, condition, now).await?;
+    Ok(Preview {
+        count: found.count,
+        took_ms: found.took_ms(),
+        complete: found.complete,
+        sample: found.sample,
+        warnings: warnings(store, rules, condition).await?,
+    })
 }
 
 /// Counts a condition's members at `now` into a new snapshot; returns what was found and
@@ -576,6 +611,42 @@ pub async fn snapshot_members(
         .snapshot_page(snapshot, offset, n)
         .await?
         .map(|(ids, _)| ids))
+}
+
+/// Members read from a snapshot per round trip of an export.
+const EXPORT_PAGE: usize = 200;
+
+/// A snapshot's members as leads (without timelines), page by page, for an export. A snapshot
+/// that expires half-way ends the pages with an error, so the file is cut off, not completed
+/// short.
+pub fn snapshot_leads(
+    store: Store,
+    snapshot: String,
+) -> impl Stream<Item = Result<Vec<Lead>, SegmentError>> + 'static {
+    // The state is the offset of the next page; `None` once the snapshot is read.
+    stream::try_unfold(Some(0u64), move |offset| {
+        let (store, snapshot) = (store.clone(), snapshot.clone());
+        async move {
+            let Some(offset) = offset else {
+                return Ok(None);
+            };
+            let ids = match snapshot_members(&store, &snapshot, offset, EXPORT_PAGE).await? {
+                Some(ids) => ids,
+                // An empty segment's snapshot is no list at all.
+                None if offset == 0 => Vec::new(),
+                None => {
+                    return Err(SegmentError::Cursor(format!(
+                        "the snapshot {snapshot} expired during the export (a count is kept for \
+                         {} minutes); export again",
+                        SNAPSHOT_TTL_SECS / 60
+                    )));
+                }
+            };
+            let next = (ids.len() == EXPORT_PAGE).then_some(offset + EXPORT_PAGE as u64);
+            let leads = store.lead_summaries(&ids).await?;
+            Ok(Some((leads, next)))
+        }
+    })
 }
 
 /// `yyyy-mm-dd` of `at` in China time.

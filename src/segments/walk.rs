@@ -62,6 +62,13 @@ pub struct Found {
     pub took: Duration,
 }
 
+impl Found {
+    /// How long it took, in whole milliseconds.
+    pub fn took_ms(&self) -> u64 {
+        u64::try_from(self.took.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 /// Where the candidates come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Cover {

@@ -17,7 +17,7 @@ use crate::sync::{Serve, sandbox, workdir};
 
 const BATCHTAGGING: &str = "/cgi-bin/tags/members/batchtagging";
 
-const EXPO: &str =
+pub(crate) const EXPO: &str =
     "[[qr]]\nscene = \"expo-2026\"\nname = \"展会\"\ntags = [\"来源:展会\"]\npermanent = true\n";
 
 async fn call(base: &str, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {

@@ -5,6 +5,7 @@ mod admin; // the admin API's guard and shapes
 mod browser;
 mod bulk; // bulk tagging from a segment: dry run, minimum calls, refusals, kill -9 and cancel // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals
+mod cli_segment; // `wxtag segment`: the API's counts, list and CSV from the shell; bulk tagging worked to the end
 mod clock; // WXTAG_CLOCK_OFFSET_SECS: a shifted app, a restart later, send and serve shifted
 mod credentials; // named credentials and roles, the route table guard test, account paths, `wxtag token`
 mod dashboard; // the dashboard's pages, login cookie and tag form; the CSV export

@@ -11,7 +11,7 @@ use crate::helpers::{ADMIN_TOKEN, Spawn, TestApp, xml};
 use crate::tagging::{source_of, tag_names};
 
 /// A PLC menu button and the rule tag three PLC clicks in 30 days derive.
-const PLC_RULE: &str = r#"
+pub(crate) const PLC_RULE: &str = r#"
 [[click]]
 key  = "MENU_PLC"
 tags = ["兴趣:PLC"]
