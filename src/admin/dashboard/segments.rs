@@ -153,7 +153,7 @@ struct BuildPage {
 /// A preview's count and sample.
 struct PreviewView {
     count: u64,
-    took_ms: u128,
+    took_ms: u64,
     complete: bool,
     sample: Vec<String>,
 }
@@ -319,7 +319,7 @@ pub(super) async fn build(
     page.profile = Some(ProfileView::new(t, &rules, &kept, found.count));
     page.preview = Some(PreviewView {
         count: found.count,
-        took_ms: found.took.as_millis(),
+        took_ms: found.took_ms(),
         complete: found.complete,
         sample: found.sample.iter().map(ToString::to_string).collect(),
     });
