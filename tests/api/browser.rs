@@ -1,6 +1,7 @@
 //! A real browser against the dashboard: headless Chromium, driven through chromedriver,
 //! logs in, sees the channel chart, opens a lead and its tags, adds a tag and sees it appear,
-//! then checks the pages fit a phone. Screenshots at desktop and phone width are saved under
+//! then checks the pages fit a phone; and a marketer builds a segment with the builder's
+//! buttons, previews, saves and bulk-tags it. Screenshots at desktop and phone width are saved under
 //! `target/screenshots/` for a person to look at.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them).
@@ -212,15 +213,8 @@ async fn fits_width(browser: &Client) -> bool {
         .unwrap_or(false)
 }
 
-#[tokio::test]
-async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
-    let app = TestApp::spawn_with(Spawn::shipped_channels()).await;
-    seed(&app).await;
-    let driver = Chromedriver::start().await;
-    let browser = driver.browser().await;
-    let lead = "oZK7u2gfYjqLzSIWZf0rsLead1";
-
-    // Logged out, the dashboard asks for the token.
+/// Logs in through the form, from a logged-out browser; the first page is the login's.
+async fn login(browser: &Client, app: &TestApp) {
     browser.goto(&format!("{}/", app.base)).await.unwrap();
     let token = browser
         .wait()
@@ -228,7 +222,7 @@ async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
         .await
         .expect("the login form");
     assert_eq!(browser.current_url().await.unwrap().path(), "/login");
-    screenshot(&browser, "01-login.png").await;
+    screenshot(browser, "01-login.png").await;
     token.send_keys(ADMIN_TOKEN).await.unwrap();
     browser
         .find(Locator::Css(".login button[type=submit]"))
@@ -237,6 +231,180 @@ async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("header nav"))
+        .await
+        .expect("logged in");
+}
+
+/// Clicks the element `css` finds.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+}
+
+/// Types `text` into the (emptied) input `css` finds.
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    let input = browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+}
+
+/// Picks the option `value` of the select `css` finds.
+async fn choose(browser: &Client, css: &str, value: &str) {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+}
+
+/// The text of the element `css` finds.
+async fn text(browser: &Client, css: &str) -> String {
+    browser
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_marketer_builds_a_segment_previews_saves_and_tags_it_in_a_real_browser() {
+    let app = TestApp::spawn_with(Spawn::shipped_channels()).await;
+    seed(&app).await;
+    // Interested in PLC: the story lead, two from the expo, one from the website, one from
+    // an ad; one of the expo's is a customer already.
+    for openid in [
+        "oDemo_expo-2026_5_0",
+        "oDemo_expo-2026_5_1",
+        "oDemo_website_3_0",
+        "oDemo_ad-spring-2026_0_0",
+    ] {
+        app.post_event(&xml::click(openid, "MENU_PRODUCT_A")).await;
+    }
+    let customer = app
+        .http
+        .post(format!("{}/api/leads/oDemo_expo-2026_5_1/tags", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"add": ["客户"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(customer.status().is_success());
+    let members = [
+        "oZK7u2gfYjqLzSIWZf0rsLead1",
+        "oDemo_expo-2026_5_0",
+        "oDemo_website_3_0",
+    ];
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    login(&browser, &app).await;
+    click(&browser, "header nav a[href='/segments']").await;
+    click(&browser, "#new-segment").await;
+
+    // "Followed through the expo or the website, interested in PLC, not yet a customer,
+    // active in the last 30 days", built with the form's own buttons.
+    type_into(&browser, "input[name='v.r-0']", "兴趣:PLC").await;
+    click(&browser, "button[value='group:r']").await;
+    choose(&browser, "select[name='k.r-1-0']", "channel").await;
+    type_into(&browser, "input[name='v.r-1-0']", "expo-2026").await;
+    click(&browser, "button[value='add:r-1']").await;
+    choose(&browser, "select[name='k.r-1-1']", "channel").await;
+    type_into(&browser, "input[name='v.r-1-1']", "website").await;
+    click(&browser, "button[value='group:r']").await;
+    choose(&browser, "select[name='k.r-2']", "none").await;
+    type_into(&browser, "input[name='v.r-2-0']", "客户").await;
+    click(&browser, "button[value='add:r']").await;
+    choose(&browser, "select[name='k.r-3']", "last_seen_within_days").await;
+    click(&browser, "#preview").await;
+    type_into(&browser, "input[name='d.r-3']", "30").await;
+    click(&browser, "#preview").await;
+    let count = text(&browser, "#preview-count").await;
+    assert_eq!(count, "3 位线索");
+    let profile = text(&browser, "#profile").await;
+    assert!(
+        profile.contains("兴趣:PLC") && profile.contains("100%"),
+        "{profile}"
+    );
+    screenshot(&browser, "11-segment-builder.png").await;
+
+    type_into(&browser, "#segment-name", "展会官网 PLC 活跃").await;
+    click(&browser, "#save").await;
+    let size = text(&browser, "#segment-members").await;
+    assert!(size.starts_with("3 位线索"), "{size}");
+    let listed = text(&browser, "#members").await;
+    for member in members {
+        assert!(listed.contains(member), "{member} in {listed}");
+    }
+    browser
+        .find(Locator::Css("svg#trend-chart"))
+        .await
+        .expect("the 30-day trend");
+    screenshot(&browser, "12-segment.png").await;
+
+    // Bulk tagging: the dry run first, then the job, watched until it is done.
+    type_into(&browser, "#bulk input[name=add]", "活动:回访").await;
+    click(&browser, "#dry-run").await;
+    assert_eq!(text(&browser, "#dry-leads").await, "3");
+    assert_eq!(text(&browser, "#dry-changes").await, "3");
+    screenshot(&browser, "13-segment-dry-run.png").await;
+    click(&browser, "#confirm-bulk").await;
+    eventually(Duration::from_secs(30), || async {
+        let state = browser.find(Locator::Css("#job-state")).await.ok()?;
+        (state.text().await.ok()? == "已完成").then_some(())
+    })
+    .await;
+    for member in members {
+        let tags = app.lead(member).await["tags"].to_string();
+        assert!(
+            tags.contains("segment:展会官网 PLC 活跃"),
+            "{member}: {tags}"
+        );
+    }
+
+    browser.set_window_size(390, 1400).await.unwrap();
+    for (path, name) in [
+        ("/build", "14-phone-builder.png"),
+        ("/segments", "15-phone-segments.png"),
+    ] {
+        browser.goto(&format!("{}{path}", app.base)).await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap();
+        assert!(fits_width(&browser).await, "{path} is wider than a phone");
+        screenshot(&browser, name).await;
+    }
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
+    let app = TestApp::spawn_with(Spawn::shipped_channels()).await;
+    seed(&app).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    let lead = "oZK7u2gfYjqLzSIWZf0rsLead1";
+
+    login(&browser, &app).await;
 
     // The marketer: which channel brought the most leads?
     browser

@@ -239,6 +239,35 @@ pub enum Draft {
     Leaf(Leaf),
 }
 
+impl Leaf {
+    /// The condition in words, as the segment's page lists it: `有互动 最近 30 天`.
+    pub fn summary(&self, t: &'static Words) -> String {
+        let mut out = self.kind.label(t).to_owned();
+        let inputs = self.kind.inputs();
+        if self.kind == LeafKind::Subscribed {
+            let state = if self.value == "no" {
+                t.unsubscribed
+            } else {
+                t.subscribed
+            };
+            out.push_str(&format!(" {state}"));
+        } else if inputs.value {
+            out.push_str(&format!(" {}", self.value));
+        }
+        if inputs.bounds {
+            for (sign, bound) in [("≥", &self.least), ("≤", &self.most)] {
+                if !bound.is_empty() {
+                    out.push_str(&format!(" {sign} {bound}"));
+                }
+            }
+        }
+        if inputs.days {
+            out.push_str(&format!(" {} {} {}", t.within, self.days, t.days));
+        }
+        out
+    }
+}
+
 /// What a builder post asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -804,6 +833,30 @@ mod tests {
         ] {
             assert_eq!(Draft::from_json(&hidden), None, "{hidden}");
         }
+    }
+
+    #[test]
+    fn a_condition_reads_in_words() {
+        let t = &crate::admin::dashboard::words::ZH;
+        let leaf = |kind, value: &str, days: &str, least: &str| Leaf {
+            kind,
+            value: value.to_owned(),
+            days: days.to_owned(),
+            least: least.to_owned(),
+            most: String::new(),
+        };
+        assert_eq!(
+            leaf(LeafKind::LastSeen, "", "30", "").summary(t),
+            "有互动 最近 30 天"
+        );
+        assert_eq!(
+            leaf(LeafKind::Count, "keyword:PLC", "30", "3").summary(t),
+            "互动次数 keyword:PLC ≥ 3 最近 30 天"
+        );
+        assert_eq!(
+            leaf(LeafKind::Subscribed, "no", "", "").summary(t),
+            "关注状态 已取关"
+        );
     }
 
     #[test]

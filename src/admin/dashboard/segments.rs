@@ -5,8 +5,9 @@
 //!
 //! The builder counts on "preview" and on "save", not on every added row, so building stays
 //! quick at a million leads; the page of a saved segment reads the profile kept with its last
-//! count. While a bulk job runs, its page refreshes itself every two seconds (a `meta`
-//! refresh: no script).
+//! count. While a bulk job runs, the segment's page shows its progress at the top and
+//! refreshes itself every two seconds (a `meta` refresh: no script; the page's address has
+//! no `#fragment`, which would turn the refresh into a scroll).
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -20,11 +21,11 @@ use super::words::Words;
 use super::{Lang, Nav, PageError, html, same_origin, see_other};
 use crate::admin::segments::{checked_tags, delete_recorded};
 use crate::admin::{ApiError, Caller, audit};
-use crate::domain::{Clock, SegmentName};
+use crate::domain::{Clock, SegmentName, UnixTime};
 use crate::rules::{LiveRules, Rules};
 use crate::segments::jobs::{self, DryRun, JobStatus};
 use crate::segments::{self, Cursor, Listed, SegmentError, profile};
-use crate::store::{Lead, SegmentProfile, Share, Store};
+use crate::store::{Lead, SEGMENT_DAYS, SegmentProfile, Share, Store, china_time};
 
 /// Members per page of a segment.
 const PAGE: usize = 50;
@@ -332,6 +333,8 @@ pub(super) async fn build(
 struct SegmentPage {
     nav: Nav,
     name: String,
+    /// The condition as the builder's rows, empty when the builder cannot show it.
+    rows: Vec<Row>,
     when_json: String,
     members: Option<u64>,
     counted_at: String,
@@ -434,15 +437,11 @@ impl Shown<'_> {
             Some(id) => jobs::status(self.store, id).await?,
             None => None,
         };
-        let days: Vec<String> = listed.days.iter().map(|d| d.date.clone()).collect();
+        let (days, values) = trend(&listed, now);
         let series = Series {
             name: name.to_string(),
             colour: 0,
-            values: listed
-                .days
-                .iter()
-                .map(|d| i64::try_from(d.members).unwrap_or(i64::MAX))
-                .collect(),
+            values,
         };
         let profile = listed
             .profile
@@ -452,6 +451,9 @@ impl Shown<'_> {
         Ok(SegmentPage {
             nav: self.lang.nav("segments"),
             name: name.to_string(),
+            rows: Draft::from_json(&listed.when)
+                .map(|d| d.rows())
+                .unwrap_or_default(),
             when_json: pretty(&listed.when),
             members: listed.members,
             counted_at: listed
@@ -480,6 +482,31 @@ impl Shown<'_> {
             tag_options,
         })
     }
+}
+
+/// The trend's days, the last [`SEGMENT_DAYS`] up to today (China time), and the members
+/// counted on each (0 for a day without a count, before the segment was made).
+fn trend(listed: &Listed, now: UnixTime) -> (Vec<String>, Vec<i64>) {
+    let today = chrono::DateTime::from_timestamp(now.0, 0)
+        .unwrap_or_default()
+        .with_timezone(&china_time())
+        .date_naive();
+    let days: Vec<String> = (0..SEGMENT_DAYS as u64)
+        .rev()
+        .filter_map(|back| today.checked_sub_days(chrono::Days::new(back)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .collect();
+    let values = days
+        .iter()
+        .map(|day| {
+            listed
+                .days
+                .iter()
+                .find(|d| &d.date == day)
+                .map_or(0, |d| i64::try_from(d.members).unwrap_or(i64::MAX))
+        })
+        .collect();
+    (days, values)
 }
 
 /// `GET /segments/{name}?cursor=&job=`: the segment's page.
@@ -560,7 +587,7 @@ pub(super) async fn bulk(
             let id = jobs::start(&store, &rules, &name, &tags, &caller.name, now).await?;
             audit::record(&store, now, &caller.name, "segment.tags", name.as_str()).await;
             let location = format!(
-                "/segments/{}?job={}#bulk",
+                "/segments/{}?job={}",
                 path_part(name.as_str()),
                 path_part(&id)
             );
