@@ -16,6 +16,10 @@
 //! when its count is older than [`segments::REFRESH_SECS`]: that keeps each segment's
 //! members per day, and notices the leads that entered it.
 //!
+//! It also keeps the seen-on-day sets that segments' date conditions use (their expiry, and
+//! a backfill of the leads that were there before them: [`SEEN_FILL`] leads a pass, the next
+//! pass at once until it is done).
+//!
 //! The same loop runs the backfill: when the derived sections change (a rule added on
 //! reload), every existing lead is made due once, a chunk at a time and paced across
 //! processes, and the passes then derive them from their touch history.
@@ -44,6 +48,10 @@ pub const BACKFILL_CHUNK: usize = 200;
 /// Seconds between two backfill steps, across every process.
 pub const BACKFILL_PACE_SECS: i64 = 1;
 
+/// How many leads one pass adds to the seen-on-day sets while their backfill runs: a few
+/// milliseconds of Redis, so a million leads take some 100 passes back to back.
+pub const SEEN_FILL: usize = 10_000;
+
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pass {
@@ -59,6 +67,10 @@ pub struct Pass {
     pub jobs_pending: bool,
     /// The saved segment recounted in this pass, if one was due.
     pub recounted: Option<SegmentName>,
+    /// Leads added to the seen-on-day sets by their backfill in this pass.
+    pub seen_filled: u64,
+    /// True while that backfill has more to do.
+    pub seen_pending: bool,
 }
 
 /// The most bulk job steps one pass does before the rules over time get their turn again.
@@ -90,7 +102,9 @@ impl Scheduler {
     pub async fn run_until_stopped(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         loop {
             let pause = match self.pass().await {
-                Ok(pass) if pass.claimed == BATCH || pass.jobs_pending => Duration::ZERO,
+                Ok(pass) if pass.claimed == BATCH || pass.jobs_pending || pass.seen_pending => {
+                    Duration::ZERO
+                }
                 Ok(_) => POLL,
                 Err(error) => {
                     tracing::warn!(%error, "scheduler pass failed; retrying at the next poll");
@@ -104,11 +118,16 @@ impl Scheduler {
         }
     }
 
-    /// One pass: a backfill step if one is due, every lead due now (up to [`BATCH`]), up to
-    /// [`JOB_STEPS`] steps of the running bulk jobs, then the saved segment whose count is
-    /// the oldest, if it is due.
+    /// One pass: a backfill step if one is due, every lead due now (up to [`BATCH`]), the
+    /// seen-on-day sets' upkeep, up to [`JOB_STEPS`] steps of the running bulk jobs, then the
+    /// saved segment whose count is the oldest, if it is due.
     pub async fn pass(&self) -> Result<Pass, StoreError> {
         let mut pass = self.derive().await?;
+        let now = self.clock.now();
+        self.store.keep_seen(now).await?;
+        let filled = self.store.backfill_seen(SEEN_FILL, now).await?;
+        pass.seen_filled = filled.leads;
+        pass.seen_pending = !filled.done;
         let worked = jobs::work(&self.store, &self.owner, JOB_STEPS, self.clock.now()).await?;
         pass.job_steps = worked.steps;
         pass.jobs_pending = worked.more;

@@ -21,7 +21,7 @@ use futures_util::{TryStreamExt, stream};
 use crate::domain::{OpenId, TagName, UnixTime};
 use crate::rules::Rules;
 use crate::rules::condition::{Bound, Condition, Reads};
-use crate::store::{LeadSet, ProfileField, StateRead, Store, StoreError};
+use crate::store::{LeadSet, ProfileField, StateRead, Store, StoreError, seen_since};
 
 /// Candidates decided per step.
 pub const CHUNK: usize = 500;
@@ -104,7 +104,7 @@ where
     Fut: std::future::Future<Output = Result<(), StoreError>>,
 {
     let started = Instant::now();
-    let plan = plan(store, rules, condition).await?;
+    let plan = plan(store, rules, condition, now).await?;
     let mut out = Found {
         count: 0,
         sample: Vec::new(),
@@ -151,11 +151,48 @@ fn pick(picked: &mut Vec<OpenId>, seen: u64, member: &OpenId) {
     }
 }
 
+/// What the leaves of a bound mean in sets: the registered tags (for prefixes) and, once the
+/// seen-on-day sets are complete, the moment they are read at.
+struct Resolver {
+    registry: Vec<TagName>,
+    seen_at: Option<UnixTime>,
+}
+
+impl Resolver {
+    /// The sets whose union holds every lead a leaf bound admits; `None` for a bound no
+    /// set narrows (or a combinator).
+    fn sets_of(&self, bound: &Bound) -> Option<Vec<LeadSet>> {
+        match bound {
+            Bound::Tag(tag) => Some(vec![LeadSet::Tag(tag.clone())]),
+            Bound::Channel(scene) => Some(vec![LeadSet::Channel(scene.clone())]),
+            Bound::TagPrefix(prefix) => Some(under_prefix(&self.registry, prefix).collect()),
+            Bound::LastSeen(days) => {
+                let now = self.seen_at?;
+                seen_since(UnixTime(now.0 - i64::from(*days) * DAY), now)
+            }
+            Bound::Every | Bound::All(_) | Bound::Any(_) => None,
+        }
+    }
+}
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+
+/// True when a bound names a date leaf (so the seen-on-day sets are worth asking about).
+fn names_dates(bound: &Bound) -> bool {
+    match bound {
+        Bound::LastSeen(_) => true,
+        Bound::All(bounds) | Bound::Any(bounds) => bounds.iter().any(names_dates),
+        Bound::Every | Bound::Tag(_) | Bound::TagPrefix(_) | Bound::Channel(_) => false,
+    }
+}
+
 /// Resolves the condition's bound against the sets' sizes and the tag registry.
 async fn plan<'a>(
     store: &Store,
     rules: &Rules,
     condition: &'a Condition,
+    now: UnixTime,
 ) -> Result<Plan<'a>, StoreError> {
     let bound = condition.bound();
     let reads = condition.reads();
@@ -170,9 +207,14 @@ async fn plan<'a>(
     } else {
         Vec::new()
     };
-    let sets = read_sets(&reads, &registry);
+    let seen_ready = names_dates(&bound) && store.seen_ready().await?;
+    let resolver = Resolver {
+        seen_at: seen_ready.then_some(now),
+        registry,
+    };
+    let sets = read_sets(&reads, &resolver.registry);
     let mut sized: BTreeSet<LeadSet> = sets.iter().cloned().collect();
-    bound_sets(&bound, &registry, &mut sized);
+    bound_sets(&bound, &resolver, &mut sized);
     let sized: Vec<LeadSet> = sized.into_iter().collect();
     let sizes: BTreeMap<LeadSet, u64> = sized
         .iter()
@@ -180,7 +222,7 @@ async fn plan<'a>(
         .zip(store.set_sizes(&sized).await?)
         .collect();
     let leads = store.lead_count().await?;
-    let cover = match cover(&bound, &registry, &sizes) {
+    let cover = match cover(&bound, &resolver, &sizes) {
         (Cover::Sets(sets), total) if total < leads => Cover::Sets(sets),
         _ => Cover::Every,
     };
@@ -192,6 +234,7 @@ async fn plan<'a>(
             match set {
                 LeadSet::Tag(tag) => read.tags.push(tag),
                 LeadSet::Channel(_) => read.channels = true,
+                LeadSet::SeenOn(_) => {}
             }
         }
         Vec::new()
@@ -240,22 +283,16 @@ fn read_sets(reads: &Reads, registry: &[TagName]) -> Vec<LeadSet> {
     sets.into_iter().collect()
 }
 
-/// Every set `bound` names, tag prefixes expanded: the sets whose sizes choose the cover.
-fn bound_sets(bound: &Bound, registry: &[TagName], out: &mut BTreeSet<LeadSet>) {
+/// Every set `bound` names, tag prefixes and date windows expanded: the sets whose sizes
+/// choose the cover.
+fn bound_sets(bound: &Bound, resolver: &Resolver, out: &mut BTreeSet<LeadSet>) {
     match bound {
-        Bound::Every => {}
-        Bound::Tag(tag) => {
-            out.insert(LeadSet::Tag(tag.clone()));
-        }
-        Bound::Channel(scene) => {
-            out.insert(LeadSet::Channel(scene.clone()));
-        }
-        Bound::TagPrefix(prefix) => out.extend(under_prefix(registry, prefix)),
         Bound::All(bounds) | Bound::Any(bounds) => {
             for b in bounds {
-                bound_sets(b, registry, out);
+                bound_sets(b, resolver, out);
             }
         }
+        leaf => out.extend(resolver.sets_of(leaf).unwrap_or_default()),
     }
 }
 
@@ -274,33 +311,18 @@ fn under_prefix<'r>(
 /// The cheapest union of sets that holds every lead `bound` admits, and its total size
 /// (`Every` when no set narrows it). A size missing from `sizes` counts as unknown: as big
 /// as every lead.
-fn cover(bound: &Bound, registry: &[TagName], sizes: &BTreeMap<LeadSet, u64>) -> (Cover, u64) {
-    let of = |set: LeadSet| {
-        let size = sizes.get(&set).copied().unwrap_or(u64::MAX);
-        (Cover::Sets(vec![set]), size)
-    };
+fn cover(bound: &Bound, resolver: &Resolver, sizes: &BTreeMap<LeadSet, u64>) -> (Cover, u64) {
     match bound {
-        Bound::Every => (Cover::Every, u64::MAX),
-        Bound::Tag(tag) => of(LeadSet::Tag(tag.clone())),
-        Bound::Channel(scene) => of(LeadSet::Channel(scene.clone())),
-        Bound::TagPrefix(prefix) => {
-            let under: Vec<LeadSet> = under_prefix(registry, prefix).collect();
-            let total = under
-                .iter()
-                .map(|s| sizes.get(s).copied().unwrap_or(u64::MAX))
-                .fold(0, u64::saturating_add);
-            (Cover::Sets(under), total)
-        }
         Bound::All(bounds) => bounds
             .iter()
-            .map(|b| cover(b, registry, sizes))
+            .map(|b| cover(b, resolver, sizes))
             .min_by_key(|(_, total)| *total)
             .unwrap_or((Cover::Every, u64::MAX)),
         Bound::Any(bounds) => {
             let mut union = Vec::new();
             let mut total = 0u64;
             for b in bounds {
-                match cover(b, registry, sizes) {
+                match cover(b, resolver, sizes) {
                     (Cover::Every, _) => return (Cover::Every, u64::MAX),
                     (Cover::Sets(sets), size) => {
                         union.extend(sets);
@@ -310,6 +332,16 @@ fn cover(bound: &Bound, registry: &[TagName], sizes: &BTreeMap<LeadSet, u64>) ->
             }
             (Cover::Sets(union), total)
         }
+        leaf => match resolver.sets_of(leaf) {
+            None => (Cover::Every, u64::MAX),
+            Some(sets) => {
+                let total = sets
+                    .iter()
+                    .map(|s| sizes.get(s).copied().unwrap_or(u64::MAX))
+                    .fold(0, u64::saturating_add);
+                (Cover::Sets(sets), total)
+            }
+        },
     }
 }
 
@@ -420,6 +452,7 @@ async fn decide(
                     tags.insert(tag.to_string());
                 }
                 LeadSet::Channel(scene) => state.channels.push(scene.to_string()),
+                LeadSet::SeenOn(_) => {}
             }
         }
         if rules.holds(plan.condition, &state, &tags, now) {
@@ -478,22 +511,45 @@ mod tests {
         ]
         .into_iter()
         .collect();
+        let resolver = Resolver {
+            registry,
+            seen_at: None,
+        };
         let prefix = Bound::TagPrefix("兴趣:".to_owned());
-        let (c, total) = cover(&prefix, &registry, &sizes);
+        let (c, total) = cover(&prefix, &resolver, &sizes);
         assert_eq!(c, Cover::Sets(vec![tag("兴趣:PLC"), tag("兴趣:HMI")]));
         assert_eq!(total, 500);
         let all = Bound::All(vec![
             Bound::Channel(Scene::parse("expo").unwrap()),
             prefix.clone(),
         ]);
-        assert_eq!(cover(&all, &registry, &sizes).1, 500);
+        assert_eq!(cover(&all, &resolver, &sizes).1, 500);
         let any = Bound::Any(vec![prefix, Bound::Every]);
-        assert_eq!(cover(&any, &registry, &sizes).0, Cover::Every);
+        assert_eq!(cover(&any, &resolver, &sizes).0, Cover::Every);
         let unknown = Bound::Tag(TagName::parse("never").unwrap());
         assert_eq!(
-            cover(&unknown, &registry, &sizes).1,
+            cover(&unknown, &resolver, &sizes).1,
             u64::MAX,
             "a set whose size was not read is taken as every lead"
+        );
+        let recent = Bound::LastSeen(1);
+        assert_eq!(
+            cover(&recent, &resolver, &sizes).0,
+            Cover::Every,
+            "no seen-on-day sets until they are complete"
+        );
+        let now = UnixTime(1_796_230_800);
+        let ready = Resolver {
+            seen_at: Some(now),
+            ..resolver
+        };
+        let days = seen_since(UnixTime(now.0 - DAY), now).unwrap();
+        let sizes: BTreeMap<LeadSet, u64> = days.iter().cloned().map(|d| (d, 40)).collect();
+        assert_eq!(cover(&recent, &ready, &sizes), (Cover::Sets(days), 80));
+        assert_eq!(
+            cover(&Bound::LastSeen(400), &ready, &sizes).0,
+            Cover::Every,
+            "longer than the sets are kept"
         );
     }
 }

@@ -14,6 +14,8 @@
 //! | `wx:{A}:tag:<tag>` | set | openids carrying the tag |
 //! | `wx:{A}:chan:<scene>` | set | openids that came through the channel |
 //! | `wx:{A}:tags` | hash | every tag ever applied → the time it was first applied |
+//! | `wx:{A}:seen:<yyyymmdd>` | set | openids whose last seen moved to that day (China time); expires `SEEN_DAYS` after it (see `store::seen`) |
+//! | `wx:{A}:seenfill` | hash | the backfill of the `seen:` sets: `pos` the next index into `leads`, `done` `1` once every lead was added; kept for good |
 //! | `wx:{A}:day:<yyyymmdd>` | hash | per-channel counters of one day, fields `<scene>\|<f,s,u,n>` |
 //! | `wx:{A}:dd:<sha1>` | string | a delivery already handled (dedup), with a TTL |
 //! | `wx:{A}:outbox` | stream | leads whose tags changed, for the sync worker (group `sync`) |
@@ -35,7 +37,7 @@
 //! | `wx:{A}:due` | sorted set | leads the rules over time must evaluate again → when (unix s); a lead leaves it when nothing about it can change with time alone |
 //! | `wx:{A}:backfill` | hash | the backfill job: `fp` the derived sections' fingerprint, `cur` the next index into `leads`, `next` the earliest time of the next step (unix s), `done` `1` when every lead was enqueued; kept for good |
 //! | `wx:{A}:segs` | hash | saved segment name → its definition (JSON: `when`, who saved it, when) |
-//! | `wx:{A}:segcount` | hash | saved segment name → its last count (JSON: members, when counted, the snapshot, the definition's digest) |
+//! | `wx:{A}:segcount` | hash | saved segment name → its last count (JSON: members, when counted, the snapshot, the definition's digest, the profile of a random pick of members) |
 //! | `wx:{A}:segday:<name>` | hash | a saved segment's members per day (`yyyy-mm-dd`, China time), the last 30 days |
 //! | `wx:{A}:job:<id>` | hash | a bulk job: `def` (JSON: segment, tags to add and remove, who, snapshot, total, created), `state`, `done`, `error`; kept 30 days after it ends |
 //! | `wx:{A}:jobs` | sorted set | the newest 100 jobs' ids → when they started |
@@ -110,6 +112,17 @@ impl Keys {
     /// The leads that came through one channel.
     pub fn channel_members(&self, scene: &Scene) -> String {
         self.key(&["chan:", scene.as_str()])
+    }
+
+    /// The leads whose last seen moved to a day (`yyyymmdd`, China time): the index of
+    /// segments' `last_seen_within_days` (see `store::seen`).
+    pub fn seen_on(&self, day: &str) -> String {
+        self.key(&["seen:", day])
+    }
+
+    /// How far the backfill of the seen-on-day sets has gone through the leads index.
+    pub fn seen_fill(&self) -> String {
+        self.key(&["seenfill"])
     }
 
     /// Every tag ever applied.

@@ -17,6 +17,7 @@ mod leases;
 mod outbox;
 mod query;
 mod registry;
+mod seen;
 mod segments;
 mod state;
 mod sync_leads;
@@ -41,6 +42,7 @@ pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
 pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
 };
+pub use seen::{SEEN_DAYS, SeenFill, seen_since};
 pub use segments::{
     LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, SegmentProfile, Share,
     StateRead,
@@ -372,6 +374,7 @@ impl Store {
         for (tag, _) in add.iter().chain(remove) {
             invocation.key(keys.tag_members(tag));
         }
+        invocation.key(keys.seen_on(&day_of(touch.at)));
         // The tags this touch may add: its own, then the derived ones.
         let added = || {
             let touch_tags = touch.tags.iter().map(|(t, _)| *t);

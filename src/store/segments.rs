@@ -22,6 +22,8 @@ pub enum LeadSet {
     Tag(TagName),
     /// The leads that came through a channel (first or later).
     Channel(Scene),
+    /// The leads whose last seen moved to a day (`yyyymmdd`, China time; see `store::seen`).
+    SeenOn(String),
 }
 
 /// What a segment's evaluation reads of each lead it looks at: only the fields it needs,
@@ -165,6 +167,7 @@ impl Store {
         match set {
             LeadSet::Tag(tag) => self.keys.tag_members(tag),
             LeadSet::Channel(scene) => self.keys.channel_members(scene),
+            LeadSet::SeenOn(day) => self.keys.seen_on(day),
         }
     }
 

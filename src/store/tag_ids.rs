@@ -78,6 +78,7 @@ impl Store {
         for openid in members {
             invocation.key(keys.lead(openid));
         }
+        invocation.key(keys.seen_on(&super::day_of(at)));
         invocation.arg(name.as_str()).arg(id.0).arg(at.0);
         for openid in members {
             invocation.arg(openid.as_str());

@@ -21,6 +21,8 @@ pub(crate) const EXPO: &str =
     "[[qr]]\nscene = \"expo-2026\"\nname = \"展会\"\ntags = [\"来源:展会\"]\npermanent = true\n";
 
 async fn call(base: &str, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    // This file's tests may run alone: no other test has installed it then.
+    wxtag::wechat::api::install_crypto_provider();
     let mut request = reqwest::Client::new()
         .request(method, format!("{base}{path}"))
         .bearer_auth(ADMIN_TOKEN);

@@ -163,6 +163,50 @@ async fn brute_force(
         .collect()
 }
 
+/// Checks every condition of `table` against the brute force: the count, the sample and a
+/// snapshot holding each member once. Returns how many were not empty.
+async fn check_table(
+    store: &Store,
+    rules: &Rules,
+    leads: &[OpenId],
+    now: UnixTime,
+    table: &[serde_json::Value],
+) -> usize {
+    let mut nonempty = 0;
+    for when in table {
+        let condition = Condition::from_json(when).unwrap();
+        let expected = brute_force(store, rules, &condition, leads, now).await;
+        let found = segments::preview(store, rules, &condition, now)
+            .await
+            .unwrap();
+        assert_eq!(found.count, expected.len() as u64, "{when}");
+        assert!(found.complete);
+        assert_eq!(
+            found.sample.len(),
+            expected.len().min(segments::SAMPLE),
+            "{when}"
+        );
+        assert!(found.sample.iter().all(|o| expected.contains(o)), "{when}");
+
+        let (snapshotted, id) = segments::snapshot(store, rules, &condition, now)
+            .await
+            .unwrap();
+        assert_eq!(snapshotted.count, found.count);
+        let members = segments::snapshot_members(store, &id, 0, 100_000)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        let unique: HashSet<&OpenId> = members.iter().collect();
+        assert_eq!(unique.len(), members.len(), "each member once: {when}");
+        let members: BTreeSet<OpenId> = members.into_iter().collect();
+        assert_eq!(members, expected, "{when}");
+        if !expected.is_empty() {
+            nonempty += 1;
+        }
+    }
+    nonempty
+}
+
 #[tokio::test]
 async fn counts_equal_a_brute_force_evaluation_for_nested_conditions() {
     let redis = TestRedis::start().await;
@@ -180,7 +224,10 @@ async fn counts_equal_a_brute_force_evaluation_for_nested_conditions() {
             {"none": ["客户"]},
         ]}),
         json!({"all": [{"last_seen_within_days": 30}, {"tag_prefix": "兴趣:"}]}),
+        json!({"last_seen_within_days": 7}),
+        json!({"any": [{"last_seen_within_days": 3}, "vip"]}),
         json!({"count": ["keyword:PLC", "click:MENU_PRODUCT_A"], "at_least": 2, "within_days": 30}),
+        json!({"count": ["keyword:试用"], "at_least": 1, "within_days": 14}),
         json!({"any": [
             {"all": [{"first_channel": "baidu-ads"}, {"subscribed": true}]},
             {"all": [{"tag_prefix": "行业:"}, {"first_seen_within_days": 45}]},
@@ -192,41 +239,46 @@ async fn counts_equal_a_brute_force_evaluation_for_nested_conditions() {
         json!({"all": ["vip", "没有这个标签"]}),
         json!({"tag_prefix": "没有:"}),
     ];
-    let mut nonempty = 0;
-    for when in &table {
-        let condition = Condition::from_json(when).unwrap();
-        let expected = brute_force(&store, &rules, &condition, &leads, now).await;
-        let found = segments::preview(&store, &rules, &condition, now)
-            .await
-            .unwrap();
-        assert_eq!(found.count, expected.len() as u64, "{when}");
-        assert!(found.complete);
-        assert_eq!(
-            found.sample.len(),
-            expected.len().min(segments::SAMPLE),
-            "{when}"
-        );
-        assert!(found.sample.iter().all(|o| expected.contains(o)), "{when}");
-
-        let (snapshotted, id) = segments::snapshot(&store, &rules, &condition, now)
-            .await
-            .unwrap();
-        assert_eq!(snapshotted.count, found.count);
-        let members = segments::snapshot_members(&store, &id, 0, 100_000)
-            .await
-            .unwrap()
-            .unwrap_or_default();
-        let unique: HashSet<&OpenId> = members.iter().collect();
-        assert_eq!(unique.len(), members.len(), "each member once: {when}");
-        let members: BTreeSet<OpenId> = members.into_iter().collect();
-        assert_eq!(members, expected, "{when}");
-        if !expected.is_empty() {
-            nonempty += 1;
-        }
-    }
+    // Before the seen-on-day sets are complete, date conditions walk every lead.
+    let recent = Condition::from_json(&json!({"last_seen_within_days": 7})).unwrap();
+    let walked = segments::preview(&store, &rules, &recent, now)
+        .await
+        .unwrap();
+    assert_eq!(walked.examined, leads.len() as u64);
+    let nonempty = check_table(&store, &rules, &leads, now, &table).await;
     assert!(
-        nonempty >= 9,
+        nonempty >= 11,
         "the mix makes most segments non-empty: {nonempty}"
+    );
+
+    // As after an upgrade: the sets are gone (the leads came before them), and the
+    // backfill puts every lead back in the set of its last seen day.
+    let mut conn = redis.conn().await;
+    let stale: Vec<String> = conn.keys(format!("wx:{{{APPID}}}:seen*")).await.unwrap();
+    assert!(
+        stale.len() > 90,
+        "one set a day the seeded leads were seen: {stale:?}"
+    );
+    let () = conn.del(&stale).await.unwrap();
+    // 700 a step: the third step finds the index's end with nothing left to read.
+    let mut steps = 0;
+    while !store.backfill_seen(700, now).await.unwrap().done {
+        steps += 1;
+        assert!(steps < 10, "the backfill ends");
+    }
+    assert!(store.seen_ready().await.unwrap());
+    assert_eq!(
+        check_table(&store, &rules, &leads, now, &table).await,
+        nonempty
+    );
+    let indexed = segments::preview(&store, &rules, &recent, now)
+        .await
+        .unwrap();
+    assert_eq!(indexed.count, walked.count);
+    assert!(
+        indexed.examined < leads.len() as u64 / 3,
+        "the last week's sets, not every lead: {}",
+        indexed.examined
     );
 }
 

@@ -696,6 +696,7 @@ impl Serve {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
+        wxtag::wechat::api::install_crypto_provider();
         let http = reqwest::Client::new();
         eventually(Duration::from_secs(20), || async {
             let up = http.get(format!("{base}/healthz")).send().await;

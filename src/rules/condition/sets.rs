@@ -5,7 +5,10 @@
 //! ([`Condition::holds`]) about each; the bound only decides where to look. It is sound
 //! because every leaf maps to a superset of the leads it holds for: a `tag` to the tag's set,
 //! `channel` and `first_channel` to the channel's set (a lead's first channel is in it too),
-//! `tag_prefix` to the union of the sets of the tags it covers, anything else to every lead.
+//! `tag_prefix` to the union of the sets of the tags it covers; `last_seen_within_days`, and
+//! a `count` or `event` of at least one in a window, to the leads touched in that window
+//! (whose last touch is in it, as every touch counted moves last seen up to its time);
+//! anything else to every lead.
 
 use std::collections::BTreeSet;
 
@@ -24,6 +27,8 @@ pub enum Bound {
     TagPrefix(String),
     /// The members of one channel's set.
     Channel(Scene),
+    /// The leads last seen less than this many days ago.
+    LastSeen(u32),
     /// Members of every bound.
     All(Vec<Bound>),
     /// Members of any bound.
@@ -98,6 +103,10 @@ fn bound(node: &Node) -> Bound {
         Node::Tag(tag) => Bound::Tag(tag.clone()),
         Node::TagPrefix(prefix) => Bound::TagPrefix(prefix.clone()),
         Node::Channel(scene) | Node::FirstChannel(scene) => Bound::Channel(scene.clone()),
+        Node::LastSeenWithin(days) => Bound::LastSeen(*days),
+        Node::Count(w) | Node::Event { window: w, .. } if w.at_least >= 1 => {
+            Bound::LastSeen(w.days)
+        }
         Node::All(children) => {
             let mut narrowing: Vec<Bound> = children
                 .iter()
@@ -124,7 +133,6 @@ fn bound(node: &Node) -> Bound {
         Node::None(_)
         | Node::Subscribed(_)
         | Node::FirstSeenWithin(_)
-        | Node::LastSeenWithin(_)
         | Node::Inactive(_)
         | Node::Score(_)
         | Node::Field { .. }
@@ -164,7 +172,29 @@ mod tests {
             Bound::All(vec![
                 Bound::Any(vec![channel("expo"), channel("web")]),
                 tag("兴趣:PLC"),
+                Bound::LastSeen(30),
             ])
+        );
+        let touched = |at_least: u64| {
+            condition(json!({"count": ["click:A"], "at_least": at_least, "within_days": 7})).bound()
+        };
+        assert_eq!(
+            touched(1),
+            Bound::LastSeen(7),
+            "a touch in 7 days: seen in 7 days"
+        );
+        assert_eq!(
+            touched(0),
+            Bound::Every,
+            "none at all holds for the untouched"
+        );
+        assert_eq!(
+            condition(json!({"count": ["click:A"], "at_most": 2, "within_days": 7})).bound(),
+            Bound::Every
+        );
+        assert_eq!(
+            condition(json!({"inactive_days": 30})).bound(),
+            Bound::Every
         );
         let wide = condition(json!({"any": ["a", {"subscribed": true}]}));
         assert_eq!(wide.bound(), Bound::Every);

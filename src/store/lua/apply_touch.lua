@@ -10,6 +10,7 @@
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
 -- KEYS[d+1 .. d+a+r] the member sets of the derived tags to add, then to remove (d is the last
 --                   key before them)
+-- KEYS[#KEYS]       the set of leads last seen on the touch's day (the last key)
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
 -- ARGV[4] effect: follow | scan | unfollow | location | other | system
@@ -194,6 +195,7 @@ local last_seen = tonumber(known[6])
 if is_new or not last_seen
   or (effect ~= 'location' and effect ~= 'unfollow' and tonumber(now) > last_seen) then
   put(F_LAST_SEEN, now)
+  redis.call('SADD', KEYS[#KEYS], openid)
 end
 
 -- Subscription. Only a follower can message or click: someone first seen that way follows.

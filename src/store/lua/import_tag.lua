@@ -6,6 +6,7 @@
 -- KEYS[1] tag registry (hash)   KEYS[2] the tag's member set   KEYS[3] every lead (list)
 -- KEYS[4] external tags (set)   KEYS[5] tag name -> WeChat id (hash)
 -- KEYS[6 .. 5+n] the members' lead hashes, same order as ARGV[4 ..]
+-- KEYS[6+n]       the set of leads last seen today (the last key)
 --
 -- ARGV[1] tag name   ARGV[2] WeChat tag id   ARGV[3] now (unix s)   ARGV[4 ..] openids
 --
@@ -32,6 +33,7 @@ for i = 4, #ARGV do
   local openid, lead = ARGV[i], KEYS[i + 2]
   if redis.call('HSETNX', lead, F_FIRST_SEEN, now) == 1 then
     redis.call('HSET', lead, F_LAST_SEEN, now, F_SUBSCRIBED, '1')
+    redis.call('SADD', KEYS[#KEYS], openid)
     redis.call('RPUSH', KEYS[3], openid)
   end
   if redis.call('HSETNX', lead, F_TAG_PREFIX .. name, now .. ' wechat') == 1 then
