@@ -1,22 +1,44 @@
-//! `GET /api/channels?from=&to=`: follows, scans, unfollows, net and new leads per channel.
+//! `GET /api/channels?from=&to=&stage=&tag=`: follows, scans, unfollows, net and new leads per
+//! channel, and each channel's funnel: of its new leads in the period, how many reached a
+//! form, a lifecycle stage and a tag.
+//!
+//! Where the contract is silent: a channel's new leads in the funnel (its cohort) are the
+//! leads first seen in the period (China-time days, inclusive) whose first channel is it,
+//! counted from the leads themselves rather than the day counters, so the two may differ
+//! (a lead erased since, a lead first seen by a touch other than a follow). "Reached" means
+//! holds now: a lead that reached the stage and moved on to another is not counted, as the
+//! lead keeps no history of the stages it left. `form` is `null` until `[[form]]` lands: no
+//! form can be declared yet, so there is nothing to count (a count of 0 would claim none was
+//! submitted). The default stage is the first lifecycle stage whose tag is or ends with
+//! [`DEFAULT_STAGE`]; without one, `stage` is `null`. An empty `?stage=` or `?tag=` is the
+//! same as none (what an untouched dashboard form sends).
 
 use actix_web::{HttpResponse, web};
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
-use crate::domain::{Clock, UnixTime};
-use crate::rules::LiveRules;
-use crate::store::{Counts, MAX_RANGE_DAYS, Store, china_time};
+use crate::domain::{Clock, TagName, UnixTime};
+use crate::rules::{LiveRules, Rules};
+use crate::store::{
+    Cohort, Counts, FUNNEL_MAX_EXAMINED, FunnelQuery, MAX_RANGE_DAYS, Store, china_time,
+};
 
 /// The name organic follows (no QR scene) are shown under.
 pub const ORGANIC_NAME: &str = "自然关注";
 
-/// The query: a date range, inclusive, in China time; default the last 7 days.
+/// The stage the funnel counts when `?stage=` names none: the lifecycle stage whose tag is
+/// or ends with it.
+pub const DEFAULT_STAGE: &str = "商机";
+
+/// The query: a date range, inclusive, in China time (default the last 7 days), and the
+/// funnel's stage and tag.
 #[derive(Debug, Deserialize)]
-pub(super) struct RangeQuery {
+pub(super) struct ReportQuery {
     from: Option<String>,
     to: Option<String>,
+    stage: Option<String>,
+    tag: Option<String>,
 }
 
 /// One day of one channel.
@@ -41,6 +63,119 @@ pub struct ChannelReport {
     pub counts: Counts,
     /// Every day of the range, oldest first.
     pub days: Vec<DayCounts>,
+    /// Of the channel's new leads in the range, how many reached each step.
+    pub funnel: Funnel,
+}
+
+/// One channel's funnel over the range.
+#[derive(Debug, Clone, Serialize)]
+pub struct Funnel {
+    /// Leads first seen in the range whose first channel is this one.
+    pub new: u64,
+    /// Of them, leads that submitted a form: always `None` until `[[form]]` lands, as no
+    /// form can be declared yet.
+    pub form: Option<u64>,
+    /// Of them, leads at the stage now; `None` when the rules have no such stage.
+    pub stage: Option<Step>,
+    /// Of them, leads holding the `?tag=` now; only when one is asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Step>,
+}
+
+/// One step of a funnel: its tag and how many of the new leads hold it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// The stage or tag.
+    pub name: String,
+    /// How many of the new leads hold it now.
+    pub leads: u64,
+}
+
+/// The steps a funnel counts past the new leads: a lifecycle stage and, when asked, a tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunnelSteps {
+    /// The stage tag; `None` when the rules have no stage to count.
+    pub stage: Option<TagName>,
+    /// The tag asked for.
+    pub tag: Option<TagName>,
+}
+
+impl FunnelSteps {
+    /// The default steps: the [`DEFAULT_STAGE`] stage when the rules have one, and no tag.
+    pub fn default_for(rules: &Rules) -> Self {
+        let stage = rules
+            .stage_tags()
+            .into_iter()
+            .find(|tag| tag.as_str().ends_with(DEFAULT_STAGE))
+            .cloned();
+        Self { stage, tag: None }
+    }
+
+    /// The steps a query names: `stage` must be one of the rules' lifecycle stage tags and
+    /// `tag` a tag name; either, absent or empty, is the default.
+    pub fn parse(rules: &Rules, stage: Option<&str>, tag: Option<&str>) -> Result<Self, ApiError> {
+        let mut steps = Self::default_for(rules);
+        if let Some(raw) = stage.filter(|raw| !raw.is_empty()) {
+            let stages = rules.stage_tags();
+            let found = stages.iter().find(|s| s.as_str() == raw).copied().cloned();
+            steps.stage = Some(found.ok_or_else(|| {
+                let names: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
+                ApiError::BadRequest(if names.is_empty() {
+                    format!("parameter stage: {raw:?} is no lifecycle stage; the rules have no [lifecycle]")
+                } else {
+                    format!(
+                        "parameter stage: {raw:?} is no lifecycle stage; the stages are {}",
+                        names.join(", ")
+                    )
+                })
+            })?);
+        }
+        if let Some(raw) = tag.filter(|raw| !raw.is_empty()) {
+            let tag = TagName::parse(raw)
+                .map_err(|why| ApiError::BadRequest(format!("parameter tag: {raw:?}: {why}")))?;
+            steps.tag = Some(tag);
+        }
+        Ok(steps)
+    }
+
+    /// The tags a funnel walk reads, in order: the stage's, then the tag's.
+    fn tags(&self) -> Vec<TagName> {
+        self.stage.iter().chain(&self.tag).cloned().collect()
+    }
+
+    /// A channel's funnel from its cohort (counted for [`Self::tags`]).
+    fn funnel(&self, cohort: Option<&Cohort>) -> Funnel {
+        let holding = |i: usize| {
+            cohort
+                .and_then(|c| c.holding.get(i))
+                .copied()
+                .unwrap_or_default()
+        };
+        let step = |tag: &TagName, i: usize| Step {
+            name: tag.to_string(),
+            leads: holding(i),
+        };
+        let stage = self.stage.as_ref().map(|tag| step(tag, 0));
+        let tag_at = usize::from(stage.is_some());
+        Funnel {
+            new: cohort.map(|c| c.new).unwrap_or_default(),
+            form: None,
+            tag: self.tag.as_ref().map(|tag| step(tag, tag_at)),
+            stage,
+        }
+    }
+}
+
+/// The per-channel report of a range, and how the funnel's walk went.
+#[derive(Debug)]
+pub struct Report {
+    /// Every channel's report.
+    pub channels: Vec<ChannelReport>,
+    /// How many leads the funnel examined.
+    pub examined: u64,
+    /// False when the funnel stopped at its cap of leads examined: its counts are then a
+    /// lower bound.
+    pub complete: bool,
 }
 
 fn date(param: &str, raw: Option<&str>, default: NaiveDate) -> Result<NaiveDate, ApiError> {
@@ -54,18 +189,37 @@ fn date(param: &str, raw: Option<&str>, default: NaiveDate) -> Result<NaiveDate,
     .unwrap_or(Ok(default))
 }
 
+/// The first second of a China-time day.
+fn day_start(day: NaiveDate) -> UnixTime {
+    UnixTime(
+        day.and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_local_timezone(china_time())
+            .single()
+            .map(|at| at.timestamp())
+            .unwrap_or_default(),
+    )
+}
+
 /// Builds the per-channel report for a date range: every channel in `channels/`, every
-/// scene seen in the counters, and organic follows.
+/// scene seen in the counters or the funnel, and organic follows; each channel's funnel
+/// counts `steps`.
 pub async fn channel_report(
     store: &Store,
-    rules: &LiveRules,
+    rules: &Rules,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<ChannelReport>, ApiError> {
+    steps: &FunnelSteps,
+) -> Result<Report, ApiError> {
     let counts = store.channel_counts(from, to).await?;
-    let rules = rules.load();
+    let query = FunnelQuery {
+        start: day_start(from),
+        end: day_start(to + Duration::days(1)),
+        tags: steps.tags(),
+    };
+    let funnel = store.funnel(&query, FUNNEL_MAX_EXAMINED).await?;
     let mut scenes: Vec<String> = rules.channels().map(|c| c.scene.to_string()).collect();
-    for scene in counts.totals.keys() {
+    for scene in counts.totals.keys().chain(funnel.cohorts.keys()) {
         if !scenes.contains(scene) {
             scenes.push(scene.clone());
         }
@@ -78,7 +232,7 @@ pub async fn channel_report(
         .take_while(|d| *d <= to)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .collect();
-    Ok(scenes
+    let channels = scenes
         .into_iter()
         .map(|scene| {
             let name = if scene.is_empty() {
@@ -103,12 +257,18 @@ pub async fn channel_report(
                 .collect();
             ChannelReport {
                 counts: counts.totals.get(&scene).cloned().unwrap_or_default(),
+                funnel: steps.funnel(funnel.cohorts.get(&scene)),
                 scene: (!scene.is_empty()).then_some(scene),
                 name,
                 days,
             }
         })
-        .collect())
+        .collect();
+    Ok(Report {
+        channels,
+        examined: funnel.examined,
+        complete: funnel.complete,
+    })
 }
 
 /// The day `now` falls on, in China time.
@@ -141,19 +301,22 @@ pub fn range(
     Ok((from, to))
 }
 
-/// `GET /api/channels?from=YYYY-MM-DD&to=YYYY-MM-DD`.
+/// `GET /api/channels?from=YYYY-MM-DD&to=YYYY-MM-DD&stage=&tag=`.
 pub(super) async fn report(
     store: web::Data<Store>,
     rules: web::Data<LiveRules>,
     clock: web::Data<Clock>,
-    query: web::Query<RangeQuery>,
+    query: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let today = today(clock.now());
     let (from, to) = range(query.from.as_deref(), query.to.as_deref(), today)?;
-    let channels = channel_report(&store, &rules, from, to).await?;
+    let rules = rules.load();
+    let steps = FunnelSteps::parse(&rules, query.stage.as_deref(), query.tag.as_deref())?;
+    let report = channel_report(&store, &rules, from, to, &steps).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "from": from.to_string(),
         "to": to.to_string(),
-        "channels": channels,
+        "channels": report.channels,
+        "funnel": {"examined": report.examined, "complete": report.complete},
     })))
 }

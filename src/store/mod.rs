@@ -9,6 +9,7 @@ mod dead_letters;
 mod derived;
 pub mod durability;
 pub mod fields;
+mod funnel;
 pub mod history;
 mod jobs;
 pub mod keys;
@@ -34,6 +35,9 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 pub use dead_letters::{DeadLetterRecord, TagOp};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
+pub use funnel::{
+    Cohort, FUNNEL_CHUNK, FUNNEL_MAX_EXAMINED, FUNNEL_SLACK_SECS, FunnelCounts, FunnelQuery,
+};
 pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};

@@ -109,6 +109,9 @@ async fn every_page_speaks_english_when_asked_and_holds_no_chinese() {
                 "Organic",
                 "Download PNG",
                 "Last week",
+                "<h2>Funnel by channel</h2>",
+                "<th>Channel</th><th>New leads</th><th>Submitted a form</th></tr>",
+                "Stages and tags count if held now",
             ],
         ),
         (

@@ -1,5 +1,6 @@
 //! The channels page (`/`): which channel brought how many follows, scans, unfollows, net and
-//! new leads over a date range, a per-day chart, and each channel's QR code to download.
+//! new leads over a date range, a per-day chart, each channel's QR code to download, and the
+//! funnel by channel (new leads → form → stage → tag, as `GET /api/channels` counts it).
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -7,20 +8,26 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::chart::{PALETTE, Series, StackedChart};
+use super::leads::tag_options;
+use super::segments::path_part;
 use super::words::Words;
 use super::{Lang, Nav, PageError, html};
 use crate::admin::ApiError;
-use crate::admin::channels::{ChannelReport, channel_report, range, today};
+use crate::admin::channels::{
+    ChannelReport, Funnel, FunnelSteps, Step, channel_report, range, today,
+};
 use crate::domain::Clock;
 use crate::rules::LiveRules;
 use crate::store::{Counts, Store};
 
-/// The query: a date range and the chart's metric.
+/// The query: a date range, the chart's metric, and the funnel's stage and tag.
 #[derive(Debug, Deserialize)]
 pub(super) struct PageQuery {
     from: Option<String>,
     to: Option<String>,
     metric: Option<String>,
+    stage: Option<String>,
+    tag: Option<String>,
 }
 
 /// The counter the chart shows.
@@ -94,6 +101,70 @@ struct Row {
     colour: usize,
     /// In the chart (some value of the metric is not zero).
     charted: bool,
+    /// Its funnel.
+    funnel: FunnelRow,
+}
+
+/// One row of the funnel table: the new leads, then each step with its share of them.
+#[derive(Debug, Default)]
+struct FunnelRow {
+    new: u64,
+    /// Always `None` until forms land (see `admin::channels`).
+    form: Option<Cell>,
+    stage: Option<Cell>,
+    tag: Option<Cell>,
+}
+
+/// A step's count and its share of the new leads, as shown (`—` with no new lead).
+#[derive(Debug)]
+struct Cell {
+    leads: u64,
+    share: String,
+}
+
+impl Cell {
+    fn of(leads: u64, new: u64) -> Self {
+        let share = match new {
+            0 => "—".to_owned(),
+            new => format!("{}%", (leads * 100 + new / 2) / new),
+        };
+        Self { leads, share }
+    }
+}
+
+impl FunnelRow {
+    fn of(funnel: &Funnel) -> Self {
+        let cell = |step: &Option<Step>| step.as_ref().map(|s| Cell::of(s.leads, funnel.new));
+        Self {
+            new: funnel.new,
+            form: funnel.form.map(|n| Cell::of(n, funnel.new)),
+            stage: cell(&funnel.stage),
+            tag: cell(&funnel.tag),
+        }
+    }
+
+    /// The totals row of `rows`.
+    fn total<'a>(rows: impl Iterator<Item = &'a FunnelRow> + Clone) -> Self {
+        let new = rows.clone().map(|r| r.new).sum();
+        let sum = |pick: fn(&FunnelRow) -> Option<&Cell>| {
+            let mut cells = rows.clone().filter_map(pick).peekable();
+            cells.peek()?;
+            Some(Cell::of(cells.map(|c| c.leads).sum(), new))
+        };
+        Self {
+            new,
+            form: sum(|r| r.form.as_ref()),
+            stage: sum(|r| r.stage.as_ref()),
+            tag: sum(|r| r.tag.as_ref()),
+        }
+    }
+}
+
+/// A lifecycle stage in the funnel form's picker.
+#[derive(Debug)]
+struct StageOption {
+    tag: String,
+    selected: bool,
 }
 
 /// The channels page.
@@ -113,6 +184,20 @@ struct ChannelsPage {
     /// The channel with the most new leads, when any channel brought one.
     best: Option<String>,
     chart: StackedChart,
+    /// The funnel's stage, when there is one to count.
+    stage: Option<String>,
+    /// The funnel's tag, when asked for.
+    tag: Option<String>,
+    /// The lifecycle stages, for the funnel form.
+    stages: Vec<StageOption>,
+    /// Every tag ever applied, for the funnel form's tag field.
+    tag_options: Vec<String>,
+    /// Why the funnel's stage or tag cannot be counted.
+    funnel_error: Option<String>,
+    /// The funnel's totals row.
+    funnel_total: FunnelRow,
+    /// How many leads the funnel examined, when it stopped at its cap.
+    incomplete: Option<u64>,
 }
 
 /// The preset ranges: last 7 days, last calendar week (Monday to Sunday), this month, 30 days.
@@ -130,11 +215,20 @@ fn presets(t: &'static Words, today: NaiveDate) -> [(&'static str, NaiveDate, Na
     ]
 }
 
-fn href(from: &str, to: &str, metric: Metric) -> String {
-    format!("/?from={from}&to={to}&metric={}", metric.key())
+/// A link to the page for a range and metric, keeping the funnel's steps.
+fn href(from: &str, to: &str, metric: Metric, steps: &FunnelSteps) -> String {
+    let mut href = format!("/?from={from}&to={to}&metric={}", metric.key());
+    if let Some(stage) = &steps.stage {
+        href.push_str(&format!("&stage={}", path_part(stage.as_str())));
+    }
+    if let Some(tag) = &steps.tag {
+        href.push_str(&format!("&tag={}", path_part(tag.as_str())));
+    }
+    href
 }
 
-/// `GET /?from=&to=&metric=`: the channels page; a bad range shows why and the last 7 days.
+/// `GET /?from=&to=&metric=&stage=&tag=`: the channels page; a bad range shows why and the
+/// last 7 days, a bad stage or tag why and the default funnel.
 pub(super) async fn page(
     lang: Lang,
     store: web::Data<Store>,
@@ -153,11 +247,18 @@ pub(super) async fn page(
         Err(other) => return Err(other.into()),
     };
     let t = lang.0;
-    let report = channel_report(&store, &rules, from, to).await?;
+    let loaded = rules.load();
+    let (steps, funnel_error) =
+        match FunnelSteps::parse(&loaded, query.stage.as_deref(), query.tag.as_deref()) {
+            Ok(steps) => (steps, None),
+            Err(ApiError::BadRequest(why)) => (FunnelSteps::default_for(&loaded), Some(why)),
+            Err(other) => return Err(other.into()),
+        };
+    let report = channel_report(&store, &loaded, from, to, &steps).await?;
     let (from, to) = (from.to_string(), to.to_string());
 
-    let loaded = rules.load();
     let mut rows: Vec<(Row, ChannelReport)> = report
+        .channels
         .into_iter()
         .map(|channel| {
             let configured = channel
@@ -177,6 +278,7 @@ pub(super) async fn page(
                 counts: channel.counts.clone(),
                 colour: 0,
                 charted,
+                funnel: FunnelRow::of(&channel.funnel),
             };
             (row, channel)
         })
@@ -224,7 +326,7 @@ pub(super) async fn page(
                 Choice {
                     label,
                     active: f == from && t == to,
-                    href: href(&f, &t, metric),
+                    href: href(&f, &t, metric, &steps),
                 }
             })
             .collect(),
@@ -232,12 +334,26 @@ pub(super) async fn page(
             .into_iter()
             .map(|m| Choice {
                 label: m.label(t),
-                href: href(&from, &to, m),
+                href: href(&from, &to, m, &steps),
                 active: m == metric,
             })
             .collect(),
         chart: StackedChart::new(&days, &series),
+        funnel_total: FunnelRow::total(rows.iter().map(|(row, _)| &row.funnel)),
         rows: rows.into_iter().map(|(row, _)| row).collect(),
+        stages: loaded
+            .stage_tags()
+            .into_iter()
+            .map(|tag| StageOption {
+                selected: steps.stage.as_ref() == Some(tag),
+                tag: tag.to_string(),
+            })
+            .collect(),
+        stage: steps.stage.map(|s| s.to_string()),
+        tag: steps.tag.map(|s| s.to_string()),
+        tag_options: tag_options(&store).await?,
+        funnel_error,
+        incomplete: (!report.complete).then_some(report.examined),
         metric: metric.key(),
         metric_label: metric.label(t),
         from,
@@ -246,7 +362,7 @@ pub(super) async fn page(
         totals,
         best,
     };
-    let status = if page.error.is_some() {
+    let status = if page.error.is_some() || page.funnel_error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK

@@ -190,7 +190,7 @@ impl BuildPage {
 }
 
 /// Text made safe for a path segment or query value of a redirect (`Location` is ASCII).
-fn path_part(text: &str) -> String {
+pub(super) fn path_part(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 

@@ -149,6 +149,22 @@ pub struct Words {
     pub total: &'static str,
     /// What each counter means.
     pub channels_note: &'static str,
+    /// The funnel table's title.
+    pub funnel_title: &'static str,
+    /// The funnel form's stage picker.
+    pub funnel_stage: &'static str,
+    /// The funnel's form step: leads that submitted a form.
+    pub funnel_form: &'static str,
+    /// The funnel's stage column, around the stage tag.
+    pub funnel_reached: Pattern,
+    /// The funnel's tag column, around the tag.
+    pub funnel_holding: Pattern,
+    /// What the funnel counts.
+    pub funnel_note: &'static str,
+    /// The funnel stopped at its cap, around how many leads it examined.
+    pub funnel_incomplete: Pattern,
+    /// A stage or tag the funnel cannot count, with why.
+    pub bad_funnel: Pattern,
     // The lead list.
     /// The subscription filter and column.
     pub status: &'static str,
@@ -570,6 +586,14 @@ pub static ZH: Words = Words {
     download_png: "下载 PNG",
     total: "合计",
     channels_note: "新线索:第一次通过该渠道来的人。关注:通过该渠道码关注(含取关后重新关注)。扫码:已关注的人再扫该渠道码。取关:首个渠道是它的人取消关注。净增 = 关注 − 取关。时间按北京时间。",
+    funnel_title: "各渠道转化漏斗",
+    funnel_stage: "阶段",
+    funnel_form: "提交表单",
+    funnel_reached: Pattern("到达 {}"),
+    funnel_holding: Pattern("持有 {}"),
+    funnel_note: "新线索:这段时间第一次出现、首个渠道是该渠道的人;后面各步是其中的人数和占比。阶段和标签按现在是否持有计算:到过某阶段又离开的人不计。提交表单在表单功能上线后统计,现在显示 —。",
+    funnel_incomplete: Pattern("只查看了最新的 {} 条线索,漏斗数字偏少。"),
+    bad_funnel: Pattern("无法这样统计漏斗:{}。下面是默认漏斗。"),
     // The lead list.
     status: "状态",
     search: "查找",
@@ -814,6 +838,16 @@ pub static EN: Words = Words {
     download_png: "Download PNG",
     total: "Total",
     channels_note: "New leads: people who came through the channel first. Follows: follows through the channel's code (re-follows after an unfollow count too). Scans: followers scanning the channel's code again. Unfollows: people whose first channel it is who unfollowed. Net = follows − unfollows. Times are China time.",
+    funnel_title: "Funnel by channel",
+    funnel_stage: "Stage",
+    funnel_form: "Submitted a form",
+    funnel_reached: Pattern("Reached {}"),
+    funnel_holding: Pattern("Holding {}"),
+    funnel_note: "New leads: people first seen in the period whose first channel it is; each step after is how many of them, and their share. Stages and tags count if held now: a lead that reached a stage and left it is not counted. Forms are counted once forms arrive; until then the column shows —.",
+    funnel_incomplete: Pattern(
+        "Only the newest {} leads were examined: the funnel's numbers are too low.",
+    ),
+    bad_funnel: Pattern("Cannot count that funnel: {}. Showing the default funnel."),
     // The lead list.
     status: "Status",
     search: "Search",
@@ -1061,6 +1095,14 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         download_png,
         total,
         channels_note,
+        funnel_title,
+        funnel_stage,
+        funnel_form,
+        funnel_reached,
+        funnel_holding,
+        funnel_note,
+        funnel_incomplete,
+        bad_funnel,
         status,
         search,
         no_leads_match,
@@ -1290,6 +1332,14 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("download_png", *download_png, false),
         ("total", *total, false),
         ("channels_note", *channels_note, false),
+        ("funnel_title", *funnel_title, false),
+        ("funnel_stage", *funnel_stage, false),
+        ("funnel_form", *funnel_form, false),
+        ("funnel_reached", funnel_reached.0, true),
+        ("funnel_holding", funnel_holding.0, true),
+        ("funnel_note", *funnel_note, false),
+        ("funnel_incomplete", funnel_incomplete.0, true),
+        ("bad_funnel", bad_funnel.0, true),
         ("status", *status, false),
         ("search", *search, false),
         ("no_leads_match", *no_leads_match, false),

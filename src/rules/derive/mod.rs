@@ -305,6 +305,11 @@ impl Rules {
             .unwrap_or_default()
     }
 
+    /// The `[lifecycle]` stage tags, in file order; none without a `[lifecycle]`.
+    pub fn stage_tags(&self) -> Vec<&TagName> {
+        self.derived.stages.iter().map(|s| &s.tag).collect()
+    }
+
     /// How many days of touch history these rules were loaded for (`WXTAG_HISTORY_DAYS`).
     pub fn history_days(&self) -> u32 {
         self.derived.history_days
