@@ -352,6 +352,7 @@ impl Store {
         derived: Option<(&DerivedWrite<'_>, bool)>,
     ) -> Result<(i64, Vec<String>, redis::Value, redis::Value), StoreError> {
         let keys = &self.keys;
+        let day = day_of(touch.at);
         let mut invocation = self.apply_touch.prepare_invoke();
         invocation
             .key(keys.dedup(touch.identity))
@@ -359,7 +360,7 @@ impl Store {
             .key(keys.timeline_head(touch.openid))
             .key(keys.timeline_older(touch.openid))
             .key(keys.leads())
-            .key(keys.day(&day_of(touch.at)))
+            .key(keys.day(&day))
             .key(keys.outbox())
             .key(keys.tags())
             .key(keys.history(touch.openid))
@@ -378,7 +379,7 @@ impl Store {
         for (tag, _) in add.iter().chain(remove) {
             invocation.key(keys.tag_members(tag));
         }
-        invocation.key(keys.seen_on(&day_of(touch.at)));
+        invocation.key(keys.seen_on(&day));
         // The tags this touch may add: its own, then the derived ones.
         let added = || {
             let touch_tags = touch.tags.iter().map(|(t, _)| *t);

@@ -283,6 +283,68 @@ async fn counts_equal_a_brute_force_evaluation_for_nested_conditions() {
 }
 
 #[tokio::test]
+async fn a_touch_puts_its_lead_in_the_seen_set_of_the_day_its_last_seen_moves_to() {
+    let redis = TestRedis::start().await;
+    let store = redis.store().await;
+    let openid = OpenId::parse("oSeen0000000000000000000001").unwrap();
+    // 10:00 China time, ten days ago.
+    let now = UnixTime::now().0;
+    let day0 = now - now.rem_euclid(DAY) - 10 * DAY + 2 * 3_600;
+    let touch = |n: u32, at: i64, effect: Effect| {
+        let openid = openid.clone();
+        let store = store.clone();
+        async move {
+            let identity = format!("seen|{n}");
+            store
+                .apply(&TouchRecord {
+                    openid: &openid,
+                    identity: &identity,
+                    unsigned_body: None,
+                    at: UnixTime(at),
+                    effect,
+                    scene: None,
+                    timeline: None,
+                    location: None,
+                    tags: Vec::new(),
+                    want_tags: false,
+                    history: Vec::new(),
+                    history_days: 90,
+                    derive: false,
+                })
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    };
+    let keys = Keys::new(APPID);
+    let mut conn = redis.conn().await;
+    let mut members = async |at: i64| -> Vec<String> {
+        let day = wxtag::store::day_of(UnixTime(at));
+        conn.smembers(keys.seen_on(&day)).await.unwrap()
+    };
+    touch(0, day0, Effect::Follow).await;
+    touch(1, day0 + 3_600, Effect::Other).await;
+    assert_eq!(members(day0).await, [openid.to_string()]);
+    touch(2, day0 + DAY, Effect::Other).await;
+    assert_eq!(members(day0 + DAY).await, [openid.to_string()]);
+    assert_eq!(
+        members(day0).await.len(),
+        1,
+        "the day it moved through keeps it"
+    );
+    touch(3, day0 - DAY, Effect::Other).await;
+    assert!(
+        members(day0 - DAY).await.is_empty(),
+        "a late touch moves no last seen"
+    );
+    touch(4, day0 + 2 * DAY, Effect::Unfollow).await;
+    assert!(
+        members(day0 + 2 * DAY).await.is_empty(),
+        "an unfollow is no touch"
+    );
+}
+
+#[tokio::test]
 async fn a_tag_segment_looks_only_at_the_tags_members() {
     let redis = TestRedis::start().await;
     let store = redis.store().await;

@@ -195,7 +195,11 @@ local last_seen = tonumber(known[6])
 if is_new or not last_seen
   or (effect ~= 'location' and effect ~= 'unfollow' and tonumber(now) > last_seen) then
   put(F_LAST_SEEN, now)
-  redis.call('SADD', KEYS[#KEYS], openid)
+  -- The day's seen set: a lead last seen earlier the same China-time day is in it already.
+  if not last_seen or math.floor((last_seen + 28800) / 86400)
+      ~= math.floor((tonumber(now) + 28800) / 86400) then
+    redis.call('SADD', KEYS[#KEYS], openid)
+  end
 end
 
 -- Subscription. Only a follower can message or click: someone first seen that way follows.
