@@ -26,6 +26,9 @@ pub const SEEN_DAYS: i64 = 92;
 
 const DAY: i64 = 86_400;
 
+/// The most members one `SADD` of the backfill adds.
+const SADD_AT_ONCE: usize = 500;
+
 /// How far a backfill step got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeenFill {
@@ -133,8 +136,11 @@ impl Store {
         let mut pipe = redis::pipe();
         for (day, members) in &days {
             let set = self.keys.seen_on(day);
-            let members: Vec<&str> = members.iter().map(|o| o.as_str()).collect();
-            pipe.sadd(&set, members).ignore();
+            // At most [`SADD_AT_ONCE`] members a command: none holds Redis up for long.
+            for part in members.chunks(SADD_AT_ONCE) {
+                let part: Vec<&str> = part.iter().map(|o| o.as_str()).collect();
+                pipe.sadd(&set, part).ignore();
+            }
             if let Some(expires) = expiry(day) {
                 pipe.expire_at(&set, expires).ignore();
             }
