@@ -472,6 +472,68 @@ impl Draft {
     }
 }
 
+/// A builder post, read: what it asks for, the name typed, the tree (`None` when the
+/// condition is edited as JSON and the builder cannot show it), and the condition's JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Post {
+    /// The button pressed.
+    pub action: Action,
+    /// The segment's name, trimmed.
+    pub name: String,
+    /// The tree after the action.
+    pub draft: Option<Draft>,
+    /// The condition, or why the JSON box does not read as JSON.
+    pub when: Result<Value, String>,
+    /// The JSON box's text to show again: the condition pretty-printed, or what was typed.
+    pub json: String,
+}
+
+impl Post {
+    /// Reads a post: the JSON box speaks when its button was pressed or the page is in JSON
+    /// mode (`mode=json`), else the controls do, and the action is applied to their tree.
+    pub fn read(pairs: &[(String, String)]) -> Self {
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        let action = Action::parse(field("act"));
+        let typed = field("json");
+        let (draft, when) = if action == Action::UseJson || field("mode") == "json" {
+            match serde_json::from_str::<Value>(typed) {
+                Ok(when) => (Draft::from_json(&when), Ok(when)),
+                Err(e) => (None, Err(e.to_string())),
+            }
+        } else {
+            let mut draft = Draft::from_form(pairs);
+            draft.apply(&action);
+            let when = draft.to_json();
+            (Some(draft), Ok(when))
+        };
+        let json = match &when {
+            Ok(when) => serde_json::to_string_pretty(when).unwrap_or_default(),
+            Err(_) => typed.to_owned(),
+        };
+        Self {
+            name: field("name").trim().to_owned(),
+            action,
+            draft,
+            when,
+            json,
+        }
+    }
+
+    /// True when the post asks for a count (preview, save, or taking the JSON box), not
+    /// only a change of the tree.
+    pub fn counts(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Preview | Action::Save | Action::UseJson
+        )
+    }
+}
+
 /// One row of the builder as the page draws it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row {
@@ -856,6 +918,38 @@ mod tests {
         assert_eq!(
             leaf(LeafKind::Subscribed, "no", "", "").summary(t),
             "关注状态 已取关"
+        );
+    }
+
+    #[test]
+    fn a_post_applies_its_button_or_reads_the_json_box() {
+        let mut pairs = marketers();
+        pairs.push(("name".to_owned(), " 展会 PLC ".to_owned()));
+        pairs.retain(|(k, _)| k != "act");
+        pairs.push(("act".to_owned(), "add:r-0".to_owned()));
+        let post = Post::read(&pairs);
+        assert_eq!(post.name, "展会 PLC");
+        assert!(!post.counts());
+        let when = post.when.unwrap();
+        assert_eq!(when["all"][0]["any"].as_array().map(Vec::len), Some(3));
+        let json = |text: &str, act: &str| {
+            Post::read(&posted(&[("json", text), ("act", act), ("k.r", "any")]))
+        };
+        let typed = json(r#"{"event": "order", "within_days": 90}"#, "json");
+        assert!(
+            typed.counts() && typed.draft.is_none(),
+            "edited as JSON only"
+        );
+        assert_eq!(typed.when.unwrap()["event"], "order");
+        assert!(json("{not json", "json").when.is_err());
+        let shown = json(r#"{"tag": "vip"}"#, "json");
+        assert_eq!(
+            shown.draft.map(|d| d.to_json()),
+            Some(json!({"all": [{"tag": "vip"}]}))
+        );
+        assert!(
+            json("{not json", "preview").when.is_ok(),
+            "the box speaks only when asked"
         );
     }
 

@@ -13,7 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::builder::{Action, Draft, GroupKind, LeafKind, Row, row_of};
+use super::builder::{Action, Draft, GroupKind, LeafKind, Post, Row, row_of};
 use super::chart::{Series, StackedChart};
 use super::labels::{channel_name, short_time};
 use super::leads::tag_options;
@@ -249,49 +249,26 @@ pub(super) async fn build(
     let t = lang.0;
     same_origin(&req)?;
     let rules = rules.load();
-    let pairs = form.into_inner();
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
-    let action = Action::parse(field("act"));
-    let typed = field("json");
-    // The JSON box speaks when it is asked to, or when the builder cannot show the tree.
-    let from_json = action == Action::UseJson || field("mode") == "json";
-    let (draft, when) = if from_json {
-        match serde_json::from_str::<serde_json::Value>(typed) {
-            Ok(when) => (Draft::from_json(&when), Ok(when)),
-            Err(e) => (None, Err(t.bad_json.fill(e))),
-        }
-    } else {
-        let mut draft = Draft::from_form(&pairs);
-        draft.apply(&action);
-        let when = draft.to_json();
-        (Some(draft), Ok(when))
-    };
-    let name = field("name").trim().to_owned();
-    let json = match &when {
-        Ok(when) => pretty(when),
-        Err(_) => typed.to_owned(),
-    };
-    let mut page = BuildPage::new(lang, &store, &rules, name.clone(), draft, json).await?;
-    let counts = matches!(action, Action::Preview | Action::Save | Action::UseJson);
-    let condition = when.clone().map(|when| (segments::parse(&when), when));
-    let (condition, when) = match condition {
+    let post = Post::read(&form);
+    let (action, name, counts) = (post.action.clone(), post.name.clone(), post.counts());
+    let mut page =
+        BuildPage::new(lang, &store, &rules, name.clone(), post.draft, post.json).await?;
+    let when = match post.when {
+        Ok(when) => when,
         Err(why) => {
-            page.error = Some(why);
+            page.error = Some(t.bad_json.fill(why));
             return html(StatusCode::BAD_REQUEST, &page);
         }
-        Ok((Err(_), _)) if !counts => return html(StatusCode::OK, &page),
-        Ok((Err(SegmentError::Condition(e)), _)) => {
+    };
+    let condition = match segments::parse(&when) {
+        Ok(condition) => condition,
+        Err(_) if !counts => return html(StatusCode::OK, &page),
+        Err(SegmentError::Condition(e)) => {
             page.error_row = row_of(&e.path);
             page.error = Some(t.bad_condition.fill(SegmentError::Condition(e)));
             return html(StatusCode::BAD_REQUEST, &page);
         }
-        Ok((Err(other), _)) => return Err(other.into()),
-        Ok((Ok(condition), when)) => (condition, when),
+        Err(other) => return Err(other.into()),
     };
     if !counts {
         return html(StatusCode::OK, &page);
