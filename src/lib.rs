@@ -16,7 +16,7 @@
 //! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply; its policy (dedup key, timeline name) |
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply; the live, reloadable set ([`rules::live`]) |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
-//! | [`segments`] | named conditions over the leads: where to look (the tag and channel sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day, member snapshots for paging and export |
+//! | [`segments`] | named conditions over the leads: where to look (the tag, channel and seen-on-day sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day and profiles, member snapshots for paging and export, bulk jobs |
 //! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
 //! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |

@@ -29,7 +29,7 @@ use std::time::Duration;
 use crate::domain::{Clock, SegmentName};
 use crate::rules::LiveRules;
 use crate::segments::{self, jobs};
-use crate::store::{BackfillStep, Store, StoreError};
+use crate::store::{BackfillStep, SeenFill, Store, StoreError};
 
 /// How often an idle scheduler looks for due leads: well inside the minute it promises.
 pub const POLL: Duration = Duration::from_secs(5);
@@ -124,16 +124,28 @@ impl Scheduler {
     pub async fn pass(&self) -> Result<Pass, StoreError> {
         let mut pass = self.derive().await?;
         let now = self.clock.now();
-        self.store.keep_seen(now).await?;
-        let filled = self.store.backfill_seen(SEEN_FILL, now).await?;
-        pass.seen_filled = filled.leads;
-        pass.seen_pending = !filled.done;
+        // The seen-on-day sets' upkeep fails alone: the jobs and recounts below still run.
+        match self.seen_upkeep(now).await {
+            Ok(filled) => {
+                pass.seen_filled = filled.leads;
+                pass.seen_pending = !filled.done;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the seen-on-day sets' upkeep failed; retrying next pass");
+            }
+        }
         let worked = jobs::work(&self.store, &self.owner, JOB_STEPS, self.clock.now()).await?;
         pass.job_steps = worked.steps;
         pass.jobs_pending = worked.more;
         let rules = self.rules.load();
         pass.recounted = segments::refresh_one(&self.store, &rules, self.clock.now()).await?;
         Ok(pass)
+    }
+
+    /// The seen-on-day sets' expiry and a step of their backfill.
+    async fn seen_upkeep(&self, now: crate::domain::UnixTime) -> Result<SeenFill, StoreError> {
+        self.store.keep_seen(now).await?;
+        self.store.backfill_seen(SEEN_FILL, now).await
     }
 
     /// The rules over time's part of a pass.
