@@ -213,6 +213,22 @@ async fn fits_width(browser: &Client) -> bool {
         .unwrap_or(false)
 }
 
+/// At phone width, opens each page: nothing may scroll sideways; each is saved as a
+/// screenshot by the name beside it.
+async fn at_phone_width(browser: &Client, app: &TestApp, pages: &[(&str, &str)]) {
+    browser.set_window_size(390, 1400).await.unwrap();
+    for (path, name) in pages {
+        browser.goto(&format!("{}{path}", app.base)).await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("main h1"))
+            .await
+            .unwrap();
+        assert!(fits_width(browser).await, "{path} is wider than a phone");
+        screenshot(browser, name).await;
+    }
+}
+
 /// Logs in through the form, from a logged-out browser; the first page is the login's.
 async fn login(browser: &Client, app: &TestApp) {
     browser.goto(&format!("{}/", app.base)).await.unwrap();
@@ -379,20 +395,15 @@ async fn a_marketer_builds_a_segment_previews_saves_and_tags_it_in_a_real_browse
         );
     }
 
-    browser.set_window_size(390, 1400).await.unwrap();
-    for (path, name) in [
-        ("/build", "14-phone-builder.png"),
-        ("/segments", "15-phone-segments.png"),
-    ] {
-        browser.goto(&format!("{}{path}", app.base)).await.unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Css("main h1"))
-            .await
-            .unwrap();
-        assert!(fits_width(&browser).await, "{path} is wider than a phone");
-        screenshot(&browser, name).await;
-    }
+    at_phone_width(
+        &browser,
+        &app,
+        &[
+            ("/build", "14-phone-builder.png"),
+            ("/segments", "15-phone-segments.png"),
+        ],
+    )
+    .await;
     browser.close().await.unwrap();
 }
 
@@ -509,23 +520,19 @@ async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
     screenshot(&browser, "05-tags.png").await;
 
     // At phone width nothing scrolls sideways.
-    browser.set_window_size(390, 1400).await.unwrap();
-    for (path, name) in [
-        ("/", "06-phone-channels.png"),
-        (&format!("/leads/{lead}")[..], "07-phone-lead.png"),
-        ("/leads", "08-phone-leads.png"),
-        ("/tags", "09-phone-tags.png"),
-        ("/preview", "10-phone-preview.png"),
-    ] {
-        browser.goto(&format!("{}{path}", app.base)).await.unwrap();
-        browser
-            .wait()
-            .for_element(Locator::Css("main h1"))
-            .await
-            .unwrap();
-        assert!(fits_width(&browser).await, "{path} is wider than a phone");
-        screenshot(&browser, name).await;
-    }
+    let lead_page = format!("/leads/{lead}");
+    at_phone_width(
+        &browser,
+        &app,
+        &[
+            ("/", "06-phone-channels.png"),
+            (&lead_page, "07-phone-lead.png"),
+            ("/leads", "08-phone-leads.png"),
+            ("/tags", "09-phone-tags.png"),
+            ("/preview", "10-phone-preview.png"),
+        ],
+    )
+    .await;
 
     // Logging out leads back to the login form.
     browser
