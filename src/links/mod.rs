@@ -180,8 +180,8 @@ pub enum Click {
 }
 
 /// One click on `/l/<raw>` at `now`: the link is looked up by the id the token names; a
-/// trusted token records a `link` touch (touch key `link:<id>`, the link's tags, a timeline
-/// entry), at most one per lead, link and hour.
+/// trusted token records a `link` touch (touch key `link:<id>`, the link's tags, a
+/// `link_click` timeline entry), at most one per lead, link and hour.
 pub async fn follow(
     raw: &str,
     rules: &Rules,
@@ -230,7 +230,8 @@ async fn record(
         at: now,
         effect: Effect::Other,
         scene: None,
-        timeline: Some(("link", claims.link.as_str())),
+        // `link` is WeChat's own kind of a link message a lead sends.
+        timeline: Some(("link_click", claims.link.as_str())),
         location: None,
         tags: outcome
             .tags

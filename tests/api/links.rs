@@ -98,7 +98,7 @@ fn link_events(lead: &Value) -> usize {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["kind"] == "link" && e["detail"] == "whitepaper")
+        .filter(|e| e["kind"] == "link_click" && e["detail"] == "whitepaper")
         .count()
 }
 
@@ -154,6 +154,23 @@ async fn a_reply_link_records_one_touch_per_hour_and_redirects() {
         .await
         .expect("a link touch in the history");
     assert!(!counted.contains('*'), "counted once: {counted}");
+
+    // The lead page says what happened, in words.
+    let cookie = app.session_cookie(crate::helpers::ADMIN_TOKEN).await;
+    let page = app
+        .http
+        .get(format!("{}/leads/{LEAD}", app.base))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("打开追踪链接") && page.contains("追踪链接"),
+        "{page}"
+    );
 
     // The next hour, the same link counts again.
     app.clock.advance(3600);
