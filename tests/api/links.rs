@@ -156,17 +156,7 @@ async fn a_reply_link_records_one_touch_per_hour_and_redirects() {
     assert!(!counted.contains('*'), "counted once: {counted}");
 
     // The lead page says what happened, in words.
-    let cookie = app.session_cookie(crate::helpers::ADMIN_TOKEN).await;
-    let page = app
-        .http
-        .get(format!("{}/leads/{LEAD}", app.base))
-        .header(header::COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = crate::dashboard::page(&app, &format!("/leads/{LEAD}")).await;
     assert!(
         page.contains("打开追踪链接") && page.contains("追踪链接"),
         "{page}"
