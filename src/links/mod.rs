@@ -39,6 +39,7 @@ pub const PATH: &str = "/l/";
 #[derive(Debug, Clone)]
 pub struct Links {
     public_url: Option<PublicUrl>,
+    /// The signing keys, shared by every clone.
     keys: KeyRing,
     history_days: u32,
     /// Whether "links go out untracked" was logged already.
@@ -61,11 +62,6 @@ impl Links {
             history_days,
             warned: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    /// The signing keys (shared by every clone).
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
     }
 
     /// `reply` for `openid` at `now`: each `{link:ID}` of a text and each news article's
