@@ -159,6 +159,22 @@ impl Scene {
 }
 
 string_type!(
+    /// A tracked link's id, as a `[[link]]` names it and `{link:ID}` refers to it.
+    LinkId
+);
+
+impl LinkId {
+    /// The longest link id: 32 characters.
+    pub const MAX_LEN: usize = 32;
+
+    /// Parses a link id: 1 to 32 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars("link id", s, Self::MAX_LEN, "A-Z a-z 0-9 _ -", is_id_char)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
     /// A tag name as WeChat's user-tag API takes it, e.g. `来源:展会`.
     TagName
 );

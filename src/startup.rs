@@ -19,7 +19,9 @@ use thiserror::Error;
 use crate::admin::client::TrustedProxies;
 use crate::admin::{self, Access, AdminToken};
 use crate::config::Account;
+use crate::config::PublicUrl;
 use crate::domain::Clock;
+use crate::links::Links;
 use crate::metrics::Metrics;
 use crate::rules::LiveRules;
 use crate::rules::live::{self, RulesError};
@@ -89,6 +91,8 @@ pub struct AppConfig {
     pub clock: Clock,
     /// How many days of touch history each lead keeps (`WXTAG_HISTORY_DAYS`).
     pub history_days: u32,
+    /// Where browsers reach wxtag (`WXTAG_PUBLIC_URL`); `None` sends links untracked.
+    pub public_url: Option<PublicUrl>,
 }
 
 /// A built app, bound and ready to run.
@@ -164,10 +168,13 @@ impl Application {
             listener.local_addr()?,
         ));
         let wechat = web::Data::new(worker.as_ref().map(|(w, _)| w.client().clone()));
+        // One key ring for the process: every worker's intake and the redirect share it.
+        let links = Links::new(config.public_url, config.history_days);
         let intake = IntakeFactory {
             redis,
             account: config.account,
             rules: rules.clone(),
+            links: links.clone(),
             history_days: config.history_days,
             corrupt_leads: metrics.corrupt_leads.clone(),
         };
@@ -179,6 +186,7 @@ impl Application {
             history_days: config.history_days,
         });
         let clock = web::Data::new(config.clock);
+        let links = web::Data::new(links);
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
@@ -192,6 +200,7 @@ impl Application {
                 .app_data(rules_folder.clone())
                 .app_data(durability.clone())
                 .app_data(clock.clone())
+                .app_data(links.clone())
                 .configure(webhook::http::routes)
                 .configure(admin::routes)
                 .route("/healthz", web::get().to(healthz))
@@ -258,6 +267,7 @@ struct IntakeFactory {
     redis: redis::Client,
     account: Account,
     rules: LiveRules,
+    links: Links,
     history_days: u32,
     corrupt_leads: prometheus::IntCounter,
 }
@@ -273,7 +283,8 @@ impl IntakeFactory {
                 let store = Store::new(conn, &factory.account.appid)
                     .counting_corrupt_leads_in(factory.corrupt_leads);
                 Ok(Intake::new(factory.account, factory.rules, store)
-                    .keeping_history_days(factory.history_days))
+                    .keeping_history_days(factory.history_days)
+                    .linking(factory.links))
             })
         }
     }

@@ -8,7 +8,8 @@
 //!   a JSON 404; a guard on each route checks the credential's role and account (403).
 //! - dashboard pages get one guard each: a session cookie, or the login redirect; then the
 //!   same role and account check, answered with a page.
-//! - public routes (`/login`, `/logout`, `/assets/…`) are marked public here, in the open.
+//! - public routes (`/login`, `/logout`, `/assets/…`, and the tracked links' `/l/{token}`
+//!   that followers' browsers open) are marked public here, in the open.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -136,6 +137,13 @@ fn api() -> Vec<Entry> {
     ]
 }
 
+/// The routes followers' browsers open, outside the dashboard: public by nature.
+fn outside() -> Vec<Entry> {
+    vec![Entry::new(Method::GET, "/l/{token}", Gate::Public, || {
+        web::route().to(crate::links::http::redirect)
+    })]
+}
+
 /// Where the API is mounted: the account's own paths first (`/api` would swallow them).
 const API_PREFIXES: [&str; 2] = ["/api/accounts/{appid}", "/api"];
 
@@ -153,10 +161,16 @@ pub fn route_table() -> Vec<RouteInfo> {
         path: e.path.to_owned(),
         gate: e.gate,
     });
-    api.chain(pages).collect()
+    let outside = outside().into_iter().map(|e| RouteInfo {
+        method: e.method,
+        path: e.path.to_owned(),
+        gate: e.gate,
+    });
+    api.chain(pages).chain(outside).collect()
 }
 
-/// Registers the admin routes: the API under `/api` (both prefixes), and the dashboard.
+/// Registers the admin routes: the API under `/api` (both prefixes), the dashboard, and
+/// the tracked links' redirect.
 pub fn register(cfg: &mut web::ServiceConfig) {
     for prefix in API_PREFIXES {
         let mut scope = web::scope(prefix)
@@ -172,6 +186,9 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     // Outside each page's gate, so a page the gate refuses is in the request's language too.
     for entry in dashboard::entries() {
         cfg.service(resource(entry).wrap(from_fn(dashboard::localize)));
+    }
+    for entry in outside() {
+        cfg.service(resource(entry));
     }
 }
 

@@ -74,6 +74,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             durability: settings.durability,
             clock: settings.clock,
             history_days: settings.history_days,
+            public_url: settings.public_url,
         },
         listener,
     )

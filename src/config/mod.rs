@@ -11,8 +11,10 @@ use secrecy::SecretString;
 use thiserror::Error;
 
 mod access;
+mod web;
 
 pub use access::{AdminToken, TrustedProxies};
+pub use web::PublicUrl;
 
 use crate::domain::Clock;
 use crate::sandbox;
@@ -99,6 +101,9 @@ pub struct Settings {
     pub clock: Clock,
     /// `WXTAG_HISTORY_DAYS`: how many days of touch history each lead keeps (1 to 400).
     pub history_days: u32,
+    /// `WXTAG_PUBLIC_URL`: where browsers reach wxtag; without it, replies send a
+    /// `[[link]]`'s plain destination, untracked.
+    pub public_url: Option<PublicUrl>,
 }
 
 impl Settings {
@@ -148,6 +153,12 @@ impl Settings {
             })
             .transpose()?
             .unwrap_or_default();
+        let public_url = web::public_url(&get)?;
+        web::oauth(
+            &get,
+            matches!(account.mode, Mode::Live { .. }),
+            public_url.as_ref(),
+        )?;
         Ok(Self {
             account,
             redis_url: get("REDIS_URL").map(SecretString::from),
@@ -161,6 +172,7 @@ impl Settings {
             trusted_proxies: trusted_proxies(&get)?,
             clock: clock(&get)?,
             history_days: history_days(&get)?,
+            public_url,
         })
     }
 
@@ -422,6 +434,59 @@ mod tests {
             let err = settings(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
+    }
+
+    #[test]
+    fn the_public_url_is_parsed_and_named_when_bad() {
+        assert!(settings(&[]).unwrap().public_url.is_none());
+        let s = settings(&[("WXTAG_PUBLIC_URL", "https://wx.example.com/")]).unwrap();
+        assert_eq!(
+            s.public_url.as_ref().map(PublicUrl::as_str),
+            Some("https://wx.example.com")
+        );
+        for bad in ["wx.example.com", "https://wx.example.com/?utm=1", "ftp://x"] {
+            let err = settings(&[("WXTAG_PUBLIC_URL", bad)]).unwrap_err();
+            assert_eq!(err.var, "WXTAG_PUBLIC_URL", "{err}");
+            assert!(
+                err.to_string().contains("e.g. https://wx.example.com"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn web_authorisation_is_off_by_default_and_base_is_refused_with_the_reason() {
+        assert!(settings(&[("WECHAT_OAUTH", "off")]).is_ok());
+        let live = [
+            ("WECHAT_APPID", "wx2c2769f8efd9abc2"),
+            ("WECHAT_APPSECRET", "s3cret"),
+            ("WECHAT_TOKEN", "spamtest"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = live.to_vec();
+            vars.extend_from_slice(extra);
+            settings(&vars).unwrap_err()
+        };
+        let sandbox = settings(&[
+            ("WECHAT_OAUTH", "base"),
+            ("WXTAG_PUBLIC_URL", "https://wx.example.com"),
+        ])
+        .unwrap_err();
+        assert!(sandbox.problem.contains("WECHAT_APPID"), "{sandbox}");
+        let no_url = with(&[("WECHAT_OAUTH", "base")]);
+        assert!(no_url.problem.contains("WXTAG_PUBLIC_URL"), "{no_url}");
+        let not_built = with(&[
+            ("WECHAT_OAUTH", "base"),
+            ("WXTAG_PUBLIC_URL", "https://wx.example.com"),
+        ]);
+        assert!(not_built.problem.contains("not built yet"), "{not_built}");
+        let typo = with(&[("WECHAT_OAUTH", "userinfo")]);
+        for err in [sandbox, no_url, not_built, typo] {
+            assert_eq!(err.var, "WECHAT_OAUTH", "{err}");
+        }
+        let base = settings(&[("WECHAT_OAUTH_BASE", "open.weixin.qq.com")]).unwrap_err();
+        assert_eq!(base.var, "WECHAT_OAUTH_BASE", "{base}");
+        assert!(settings(&[("WECHAT_OAUTH_BASE", "http://127.0.0.1:9100")]).is_ok());
     }
 
     #[test]

@@ -77,6 +77,16 @@ pub(super) struct RawKeyword {
     pub news: Option<Spanned<Vec<Article>>>,
 }
 
+/// `[[link]]`: a tracked link a reply may send.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLink {
+    pub id: Spanned<String>,
+    pub url: Spanned<String>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+}
+
 /// How a `[[keyword]]` compares its `text` with a message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

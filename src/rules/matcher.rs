@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::domain::{Scene, TagName, UnixTime};
+use crate::domain::{LinkId, Scene, TagName, UnixTime};
 use crate::wechat::reply::Reply;
 
 use super::condition::{Condition, Facts};
@@ -37,6 +37,11 @@ pub enum Touch<'a> {
     Text {
         /// What the follower wrote.
         content: &'a str,
+    },
+    /// A tracked link followed with the lead's valid token.
+    Link {
+        /// The `[[link]]`'s id.
+        id: &'a LinkId,
     },
 }
 
@@ -119,6 +124,7 @@ impl Rules {
             Touch::Click { key } => matched.extend(self.clicks.get(key)),
             Touch::View { url } => self.views.matches(url, &mut matched),
             Touch::Text { content } => self.keywords.matches(content, &mut matched),
+            Touch::Link { id } => matched.extend(self.links.get(id).map(|l| l.rule)),
         }
         if let Some(c) = channel {
             matched.push(c.rule);
@@ -162,7 +168,7 @@ impl Rules {
             }
             Touch::Scan { scene } => self.derived.named_key("qr", scene.as_str()),
             Touch::Click { key } => self.derived.named_key("click", key),
-            Touch::View { .. } | Touch::Text { .. } => None,
+            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } => None,
         };
         keys.extend(named);
         keys.sort_unstable();

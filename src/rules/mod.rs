@@ -37,6 +37,7 @@ mod file;
 #[cfg(test)]
 mod fixture;
 mod index;
+mod link;
 pub mod live;
 mod load;
 mod matcher;
@@ -48,9 +49,10 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::domain::{Scene, TagName};
+use crate::domain::{LinkId, Scene, TagName};
 
 pub use diagnostics::{Diagnostic, Severity, report};
+pub use link::{ARTICLE_LINK_PREFIX, LINK_URL_MAX_BYTES, Link, LinkRef, fill_links, link_refs};
 pub use live::LiveRules;
 pub use matcher::{Outcome, Touch};
 
@@ -77,6 +79,8 @@ pub struct Rules {
     clicks: HashMap<String, RuleId>,
     /// VIEW URL prefixes.
     views: PrefixTrie,
+    /// `[[link]]` id → its destination and rule (ids are unique).
+    links: HashMap<LinkId, Link>,
     /// `[[keyword]]` rules, all three kinds.
     keywords: KeywordIndex,
     /// Every distinct tag the rules add, in first-seen order.
@@ -175,8 +179,8 @@ impl Source {
         Self(format!("{kind}:{what}"))
     }
 
-    /// The source as text: `follow`, `qr:<scene>`, `click:<key>`, `view:<url prefix>` or
-    /// `keyword:<text>`.
+    /// The source as text: `follow`, `qr:<scene>`, `click:<key>`, `view:<url prefix>`,
+    /// `keyword:<text>` or `link:<id>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -193,7 +197,8 @@ impl fmt::Display for Source {
 pub struct Stats {
     /// `*.toml` files read.
     pub files: usize,
-    /// Rules loaded (each `[follow]`, `[[qr]]`, `[[click]]`, `[[view]]`, `[[keyword]]`).
+    /// Rules loaded (each `[follow]`, `[[qr]]`, `[[click]]`, `[[view]]`, `[[keyword]]`,
+    /// `[[link]]`).
     pub rules: usize,
     /// Distinct tags the rules add.
     pub tags: usize,

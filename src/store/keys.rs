@@ -46,6 +46,7 @@
 //! | `wx:{A}:segn:<name>` | set | the members of a count under way, renamed to `segm:` when it ends |
 //! | `wx:{A}:seglease:<name>` | string | the process counting a saved segment, with a TTL |
 //! | `wx:{A}:entered` | stream | leads that entered a saved segment (`s` the segment, `o` the openid), the newest 100,000 |
+//! | `wx:{A}:linkkeys` | hash | the keys that sign tracked links' tokens: key id (decimal) → 32 random bytes (hex); the highest id signs, every id verifies; kept for good |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
@@ -182,6 +183,11 @@ impl Keys {
     /// The lease one sync worker holds while calling WeChat for a lead.
     pub fn sync_lease(&self, openid: &OpenId) -> String {
         self.key(&["sync:", openid.as_str()])
+    }
+
+    /// The keys tracked links' tokens are signed with: key id → 32 bytes in hex.
+    pub fn link_keys(&self) -> String {
+        self.key(&["linkkeys"])
     }
 }
 

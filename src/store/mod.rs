@@ -15,6 +15,7 @@ mod jobs;
 pub mod keys;
 mod lead;
 mod leases;
+mod link_keys;
 mod outbox;
 mod query;
 mod registry;
@@ -42,6 +43,7 @@ pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};
+pub use link_keys::LinkKey;
 pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
 pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
@@ -306,7 +308,18 @@ impl Store {
         &self,
         touch: &TouchRecord<'_>,
     ) -> Result<Result<Applied, OtherBody>, StoreError> {
-        let (outcome, tags, lead, history) = self.invoke_apply(touch, None).await?;
+        self.apply_remembering(touch, keys::DEDUP_TTL_SECS).await
+    }
+
+    /// [`Store::apply`], with the touch's identity remembered for `dedup_secs` rather than
+    /// WeChat's retry window: a tracked link's click is one touch per lead, link and hour.
+    pub async fn apply_remembering(
+        &self,
+        touch: &TouchRecord<'_>,
+        dedup_secs: u64,
+    ) -> Result<Result<Applied, OtherBody>, StoreError> {
+        let (outcome, tags, lead, history) =
+            self.invoke_apply(touch, None, dedup_secs.max(1)).await?;
         Ok(match outcome {
             -1 => Err(OtherBody),
             fresh => Ok(Applied {
@@ -333,7 +346,9 @@ impl Store {
         write: &DerivedWrite<'_>,
         known: bool,
     ) -> Result<Result<Option<Applied>, OtherBody>, StoreError> {
-        let (outcome, tags, _, _) = self.invoke_apply(touch, Some((write, known))).await?;
+        let (outcome, tags, _, _) = self
+            .invoke_apply(touch, Some((write, known)), keys::DEDUP_TTL_SECS)
+            .await?;
         Ok(match outcome {
             -1 => Err(OtherBody),
             -2 => Ok(None),
@@ -345,11 +360,13 @@ impl Store {
         })
     }
 
-    /// Runs `apply_touch.lua` for `touch`, with derived changes when given.
+    /// Runs `apply_touch.lua` for `touch`, with derived changes when given, remembering its
+    /// identity for `dedup_secs`.
     async fn invoke_apply(
         &self,
         touch: &TouchRecord<'_>,
         derived: Option<(&DerivedWrite<'_>, bool)>,
+        dedup_secs: u64,
     ) -> Result<(i64, Vec<String>, redis::Value, redis::Value), StoreError> {
         let keys = &self.keys;
         let day = day_of(touch.at);
@@ -404,7 +421,7 @@ impl Store {
             ),
         };
         invocation
-            .arg(keys::DEDUP_TTL_SECS)
+            .arg(dedup_secs)
             .arg(touch.openid.as_str())
             .arg(touch.at.0)
             .arg(touch.effect.as_str())

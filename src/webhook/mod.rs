@@ -7,8 +7,8 @@
 //! counters, outbox); with rules over time, the lead is read first, its rule tags, score,
 //! tiers and stage are derived from it with the touch applied, and the touch and what
 //! changed are written in the same script, checked against the lead's version
-//! (`Intake::apply_deriving`) → choose the reply by the lead after the change → render it,
-//! encrypted when the request was.
+//! (`Intake::apply_deriving`) → choose the reply by the lead after the change → fill in its
+//! tracked links for the lead ([`crate::links`]) → render it, encrypted when the request was.
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
 pub mod http;
@@ -20,6 +20,7 @@ use thiserror::Error;
 
 use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
+use crate::links::Links;
 use crate::rules::condition::{Facts, Score};
 use crate::rules::derive::Derivation;
 use crate::rules::{LiveRules, Rules, Touch};
@@ -113,6 +114,7 @@ pub struct Intake {
     rules: LiveRules,
     store: Store,
     history_days: u32,
+    links: Links,
 }
 
 impl Intake {
@@ -128,7 +130,15 @@ impl Intake {
             rules,
             store,
             history_days: DEFAULT_HISTORY_DAYS,
+            links: Links::default(),
         }
+    }
+
+    /// This intake, filling in replies' tracked links with `links` (by default they go out
+    /// as their plain destinations, untracked).
+    pub fn linking(mut self, links: Links) -> Self {
+        self.links = links;
+        self
     }
 
     /// This intake, keeping `days` of touch history per lead (`WXTAG_HISTORY_DAYS`).
@@ -275,10 +285,19 @@ impl Intake {
             score: score_now.map(|_| Score(&score_at)),
         };
         let reply = outcome.as_ref().and_then(|o| o.reply(&facts, now));
+        // 8. Its tracked links, signed for this lead (no Redis call when it names none).
+        let reply = match reply {
+            Some(reply) => Some(
+                self.links
+                    .personalise(reply, &rules, &self.store, &inbound.from, now)
+                    .await,
+            ),
+            None => None,
+        };
         let answer = match reply {
             None => Answer::Success,
             Some(reply) => {
-                let xml = reply::render(reply, &inbound.from, &inbound.to, now);
+                let xml = reply::render(&reply, &inbound.from, &inbound.to, now);
                 match (&self.cipher, encrypted) {
                     (Some(cipher), true) => Answer::Xml(
                         EncryptedReply::seal(&self.account.token, cipher, &xml, timestamp, nonce)

@@ -24,6 +24,9 @@ pub fn tag_name_fits(name: &str) -> bool {
 /// The longest life of a temporary QR code (`expire_seconds`): 30 days.
 pub const QR_TEMPORARY_MAX_SECS: u32 = 2_592_000;
 
+/// The longest passive text reply, in UTF-8 bytes.
+pub const TEXT_REPLY_BYTES: usize = 2048;
+
 /// Articles in one news reply; WeChat drops the rest.
 pub const NEWS_ARTICLES: usize = 8;
 

@@ -247,6 +247,34 @@ fn a_bad_setting_stops_start_up_naming_the_variable() {
 }
 
 #[test]
+fn a_bad_public_url_or_web_authorisation_stops_serve_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    for (vars, says) in [
+        (
+            &[("WXTAG_PUBLIC_URL", "wx.example.com")][..],
+            "WXTAG_PUBLIC_URL: \"wx.example.com\" is not an http:// or https:// URL",
+        ),
+        (
+            &[("WECHAT_OAUTH", "base")][..],
+            "WECHAT_OAUTH: base needs a verified 服务号: set WECHAT_APPID",
+        ),
+    ] {
+        let out = wxtag(dir.path())
+            .arg("serve")
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(
+            stderr.contains("e.g.") || stderr.contains("WECHAT_OAUTH=off"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn without_redis_url_or_redis_server_serve_says_how_to_get_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = wxtag(dir.path())

@@ -42,7 +42,8 @@ fn set_cookie(response: &Response) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_owned())
 }
 
-async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
+/// A dashboard page as the logged-in admin sees it: its status and body.
+pub(crate) async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = client()
         .get(format!("{}{path}", app.base))
         .header(header::COOKIE, logged_in(app).await)

@@ -123,6 +123,8 @@ pub struct Spawn {
     pub durable_redis: bool,
     /// `WXTAG_CLOCK_OFFSET_SECS`: seconds the app's clock runs ahead of (or behind) the real one.
     pub clock_offset_secs: i64,
+    /// `WXTAG_PUBLIC_URL`; `None` sends tracked links untracked.
+    pub public_url: Option<String>,
 }
 
 /// The shipped example's file of tags from behaviour over time (rule tags, score, tiers,
@@ -163,6 +165,7 @@ impl Default for Spawn {
             wechat: None,
             durable_redis: false,
             clock_offset_secs: 0,
+            public_url: None,
         }
     }
 }
@@ -180,6 +183,8 @@ pub struct TestApp {
     pub clock: Clock,
     /// The WeChat API the app's sync worker talks to, if it runs one.
     wechat: Option<String>,
+    /// `WXTAG_PUBLIC_URL`, kept for restarts.
+    public_url: Option<String>,
     cipher: MessageCipher,
     stop: Option<oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -223,6 +228,7 @@ async fn run_app(
     channels_dir: &std::path::Path,
     wechat: Option<String>,
     clock: Clock,
+    public_url: Option<String>,
 ) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let app = Application::build(
@@ -238,6 +244,7 @@ async fn run_app(
             api_base: wechat.unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
             clock,
             history_days: DEFAULT_HISTORY_DAYS,
+            public_url: public_url.map(|url| wxtag::config::PublicUrl::parse(&url).unwrap()),
         },
         listener,
     )
@@ -295,6 +302,7 @@ impl TestApp {
             channels_dir.path(),
             spawn.wechat.clone(),
             clock.clone(),
+            spawn.public_url.clone(),
         )
         .await;
         Self {
@@ -306,6 +314,7 @@ impl TestApp {
             channels_dir,
             clock,
             wechat: spawn.wechat,
+            public_url: spawn.public_url,
             cipher: MessageCipher::new(EncodingAesKey::parse(AES_KEY).unwrap(), APPID.to_owned()),
             stop: Some(running.stop),
             running: Some(running.handle),
@@ -342,6 +351,7 @@ impl TestApp {
             self.channels_dir.path(),
             self.wechat.clone(),
             clock,
+            self.public_url.clone(),
         )
         .await
     }

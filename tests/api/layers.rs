@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["sandbox"],
     &["config"],
     &["rules"],
-    &["segments"],
+    &["segments", "links"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],
     &["cli"],

@@ -18,6 +18,7 @@ mod fuzz_corpus; // the fuzz targets' corpus replayed: no panic, a typed error o
 mod helpers;
 mod intake; // the intake flow called directly, with the official vectors and a fixed clock
 mod layers; // the one-way structure: no module uses one above or beside it
+mod links; // tracked links: the reply's signed link, one touch per hour, tampered, expired and foreign tokens, 404, key rotation
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
 mod over_time; // rules over time end to end: thresholds, windows, stages, tiers, groups, preference, expiry, backfill, two processes
 mod ownership; // sales edits of derived tags: 409 naming the tag and its rule, nothing changed

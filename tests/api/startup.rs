@@ -62,6 +62,7 @@ async fn build(url: String, mode: Durability) -> Result<String, String> {
             trusted_proxies: Default::default(),
             clock: Default::default(),
             history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
+            public_url: None,
         },
         listener,
     )

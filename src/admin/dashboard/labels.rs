@@ -56,6 +56,7 @@ pub fn why(t: &'static Words, rules: &Rules, source: &str) -> Why {
         }
         "click" => t.why_click,
         "view" => t.why_view,
+        "link" => t.why_link,
         "keyword" => t.why_keyword,
         "expire" => t.why_expire,
         "group" => t.why_group,
@@ -102,6 +103,7 @@ pub fn event_kind(t: &'static Words, kind: &str) -> &'static str {
         "video" | "shortvideo" => t.event_video,
         "location_msg" | "location_select" => t.event_location,
         "link" => t.event_link,
+        "link_click" => t.event_link_click,
         "tag" => t.event_tag,
         "tag+" => t.event_tag_added,
         "tag-" => t.event_tag_removed,

@@ -232,6 +232,8 @@ pub struct Words {
     pub why_click: &'static str,
     /// A menu link.
     pub why_view: &'static str,
+    /// A tracked link's click.
+    pub why_link: &'static str,
     /// A keyword the lead wrote.
     pub why_keyword: &'static str,
     /// Sales added it.
@@ -271,6 +273,8 @@ pub struct Words {
     pub event_location: &'static str,
     /// Sent a link.
     pub event_link: &'static str,
+    /// Opened a tracked link.
+    pub event_link_click: &'static str,
     /// Tags changed.
     pub event_tag: &'static str,
     /// Opened a mini program.
@@ -631,6 +635,7 @@ pub static ZH: Words = Words {
     why_qr: "渠道二维码",
     why_click: "菜单点击",
     why_view: "菜单链接",
+    why_link: "追踪链接",
     why_keyword: "关键词",
     why_admin: "销售添加",
     why_rule: "规则",
@@ -651,6 +656,7 @@ pub static ZH: Words = Words {
     event_video: "发视频",
     event_location: "发位置",
     event_link: "发链接",
+    event_link_click: "打开追踪链接",
     event_tag: "标签变更",
     event_miniprogram: "打开小程序",
     event_scancode: "菜单扫一扫",
@@ -886,6 +892,7 @@ pub static EN: Words = Words {
     why_qr: "Channel QR code",
     why_click: "Menu click",
     why_view: "Menu link",
+    why_link: "Tracked link",
     why_keyword: "Keyword",
     why_admin: "Added by sales",
     why_rule: "Rule",
@@ -906,6 +913,7 @@ pub static EN: Words = Words {
     event_video: "Sent a video",
     event_location: "Sent a location",
     event_link: "Sent a link",
+    event_link_click: "Opened a tracked link",
     event_tag: "Tags changed",
     event_miniprogram: "Opened a mini program",
     event_scancode: "Scanned from the menu",
@@ -1135,6 +1143,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         why_qr,
         why_click,
         why_view,
+        why_link,
         why_keyword,
         why_admin,
         why_rule,
@@ -1154,6 +1163,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         event_video,
         event_location,
         event_link,
+        event_link_click,
         event_tag,
         event_miniprogram,
         event_scancode,
@@ -1372,6 +1382,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("why_qr", *why_qr, false),
         ("why_click", *why_click, false),
         ("why_view", *why_view, false),
+        ("why_link", *why_link, false),
         ("why_keyword", *why_keyword, false),
         ("why_admin", *why_admin, false),
         ("why_rule", *why_rule, false),
@@ -1391,6 +1402,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("event_video", *event_video, false),
         ("event_location", *event_location, false),
         ("event_link", *event_link, false),
+        ("event_link_click", *event_link_click, false),
         ("event_tag", *event_tag, false),
         ("event_miniprogram", *event_miniprogram, false),
         ("event_scancode", *event_scancode, false),

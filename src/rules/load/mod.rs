@@ -7,12 +7,13 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `click`, `view`, `keyword`), the tags and replies they share in `tags` and
-//! `replies`.
+//! (`follow`, `qr`, `click`, `view`, `keyword`, `link`), the tags and replies they share in
+//! `tags` and `replies`.
 
 mod click;
 mod follow;
 mod keyword;
+mod link;
 mod qr;
 mod replies;
 mod tags;
@@ -31,11 +32,11 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
-use super::file::{RawClick, RawFollow, RawKeyword, RawQr, RawView};
+use super::file::{RawClick, RawFollow, RawKeyword, RawLink, RawQr, RawView};
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::domain::{Scene, TagName};
+use crate::domain::{LinkId, Scene, TagName};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
@@ -47,6 +48,7 @@ pub(in crate::rules) enum Section {
     Click,
     View,
     Keyword,
+    Link,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -59,6 +61,7 @@ impl Section {
             "click" => Self::Click,
             "view" => Self::View,
             "keyword" => Self::Keyword,
+            "link" => Self::Link,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -70,6 +73,7 @@ impl Section {
             Self::Click => "click",
             Self::View => "view",
             Self::Keyword => "keyword",
+            Self::Link => "link",
             Self::Derived(d) => d.key(),
         }
     }
@@ -178,6 +182,11 @@ pub(in crate::rules) struct Builder {
     scene_at: HashMap<Scene, String>,
     /// CLICK key → `file:line` of the `[[click]]` that claimed it.
     click_at: HashMap<String, String>,
+    /// Link id → `file:line` of the `[[link]]` that claimed it.
+    link_at: HashMap<LinkId, String>,
+    /// Every link a reply names (`{link:ID}`, `url = "link:ID"`), with its `(file, line)`,
+    /// checked once all links are in.
+    link_refs: Vec<((PathBuf, usize), String)>,
     /// Every condition read, with its `(file, line)`, checked once all rules are in.
     conditions: Vec<((PathBuf, usize), Condition)>,
     /// Days of touch history kept: no window may be longer.
@@ -197,6 +206,8 @@ impl Builder {
             over_limit: None,
             scene_at: HashMap::new(),
             click_at: HashMap::new(),
+            link_at: HashMap::new(),
+            link_refs: Vec::new(),
             conditions: Vec::new(),
             history_days,
             derived: DerivedBuilder::new(history_days),
@@ -250,7 +261,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -316,6 +327,11 @@ impl Builder {
                     self.keyword(ctx, span, raw);
                 }
             }
+            Section::Link => {
+                if let Some(raw) = self.parse::<RawLink>(ctx, section, item) {
+                    self.link(ctx, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -357,6 +373,7 @@ impl Builder {
     /// diagnostics into the result.
     fn finish(mut self) -> Result<Loaded, CheckFailed> {
         self.check_conditions();
+        self.check_link_refs();
         let Builder {
             dir,
             mut rules,

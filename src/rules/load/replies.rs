@@ -8,9 +8,10 @@ use toml::Spanned;
 use super::super::condition::{CheckContext, Condition, check_condition};
 use super::super::diagnostics::{Diagnostic, Severity};
 use super::super::file::{RawReply, RawVariant};
+use super::super::link::{ARTICLE_LINK_PREFIX, LINK_URL_MAX_BYTES, link_refs};
 use super::super::matcher::{Answer, Variant};
 use super::{Builder, FileCtx, Section};
-use crate::wechat::limits::NEWS_ARTICLES;
+use crate::wechat::limits::{NEWS_ARTICLES, TEXT_REPLY_BYTES};
 use crate::wechat::reply::{Article, Reply};
 
 /// A reply `when` that is empty, or that puts more than one of `all`, `any` and `none` side
@@ -32,9 +33,6 @@ fn old_shape_mistake(when: &toml::Value) -> Option<&'static str> {
         None
     }
 }
-
-/// WeChat's limit on a passive text reply, in bytes.
-const MAX_TEXT_BYTES: usize = 2048;
 
 impl Builder {
     /// `reply = "…"`, `news = [...]` or `[[….reply]]` variants; at most one of them.
@@ -178,18 +176,41 @@ impl Builder {
         }
     }
 
+    /// A reply text: not empty, and within WeChat's limit with each `{link:ID}` counted
+    /// as the longest tracked URL it can become.
     pub(super) fn text(
         &mut self,
         ctx: &FileCtx,
         span: &Range<usize>,
         text: String,
     ) -> Option<Reply> {
+        let refs = match link_refs(&text) {
+            Ok(refs) => refs,
+            Err(at) => {
+                let found: String = text[at..].chars().take(40).collect();
+                let message = format!(
+                    "reply text has {found:?}, not a link reference; write {{link:ID}} with the \
+                     id of a [[link]] (1-32 of A-Z a-z 0-9 _ -)"
+                );
+                self.error(ctx, span, message);
+                return None;
+            }
+        };
+        for r in &refs {
+            self.link_ref(ctx, span, r.id);
+        }
+        let written: usize = refs.iter().map(|r| r.span.len()).sum();
+        let bytes = text.len() - written + refs.len() * LINK_URL_MAX_BYTES;
         let problem = if text.trim().is_empty() {
             "reply text is empty; write a message or remove the reply".to_owned()
-        } else if text.len() > MAX_TEXT_BYTES {
+        } else if bytes > TEXT_REPLY_BYTES && refs.is_empty() {
+            format!("reply text is {bytes} bytes; WeChat allows at most {TEXT_REPLY_BYTES}")
+        } else if bytes > TEXT_REPLY_BYTES {
             format!(
-                "reply text is {} bytes; WeChat allows at most {MAX_TEXT_BYTES}",
-                text.len()
+                "reply text is {bytes} bytes with each of its {} links counted as \
+                 {LINK_URL_MAX_BYTES} (the longest tracked URL); WeChat allows at most \
+                 {TEXT_REPLY_BYTES}",
+                refs.len()
             )
         } else {
             return Some(Reply::Text(text));
@@ -215,6 +236,14 @@ impl Builder {
                     "news has {n} articles, but WeChat shows only the first in a reply to a text message"
                 );
                 self.warn(ctx, &news.span(), message);
+            }
+            let named: Vec<String> = news
+                .get_ref()
+                .iter()
+                .filter_map(|a| a.url.strip_prefix(ARTICLE_LINK_PREFIX).map(str::to_owned))
+                .collect();
+            for id in named {
+                self.link_ref(ctx, &news.span(), &id);
             }
             return Some(Reply::News(news.into_inner()));
         };

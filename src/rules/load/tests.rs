@@ -1,5 +1,6 @@
 //! The loader's tests: every mistake at its `file:line`, with a message that says what to do.
 
+use super::super::LINK_URL_MAX_BYTES;
 use super::super::fixture::{folder, load};
 use super::*;
 
@@ -483,5 +484,83 @@ text = "d"
             "w.toml:11: warning: any[0].count[1]: touch key `form:trial` counts nothing until a \
              [[form]] with id \"trial\" is written",
         ]
+    );
+}
+
+#[test]
+fn links_load_and_replies_may_name_links_of_later_files() {
+    let r = load(&[
+        (
+            "10-replies.toml",
+            "[[keyword]]\ntext = \"白皮书\"\nreply = \"请看 {link:wp}\"\n\n\
+             [[click]]\nkey = \"CASES\"\nnews = [{ title = \"案例\", url = \"link:wp\" }]\n",
+        ),
+        (
+            "20-links.toml",
+            "[[link]]\nid = \"wp\"\nurl = \"https://example.com/wp.pdf\"\ntags = [\"内容:白皮书\"]\n",
+        ),
+    ]);
+    assert_eq!(said(&r), Vec::<String>::new());
+    let rules = r.unwrap().rules;
+    let id = LinkId::parse("wp").unwrap();
+    assert_eq!(rules.link(&id).unwrap().url, "https://example.com/wp.pdf");
+    let o = rules.evaluate(&super::super::Touch::Link { id: &id });
+    let tags: Vec<String> = o.tags.iter().map(|(t, s)| format!("{t} <- {s}")).collect();
+    assert_eq!(tags, ["内容:白皮书 <- link:wp"]);
+}
+
+#[test]
+fn link_mistakes_are_reported_at_their_line() {
+    let links = "[[link]]\nid = \"wp\"\nurl = \"https://example.com/a\"\n\n\
+                 [[link]]\nid = \"wp\"\nurl = \"https://example.com/b\"\n\n\
+                 [[link]]\nid = \"bad id\"\nurl = \"https://example.com/c\"\n\n\
+                 [[link]]\nid = \"rel\"\nurl = \"/whitepaper.pdf\"\n\n\
+                 [[link]]\nid = \"x\"\n";
+    let replies = "[[keyword]]\ntext = \"a\"\nreply = \"see {link:nope}\"\n\n\
+                   [[keyword]]\ntext = \"b\"\nnews = [{ title = \"t\", url = \"link:gone\" }]\n\n\
+                   [[keyword]]\ntext = \"c\"\nreply = \"see {link:wp\"\n";
+    let r = load(&[("l.toml", links), ("r.toml", replies)]);
+    let got = said(&r);
+    assert!(
+        got[0].starts_with("l.toml:6: link id \"wp\" is already used at ")
+            && got[0].ends_with("l.toml:2; give each link its own id"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[1..],
+        [
+            "l.toml:10: link id \"bad id\" must be 1-32 of A-Z a-z 0-9 _ -, e.g. whitepaper-2026"
+                .to_owned(),
+            "l.toml:15: link url \"/whitepaper.pdf\" is not an absolute http:// or https:// URL, \
+             e.g. https://example.com/whitepaper.pdf"
+                .to_owned(),
+            "l.toml:17: [[link]]: missing field `url`".to_owned(),
+            "r.toml:3: the reply names link \"nope\", but no [[link]] has id = \"nope\"; add the \
+             [[link]] or fix the id"
+                .to_owned(),
+            "r.toml:7: the reply names link \"gone\", but no [[link]] has id = \"gone\"; add the \
+             [[link]] or fix the id"
+                .to_owned(),
+            "r.toml:11: reply text has \"{link:wp\", not a link reference; write {link:ID} with \
+             the id of a [[link]] (1-32 of A-Z a-z 0-9 _ -)"
+                .to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_reply_text_counts_each_link_as_the_longest_tracked_url() {
+    let link = "[[link]]\nid = \"wp\"\nurl = \"https://example.com/wp\"\n";
+    let fits = "回".repeat((2048 - LINK_URL_MAX_BYTES) / 3);
+    let over = "回".repeat((2048 - LINK_URL_MAX_BYTES) / 3 + 1);
+    let text = format!(
+        "{link}\n[[click]]\nkey = \"A\"\nreply = \"{fits}{{link:wp}}\"\n\
+         [[click]]\nkey = \"B\"\nreply = \"{over}{{link:wp}}\"\n"
+    );
+    let got = said(&load(&[("r.toml", &text)]));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("r.toml:10: reply text is 2051 bytes with each of its 1 links counted"),
+        "{got:?}"
     );
 }

@@ -1,0 +1,101 @@
+//! Tracked links as the rules know them: a `[[link]]`'s destination and its rule, and the
+//! `{link:ID}` references in reply texts (`url = "link:ID"` in news articles).
+//!
+//! The rules only say where a link goes and what a click tags; the per-lead token and the
+//! redirect live in the `links` module, a layer above.
+
+use std::ops::Range;
+
+use crate::config::PublicUrl;
+use crate::domain::LinkId;
+
+use super::{RuleId, Rules};
+
+/// What the loader counts each `{link:ID}` in a reply text as, in bytes, when it checks the
+/// text against WeChat's limit: a `WXTAG_PUBLIC_URL` of at most [`PublicUrl::MAX_LEN`]
+/// bytes, `/l/`, and a token of at most 217 characters (an openid of 64 and a link id of 32).
+pub const LINK_URL_MAX_BYTES: usize = PublicUrl::MAX_LEN + 3 + 217;
+
+/// The prefix of a news article's `url` that names a `[[link]]`: `url = "link:ID"`.
+pub const ARTICLE_LINK_PREFIX: &str = "link:";
+
+/// One `[[link]]`: where it goes, and its rule (source `link:<id>`, its tags).
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// The destination, an absolute http(s) URL.
+    pub url: String,
+    /// The rule a click counts as.
+    pub(super) rule: RuleId,
+}
+
+/// A reference to a link in a reply text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRef<'t> {
+    /// Where `{link:ID}` stands in the text, braces included.
+    pub span: Range<usize>,
+    /// The id between `{link:` and `}`, unparsed.
+    pub id: &'t str,
+}
+
+/// Every `{link:…}` in `text`, in order; `Err` with the byte offset of the first that does
+/// not close with `}` on a valid id.
+pub fn link_refs(text: &str) -> Result<Vec<LinkRef<'_>>, usize> {
+    const OPEN: &str = "{link:";
+    let mut refs = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(OPEN).map(|i| from + i) {
+        let start = at + OPEN.len();
+        let Some(len) = text[start..].find('}') else {
+            return Err(at);
+        };
+        let id = &text[start..start + len];
+        if LinkId::parse(id).is_err() {
+            return Err(at);
+        }
+        refs.push(LinkRef {
+            span: at..start + len + 1,
+            id,
+        });
+        from = start + len + 1;
+    }
+    Ok(refs)
+}
+
+/// `text` with each `{link:ID}` replaced by `url(id)`.
+pub fn fill_links(text: &str, refs: &[LinkRef], mut url: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for r in refs {
+        out.push_str(&text[last..r.span.start]);
+        out.push_str(&url(r.id));
+        last = r.span.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+impl Rules {
+    /// The `[[link]]` with this id, if a file names it.
+    pub fn link(&self, id: &LinkId) -> Option<&Link> {
+        self.links.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_found_and_filled_in_order() {
+        let text = "白皮书 {link:wp-2026} 与 {link:trial}。";
+        let refs = link_refs(text).unwrap();
+        let ids: Vec<&str> = refs.iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["wp-2026", "trial"]);
+        let filled = fill_links(text, &refs, |id| format!("<{id}>"));
+        assert_eq!(filled, "白皮书 <wp-2026> 与 <trial>。");
+        assert_eq!(link_refs("no links {here}").unwrap(), []);
+        for bad in ["{link:}", "{link:a b}", "see {link:open", "{link:a.b}"] {
+            assert!(link_refs(bad).is_err(), "{bad}");
+        }
+    }
+}

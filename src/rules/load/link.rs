@@ -1,0 +1,99 @@
+//! `[[link]]`: tracked links, by id; an id may be claimed once across all files. The links
+//! that replies name (`{link:ID}` in a text, `url = "link:ID"` in a news article) are checked
+//! once every file is read, so a reply may name a link of a later file.
+
+use std::ops::Range;
+
+use super::super::Source;
+use super::super::diagnostics::Diagnostic;
+use super::super::file::RawLink;
+use super::super::link::Link;
+use super::{Builder, FileCtx};
+use crate::domain::{LinkId, ParseError};
+
+/// The longest destination accepted, in bytes (WeChat's limit on a menu VIEW URL).
+const MAX_URL_BYTES: usize = 1024;
+
+impl Builder {
+    /// A link with no tags still counts its clicks as touches, so it gets no warning.
+    pub(super) fn link(&mut self, ctx: &FileCtx, raw: RawLink) {
+        let tags = raw
+            .tags
+            .into_iter()
+            .filter_map(|t| self.rule_tag(ctx, t))
+            .collect();
+        let id_span = raw.id.span();
+        let raw_id = raw.id.into_inner();
+        let id = match LinkId::parse(&raw_id) {
+            Ok(id) => id,
+            Err(e) => {
+                let message = match e {
+                    ParseError::TooLong { len, max, .. } => {
+                        format!("link id \"{raw_id}\" is {len} characters; at most {max}")
+                    }
+                    _ => format!(
+                        "link id \"{raw_id}\" must be 1-32 of A-Z a-z 0-9 _ -, e.g. whitepaper-2026"
+                    ),
+                };
+                self.error(ctx, &id_span, message);
+                return;
+            }
+        };
+        if let Some(prev) = self.link_at.get(&id) {
+            let message =
+                format!("link id \"{id}\" is already used at {prev}; give each link its own id");
+            self.error(ctx, &id_span, message);
+            return;
+        }
+        let url_span = raw.url.span();
+        let url = raw.url.into_inner();
+        let absolute = ["https://", "http://"].iter().any(|scheme| {
+            url.strip_prefix(scheme)
+                .is_some_and(|rest| !rest.is_empty())
+        });
+        let problem = if !absolute {
+            Some(format!(
+                "link url \"{url}\" is not an absolute http:// or https:// URL, e.g. \
+                 https://example.com/whitepaper.pdf"
+            ))
+        } else if url.len() > MAX_URL_BYTES {
+            Some(format!(
+                "link url is {} bytes; at most {MAX_URL_BYTES}",
+                url.len()
+            ))
+        } else if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some(format!(
+                "link url \"{url}\" holds white space; escape it (%20)"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            self.error(ctx, &url_span, message);
+            return;
+        }
+        self.link_at.insert(id.clone(), ctx.at(&id_span));
+        let rule = self.push(Source::of("link", id.as_str()), tags, None);
+        self.rules.links.insert(id, Link { url, rule });
+    }
+
+    /// Remembers that a reply at `span` names the link `id`, to check once all links are in.
+    pub(super) fn link_ref(&mut self, ctx: &FileCtx, span: &Range<usize>, id: &str) {
+        let at = (ctx.path.to_owned(), ctx.line(span));
+        self.link_refs.push((at, id.to_owned()));
+    }
+
+    /// Every link a reply names must be a `[[link]]` of some file.
+    pub(super) fn check_link_refs(&mut self) {
+        for ((file, line), id) in std::mem::take(&mut self.link_refs) {
+            let known = LinkId::parse(&id).is_ok_and(|id| self.rules.links.contains_key(&id));
+            if !known {
+                let message = format!(
+                    "the reply names link \"{id}\", but no [[link]] has id = \"{id}\"; add the \
+                     [[link]] or fix the id"
+                );
+                self.diags.push(Diagnostic::error(&file, line, message));
+            }
+        }
+    }
+}

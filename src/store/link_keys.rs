@@ -1,0 +1,55 @@
+//! The keys that sign tracked links' tokens (`wx:{A}:linkkeys`): every process of an account
+//! reads the same ones, and a key is added with `HSETNX`, so two processes adding the same id
+//! at once agree on whose bytes it holds.
+
+use redis::AsyncCommands;
+
+use super::{Store, StoreError};
+
+/// One signing key: its id and its 32 bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkKey {
+    /// The key id a token names.
+    pub id: u32,
+    /// The HMAC key.
+    pub bytes: [u8; 32],
+}
+
+impl std::fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LinkKey({}, [redacted])", self.id)
+    }
+}
+
+impl Store {
+    /// Every link key, by id, lowest first.
+    pub async fn link_keys(&self) -> Result<Vec<LinkKey>, StoreError> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.link_keys();
+        let raw: Vec<(String, String)> = conn.hgetall(&key).await?;
+        let mut keys = raw
+            .into_iter()
+            .map(|(id, hex)| {
+                let bytes = hex::decode(&hex).ok().and_then(|b| b.try_into().ok());
+                match (id.parse::<u32>(), bytes) {
+                    (Ok(id), Some(bytes)) => Ok(LinkKey { id, bytes }),
+                    _ => Err(StoreError::Corrupt {
+                        key: key.clone(),
+                        what: format!("field {id:?} is not a key id holding 64 hex digits"),
+                    }),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        keys.sort_by_key(|k| k.id);
+        Ok(keys)
+    }
+
+    /// Adds `key` unless its id is taken; true when this call added it.
+    pub async fn add_link_key(&self, key: &LinkKey) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let added: bool = conn
+            .hset_nx(self.keys.link_keys(), key.id, hex::encode(key.bytes))
+            .await?;
+        Ok(added)
+    }
+}
