@@ -120,11 +120,13 @@ impl Scheduler {
 
     /// One pass: a backfill step if one is due, every lead due now (up to [`BATCH`]), the
     /// seen-on-day sets' upkeep, up to [`JOB_STEPS`] steps of the running bulk jobs, then the
-    /// saved segment whose count is the oldest, if it is due.
+    /// saved segment whose count is the oldest, if it is due. Only the derive's failure fails
+    /// the pass; the later parts' failures are logged and leave the others to run.
     pub async fn pass(&self) -> Result<Pass, StoreError> {
         let mut pass = self.derive().await?;
         let now = self.clock.now();
-        // The seen-on-day sets' upkeep fails alone: the jobs and recounts below still run.
+        // Past the rules over time, each part fails alone, logged: the seen-on-day sets'
+        // upkeep, the bulk jobs and the recount (one broken key stops none of the others).
         match self.seen_upkeep(now).await {
             Ok(filled) => {
                 pass.seen_filled = filled.leads;
@@ -134,11 +136,18 @@ impl Scheduler {
                 tracing::warn!(%error, "the seen-on-day sets' upkeep failed; retrying next pass");
             }
         }
-        let worked = jobs::work(&self.store, &self.owner, JOB_STEPS, self.clock.now()).await?;
-        pass.job_steps = worked.steps;
-        pass.jobs_pending = worked.more;
+        match jobs::work(&self.store, &self.owner, JOB_STEPS, self.clock.now()).await {
+            Ok(worked) => {
+                pass.job_steps = worked.steps;
+                pass.jobs_pending = worked.more;
+            }
+            Err(error) => tracing::warn!(%error, "bulk jobs failed; retrying next pass"),
+        }
         let rules = self.rules.load();
-        pass.recounted = segments::refresh_one(&self.store, &rules, self.clock.now()).await?;
+        match segments::refresh_one(&self.store, &rules, self.clock.now()).await {
+            Ok(recounted) => pass.recounted = recounted,
+            Err(error) => tracing::warn!(%error, "a segment recount failed; retrying next pass"),
+        }
         Ok(pass)
     }
 

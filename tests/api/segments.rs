@@ -9,7 +9,7 @@ use std::path::Path;
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
+use wxtag::domain::{OpenId, Scene, SegmentName, TagName, UnixTime};
 use wxtag::rules::Rules;
 use wxtag::rules::condition::Condition;
 use wxtag::segments;
@@ -341,6 +341,34 @@ async fn a_touch_puts_its_lead_in_the_seen_set_of_the_day_its_last_seen_moves_to
     assert!(
         members(day0 + 2 * DAY).await.is_empty(),
         "an unfollow is no touch"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_bulk_job_does_not_stop_the_recount_of_the_same_pass() {
+    let redis = TestRedis::start().await;
+    let store = redis.store().await;
+    let now = UnixTime::now();
+    seed(&store, &redis, 60, now).await;
+    let rules = wxtag::rules::LiveRules::new(Rules::default());
+    let name = SegmentName::parse("vip").unwrap();
+    let stale = UnixTime(now.0 - 2 * segments::REFRESH_SECS);
+    segments::save(&store, &rules.load(), &name, json!("vip"), "test", stale)
+        .await
+        .unwrap();
+    // A job Redis holds as a string, not a hash: reading it fails.
+    let keys = Keys::new(APPID);
+    let mut conn = redis.conn().await;
+    let () = conn.zadd(keys.jobs(), "broken", now.0).await.unwrap();
+    let () = conn.set(keys.job("broken"), "not a hash").await.unwrap();
+    let scheduler =
+        wxtag::scheduler::Scheduler::new(rules, store, wxtag::domain::Clock::shifted(0));
+    let pass = scheduler.pass().await.expect("the pass itself goes on");
+    assert_eq!(pass.job_steps, 0);
+    assert_eq!(
+        pass.recounted,
+        Some(name),
+        "the stale segment is recounted all the same"
     );
 }
 
