@@ -85,6 +85,21 @@ struct Touch {
     keys: Vec<String>,
 }
 
+impl Touch {
+    /// An organic follow with no tag, its identity `<openid>|<what>`.
+    fn follow(openid: OpenId, what: &str, at: UnixTime) -> Self {
+        Self {
+            identity: format!("{openid}|{what}"),
+            openid,
+            at,
+            effect: Effect::Follow,
+            scene: None,
+            tags: Vec::new(),
+            keys: vec!["follow".to_owned()],
+        }
+    }
+}
+
 /// The touches of lead `n` (a follow, then 0 to 3 more), drawn from `dice`.
 fn touches_of(n: usize, dice: &mut Dice, tags: &[TagName], now: UnixTime) -> Vec<Touch> {
     let openid = OpenId::parse(&format!("oBench{n:07}")).expect("a valid openid");
@@ -179,15 +194,7 @@ async fn steady(store: Store, stop: tokio::sync::watch::Receiver<bool>) -> Vec<D
     while !*stop.borrow() {
         tick.tick().await;
         let openid = OpenId::parse(&format!("oSteady{n:08}")).expect("a valid openid");
-        let touch = Touch {
-            identity: format!("{openid}|steady"),
-            openid,
-            at: now,
-            effect: Effect::Follow,
-            scene: None,
-            tags: Vec::new(),
-            keys: vec!["follow".to_owned()],
-        };
+        let touch = Touch::follow(openid, "steady", now);
         times.push(apply(&store, &touch).await);
         n += 1;
     }
@@ -245,15 +252,7 @@ async fn bulk(redis: &LocalRedis, rules: &Rules) {
     let follows: Vec<Touch> = (0..leads)
         .map(|n| {
             let openid = OpenId::parse(&format!("oBulk{n:07}")).expect("a valid openid");
-            Touch {
-                identity: format!("{openid}|follow"),
-                openid,
-                at: now,
-                effect: Effect::Follow,
-                scene: None,
-                tags: Vec::new(),
-                keys: vec!["follow".to_owned()],
-            }
+            Touch::follow(openid, "follow", now)
         })
         .collect();
     stream::iter(&follows)
