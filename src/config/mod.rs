@@ -14,7 +14,7 @@ mod access;
 mod web;
 
 pub use access::{AdminToken, TrustedProxies};
-pub use web::PublicUrl;
+pub use web::{OAuthSetting, PublicUrl, WECHAT_OAUTH_BASE};
 
 use crate::domain::Clock;
 use crate::sandbox;
@@ -104,6 +104,9 @@ pub struct Settings {
     /// `WXTAG_PUBLIC_URL`: where browsers reach wxtag; without it, replies send a
     /// `[[link]]`'s plain destination, untracked.
     pub public_url: Option<PublicUrl>,
+    /// `WECHAT_OAUTH` and `WECHAT_OAUTH_BASE`: whether (and where) a browser's WeChat user is
+    /// identified before a link records anything.
+    pub oauth: OAuthSetting,
 }
 
 impl Settings {
@@ -154,11 +157,7 @@ impl Settings {
             .transpose()?
             .unwrap_or_default();
         let public_url = web::public_url(&get)?;
-        web::oauth(
-            &get,
-            matches!(account.mode, Mode::Live { .. }),
-            public_url.as_ref(),
-        )?;
+        let oauth = web::oauth(&get, public_url.as_ref())?;
         Ok(Self {
             account,
             redis_url: get("REDIS_URL").map(SecretString::from),
@@ -173,6 +172,7 @@ impl Settings {
             clock: clock(&get)?,
             history_days: history_days(&get)?,
             public_url,
+            oauth,
         })
     }
 
@@ -455,8 +455,12 @@ mod tests {
     }
 
     #[test]
-    fn web_authorisation_is_off_by_default_and_base_is_refused_with_the_reason() {
-        assert!(settings(&[("WECHAT_OAUTH", "off")]).is_ok());
+    fn web_authorisation_is_off_by_default_and_base_needs_a_public_url() {
+        assert_eq!(settings(&[]).unwrap().oauth, OAuthSetting::Off);
+        assert_eq!(
+            settings(&[("WECHAT_OAUTH", "off")]).unwrap().oauth,
+            OAuthSetting::Off
+        );
         let live = [
             ("WECHAT_APPID", "wx2c2769f8efd9abc2"),
             ("WECHAT_APPSECRET", "s3cret"),
@@ -465,28 +469,45 @@ mod tests {
         let with = |extra: &[(&'static str, &'static str)]| {
             let mut vars = live.to_vec();
             vars.extend_from_slice(extra);
-            settings(&vars).unwrap_err()
+            settings(&vars)
         };
-        let sandbox = settings(&[
-            ("WECHAT_OAUTH", "base"),
-            ("WXTAG_PUBLIC_URL", "https://wx.example.com"),
-        ])
-        .unwrap_err();
-        assert!(sandbox.problem.contains("WECHAT_APPID"), "{sandbox}");
-        let no_url = with(&[("WECHAT_OAUTH", "base")]);
+        let no_url = with(&[("WECHAT_OAUTH", "base")]).unwrap_err();
         assert!(no_url.problem.contains("WXTAG_PUBLIC_URL"), "{no_url}");
-        let not_built = with(&[
-            ("WECHAT_OAUTH", "base"),
-            ("WXTAG_PUBLIC_URL", "https://wx.example.com"),
-        ]);
-        assert!(not_built.problem.contains("not built yet"), "{not_built}");
-        let typo = with(&[("WECHAT_OAUTH", "userinfo")]);
-        for err in [sandbox, no_url, not_built, typo] {
+        let sandbox_no_url = settings(&[("WECHAT_OAUTH", "base")]).unwrap_err();
+        assert!(sandbox_no_url.problem.contains("WXTAG_PUBLIC_URL"));
+        let typo = with(&[("WECHAT_OAUTH", "userinfo")]).unwrap_err();
+        for err in [no_url, sandbox_no_url, typo] {
             assert_eq!(err.var, "WECHAT_OAUTH", "{err}");
         }
-        let base = settings(&[("WECHAT_OAUTH_BASE", "open.weixin.qq.com")]).unwrap_err();
-        assert_eq!(base.var, "WECHAT_OAUTH_BASE", "{base}");
-        assert!(settings(&[("WECHAT_OAUTH_BASE", "http://127.0.0.1:9100")]).is_ok());
+        let on = [
+            ("WECHAT_OAUTH", "base"),
+            ("WXTAG_PUBLIC_URL", "https://wx.example.com"),
+        ];
+        let live_on = with(&on).unwrap();
+        assert_eq!(
+            live_on.oauth,
+            OAuthSetting::Base {
+                authorize_base: None
+            }
+        );
+        // Sandbox mode authorises against the sandbox (its own AppID), offline.
+        assert!(settings(&on).unwrap().is_sandbox());
+        let based = settings(&[
+            on[0],
+            on[1],
+            ("WECHAT_OAUTH_BASE", "http://127.0.0.1:9100/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            based.oauth,
+            OAuthSetting::Base {
+                authorize_base: Some("http://127.0.0.1:9100".to_owned())
+            }
+        );
+        for bad in ["open.weixin.qq.com", "https://", "https://x/?a=1"] {
+            let err = settings(&[("WECHAT_OAUTH_BASE", bad)]).unwrap_err();
+            assert_eq!(err.var, "WECHAT_OAUTH_BASE", "{err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The settings of wxtag's pages outside the chat: `WXTAG_PUBLIC_URL`, where followers reach
 //! wxtag from a browser (tracked links), and web authorisation (`WECHAT_OAUTH`,
-//! `WECHAT_OAUTH_BASE`), which is refused until it is built.
+//! `WECHAT_OAUTH_BASE`), which identifies the browser's WeChat user (snsapi_base).
 
 use std::fmt;
 
@@ -84,39 +84,57 @@ pub(super) fn public_url(
         .transpose()
 }
 
-/// `WECHAT_OAUTH` (`off`, the default, or `base`) and `WECHAT_OAUTH_BASE` (an http(s) URL,
-/// `https://open.weixin.qq.com` by default), checked in full. Web authorisation is not built
-/// yet, so `base` stops start-up even when everything it needs is set: a setting that did
-/// nothing would let an operator believe forwards were recognised.
+/// `WECHAT_OAUTH`: whether wxtag identifies the browser's WeChat user before a tracked link
+/// (or a form) records anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthSetting {
+    /// `off` (the default): links credit the lead their token names.
+    Off,
+    /// `base`: web authorisation with `snsapi_base`, through `authorize_base`.
+    Base {
+        /// `WECHAT_OAUTH_BASE` when set (no trailing `/`); `None`: WeChat's
+        /// `https://open.weixin.qq.com`, or the built-in sandbox in sandbox mode.
+        authorize_base: Option<String>,
+    },
+}
+
+/// WeChat's web authorisation host, `WECHAT_OAUTH_BASE`'s default outside sandbox mode.
+pub const WECHAT_OAUTH_BASE: &str = "https://open.weixin.qq.com";
+
+/// `WECHAT_OAUTH` (`off`, the default, or `base`) and `WECHAT_OAUTH_BASE` (an http(s) URL),
+/// checked in full. `base` needs `WXTAG_PUBLIC_URL` (where WeChat sends the browser back);
+/// it runs with the account's AppID, or in sandbox mode with the sandbox's (the built-in
+/// stand-in serves web authorisation too, so the flow runs offline).
 pub(super) fn oauth(
     get: &impl Fn(&str) -> Option<String>,
-    has_appid: bool,
     public_url: Option<&PublicUrl>,
-) -> Result<(), ConfigError> {
-    if let Some(base) = get("WECHAT_OAUTH_BASE") {
-        let base = base.trim();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ConfigError {
-                var: "WECHAT_OAUTH_BASE",
-                problem: format!(
-                    "{base:?} is not an http(s) URL; write e.g. https://open.weixin.qq.com \
-                     (the default), or leave it unset"
-                ),
-            });
+) -> Result<OAuthSetting, ConfigError> {
+    let authorize_base = match get("WECHAT_OAUTH_BASE") {
+        None => None,
+        Some(base) => {
+            let base = base.trim().trim_end_matches('/');
+            let host = base
+                .strip_prefix("https://")
+                .or_else(|| base.strip_prefix("http://"));
+            if host.is_none_or(|h| h.is_empty() || h.contains(['?', '#', '@'])) {
+                return Err(ConfigError {
+                    var: "WECHAT_OAUTH_BASE",
+                    problem: format!(
+                        "{base:?} is not an http(s) URL without a query; write e.g. \
+                         {WECHAT_OAUTH_BASE} (the default), or leave it unset"
+                    ),
+                });
+            }
+            Some(base.to_owned())
         }
-    }
+    };
     let mode = get("WECHAT_OAUTH").unwrap_or_else(|| "off".to_owned());
     let problem = match mode.trim() {
-        "off" => return Ok(()),
-        "base" if !has_appid => "base needs a verified 服务号: set WECHAT_APPID (sandbox mode \
-             has no web authorisation), or set WECHAT_OAUTH=off"
-            .to_owned(),
+        "off" => return Ok(OAuthSetting::Off),
         "base" if public_url.is_none() => "base needs WXTAG_PUBLIC_URL (where WeChat sends the \
              browser back), e.g. WXTAG_PUBLIC_URL=https://wx.example.com; or set WECHAT_OAUTH=off"
             .to_owned(),
-        "base" => "base (web authorisation) is not built yet in this wxtag; set \
-                   WECHAT_OAUTH=off or leave it unset"
-            .to_owned(),
+        "base" => return Ok(OAuthSetting::Base { authorize_base }),
         other => format!("{other:?} is not off or base; write WECHAT_OAUTH=off (the default)"),
     };
     Err(ConfigError {

@@ -15,16 +15,22 @@ pub enum WxError {
     InvalidOpenid,
     /// 40013: the appid is wrong.
     InvalidAppid,
+    /// 40029: the web authorisation code is unknown or expired.
+    InvalidCode,
     /// 40032: the openid list is empty or longer than 50.
     InvalidOpenidList,
     /// 40125: the app secret is wrong.
     InvalidAppsecret,
+    /// 40163: the web authorisation code was used already.
+    CodeUsed,
     /// 41001: no access token was sent.
     MissingToken,
     /// 41002: no appid was sent.
     MissingAppid,
     /// 41004: no app secret was sent.
     MissingSecret,
+    /// 41008: no web authorisation code was sent.
+    MissingCode,
     /// 42001: the access token has expired.
     TokenExpired,
     /// 45009: the daily API quota is used up.
@@ -58,11 +64,14 @@ impl WxError {
             Self::InvalidGrantType => 40002,
             Self::InvalidOpenid => 40003,
             Self::InvalidAppid => 40013,
+            Self::InvalidCode => 40029,
             Self::InvalidOpenidList => 40032,
             Self::InvalidAppsecret => 40125,
+            Self::CodeUsed => 40163,
             Self::MissingToken => 41001,
             Self::MissingAppid => 41002,
             Self::MissingSecret => 41004,
+            Self::MissingCode => 41008,
             Self::TokenExpired => 42001,
             Self::DailyQuota => 45009,
             Self::QrLimit => 45029,
@@ -85,11 +94,14 @@ impl WxError {
             Self::InvalidGrantType => "invalid grant_type",
             Self::InvalidOpenid => "invalid openid",
             Self::InvalidAppid => "invalid appid",
+            Self::InvalidCode => "invalid code",
             Self::InvalidOpenidList => "invalid openid list size",
             Self::InvalidAppsecret => "invalid appsecret",
+            Self::CodeUsed => "code been used",
             Self::MissingToken => "access_token missing",
             Self::MissingAppid => "appid missing",
             Self::MissingSecret => "appsecret missing",
+            Self::MissingCode => "missing code",
             Self::TokenExpired => "access_token expired",
             Self::DailyQuota => "reach max api daily quota limit",
             Self::QrLimit => "qrcode count out of limit",

@@ -22,6 +22,8 @@
 //! | GET | `/cgi-bin/user/info` | `subscribe: 1`, the tag ids, `ADD_SCENE_OTHERS` |
 //! | POST | `/cgi-bin/qrcode/create` | the four `action_name`s; the `url` names kind and scene; a missing `action_info.scene` gives scene 0, as at WeChat; a permanent scene asked again gets its old ticket |
 //! | POST | `/cgi-bin/message/custom/send` | recorded in the state, delivered nowhere (no 48-hour window) |
+//! | GET | `/connect/oauth2/authorize` | web authorisation's browser side: WeChat's parameter order checked, the user from a `sandbox_openid` cookie (else a page to pick one), then `redirect_uri?code=…&state=…` (see `oauth.rs`) |
+//! | GET | `/sns/oauth2/access_token` | a code for `openid` (and `unionid` when the browser had a `sandbox_unionid` cookie); codes are single use and expire after 5 minutes (40029 unknown or expired, 40163 used, 41008 missing), `grant_type=authorization_code` (40002), appid and secret checked; never faulted |
 //!
 //! Token errors: 41001 no `access_token`, 40001 unknown or voided token, 42001 expired.
 //! Token requests: 40002 `grant_type` not `client_credential`, 41002/41004 appid/secret
@@ -47,7 +49,8 @@
 //! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` (also follows again after an unfollow) |
 //! | POST | `/sandbox/unfollow` | `{"openids": […]}` → `{"unfollowed": n}`: they unfollow |
 //! | POST | `/sandbox/faults` | a [`Faults`] object (missing fields take defaults) → the faults now in force |
-//! | POST | `/sandbox/clock` | `{"advance_secs": n}` → 204; moves the sandbox clock on, to expire tokens without waiting |
+//! | POST | `/sandbox/clock` | `{"advance_secs": n}` → 204; moves the sandbox clock on, to expire tokens (and web authorisation codes) without waiting |
+//! | GET | `/sandbox/oauth/pick?openid=&back=` | sets the `sandbox_openid` cookie and goes back to `back` (only the sandbox's own `/connect/oauth2/authorize?…`) |
 //!
 //! Refusals of `/sandbox/tags`, `/sandbox/followers` and `/sandbox/unfollow` are HTTP 400 with `errcode`/`errmsg`.
 //!
@@ -80,6 +83,7 @@
 
 mod errcode;
 mod faults;
+mod oauth;
 mod qr;
 mod routes;
 mod state;
@@ -100,6 +104,7 @@ use serde::{Deserialize, Serialize};
 
 pub use errcode::WxError;
 pub use faults::{DEFAULT_HANG_MS, Faults};
+pub use oauth::{CODE_TTL, OPENID_COOKIE, UNIONID_COOKIE};
 pub use view::{FollowerView, MessageView, QrView, SandboxState, TagView, TokensIssued};
 
 use crate::domain::{OpenId, TagId};
@@ -210,6 +215,7 @@ impl SandboxHandle {
             App::new()
                 .app_data(account.clone())
                 .configure(routes::configure)
+                .configure(oauth::configure)
         })
         .listen(listener)?
         .shutdown_timeout(1)

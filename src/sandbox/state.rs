@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 
 use super::errcode::WxError;
 use super::faults::{Faults, Plan};
+use super::oauth::{WebCodes, WebGrant};
 use super::qr::{QrCode, QrSpec};
 use super::tokens::{Grant, TokenBook};
 use super::view::{FollowerView, MessageView, SandboxState, TagView, TokensIssued};
@@ -80,6 +81,7 @@ pub(super) struct Account {
     messages: Vec<MessageView>,
     calls: BTreeMap<String, BTreeMap<String, u64>>,
     request_ids: u64,
+    web_codes: WebCodes,
 }
 
 impl Account {
@@ -113,6 +115,7 @@ impl Account {
             messages: Vec::new(),
             calls: BTreeMap::new(),
             request_ids: 0,
+            web_codes: WebCodes::default(),
         }
     }
 
@@ -193,6 +196,51 @@ impl Account {
         } else {
             Ok(())
         }
+    }
+
+    /// The AppID this account accepts.
+    pub(super) fn appid(&self) -> &str {
+        &self.config.appid
+    }
+
+    /// Up to `n` followers who follow now, by openid: whom the authorisation page offers.
+    pub(super) fn some_followers(&self, n: usize) -> Vec<OpenId> {
+        self.followers
+            .iter()
+            .filter(|(_, f)| f.subscribed)
+            .map(|(openid, _)| openid.clone())
+            .take(n)
+            .collect()
+    }
+
+    /// A web authorisation code for the browser's user (`GET /connect/oauth2/authorize`).
+    pub(super) fn issue_web_code(
+        &mut self,
+        openid: OpenId,
+        unionid: Option<String>,
+        scope: &str,
+    ) -> String {
+        let now = self.now();
+        self.web_codes
+            .issue(openid, unionid, scope, now, &mut self.rng)
+    }
+
+    /// `GET /sns/oauth2/access_token`: the grant type, appid and secret checked as the token
+    /// endpoints check them, then the code used up.
+    pub(super) fn exchange_web_code(
+        &mut self,
+        grant_type: Option<&str>,
+        appid: Option<&str>,
+        secret: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<WebGrant, WxError> {
+        if grant_type != Some("authorization_code") {
+            return Err(WxError::InvalidGrantType);
+        }
+        self.check_credentials(Some("client_credential"), appid, secret)?;
+        let code = code.filter(|c| !c.is_empty()).ok_or(WxError::MissingCode)?;
+        let now = self.now();
+        self.web_codes.redeem(code, now)
     }
 
     /// `GET /cgi-bin/token`.

@@ -758,3 +758,205 @@ async fn transport_errors_never_show_the_access_token() {
     let err = api.classic_token("wx1", &secret).await.unwrap_err();
     assert!(!format!("{err:?} {err}").contains("SECRET-must-not-leak"));
 }
+
+/// The sandbox's authorisation URL for `redirect_uri` and `state`, in WeChat's order.
+fn authorize_url(base: &str, appid: &str, redirect_uri: &str, state: &str) -> String {
+    let encoded =
+        percent_encoding::utf8_percent_encode(redirect_uri, percent_encoding::NON_ALPHANUMERIC);
+    format!(
+        "{base}/connect/oauth2/authorize?appid={appid}&redirect_uri={encoded}\
+         &response_type=code&scope=snsapi_base&state={state}#wechat_redirect"
+    )
+}
+
+fn no_redirects() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// The code `redirect` (a `Location`) hands back, after checking its state.
+fn code_of(location: &str, state: &str) -> String {
+    let (_, query) = location.split_once('?').expect("a query");
+    let pairs = actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(actix_web::web::Query::into_inner)
+        .expect("a query");
+    assert_eq!(
+        pairs[pairs.len() - 1],
+        ("state".to_owned(), state.to_owned())
+    );
+    pairs
+        .iter()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.clone())
+        .expect("a code")
+}
+
+#[tokio::test]
+async fn web_authorisation_hands_out_single_use_codes_that_expire_after_five_minutes() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let browser = no_redirects();
+    let back = "https://wx.example.test/oauth/callback?to=%2Fl%2Fabc";
+    let url = authorize_url(&sandbox.base, DEFAULT_APPID, back, "s1");
+    let authorise = |cookie: &'static str| browser.get(&url).header("cookie", cookie).send();
+    let answer = authorise("sandbox_openid=oWebUser1; sandbox_unionid=uUnion1")
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{back}&code=")), "{location}");
+    let code = code_of(&location, "s1");
+
+    let user = sandbox
+        .api
+        .web_user(DEFAULT_APPID, &secret(), &code)
+        .await
+        .unwrap();
+    assert_eq!(user.openid, openid("oWebUser1"));
+    assert_eq!(user.unionid.as_deref(), Some("uUnion1"));
+    let again = sandbox.api.web_user(DEFAULT_APPID, &secret(), &code).await;
+    assert_eq!(wechat_code(again), 40163);
+    let unknown = sandbox.api.web_user(DEFAULT_APPID, &secret(), "nope").await;
+    assert_eq!(wechat_code(unknown), 40029);
+
+    let answer = authorise("sandbox_openid=oWebUser2").await.unwrap();
+    let code = code_of(answer.headers()["location"].to_str().unwrap(), "s1");
+    let wrong = AppSecret::new("not-the-secret");
+    let refused = sandbox.api.web_user(DEFAULT_APPID, &wrong, &code).await;
+    assert_eq!(wechat_code(refused), 40125);
+    sandbox.handle.advance_clock(CODE_TTL);
+    let late = sandbox.api.web_user(DEFAULT_APPID, &secret(), &code).await;
+    assert_eq!(
+        wechat_code(late),
+        40029,
+        "an unused code expires after 5 minutes"
+    );
+
+    let fresh = authorise("sandbox_openid=oWebUser2").await.unwrap();
+    let code = code_of(fresh.headers()["location"].to_str().unwrap(), "s1");
+    let user = sandbox
+        .api
+        .web_user(DEFAULT_APPID, &secret(), &code)
+        .await
+        .unwrap();
+    assert_eq!((user.openid, user.unionid), (openid("oWebUser2"), None));
+    let state = sandbox.handle.state();
+    let path = "/sns/oauth2/access_token";
+    assert_eq!(
+        (
+            state.calls_to(path, "0"),
+            state.calls_to(path, "40163"),
+            state.calls_to(path, "40029")
+        ),
+        (2, 1, 2)
+    );
+}
+
+#[tokio::test]
+async fn web_authorisation_checks_wechats_parameter_order_and_values() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let browser = no_redirects();
+    let cookie = "sandbox_openid=oWebUser1";
+    let back = "https://wx.example.test/cb";
+    let good = authorize_url(&sandbox.base, DEFAULT_APPID, back, "s1");
+    let bad = [
+        good.replace(
+            "&response_type=code&scope=snsapi_base",
+            "&scope=snsapi_base&response_type=code",
+        ),
+        authorize_url(&sandbox.base, "wxother", back, "s1"),
+        good.replace("snsapi_base", "snsapi_login"),
+        good.replace("state=s1", "state=not-alnum"),
+        authorize_url(&sandbox.base, DEFAULT_APPID, "ftp://x", "s1"),
+        good.replace("response_type=code", "response_type=token"),
+    ];
+    for url in bad {
+        let answer = browser
+            .get(&url)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{url}");
+    }
+    let ok = browser
+        .get(&good)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 302);
+    let grant_type = sandbox
+        .raw()
+        .get(format!(
+            "{}/sns/oauth2/access_token?appid={DEFAULT_APPID}&secret={DEFAULT_SECRET}&code=x&grant_type=client_credential",
+            sandbox.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(grant_type["errcode"], 40002);
+}
+
+#[tokio::test]
+async fn without_a_cookie_the_browser_picks_a_user_and_returns_to_the_authorisation() {
+    let sandbox = start(SandboxConfig::default()).await;
+    sandbox
+        .handle
+        .add_followers(&[openid("oFollower1")])
+        .unwrap();
+    let browser = no_redirects();
+    let url = authorize_url(
+        &sandbox.base,
+        DEFAULT_APPID,
+        "https://wx.example.test/cb",
+        "s1",
+    );
+    let page = browser.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("oFollower1") && !html.contains("<script"),
+        "{html}"
+    );
+    let link = html
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let picked = browser
+        .get(format!("{}{link}", sandbox.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picked.status(), 302);
+    let cookie = picked.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("sandbox_openid=oFollower1;"), "{cookie}");
+    let back = picked.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        back.starts_with("/connect/oauth2/authorize?appid="),
+        "{back}"
+    );
+    let again = browser
+        .get(format!("{}{back}", sandbox.base))
+        .header("cookie", "sandbox_openid=oFollower1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 302);
+    let elsewhere = browser
+        .get(format!(
+            "{}/sandbox/oauth/pick?openid=oFollower1&back=https%3A%2F%2Fevil.example",
+            sandbox.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 400, "no open redirect");
+}

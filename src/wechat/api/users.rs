@@ -32,3 +32,14 @@ pub struct UserInfo {
     /// The tags the user carries.
     pub tag_ids: Vec<TagId>,
 }
+
+/// Who a web authorisation code (网页授权, `snsapi_base`) belongs to, as
+/// `sns/oauth2/access_token` answers; the web access token it also sends is dropped unread.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct WebUser {
+    /// The user's openid for this account (a follower or not).
+    pub openid: OpenId,
+    /// The user's unionid, sent only when the account is bound to an open-platform account.
+    #[serde(default)]
+    pub unionid: Option<String>,
+}
