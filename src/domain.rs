@@ -136,6 +136,23 @@ impl OpenId {
 }
 
 string_type!(
+    /// A user's UnionID: one id across the official accounts and apps bound to one
+    /// open-platform account, which web authorisation sends when the account is bound.
+    UnionId
+);
+
+impl UnionId {
+    /// Longest UnionID accepted (WeChat's are 28 characters; this leaves room).
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a UnionID: 1 to 64 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars("unionid", s, Self::MAX_LEN, "A-Z a-z 0-9 _ -", is_id_char)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
     /// A QR-code scene: a channel's `scene_str`, or its `scene_id` written in decimal.
     ///
     /// WeChat sends both kinds as the same text in `EventKey`, so wxtag keeps scenes as text.

@@ -54,6 +54,7 @@ pub mod config;
 pub mod domain;
 pub mod links;
 pub mod metrics;
+pub mod oauth;
 pub mod redis_server;
 pub mod rules;
 pub mod sandbox;

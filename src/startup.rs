@@ -23,6 +23,7 @@ use crate::config::PublicUrl;
 use crate::domain::Clock;
 use crate::links::Links;
 use crate::metrics::Metrics;
+use crate::oauth::{OAuth, OAuthAccess};
 use crate::rules::LiveRules;
 use crate::rules::live::{self, RulesError};
 use crate::scheduler::Scheduler;
@@ -56,6 +57,9 @@ pub enum StartupError {
     /// The WeChat sync could not be set up.
     #[error("cannot set up the wechat sync: {0}")]
     Sync(#[from] ClientError),
+    /// Web authorisation could not be set up.
+    #[error("cannot set up web authorisation (WECHAT_OAUTH): {0}")]
+    OAuth(String),
     /// Redis could lose events answered `success` (or would not say) in strict mode.
     #[error("{0}")]
     Durability(#[from] DurabilityError),
@@ -93,6 +97,9 @@ pub struct AppConfig {
     pub history_days: u32,
     /// Where browsers reach wxtag (`WXTAG_PUBLIC_URL`); `None` sends links untracked.
     pub public_url: Option<PublicUrl>,
+    /// Where web authorisation sends browsers (`WECHAT_OAUTH=base`: `WECHAT_OAUTH_BASE`, or
+    /// the sandbox's URL in sandbox mode); `None`: off. It needs [`AppConfig::public_url`].
+    pub oauth_base: Option<String>,
 }
 
 /// A built app, bound and ready to run.
@@ -168,6 +175,28 @@ impl Application {
             listener.local_addr()?,
         ));
         let wechat = web::Data::new(worker.as_ref().map(|(w, _)| w.client().clone()));
+        let oauth = match (config.oauth_base, &config.public_url) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(StartupError::OAuth(
+                    "it needs WXTAG_PUBLIC_URL, where WeChat sends the browser back".to_owned(),
+                ));
+            }
+            (Some(authorize_base), Some(public_url)) => Some(
+                OAuth::new(
+                    OAuthAccess {
+                        appid: config.account.appid.clone(),
+                        secret: config.account.secret(),
+                        authorize_base,
+                        public_url: public_url.clone(),
+                        api_base: config.api_base.clone(),
+                    },
+                    metrics.clone(),
+                )
+                .map_err(|e| StartupError::OAuth(e.to_string()))?,
+            ),
+        };
+        let oauth = web::Data::new(oauth);
         // One key ring for the process: every worker's intake and the redirect share it.
         let links = Links::new(config.public_url, config.history_days);
         let intake = IntakeFactory {
@@ -201,6 +230,7 @@ impl Application {
                 .app_data(durability.clone())
                 .app_data(clock.clone())
                 .app_data(links.clone())
+                .app_data(oauth.clone())
                 .configure(webhook::http::routes)
                 .configure(admin::routes)
                 .route("/healthz", web::get().to(healthz))

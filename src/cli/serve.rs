@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 
 use super::Failure;
 use crate::admin::AdminToken;
-use crate::config::Settings;
+use crate::config::{OAuthSetting, Settings, WECHAT_OAUTH_BASE};
 use crate::redis_server::{self, Local};
 use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::startup::{AppConfig, Application, shutdown_signal};
@@ -34,6 +34,19 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
         base
     } else {
         settings.account.api_base.clone()
+    };
+    let oauth_base = match &settings.oauth {
+        OAuthSetting::Off => None,
+        OAuthSetting::Base {
+            authorize_base: Some(base),
+        } => Some(base.clone()),
+        // The sandbox serves web authorisation too, so the flow runs offline.
+        OAuthSetting::Base {
+            authorize_base: None,
+        } if settings.is_sandbox() => Some(api_base.clone()),
+        OAuthSetting::Base {
+            authorize_base: None,
+        } => Some(WECHAT_OAUTH_BASE.to_owned()),
     };
     let (redis_url, local) = match &settings.redis_url {
         Some(url) => (url.expose_secret().to_owned(), None),
@@ -75,6 +88,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             clock: settings.clock,
             history_days: settings.history_days,
             public_url: settings.public_url,
+            oauth_base,
         },
         listener,
     )

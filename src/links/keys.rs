@@ -1,5 +1,5 @@
-//! The keys tokens are signed with, kept in Redis (`store::Store::link_keys`) and cached in
-//! memory.
+//! The keys tokens are signed with, kept in Redis (`store::Store::signing_keys`) and cached
+//! in memory. Web authorisation keeps its own ring of the same kind ([`KeyRing::of`]).
 //!
 //! The first token an account ever signs makes key 1 (`HSETNX`, so two processes starting
 //! together agree on its bytes). The highest key id signs; every key verifies, so
@@ -10,7 +10,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::{LinkKey, Store, StoreError};
+use crate::store::{KeySet, LinkKey, Store, StoreError};
 
 /// How long the cached keys are used before Redis is asked again.
 pub const REFRESH: Duration = Duration::from_secs(300);
@@ -23,13 +23,23 @@ struct Cached {
     read: Instant,
 }
 
-/// The signing keys of one account, shared by every worker of the process.
+/// The signing keys of one account, shared by every worker of the process; the default
+/// ring is the tracked links'.
 #[derive(Debug, Clone, Default)]
 pub struct KeyRing {
+    set: KeySet,
     cached: Arc<RwLock<Option<Arc<Cached>>>>,
 }
 
 impl KeyRing {
+    /// The ring of `set`'s keys.
+    pub fn of(set: KeySet) -> Self {
+        Self {
+            set,
+            cached: Arc::default(),
+        }
+    }
+
     /// The cached keys, if fresh enough.
     fn fresh(&self) -> Option<Arc<Cached>> {
         let cached = self.cached.read().ok()?.clone()?;
@@ -38,10 +48,10 @@ impl KeyRing {
 
     /// Reads the keys from Redis, making key 1 first if the account has none.
     async fn load(&self, store: &Store) -> Result<Arc<Cached>, StoreError> {
-        let mut keys = store.link_keys().await?;
+        let mut keys = store.signing_keys(self.set).await?;
         if keys.is_empty() {
-            store.add_link_key(&new_key(1)).await?;
-            keys = store.link_keys().await?;
+            store.add_signing_key(self.set, &new_key(1)).await?;
+            keys = store.signing_keys(self.set).await?;
         }
         let cached = Arc::new(Cached {
             keys,
@@ -64,7 +74,7 @@ impl KeyRing {
             .last()
             .cloned()
             .ok_or_else(|| StoreError::Corrupt {
-                key: store.keys().link_keys(),
+                key: store.keys().signing_keys(self.set),
                 what: "no key after adding one".to_owned(),
             })
     }
@@ -84,7 +94,7 @@ impl KeyRing {
     pub async fn rotate(&self, store: &Store) -> Result<u32, StoreError> {
         let current = self.load(store).await?;
         let next = current.keys.last().map_or(1, |k| k.id.saturating_add(1));
-        store.add_link_key(&new_key(next)).await?;
+        store.add_signing_key(self.set, &new_key(next)).await?;
         let after = self.load(store).await?;
         Ok(after.keys.last().map_or(next, |k| k.id))
     }

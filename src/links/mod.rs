@@ -12,6 +12,10 @@
 //! query, so `/l/` is no open redirect. A token that does not verify (tampered, expired,
 //! another key's) still redirects to the link it names and records nothing; a token that
 //! names no known link is a 404.
+//!
+//! With web authorisation on (`WECHAT_OAUTH=base`, [`crate::oauth`]) the clicker is
+//! identified first ([`Clicker`]): a click by someone other than the token's lead (a
+//! forwarded article) is the clicker's touch, and a `forward` entry on the sender's timeline.
 
 pub mod http;
 pub mod keys;
@@ -23,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::PublicUrl;
 use crate::domain::{LinkId, OpenId, UnixTime};
+use crate::oauth::Identity;
 use crate::rules::{ARTICLE_LINK_PREFIX, Rules, Touch, fill_links, link_refs};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{Effect, Store, StoreError, TouchRecord};
@@ -162,11 +167,27 @@ pub enum Followed {
     NotFound,
 }
 
+/// Who clicked, as far as wxtag knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clicker {
+    /// Web authorisation is off: the lead the token names.
+    Lead,
+    /// Web authorisation said who.
+    Identified(Identity),
+    /// Web authorisation is on but could not say who: nothing is recorded.
+    Unknown,
+}
+
 /// What a click recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Click {
     /// A `link` touch for the token's lead, with the link's tags.
     Counted,
+    /// A `link` touch for the clicker, who is not the token's lead (a forward), and a
+    /// `forward` entry on the lead's timeline.
+    Forwarded,
+    /// Nothing: web authorisation could not identify the clicker.
+    Unidentified,
     /// Nothing: this lead clicked this link earlier this hour.
     SameHour,
     /// Nothing: the token is not trusted.
@@ -175,14 +196,15 @@ pub enum Click {
     Failed,
 }
 
-/// One click on `/l/<raw>` at `now`: the link is looked up by the id the token names; a
-/// trusted token records a `link` touch (touch key `link:<id>`, the link's tags, a
-/// `link_click` timeline entry), at most one per lead, link and hour.
+/// One click on `/l/<raw>` by `clicker` at `now`: the link is looked up by the id the token
+/// names; a trusted token records a `link` touch (touch key `link:<id>`, the link's tags, a
+/// `link_click` timeline entry) for the clicker, at most one per clicker, link and hour.
 pub async fn follow(
     raw: &str,
     rules: &Rules,
     store: &Store,
     links: &Links,
+    clicker: &Clicker,
     now: UnixTime,
 ) -> Followed {
     let Ok(token) = Token::parse(raw) else {
@@ -192,7 +214,7 @@ pub async fn follow(
         return Followed::NotFound;
     };
     let url = link.url.clone();
-    let click = match record(&token, rules, store, links, now).await {
+    let click = match record(&token, rules, store, links, clicker, now).await {
         Ok(click) => click,
         Err(error) => {
             tracing::error!(%error, link = %token.link(), "cannot record a link click");
@@ -202,12 +224,39 @@ pub async fn follow(
     Followed::Redirect { url, click }
 }
 
-/// Verifies the token and records its touch.
+/// True when a click on `/l/<raw>` would record something once its clicker is known: the
+/// token names a `[[link]]` and verifies. Web authorisation is worth starting only then (an
+/// untrusted token redirects at once); a Redis failure answers false (logged).
+pub async fn worth_identifying(
+    raw: &str,
+    rules: &Rules,
+    store: &Store,
+    links: &Links,
+    now: UnixTime,
+) -> bool {
+    let Ok(token) = Token::parse(raw) else {
+        return false;
+    };
+    if rules.link(token.link()).is_none() {
+        return false;
+    }
+    match links.keys.key(store, token.key_id()).await {
+        Ok(key) => token.verify(key.as_ref(), now).is_ok(),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the link keys");
+            false
+        }
+    }
+}
+
+/// Verifies the token and records its touch for the clicker (and, for a forward, the
+/// sender's `forward` entry).
 async fn record(
     token: &Token,
     rules: &Rules,
     store: &Store,
     links: &Links,
+    clicker: &Clicker,
     now: UnixTime,
 ) -> Result<Click, StoreError> {
     let key = links.keys.key(store, token.key_id()).await?;
@@ -215,15 +264,23 @@ async fn record(
         Ok(claims) => claims,
         Err(rejected) => return Ok(Click::Refused(rejected)),
     };
+    let who = match clicker {
+        Clicker::Lead => None,
+        Clicker::Identified(identity) => Some(identity),
+        Clicker::Unknown => return Ok(Click::Unidentified),
+    };
+    let openid = who.map_or(&claims.openid, |identity| &identity.openid);
     let touch = Touch::Link { id: &claims.link };
     let outcome = rules.evaluate(&touch);
     let hour = now.0.div_euclid(3600);
-    let identity = format!("link|{}|{}|{hour}", claims.openid, claims.link);
+    let identity = format!("link|{openid}|{}|{hour}", claims.link);
     let record = TouchRecord {
-        openid: &claims.openid,
+        openid,
         identity: &identity,
         unsigned_body: None,
         at: now,
+        // A clicker wxtag did not know becomes a lead here, as a follower (`Other`) until
+        // touches from outside the chat get their own effect (`subscribed: null`).
         effect: Effect::Other,
         scene: None,
         // `link` is WeChat's own kind of a link message a lead sends.
@@ -245,8 +302,17 @@ async fn record(
     let applied = store
         .apply_remembering(&record, u64::try_from(rest_of_hour).unwrap_or(3600))
         .await?;
-    Ok(match applied {
-        Ok(applied) if applied.fresh => Click::Counted,
-        _ => Click::SameHour,
-    })
+    if !matches!(applied, Ok(ref applied) if applied.fresh) {
+        return Ok(Click::SameHour);
+    }
+    if let Some(unionid) = who.and_then(|identity| identity.unionid.as_ref()) {
+        store.set_unionid(openid, unionid).await?;
+    }
+    if *openid == claims.openid {
+        return Ok(Click::Counted);
+    }
+    store
+        .note_forward(&claims.openid, openid, claims.link.as_str(), now)
+        .await?;
+    Ok(Click::Forwarded)
 }

@@ -45,8 +45,8 @@ impl Claims {
     }
 }
 
-/// The MAC of `payload` under `key`.
-fn mac(key: &LinkKey, payload: &str) -> Hmac<Sha256> {
+/// The MAC of `payload` under `key` (also web authorisation's, under its own keys).
+pub(crate) fn mac(key: &LinkKey, payload: &str) -> Hmac<Sha256> {
     // HMAC takes a key of any length: 32 bytes cannot be refused.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.bytes)
         .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));

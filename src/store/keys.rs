@@ -47,12 +47,14 @@
 //! | `wx:{A}:seglease:<name>` | string | the process counting a saved segment, with a TTL |
 //! | `wx:{A}:entered` | stream | leads that entered a saved segment (`s` the segment, `o` the openid), the newest 100,000 |
 //! | `wx:{A}:linkkeys` | hash | the keys that sign tracked links' tokens: key id (decimal) → 32 random bytes (hex); the highest id signs, every id verifies; kept for good |
+//! | `wx:{A}:oauthkeys` | hash | the keys that sign web authorisation's `state` and the identity cookie, as `linkkeys` (made on the first authorisation); kept for good |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
 
 use sha1::{Digest, Sha1};
 
+use super::KeySet;
 use crate::domain::{OpenId, Scene, SegmentName, TagName, UnixTime};
 
 /// How long a handled delivery is remembered. WeChat retries for about 15 s; 5 minutes is a
@@ -186,8 +188,12 @@ impl Keys {
     }
 
     /// The keys tracked links' tokens are signed with: key id → 32 bytes in hex.
-    pub fn link_keys(&self) -> String {
-        self.key(&["linkkeys"])
+    /// Web authorisation's states and identity cookies have their own ([`KeySet::OAuth`]).
+    pub fn signing_keys(&self, set: KeySet) -> String {
+        match set {
+            KeySet::Links => self.key(&["linkkeys"]),
+            KeySet::OAuth => self.key(&["oauthkeys"]),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! The keys that sign tracked links' tokens (`wx:{A}:linkkeys`): every process of an account
-//! reads the same ones, and a key is added with `HSETNX`, so two processes adding the same id
-//! at once agree on whose bytes it holds.
+//! The keys that sign tracked links' tokens (`wx:{A}:linkkeys`) and web authorisation's
+//! states and identity cookies (`wx:{A}:oauthkeys`): every process of an account reads the
+//! same ones, and a key is added with `HSETNX`, so two processes adding the same id at once
+//! agree on whose bytes it holds.
 
 use redis::AsyncCommands;
 
@@ -21,11 +22,21 @@ impl std::fmt::Debug for LinkKey {
     }
 }
 
+/// Which keys: each purpose has its own, so a key of one never verifies the other's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeySet {
+    /// Tracked links' tokens.
+    #[default]
+    Links,
+    /// Web authorisation's `state` and the identity cookie.
+    OAuth,
+}
+
 impl Store {
-    /// Every link key, by id, lowest first.
-    pub async fn link_keys(&self) -> Result<Vec<LinkKey>, StoreError> {
+    /// Every key of `set`, by id, lowest first.
+    pub async fn signing_keys(&self, set: KeySet) -> Result<Vec<LinkKey>, StoreError> {
         let mut conn = self.conn.clone();
-        let key = self.keys.link_keys();
+        let key = self.keys.signing_keys(set);
         let raw: Vec<(String, String)> = conn.hgetall(&key).await?;
         let mut keys = raw
             .into_iter()
@@ -44,11 +55,11 @@ impl Store {
         Ok(keys)
     }
 
-    /// Adds `key` unless its id is taken; true when this call added it.
-    pub async fn add_link_key(&self, key: &LinkKey) -> Result<bool, StoreError> {
+    /// Adds `key` to `set` unless its id is taken; true when this call added it.
+    pub async fn add_signing_key(&self, set: KeySet, key: &LinkKey) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let added: bool = conn
-            .hset_nx(self.keys.link_keys(), key.id, hex::encode(key.bytes))
+            .hset_nx(self.keys.signing_keys(set), key.id, hex::encode(key.bytes))
             .await?;
         Ok(added)
     }

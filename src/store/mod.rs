@@ -5,6 +5,7 @@
 //! by SHA (reloaded by the client on `NOSCRIPT`). Applying one touch is one round trip.
 
 pub mod access;
+mod annotate;
 mod dead_letters;
 mod derived;
 pub mod durability;
@@ -43,7 +44,7 @@ pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};
-pub use link_keys::LinkKey;
+pub use link_keys::{KeySet, LinkKey};
 pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
 pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
@@ -202,6 +203,7 @@ pub struct Store {
     keys: Keys,
     apply_touch: std::sync::Arc<Script>,
     edit_tags: std::sync::Arc<Script>,
+    annotate: std::sync::Arc<Script>,
     derived: std::sync::Arc<derived::Scripts>,
     corrupt: std::sync::Arc<query::CorruptLeads>,
     registered: std::sync::Arc<registry::Registered>,
@@ -266,6 +268,7 @@ impl Store {
             keys: Keys::new(appid),
             apply_touch: script(include_str!("lua/apply_touch.lua")),
             edit_tags: script(include_str!("lua/edit_tags.lua")),
+            annotate: script(include_str!("lua/annotate.lua")),
             derived: std::sync::Arc::new(derived::Scripts::new()),
             corrupt: std::sync::Arc::new(query::CorruptLeads::new(None)),
             registered: std::sync::Arc::default(),
@@ -283,7 +286,7 @@ impl Store {
     pub async fn load_scripts(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let derived = &self.derived;
-        for script in [&*self.apply_touch, &*self.edit_tags]
+        for script in [&*self.apply_touch, &*self.edit_tags, &*self.annotate]
             .into_iter()
             .chain(derived.all())
         {

@@ -245,6 +245,7 @@ async fn run_app(
             clock,
             history_days: DEFAULT_HISTORY_DAYS,
             public_url: public_url.map(|url| wxtag::config::PublicUrl::parse(&url).unwrap()),
+            oauth_base,
         },
         listener,
     )

@@ -63,6 +63,7 @@ async fn build(url: String, mode: Durability) -> Result<String, String> {
             clock: Default::default(),
             history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
             public_url: None,
+            oauth_base: None,
         },
         listener,
     )

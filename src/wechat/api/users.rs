@@ -1,7 +1,7 @@
 //! Followers as WeChat returns them: a page of openids (`user/get`, `user/tag/get`) and one
 //! follower's profile (`user/info`).
 
-use crate::domain::{OpenId, TagId, UnixTime};
+use crate::domain::{OpenId, TagId, UnionId, UnixTime};
 
 /// One page of openids from `user/get` or `user/tag/get`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,5 +41,5 @@ pub struct WebUser {
     pub openid: OpenId,
     /// The user's unionid, sent only when the account is bound to an open-platform account.
     #[serde(default)]
-    pub unionid: Option<String>,
+    pub unionid: Option<UnionId>,
 }
