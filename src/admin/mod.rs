@@ -15,6 +15,7 @@ mod dead_letters;
 mod error;
 pub(crate) mod export;
 mod leads;
+mod oauth_callback;
 mod qr;
 mod routes;
 mod segments;

@@ -144,9 +144,12 @@ fn outside() -> Vec<Entry> {
         Entry::new(Method::GET, "/l/{token}", Gate::Public, || {
             web::route().to(crate::links::http::redirect)
         }),
-        Entry::new(Method::GET, crate::oauth::CALLBACK_PATH, Gate::Public, || {
-            web::route().to(crate::oauth::http::callback)
-        }),
+        Entry::new(
+            Method::GET,
+            crate::oauth::CALLBACK_PATH,
+            Gate::Public,
+            || web::route().to(super::oauth_callback::callback),
+        ),
     ]
 }
 

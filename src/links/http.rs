@@ -34,7 +34,10 @@ pub async fn redirect(
             Some(identity) => Clicker::Identified(identity),
             None if worth_identifying(&token, &rules, &store, &links, now).await => {
                 let started = match ReturnPath::parse(&format!("{PATH}{token}")) {
-                    Ok(to) => oauth.start(&store, &to, now).await.map_err(|e| e.to_string()),
+                    Ok(to) => oauth
+                        .start(&store, &to, now)
+                        .await
+                        .map_err(|e| e.to_string()),
                     Err(why) => Err(why),
                 };
                 match started {

@@ -3,7 +3,7 @@
 //!
 //! - [`token`]: the per-lead token (HMAC-SHA256 over openid, link id, issued-at and key id;
 //!   valid [`token::LIFETIME_SECS`]).
-//! - [`keys`]: the signing keys, in Redis and cached; rotation keeps old tokens verifying.
+//! - [`KeyRing`]: the signing keys, in Redis and cached; rotation keeps old tokens verifying.
 //! - [`Links::personalise`]: a reply with its links filled in for one lead. Without
 //!   `WXTAG_PUBLIC_URL` a link is sent as its plain destination, untracked (logged once).
 //! - [`follow`]: what one click does; [`http`] is its thin handler.
@@ -18,7 +18,6 @@
 //! forwarded article) is the clicker's touch, and a `forward` entry on the sender's timeline.
 
 pub mod http;
-pub mod keys;
 pub mod token;
 
 use std::borrow::Cow;
@@ -33,7 +32,7 @@ use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{Effect, Store, StoreError, TouchRecord};
 use crate::wechat::reply::Reply;
 
-pub use keys::KeyRing;
+pub use crate::store::KeyRing;
 pub use token::{Claims, Rejected, Token};
 
 /// The path tracked links are served under: `/l/<token>`.

@@ -10,8 +10,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use thiserror::Error;
 
 use crate::domain::{LinkId, OpenId, UnixTime};
@@ -40,18 +39,9 @@ impl Claims {
             "{}.{}.{}.{}",
             self.key_id, self.issued.0, self.link, self.openid
         ));
-        let tag = URL_SAFE_NO_PAD.encode(mac(key, &payload).finalize().into_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(key.mac(&payload).finalize().into_bytes());
         format!("{payload}.{tag}")
     }
-}
-
-/// The MAC of `payload` under `key` (also web authorisation's, under its own keys).
-pub(crate) fn mac(key: &LinkKey, payload: &str) -> Hmac<Sha256> {
-    // HMAC takes a key of any length: 32 bytes cannot be refused.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.bytes)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-    mac.update(payload.as_bytes());
-    mac
 }
 
 /// A token read but not yet trusted.
@@ -122,7 +112,7 @@ impl Token {
         let key = key
             .filter(|k| k.id == self.claims.key_id)
             .ok_or(Rejected::UnknownKey)?;
-        mac(key, &self.payload)
+        key.mac(&self.payload)
             .verify_slice(&self.tag)
             .map_err(|_| Rejected::BadTag)?;
         if now.0 >= self.claims.issued.0.saturating_add(LIFETIME_SECS) {

@@ -13,11 +13,10 @@
 //! and the state signed ([`signed::State`]). WeChat sends the browser to the callback with a
 //! code; [`OAuth::callback`] checks the state, exchanges the code once through
 //! `sns/oauth2/access_token` on the WeChat API (the sandbox in sandbox mode), and the handler
-//! ([`http`]) sets the cookie and redirects away at once, so Back or a refresh never submits
+//! (`admin::oauth_callback`) sets the cookie and redirects away at once, so Back or a refresh never submits
 //! the code again. A reused or expired code (40029, 40163) gets one fresh authorisation (the
 //! attempt is counted in the signed state), then [`Callback::Failed`]: never a loop.
 
-pub mod http;
 pub mod signed;
 
 use std::fmt;
@@ -31,9 +30,8 @@ use serde::Deserialize;
 
 use crate::config::PublicUrl;
 use crate::domain::{OpenId, UnionId, UnixTime};
-use crate::links::KeyRing;
 use crate::metrics::Metrics;
-use crate::store::{KeySet, Store, StoreError};
+use crate::store::{KeyRing, KeySet, Store, StoreError};
 use crate::wechat::api::{ApiError, AppSecret, WeChatApi};
 use crate::wechat::client::count_call;
 use signed::State;
@@ -73,7 +71,10 @@ impl ReturnPath {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~/?=&%+".contains(c);
         if !RETURN_PREFIXES.iter().any(|p| raw.starts_with(p)) {
-            Err(format!("{raw:?} is not under {}", RETURN_PREFIXES.join(" or ")))
+            Err(format!(
+                "{raw:?} is not under {}",
+                RETURN_PREFIXES.join(" or ")
+            ))
         } else if raw.len() > Self::MAX_LEN || raw.contains("//") || !raw.chars().all(allowed) {
             Err(format!(
                 "{raw:?} is longer than {} bytes, holds // or a character a path may not",
@@ -277,9 +278,18 @@ impl OAuth {
                 },
                 to,
             },
-            Err(e) if matches!(e.code(), Some(40029 | 40163)) && state.attempt + 1 < signed::MAX_ATTEMPTS => {
-                tracing::info!(errcode = e.code(), "web authorisation code reused or expired: authorising once more");
-                Callback::Again(self.authorize_url(store, &to, state.attempt + 1, now).await?)
+            Err(e)
+                if matches!(e.code(), Some(40029 | 40163))
+                    && state.attempt + 1 < signed::MAX_ATTEMPTS =>
+            {
+                tracing::info!(
+                    errcode = e.code(),
+                    "web authorisation code reused or expired: authorising once more"
+                );
+                Callback::Again(
+                    self.authorize_url(store, &to, state.attempt + 1, now)
+                        .await?,
+                )
             }
             Err(e) => Callback::Failed {
                 to,
@@ -298,20 +308,22 @@ impl OAuth {
         now: UnixTime,
     ) -> Result<Cookie<'static>, StoreError> {
         let key = self.keys.signing_key(store).await?;
-        Ok(Cookie::build(COOKIE, signed::sign_identity(identity, &key, now))
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(https)
-            .max_age(actix_web::cookie::time::Duration::seconds(
-                signed::COOKIE_LIFETIME_SECS,
-            ))
-            .finish())
+        Ok(
+            Cookie::build(COOKIE, signed::sign_identity(identity, &key, now))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(https)
+                .max_age(actix_web::cookie::time::Duration::seconds(
+                    signed::COOKIE_LIFETIME_SECS,
+                ))
+                .finish(),
+        )
     }
 }
 
 /// A 302 to `url`, never cached.
-fn redirect(url: &str) -> actix_web::HttpResponse {
+pub fn redirect(url: &str) -> actix_web::HttpResponse {
     actix_web::HttpResponse::Found()
         .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))

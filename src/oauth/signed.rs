@@ -16,7 +16,6 @@ use hmac::Mac;
 
 use super::{Identity, ReturnPath};
 use crate::domain::{OpenId, UnionId, UnixTime};
-use crate::links::token::mac;
 use crate::store::LinkKey;
 
 /// How long a state is accepted after the authorisation started: WeChat's code lives 5
@@ -55,7 +54,7 @@ impl State {
 
     /// The state's text, signed with `key` (whose id is [`State::key_id`]), vouching for `to`.
     pub fn sign(&self, key: &LinkKey, to: &ReturnPath) -> String {
-        let tag = mac(key, &self.payload(to)).finalize().into_bytes();
+        let tag = key.mac(&self.payload(to)).finalize().into_bytes();
         format!(
             "{}x{}x{}x{}",
             self.key_id,
@@ -72,7 +71,12 @@ impl State {
 
     /// The state `raw` says, when `key` signed it for `to`, it is younger than
     /// [`STATE_LIFETIME_SECS`] at `now`, and its attempt is one of [`MAX_ATTEMPTS`].
-    pub fn verify(raw: &str, key: Option<&LinkKey>, to: &ReturnPath, now: UnixTime) -> Option<Self> {
+    pub fn verify(
+        raw: &str,
+        key: Option<&LinkKey>,
+        to: &ReturnPath,
+        now: UnixTime,
+    ) -> Option<Self> {
         let mut parts = raw.split('x');
         let state = Self {
             key_id: parts.next()?.parse().ok()?,
@@ -82,7 +86,8 @@ impl State {
         let tag = hex::decode(parts.next()?).ok()?;
         let key = key.filter(|k| k.id == state.key_id)?;
         let fresh = (0..STATE_LIFETIME_SECS).contains(&(now.0 - state.issued.0));
-        let signed = mac(key, &state.payload(to))
+        let signed = key
+            .mac(&state.payload(to))
             .verify_truncated_left(&tag)
             .is_ok();
         (parts.next().is_none()
@@ -103,7 +108,10 @@ pub fn sign_identity(identity: &Identity, key: &LinkKey, issued: UnixTime) -> St
         identity.openid,
         identity.unionid.as_ref().map_or("", UnionId::as_str)
     ));
-    let tag = mac(key, &format!("identity.{payload}")).finalize().into_bytes();
+    let tag = key
+        .mac(&format!("identity.{payload}"))
+        .finalize()
+        .into_bytes();
     format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
@@ -119,7 +127,7 @@ pub fn identity_key_id(raw: &str) -> Option<u32> {
 pub fn verify_identity(raw: &str, key: Option<&LinkKey>, now: UnixTime) -> Option<Identity> {
     let (payload, tag) = raw.split_once('.')?;
     let key = key?;
-    mac(key, &format!("identity.{payload}"))
+    key.mac(&format!("identity.{payload}"))
         .verify_slice(&URL_SAFE_NO_PAD.decode(tag).ok()?)
         .ok()?;
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
@@ -161,9 +169,15 @@ mod tests {
             attempt: 1,
         };
         let raw = state.sign(&k, &back);
-        assert!(raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_alphanumeric()), "{raw}");
+        assert!(
+            raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{raw}"
+        );
         assert_eq!(State::key_id_of(&raw), Some(3));
-        assert_eq!(State::verify(&raw, Some(&k), &back, now), Some(state.clone()));
+        assert_eq!(
+            State::verify(&raw, Some(&k), &back, now),
+            Some(state.clone())
+        );
         let later = UnixTime(now.0 + STATE_LIFETIME_SECS - 1);
         assert!(State::verify(&raw, Some(&k), &back, later).is_some());
         let expired = UnixTime(now.0 + STATE_LIFETIME_SECS);
@@ -179,7 +193,10 @@ mod tests {
             ..state
         }
         .sign(&k, &back);
-        assert!(State::verify(&third, Some(&k), &back, now).is_none(), "no third attempt");
+        assert!(
+            State::verify(&third, Some(&k), &back, now).is_none(),
+            "no third attempt"
+        );
     }
 
     #[test]

@@ -48,7 +48,11 @@ impl Store {
     }
 
     /// Keeps `unionid` on `openid`'s lead. False when wxtag does not know the lead.
-    pub async fn set_unionid(&self, openid: &OpenId, unionid: &UnionId) -> Result<bool, StoreError> {
+    pub async fn set_unionid(
+        &self,
+        openid: &OpenId,
+        unionid: &UnionId,
+    ) -> Result<bool, StoreError> {
         self.annotate(openid, None, &[(fields::UNIONID, unionid.as_str())])
             .await
     }

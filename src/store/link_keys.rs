@@ -3,7 +3,9 @@
 //! same ones, and a key is added with `HSETNX`, so two processes adding the same id at once
 //! agree on whose bytes it holds.
 
+use hmac::{Hmac, KeyInit, Mac};
 use redis::AsyncCommands;
+use sha2::Sha256;
 
 use super::{Store, StoreError};
 
@@ -14,6 +16,17 @@ pub struct LinkKey {
     pub id: u32,
     /// The HMAC key.
     pub bytes: [u8; 32],
+}
+
+impl LinkKey {
+    /// The HMAC-SHA256 of `payload` under this key, to finalise or verify.
+    pub fn mac(&self, payload: &str) -> Hmac<Sha256> {
+        // HMAC takes a key of any length: 32 bytes cannot be refused.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.bytes)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+        mac.update(payload.as_bytes());
+        mac
+    }
 }
 
 impl std::fmt::Debug for LinkKey {

@@ -13,6 +13,7 @@ pub mod fields;
 mod funnel;
 pub mod history;
 mod jobs;
+mod key_ring;
 pub mod keys;
 mod lead;
 mod leases;
@@ -41,6 +42,7 @@ pub use funnel::{
     Cohort, FUNNEL_CHUNK, FUNNEL_MAX_EXAMINED, FUNNEL_SLACK_SECS, FunnelCounts, FunnelQuery,
 };
 pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
+pub use key_ring::KeyRing;
 pub use keys::Keys;
 pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};

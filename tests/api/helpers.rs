@@ -125,6 +125,8 @@ pub struct Spawn {
     pub clock_offset_secs: i64,
     /// `WXTAG_PUBLIC_URL`; `None` sends tracked links untracked.
     pub public_url: Option<String>,
+    /// `WECHAT_OAUTH=base` with this `WECHAT_OAUTH_BASE` (a sandbox's URL); `None`: off.
+    pub oauth_base: Option<String>,
 }
 
 /// The shipped example's file of tags from behaviour over time (rule tags, score, tiers,
@@ -166,6 +168,7 @@ impl Default for Spawn {
             durable_redis: false,
             clock_offset_secs: 0,
             public_url: None,
+            oauth_base: None,
         }
     }
 }
@@ -185,6 +188,8 @@ pub struct TestApp {
     wechat: Option<String>,
     /// `WXTAG_PUBLIC_URL`, kept for restarts.
     public_url: Option<String>,
+    /// `WECHAT_OAUTH_BASE` with web authorisation on, kept for restarts.
+    oauth_base: Option<String>,
     cipher: MessageCipher,
     stop: Option<oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -229,6 +234,7 @@ async fn run_app(
     wechat: Option<String>,
     clock: Clock,
     public_url: Option<String>,
+    oauth_base: Option<String>,
 ) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let app = Application::build(
@@ -304,6 +310,7 @@ impl TestApp {
             spawn.wechat.clone(),
             clock.clone(),
             spawn.public_url.clone(),
+            spawn.oauth_base.clone(),
         )
         .await;
         Self {
@@ -316,6 +323,7 @@ impl TestApp {
             clock,
             wechat: spawn.wechat,
             public_url: spawn.public_url,
+            oauth_base: spawn.oauth_base,
             cipher: MessageCipher::new(EncodingAesKey::parse(AES_KEY).unwrap(), APPID.to_owned()),
             stop: Some(running.stop),
             running: Some(running.handle),
@@ -353,6 +361,7 @@ impl TestApp {
             self.wechat.clone(),
             clock,
             self.public_url.clone(),
+            self.oauth_base.clone(),
         )
         .await
     }

@@ -12,6 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["sandbox"],
     &["config"],
     &["rules"],
+    &["oauth"],
     &["segments", "links"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],

@@ -1,5 +1,6 @@
 //! `GET /oauth/callback` (public: WeChat sends followers' browsers here): extract, call
-//! [`super::OAuth::callback`], answer.
+//! [`OAuth::callback`], answer. It lives with the admin routes because it answers for every
+//! path an authorisation returns to (links and forms alike).
 //!
 //! - identified: the identity cookie is set and the browser goes to its path at once (a
 //!   302, so Back or a refresh never submits the code again);
@@ -12,11 +13,11 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{Callback, CallbackQuery, OAuth, redirect};
-use crate::admin::Access;
+use super::Access;
 use crate::domain::Clock;
 use crate::links::http::answer;
 use crate::links::{Clicker, Links, PATH, follow};
+use crate::oauth::{Callback, CallbackQuery, OAuth, redirect};
 use crate::rules::LiveRules;
 use crate::store::Store;
 
@@ -59,9 +60,10 @@ pub async fn callback(
                     if let Err(error) = response.add_cookie(&cookie) {
                         tracing::error!(%error, "cannot set the identity cookie");
                     }
-                    response
-                        .headers_mut()
-                        .insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+                    response.headers_mut().insert(
+                        header::REFERRER_POLICY,
+                        header::HeaderValue::from_static("no-referrer"),
+                    );
                     response
                 }
                 Err(error) => {

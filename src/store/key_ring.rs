@@ -1,5 +1,5 @@
-//! The keys tokens are signed with, kept in Redis (`store::Store::signing_keys`) and cached
-//! in memory. Web authorisation keeps its own ring of the same kind ([`KeyRing::of`]).
+//! The keys wxtag signs with, kept in Redis ([`Store::signing_keys`]) and cached in memory:
+//! tracked links' tokens, and web authorisation's own ring ([`KeyRing::of`]).
 //!
 //! The first token an account ever signs makes key 1 (`HSETNX`, so two processes starting
 //! together agree on its bytes). The highest key id signs; every key verifies, so
@@ -10,7 +10,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::{KeySet, LinkKey, Store, StoreError};
+use super::{KeySet, LinkKey, Store, StoreError};
 
 /// How long the cached keys are used before Redis is asked again.
 pub const REFRESH: Duration = Duration::from_secs(300);
