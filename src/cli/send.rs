@@ -16,8 +16,11 @@ use hdrhistogram::Histogram;
 use rand::{RngExt, SeedableRng};
 
 use super::Failure;
+use super::sync::open_store;
 use crate::config::{Account, Settings};
-use crate::domain::{Clock, OpenId, Scene, UnixTime};
+use crate::domain::{Clock, LinkId, OpenId, Scene, UnixTime};
+use crate::links::Links;
+use crate::redis_server::Local;
 use crate::rules::Rules;
 use crate::wechat::crypto::MessageCipher;
 use crate::wechat::inbound::{Body, EncryptedEnvelope, Event, Inbound, Message};
@@ -86,6 +89,13 @@ enum Kind {
     Text {
         /// What the follower writes.
         content: String,
+    },
+    /// Send nothing: print the tracked link (`$WXTAG_PUBLIC_URL/l/<token>`) of a `[[link]]`
+    /// that a reply would send the lead --openid, to open it in a browser (e.g. as someone
+    /// else, to see a forward with WECHAT_OAUTH=base).
+    Link {
+        /// The `[[link]]`'s id.
+        id: String,
     },
 }
 
@@ -219,6 +229,7 @@ fn inbound(
                 content: content.clone(),
             },
         },
+        Kind::Link { .. } => return Err("`link` prints a tracked link; it sends no event".into()),
     };
     Ok(Inbound {
         to: to.to_owned(),
@@ -314,8 +325,49 @@ impl Sender {
     }
 }
 
+/// `wxtag send link <ID> --openid <OPENID>`: prints the lead's tracked link to `id`, signed
+/// with the account's current key (read from Redis, made if the account has none yet).
+async fn print_link(
+    settings: &Settings,
+    id: &str,
+    openid: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    let id = LinkId::parse(id).map_err(|e| format!("link {id:?}: {e}"))?;
+    let openid = openid
+        .ok_or("say whose link: --openid <OPENID> (the lead a reply would send it to)")?;
+    let openid = OpenId::parse(openid).map_err(|e| format!("--openid: {e}"))?;
+    let rules = Rules::load(&settings.channels_dir)
+        .map_err(|e| format!("cannot read {}: {e}", settings.channels_dir.display()))?
+        .rules;
+    if rules.link(&id).is_none() {
+        return Err(format!(
+            "no [[link]] has id {id} in {}; `wxtag check` lists the files",
+            settings.channels_dir.display()
+        )
+        .into());
+    }
+    let links = Links::new(settings.public_url.clone(), settings.history_days);
+    let (store, local) = open_store(settings).await?;
+    let url = links.tracked_url(&store, &id, &openid, settings.clock.now()).await;
+    if let Some(Local::Owned(redis)) = local {
+        redis.shutdown().await;
+    }
+    match url? {
+        Some(url) => {
+            println!("{url}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Err("WXTAG_PUBLIC_URL is not set, so links go out untracked; set it to \
+                     where browsers reach wxtag, e.g. http://127.0.0.1:8080"
+            .into()),
+    }
+}
+
 /// Runs `wxtag send`.
 pub async fn run(settings: &Settings, args: SendArgs) -> Result<ExitCode, Failure> {
+    if let Some(Kind::Link { id }) = &args.kind {
+        return print_link(settings, id, args.openid.as_deref()).await;
+    }
     let url = args
         .url
         .clone()
@@ -541,6 +593,7 @@ fn kind_name(kind: &Kind) -> &'static str {
         Kind::Click { .. } => "click",
         Kind::View { .. } => "view",
         Kind::Text { .. } => "text",
+        Kind::Link { .. } => "link",
     }
 }
 

@@ -29,7 +29,7 @@ use crate::domain::{LinkId, OpenId, UnixTime};
 use crate::oauth::Identity;
 use crate::rules::{ARTICLE_LINK_PREFIX, Rules, Touch, fill_links, link_refs};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
-use crate::store::{Effect, Store, StoreError, TouchRecord};
+use crate::store::{Effect, LinkKey, Store, StoreError, TouchRecord};
 use crate::wechat::reply::Reply;
 
 pub use crate::store::KeyRing;
@@ -106,15 +106,7 @@ impl Links {
             let link = rules.link(&id)?;
             Some(match &signing {
                 None => link.url.clone(),
-                Some((public, key)) => {
-                    let claims = Claims {
-                        openid: openid.clone(),
-                        link: id,
-                        issued: now,
-                        key_id: key.id,
-                    };
-                    format!("{public}{PATH}{}", claims.sign(key))
-                }
+                Some((public, key)) => tracked(public, key, id, openid, now),
             })
         };
         Cow::Owned(match reply {
@@ -139,6 +131,41 @@ impl Links {
             Reply::Image { .. } => reply.clone(),
         })
     }
+}
+
+impl Links {
+    /// `$WXTAG_PUBLIC_URL/l/<token>`: `link`'s tracked URL for `openid`, signed at `now` with
+    /// the current key, as a reply would send it; `None` without a public URL.
+    pub async fn tracked_url(
+        &self,
+        store: &Store,
+        link: &LinkId,
+        openid: &OpenId,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(public) = &self.public_url else {
+            return Ok(None);
+        };
+        let key = self.keys.signing_key(store).await?;
+        Ok(Some(tracked(public, &key, link.clone(), openid, now)))
+    }
+}
+
+/// The tracked URL of `link` for `openid`, signed with `key` at `now`.
+fn tracked(
+    public: &PublicUrl,
+    key: &LinkKey,
+    link: LinkId,
+    openid: &OpenId,
+    now: UnixTime,
+) -> String {
+    let claims = Claims {
+        openid: openid.clone(),
+        link,
+        issued: now,
+        key_id: key.id,
+    };
+    format!("{public}{PATH}{}", claims.sign(key))
 }
 
 /// True when a reply names a link (the loader has checked every such name).
