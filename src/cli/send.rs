@@ -333,8 +333,8 @@ async fn print_link(
     openid: Option<&str>,
 ) -> Result<ExitCode, Failure> {
     let id = LinkId::parse(id).map_err(|e| format!("link {id:?}: {e}"))?;
-    let openid = openid
-        .ok_or("say whose link: --openid <OPENID> (the lead a reply would send it to)")?;
+    let openid =
+        openid.ok_or("say whose link: --openid <OPENID> (the lead a reply would send it to)")?;
     let openid = OpenId::parse(openid).map_err(|e| format!("--openid: {e}"))?;
     let rules = Rules::load(&settings.channels_dir)
         .map_err(|e| format!("cannot read {}: {e}", settings.channels_dir.display()))?
@@ -348,7 +348,9 @@ async fn print_link(
     }
     let links = Links::new(settings.public_url.clone(), settings.history_days);
     let (store, local) = open_store(settings).await?;
-    let url = links.tracked_url(&store, &id, &openid, settings.clock.now()).await;
+    let url = links
+        .tracked_url(&store, &id, &openid, settings.clock.now())
+        .await;
     if let Some(Local::Owned(redis)) = local {
         redis.shutdown().await;
     }
@@ -357,9 +359,11 @@ async fn print_link(
             println!("{url}");
             Ok(ExitCode::SUCCESS)
         }
-        None => Err("WXTAG_PUBLIC_URL is not set, so links go out untracked; set it to \
+        None => Err(
+            "WXTAG_PUBLIC_URL is not set, so links go out untracked; set it to \
                      where browsers reach wxtag, e.g. http://127.0.0.1:8080"
-            .into()),
+                .into(),
+        ),
     }
 }
 

@@ -119,6 +119,8 @@ fn describe_wechat(code: i64, message: &str) -> String {
             "the daily api quota is used up: wait for the daily reset or clear it (clear_quota)"
         }
         45011 => "the per-minute api quota is used up: back off and retry",
+        40029 => "the web authorisation code is unknown, expired or for another account",
+        40163 => "the web authorisation code was used already",
         _ => "wechat refused the call",
     };
     format!("{fix} (errcode {code}: {message})")
