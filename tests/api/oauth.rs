@@ -261,6 +261,11 @@ async fn a_forward_is_the_clickers_touch_and_a_forward_on_the_senders_timeline()
         "{sender}"
     );
     assert_eq!(sender["unionid"], Value::Null);
+    let (_, page) = crate::dashboard::page(&app, &format!("/leads/{SENDER}")).await;
+    assert!(
+        page.contains("转发的链接被他人打开") && page.contains(FRIEND),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -464,4 +469,60 @@ async fn web_authorisation_without_a_public_url_stops_start_up() {
         panic!("web authorisation without a public URL must not start");
     };
     assert!(why.contains("WXTAG_PUBLIC_URL"), "{why}");
+}
+
+#[tokio::test]
+async fn send_link_prints_the_leads_tracked_link_and_a_friend_opening_it_is_a_forward() {
+    let (app, _sandbox, sandbox) = app().await;
+    let _ = link_path(&app, SENDER).await;
+    let out = tokio::process::Command::from({
+        let mut command = crate::cli::wxtag(app.channels_dir.path());
+        command
+            .args(["send", "link", "whitepaper", "--openid", SENDER])
+            .env("REDIS_URL", app.redis.url())
+            .env("WXTAG_PUBLIC_URL", PUBLIC)
+            .env("WXTAG_CHANNELS", app.channels_dir.path())
+            .env("WECHAT_APPID", APPID)
+            .env("WECHAT_APPSECRET", "x")
+            .env("WECHAT_TOKEN", crate::helpers::TOKEN);
+        command
+    })
+    .output()
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = stdout
+        .trim()
+        .strip_prefix(&format!("{PUBLIC}/l/"))
+        .map(|token| format!("/l/{token}"))
+        .unwrap_or_else(|| panic!("a tracked link: {stdout}"));
+    let (_, cookie) = click_through(&app, &sandbox, &path, FRIEND, None).await;
+    assert_eq!(
+        location(&get(&app, &path, Some(&cookie)).await),
+        DESTINATION
+    );
+    assert_eq!(
+        events(&app.lead(SENDER).await, "forward"),
+        [format!("whitepaper {FRIEND}")]
+    );
+
+    let unknown = tokio::process::Command::from({
+        let mut command = crate::cli::wxtag(app.channels_dir.path());
+        command
+            .args(["send", "link", "nope", "--openid", SENDER])
+            .env("REDIS_URL", app.redis.url())
+            .env("WXTAG_PUBLIC_URL", PUBLIC)
+            .env("WXTAG_CHANNELS", app.channels_dir.path());
+        command
+    })
+    .output()
+    .await
+    .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no [[link]] has id nope"));
 }

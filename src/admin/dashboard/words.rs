@@ -275,6 +275,8 @@ pub struct Words {
     pub event_link: &'static str,
     /// Opened a tracked link.
     pub event_link_click: &'static str,
+    /// Someone else opened the lead's tracked link (a forward).
+    pub event_forward: &'static str,
     /// Tags changed.
     pub event_tag: &'static str,
     /// Opened a mini program.
@@ -657,6 +659,7 @@ pub static ZH: Words = Words {
     event_location: "发位置",
     event_link: "发链接",
     event_link_click: "打开追踪链接",
+    event_forward: "转发的链接被他人打开",
     event_tag: "标签变更",
     event_miniprogram: "打开小程序",
     event_scancode: "菜单扫一扫",
@@ -914,6 +917,7 @@ pub static EN: Words = Words {
     event_location: "Sent a location",
     event_link: "Sent a link",
     event_link_click: "Opened a tracked link",
+    event_forward: "Their link was opened by someone else (forwarded)",
     event_tag: "Tags changed",
     event_miniprogram: "Opened a mini program",
     event_scancode: "Scanned from the menu",
@@ -1164,6 +1168,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         event_location,
         event_link,
         event_link_click,
+        event_forward,
         event_tag,
         event_miniprogram,
         event_scancode,
@@ -1403,6 +1408,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("event_location", *event_location, false),
         ("event_link", *event_link, false),
         ("event_link_click", *event_link_click, false),
+        ("event_forward", *event_forward, false),
         ("event_tag", *event_tag, false),
         ("event_miniprogram", *event_miniprogram, false),
         ("event_scancode", *event_scancode, false),
