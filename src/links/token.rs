@@ -129,10 +129,7 @@ mod tests {
     use crate::rules::LINK_URL_MAX_BYTES;
 
     fn key(id: u32, fill: u8) -> LinkKey {
-        LinkKey {
-            id,
-            bytes: [fill; 32],
-        }
+        LinkKey::filled(id, fill)
     }
 
     fn claims(key_id: u32) -> Claims {

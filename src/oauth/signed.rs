@@ -148,10 +148,7 @@ mod tests {
     use super::*;
 
     fn key(id: u32, fill: u8) -> LinkKey {
-        LinkKey {
-            id,
-            bytes: [fill; 32],
-        }
+        LinkKey::filled(id, fill)
     }
 
     fn to(raw: &str) -> ReturnPath {

@@ -29,6 +29,17 @@ impl LinkKey {
     }
 }
 
+#[cfg(test)]
+impl LinkKey {
+    /// A key whose 32 bytes are all `fill`, for tests.
+    pub(crate) fn filled(id: u32, fill: u8) -> Self {
+        Self {
+            id,
+            bytes: [fill; 32],
+        }
+    }
+}
+
 impl std::fmt::Debug for LinkKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "LinkKey({}, [redacted])", self.id)

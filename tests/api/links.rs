@@ -14,11 +14,11 @@ use wxtag::wechat::reply::Reply;
 use crate::helpers::{APPID, Spawn, TestApp, xml};
 use crate::tagging::tag_names;
 
-const PUBLIC: &str = "https://wx.example.test";
-const DESTINATION: &str = "https://example.com/whitepaper.pdf?from=wx";
+pub(crate) const PUBLIC: &str = "https://wx.example.test";
+pub(crate) const DESTINATION: &str = "https://example.com/whitepaper.pdf?from=wx";
 const LEAD: &str = "oLinkLead00000000000000000001";
 
-const RULES: &str = r#"
+pub(crate) const RULES: &str = r#"
 [[link]]
 id = "whitepaper"
 url = "https://example.com/whitepaper.pdf?from=wx"
@@ -64,7 +64,7 @@ async fn reply(app: &TestApp, openid: &str, content: &str, msg_id: u64) -> Reply
 }
 
 /// The token of the tracked link in `openid`'s reply to `白皮书`.
-async fn token(app: &TestApp, openid: &str, msg_id: u64) -> String {
+pub(crate) async fn token(app: &TestApp, openid: &str, msg_id: u64) -> String {
     let Reply::Text(text) = reply(app, openid, "白皮书", msg_id).await else {
         panic!("a text reply");
     };

@@ -15,26 +15,13 @@ use wxtag::oauth::signed::State;
 use wxtag::sandbox::{CODE_TTL, Faults, SandboxHandle};
 use wxtag::startup::{AppConfig, Application, StartupError};
 use wxtag::store::{Durability, KeyRing, KeySet};
-use wxtag::wechat::reply::Reply;
 
-use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TestApp, TestRedis, Wire, account, xml};
+use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TestApp, TestRedis, Wire, account};
+use crate::links::{DESTINATION, PUBLIC, RULES};
 use crate::tagging::tag_names;
 
-const PUBLIC: &str = "https://wx.example.test";
-const DESTINATION: &str = "https://example.com/whitepaper.pdf?from=wx";
 const SENDER: &str = "oOAuthSender0000000000000001";
 const FRIEND: &str = "oOAuthFriend0000000000000001";
-
-const RULES: &str = r#"
-[[link]]
-id = "whitepaper"
-url = "https://example.com/whitepaper.pdf?from=wx"
-tags = ["内容:白皮书"]
-
-[[keyword]]
-text = "白皮书"
-reply = "白皮书在这里：{link:whitepaper}"
-"#;
 
 /// An app with web authorisation on against a sandbox (also its WeChat API), public at
 /// [`PUBLIC`], its clock a minute into an hour.
@@ -70,15 +57,7 @@ fn location(response: &reqwest::Response) -> String {
 
 /// The path of the tracked link in `openid`'s reply to `白皮书`.
 async fn link_path(app: &TestApp, openid: &str) -> String {
-    let xml = app
-        .reply_to(&xml::text(openid, "白皮书", 1))
-        .await
-        .expect("a reply");
-    let Reply::Text(text) = Reply::parse_xml(&xml).unwrap().0 else {
-        panic!("a text reply");
-    };
-    let at = text.find(PUBLIC).expect("a tracked link");
-    text[at + PUBLIC.len()..].to_owned()
+    format!("/l/{}", crate::links::token(app, openid, 1).await)
 }
 
 /// `GET` on the app, as a browser that came over https through the local proxy.
@@ -471,25 +450,29 @@ async fn web_authorisation_without_a_public_url_stops_start_up() {
     assert!(why.contains("WXTAG_PUBLIC_URL"), "{why}");
 }
 
+/// Runs `wxtag send link <id> --openid <SENDER>` against the app's Redis and rules.
+async fn send_link(app: &TestApp, id: &str) -> std::process::Output {
+    let mut command = crate::cli::wxtag(app.channels_dir.path());
+    command
+        .args(["send", "link", id, "--openid", SENDER])
+        .env("REDIS_URL", app.redis.url())
+        .env("WXTAG_PUBLIC_URL", PUBLIC)
+        .env("WXTAG_CHANNELS", app.channels_dir.path())
+        // The app's account (its keys are under its AppID).
+        .env("WECHAT_APPID", APPID)
+        .env("WECHAT_APPSECRET", "unused-here")
+        .env("WECHAT_TOKEN", crate::helpers::TOKEN);
+    tokio::process::Command::from(command)
+        .output()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn send_link_prints_the_leads_tracked_link_and_a_friend_opening_it_is_a_forward() {
     let (app, _sandbox, sandbox) = app().await;
     let _ = link_path(&app, SENDER).await;
-    let out = tokio::process::Command::from({
-        let mut command = crate::cli::wxtag(app.channels_dir.path());
-        command
-            .args(["send", "link", "whitepaper", "--openid", SENDER])
-            .env("REDIS_URL", app.redis.url())
-            .env("WXTAG_PUBLIC_URL", PUBLIC)
-            .env("WXTAG_CHANNELS", app.channels_dir.path())
-            .env("WECHAT_APPID", APPID)
-            .env("WECHAT_APPSECRET", "x")
-            .env("WECHAT_TOKEN", crate::helpers::TOKEN);
-        command
-    })
-    .output()
-    .await
-    .unwrap();
+    let out = send_link(&app, "whitepaper").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -498,9 +481,10 @@ async fn send_link_prints_the_leads_tracked_link_and_a_friend_opening_it_is_a_fo
     );
     let path = stdout
         .trim()
-        .strip_prefix(&format!("{PUBLIC}/l/"))
-        .map(|token| format!("/l/{token}"))
-        .unwrap_or_else(|| panic!("a tracked link: {stdout}"));
+        .strip_prefix(PUBLIC)
+        .unwrap_or_else(|| panic!("a tracked link: {stdout}"))
+        .to_owned();
+    assert!(path.starts_with("/l/"), "{path}");
     let (_, cookie) = click_through(&app, &sandbox, &path, FRIEND, None).await;
     assert_eq!(
         location(&get(&app, &path, Some(&cookie)).await),
@@ -511,18 +495,7 @@ async fn send_link_prints_the_leads_tracked_link_and_a_friend_opening_it_is_a_fo
         [format!("whitepaper {FRIEND}")]
     );
 
-    let unknown = tokio::process::Command::from({
-        let mut command = crate::cli::wxtag(app.channels_dir.path());
-        command
-            .args(["send", "link", "nope", "--openid", SENDER])
-            .env("REDIS_URL", app.redis.url())
-            .env("WXTAG_PUBLIC_URL", PUBLIC)
-            .env("WXTAG_CHANNELS", app.channels_dir.path());
-        command
-    })
-    .output()
-    .await
-    .unwrap();
+    let unknown = send_link(&app, "nope").await;
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no [[link]] has id nope"));
 }
