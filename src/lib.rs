@@ -10,13 +10,14 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`domain`] | parsed values: `OpenId`, `Scene`, `TagName`, `TagId` (WeChat's tag ids), `UnixTime` |
+//! | [`domain`] | parsed values: `OpenId`, `UnionId`, `Scene`, `TagName`, `TagId` (WeChat's tag ids), `UnixTime` |
 //! | [`config`] | typed settings from the environment and `.env`, secrets redacted: the account, the admin token, trusted proxies, durability |
 //! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound parsing, pushes written as XML, the shared XML reader and writer, passive replies, the API's types and errors (`api`), and the one API client every part calls through, with the shared token and retries (`client`) |
 //! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply; its policy (dedup key, timeline name) |
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply; the live, reloadable set ([`rules::live`]) |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
-//! | [`links`] | tracked links: the per-lead signed tokens, their keys in Redis (rotated without breaking old links), a reply's links filled in for its lead, and `GET /l/<token>` (the click's touch, then the redirect) |
+//! | [`oauth`] | web authorisation (snsapi_base): the signed state and identity cookie, starting an authorisation, the callback's logic, the identity of a request |
+//! | [`links`] | tracked links: the per-lead signed tokens, a reply's links filled in for its lead, and `GET /l/<token>` (the clicker identified first with OAuth on, the click's touch, forwards, then the redirect) |
 //! | [`segments`] | named conditions over the leads: where to look (the tag, channel and seen-on-day sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day and profiles, member snapshots for paging and export, bulk jobs |
 //! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
@@ -30,7 +31,7 @@
 //! # Layers
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
-//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`segments`], [`links`] →
+//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`oauth`] → [`segments`], [`links`] →
 //! [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
 //! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments
 //! and links.

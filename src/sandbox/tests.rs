@@ -872,22 +872,16 @@ async fn web_authorisation_checks_wechats_parameter_order_and_values() {
         authorize_url(&sandbox.base, DEFAULT_APPID, "ftp://x", "s1"),
         good.replace("response_type=code", "response_type=token"),
     ];
-    for url in bad {
+    let expected = bad.into_iter().map(|url| (url, 400)).chain([(good, 302)]);
+    for (url, status) in expected {
         let answer = browser
             .get(&url)
             .header("cookie", cookie)
             .send()
             .await
             .unwrap();
-        assert_eq!(answer.status(), 400, "{url}");
+        assert_eq!(answer.status(), status, "{url}");
     }
-    let ok = browser
-        .get(&good)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 302);
     let grant_type = sandbox
         .raw()
         .get(format!(
