@@ -85,7 +85,7 @@ impl State {
         };
         let tag = hex::decode(parts.next()?).ok()?;
         let key = key.filter(|k| k.id == state.key_id)?;
-        let fresh = (0..STATE_LIFETIME_SECS).contains(&(now.0 - state.issued.0));
+        let fresh = (0..STATE_LIFETIME_SECS).contains(&now.0.saturating_sub(state.issued.0));
         let signed = key
             .mac(&state.payload(to))
             .verify_truncated_left(&tag)
@@ -139,7 +139,7 @@ pub fn verify_identity(raw: &str, key: Option<&LinkKey>, now: UnixTime) -> Optio
         "" => None,
         raw => Some(UnionId::parse(raw).ok()?),
     };
-    let fresh = (0..COOKIE_LIFETIME_SECS).contains(&(now.0 - issued));
+    let fresh = (0..COOKIE_LIFETIME_SECS).contains(&now.0.saturating_sub(issued));
     (key_id == key.id && fresh && parts.next().is_none()).then_some(Identity { openid, unionid })
 }
 
