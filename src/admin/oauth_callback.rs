@@ -96,11 +96,7 @@ pub async fn callback(
 /// The plain page a person reads when identification did not work: what happened, and
 /// what to do (open the link again from the chat).
 fn page(status: StatusCode, what: &str) -> HttpResponse {
-    let what = what
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
+    let Ok(what) = askama::filters::escape(what, askama::filters::Html);
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -207,6 +207,8 @@ async fn authorize(shared: Shared, req: HttpRequest) -> HttpResponse {
 /// The page that asks who the browser is: the followers, or an openid typed in.
 fn picker(shared: &Shared, back: &str) -> HttpResponse {
     let followers = lock(shared).some_followers(50);
+    // In a link's query it is percent-encoded; in the form's field the browser encodes it.
+    let Ok(field) = askama::filters::escape(back, askama::filters::Html);
     let back = utf8_percent_encode(back, NON_ALPHANUMERIC).to_string();
     let mut body = String::from(
         "<h1>sandbox: who is this browser?</h1><p>WeChat would know its user. Pick a \
@@ -222,7 +224,7 @@ fn picker(shared: &Shared, back: &str) -> HttpResponse {
     let _ = write!(
         body,
         "</ul><form method=get action=\"/sandbox/oauth/pick\"><input type=hidden name=back \
-         value=\"{back}\"><input name=openid required pattern=\"[A-Za-z0-9_-]{{1,64}}\"> \
+         value=\"{field}\"><input name=openid required pattern=\"[A-Za-z0-9_-]{{1,64}}\"> \
          <button>use this openid</button></form>"
     );
     page(actix_web::http::StatusCode::OK, &body)

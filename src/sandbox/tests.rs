@@ -953,4 +953,28 @@ async fn without_a_cookie_the_browser_picks_a_user_and_returns_to_the_authorisat
         .await
         .unwrap();
     assert_eq!(elsewhere.status(), 400, "no open redirect");
+
+    // The form: its hidden field holds the authorisation itself, which the browser encodes.
+    let field = html
+        .split("name=back value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&");
+    assert_eq!(
+        field,
+        url.strip_prefix(&sandbox.base)
+            .unwrap()
+            .split('#')
+            .next()
+            .unwrap()
+    );
+    let typed = browser
+        .get(format!("{}/sandbox/oauth/pick", sandbox.base))
+        .query(&[("back", field.as_str()), ("openid", "oTyped1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typed.status(), 302);
+    assert_eq!(typed.headers()["location"].to_str().unwrap(), field);
 }
