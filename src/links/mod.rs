@@ -224,7 +224,7 @@ async fn record(
         identity: &identity,
         unsigned_body: None,
         at: now,
-        effect: Effect::Other,
+        effect: Effect::Outside,
         scene: None,
         // `link` is WeChat's own kind of a link message a lead sends.
         timeline: Some(("link_click", claims.link.as_str())),

@@ -489,7 +489,7 @@ impl Store {
 
 impl LeadFilter {
     fn admits(&self, lead: &Lead) -> bool {
-        self.subscribed.is_none_or(|s| lead.subscribed == s)
+        self.subscribed.is_none_or(|s| lead.subscribed == Some(s))
             && self
                 .tag
                 .as_ref()

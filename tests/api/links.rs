@@ -1,7 +1,8 @@
 //! Tracked links over real HTTP and Redis: a keyword's reply carries the lead's signed link,
 //! following it records one `link` touch per lead, link and hour and redirects with the
 //! privacy headers; tampered, expired and foreign tokens redirect and record nothing; an
-//! unknown link is a 404; a rotated key still verifies the links already sent.
+//! unknown link is a 404; a rotated key still verifies the links already sent; someone first
+//! seen by a click does not follow until WeChat says so.
 
 use redis::AsyncCommands;
 use reqwest::{StatusCode, header, redirect};
@@ -28,6 +29,11 @@ tags = ["内容:白皮书"]
 text = "白皮书"
 tags = ["兴趣:白皮书"]
 reply = "白皮书在这里：{link:whitepaper}"
+
+[[qr]]
+scene = "expo"
+name = "展会"
+tags = ["来源:展会"]
 
 [[keyword]]
 text = "案例"
@@ -271,4 +277,43 @@ async fn without_a_public_url_the_reply_sends_the_plain_destination() {
         panic!("a news reply");
     };
     assert_eq!(articles[0].url, DESTINATION);
+}
+
+#[tokio::test]
+async fn a_lead_first_seen_by_a_click_follows_only_when_wechat_says_so() {
+    let app = app(true).await;
+    let stranger = "oLinkStranger000000000000001";
+    let outbox = app.outbox_len().await;
+    let token = crafted(&app, stranger, "whitepaper", app.now()).await;
+    assert_redirect(&click(&app, &token).await);
+    let lead = app.lead(stranger).await;
+    assert_eq!(lead["subscribed"], Value::Null, "{lead}");
+    assert_eq!(tag_names(&lead), ["内容:白皮书"]);
+    assert_eq!(
+        app.outbox_len().await,
+        outbox,
+        "a lead that does not follow is not synced"
+    );
+    let listed: Value = app
+        .admin_get("/api/leads?subscribed=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["leads"].as_array().unwrap().len(), 0, "{listed}");
+    assert_eq!(app.channel_report("expo").await["leads"], 0);
+
+    // It follows through the expo's code: now it follows, is the expo's new lead, and its
+    // tags (the click's among them) are pushed to WeChat as a whole.
+    let follow = xml::follow(stranger, Some("expo"));
+    assert_eq!(app.post_event(&follow).await.status(), StatusCode::OK);
+    let lead = app.lead(stranger).await;
+    assert_eq!(lead["subscribed"], true, "{lead}");
+    assert_eq!(lead["first_channel"], "expo");
+    assert_eq!(app.channel_report("expo").await["leads"], 1);
+    assert_eq!(
+        app.outbox_len().await,
+        outbox + 1,
+        "the first follow queues a sync"
+    );
 }

@@ -78,6 +78,8 @@ pub struct Words {
     pub subscribed: &'static str,
     /// A lead that unfollowed.
     pub unsubscribed: &'static str,
+    /// A lead first seen outside the chat (a link, a form, an event) that has not followed.
+    pub never_followed: &'static str,
     /// A filter's "any value".
     pub all: &'static str,
     /// A column or field holding one tag.
@@ -554,6 +556,7 @@ pub static ZH: Words = Words {
     // Shared by several pages.
     subscribed: "已关注",
     unsubscribed: "已取关",
+    never_followed: "未关注（站外线索）",
     all: "全部",
     col_tag: "标签",
     col_channel: "渠道",
@@ -808,6 +811,7 @@ pub static EN: Words = Words {
     // Shared by several pages.
     subscribed: "Following",
     unsubscribed: "Unfollowed",
+    never_followed: "Not following (seen outside the chat)",
     all: "All",
     col_tag: "Tag",
     col_channel: "Channel",
@@ -1068,6 +1072,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         throttled,
         subscribed,
         unsubscribed,
+        never_followed,
         all,
         col_tag,
         col_channel,
@@ -1307,6 +1312,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("throttled", *throttled, false),
         ("subscribed", *subscribed, false),
         ("unsubscribed", *unsubscribed, false),
+        ("never_followed", *never_followed, false),
         ("all", *all, false),
         ("col_tag", *col_tag, false),
         ("col_channel", *col_channel, false),
