@@ -4,22 +4,38 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 
 use super::{Followed, Links, follow};
-use crate::domain::Clock;
+use crate::domain::{Clock, Scene};
 use crate::rules::LiveRules;
 use crate::store::Store;
+
+/// The query a tracked link may carry.
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    /// `?ch=<scene>`: the channel the link was shared through (加参链接). A scene no
+    /// `[[qr]]` or `[[channel]]` names, or one that does not parse, is ignored.
+    ch: Option<String>,
+}
 
 /// The handler of `GET /l/{token}`.
 pub async fn redirect(
     token: web::Path<String>,
+    // A query that does not read (a repeated `ch`, …) is no reason to keep anyone from
+    // their link: it is ignored.
+    query: Option<web::Query<LinkQuery>>,
     rules: web::Data<LiveRules>,
     store: web::Data<Store>,
     links: web::Data<Links>,
     clock: web::Data<Clock>,
 ) -> HttpResponse {
     let rules = rules.load();
-    match follow(&token, &rules, &store, &links, clock.now()).await {
+    let via = query
+        .as_ref()
+        .and_then(|q| q.ch.as_deref())
+        .and_then(|ch| Scene::parse(ch).ok());
+    match follow(&token, via.as_ref(), &rules, &store, &links, clock.now()).await {
         Followed::Redirect { url, click } => {
             tracing::debug!(?click, "link followed");
             HttpResponse::Found()

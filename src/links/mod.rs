@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::PublicUrl;
-use crate::domain::{LinkId, OpenId, UnixTime};
+use crate::domain::{LinkId, OpenId, Scene, UnixTime};
 use crate::rules::{ARTICLE_LINK_PREFIX, Rules, Touch, fill_links, link_refs};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{Effect, Store, StoreError, TouchRecord};
@@ -175,11 +175,13 @@ pub enum Click {
     Failed,
 }
 
-/// One click on `/l/<raw>` at `now`: the link is looked up by the id the token names; a
-/// trusted token records a `link` touch (touch key `link:<id>`, the link's tags, a
-/// `link_click` timeline entry), at most one per lead, link and hour.
+/// One click on `/l/<raw>` at `now`, opened through the channel `via` (`?ch=<scene>`) if
+/// any: the link is looked up by the id the token names; a trusted token records a `link`
+/// touch (touch key `link:<id>`, the link's tags, a `link_click` timeline entry; through a
+/// known channel also the channel's tags and touch key), at most one per lead, link and hour.
 pub async fn follow(
     raw: &str,
+    via: Option<&Scene>,
     rules: &Rules,
     store: &Store,
     links: &Links,
@@ -192,7 +194,7 @@ pub async fn follow(
         return Followed::NotFound;
     };
     let url = link.url.clone();
-    let click = match record(&token, rules, store, links, now).await {
+    let click = match record(&token, via, rules, store, links, now).await {
         Ok(click) => click,
         Err(error) => {
             tracing::error!(%error, link = %token.link(), "cannot record a link click");
@@ -205,6 +207,7 @@ pub async fn follow(
 /// Verifies the token and records its touch.
 async fn record(
     token: &Token,
+    via: Option<&Scene>,
     rules: &Rules,
     store: &Store,
     links: &Links,
@@ -215,7 +218,10 @@ async fn record(
         Ok(claims) => claims,
         Err(rejected) => return Ok(Click::Refused(rejected)),
     };
-    let touch = Touch::Link { id: &claims.link };
+    let touch = Touch::Link {
+        id: &claims.link,
+        channel: via,
+    };
     let outcome = rules.evaluate(&touch);
     let hour = now.0.div_euclid(3600);
     let identity = format!("link|{}|{}|{hour}", claims.openid, claims.link);
@@ -225,7 +231,7 @@ async fn record(
         unsigned_body: None,
         at: now,
         effect: Effect::Outside,
-        scene: None,
+        scene: outcome.channel.map(|c| &c.scene),
         // `link` is WeChat's own kind of a link message a lead sends.
         timeline: Some(("link_click", claims.link.as_str())),
         location: None,

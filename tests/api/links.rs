@@ -2,7 +2,8 @@
 //! following it records one `link` touch per lead, link and hour and redirects with the
 //! privacy headers; tampered, expired and foreign tokens redirect and record nothing; an
 //! unknown link is a 404; a rotated key still verifies the links already sent; someone first
-//! seen by a click does not follow until WeChat says so.
+//! seen by a click does not follow until WeChat says so; `?ch=` counts a click through a
+//! link channel.
 
 use redis::AsyncCommands;
 use reqwest::{StatusCode, header, redirect};
@@ -34,6 +35,11 @@ reply = "白皮书在这里：{link:whitepaper}"
 scene = "expo"
 name = "展会"
 tags = ["来源:展会"]
+
+[[channel]]
+scene = "ad-baidu"
+name = "百度广告"
+tags = ["来源:百度"]
 
 [[keyword]]
 text = "案例"
@@ -316,4 +322,60 @@ async fn a_lead_first_seen_by_a_click_follows_only_when_wechat_says_so() {
         outbox + 1,
         "the first follow queues a sync"
     );
+}
+
+#[tokio::test]
+async fn a_click_through_a_link_channel_counts_for_it_and_its_follow_is_its_new_lead() {
+    let app = app(true).await;
+    let reader = "oLinkAdReader000000000000001";
+    let token = crafted(&app, reader, "whitepaper", app.now()).await;
+    let through = |query: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            client()
+                .get(format!("{}/l/{token}{query}", app.base))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A query that does not read, or names no channel, still redirects (and records the
+    // click once, this hour); the one naming the channel came first, so it counts.
+    assert_redirect(&through("?ch=ad-baidu&from=singlemessage").await);
+    assert_redirect(&through("?ch=a&ch=b").await);
+    assert_redirect(&through("?ch=nobody").await);
+    let lead = app.lead(reader).await;
+    assert_eq!(lead["first_channel"], "ad-baidu", "{lead}");
+    let tags: Vec<(String, String)> = lead["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["source"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        tags.contains(&("来源:百度".to_owned(), "channel:ad-baidu".to_owned())),
+        "{tags:?}"
+    );
+    let ad = app.channel_report("ad-baidu").await;
+    assert_eq!(
+        (ad["visits"].as_i64(), ad["leads"].as_i64()),
+        (Some(1), Some(0)),
+        "{ad}"
+    );
+
+    // It follows later, organically: the ad brought it, so it is the ad's new lead.
+    let follow = xml::follow(reader, None);
+    assert_eq!(app.post_event(&follow).await.status(), StatusCode::OK);
+    assert_eq!(app.channel_report("ad-baidu").await["leads"], 1);
+
+    // A link channel has no QR code to make.
+    let qr = app.admin_get("/api/channels/ad-baidu/qr.png").await;
+    assert_eq!(qr.status(), StatusCode::NOT_FOUND);
+    let said = qr.text().await.unwrap();
+    assert!(said.contains("?ch=ad-baidu"), "{said}");
 }

@@ -139,6 +139,10 @@ pub struct Words {
     pub follows: &'static str,
     /// The counter of scans by followers.
     pub scans: &'static str,
+    /// The counter of link clicks and form submits through a channel (`?ch=`).
+    pub visits: &'static str,
+    /// In a link channel's QR column: it has no code, its links carry `?ch=`.
+    pub link_channel: &'static str,
     /// The counter of unfollows.
     pub unfollows: &'static str,
     /// Follows minus unfollows.
@@ -230,6 +234,8 @@ pub struct Words {
     pub why_follow: &'static str,
     /// A channel's QR code.
     pub why_qr: &'static str,
+    /// A link opened through a link channel (`[[channel]]`, `?ch=`).
+    pub why_channel: &'static str,
     /// A menu click.
     pub why_click: &'static str,
     /// A menu link.
@@ -587,6 +593,8 @@ pub static ZH: Words = Words {
     leads: "新线索",
     follows: "关注",
     scans: "扫码",
+    visits: "链接访问",
+    link_channel: "链接渠道（?ch=）",
     unfollows: "取关",
     net: "净增",
     col_qr: "二维码",
@@ -636,6 +644,7 @@ pub static ZH: Words = Words {
     // Why a tag was applied.
     why_follow: "关注公众号",
     why_qr: "渠道二维码",
+    why_channel: "渠道链接",
     why_click: "菜单点击",
     why_view: "菜单链接",
     why_link: "追踪链接",
@@ -842,6 +851,8 @@ pub static EN: Words = Words {
     leads: "New leads",
     follows: "Follows",
     scans: "Scans",
+    visits: "Link visits",
+    link_channel: "Link channel (?ch=)",
     unfollows: "Unfollows",
     net: "Net",
     col_qr: "QR code",
@@ -894,6 +905,7 @@ pub static EN: Words = Words {
     // Why a tag was applied.
     why_follow: "Followed the account",
     why_qr: "Channel QR code",
+    why_channel: "Channel link",
     why_click: "Menu click",
     why_view: "Menu link",
     why_link: "Tracked link",
@@ -1102,6 +1114,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         leads,
         follows,
         scans,
+        visits,
+        link_channel,
         unfollows,
         net,
         col_qr,
@@ -1146,6 +1160,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         no_events,
         why_follow,
         why_qr,
+        why_channel,
         why_click,
         why_view,
         why_link,
@@ -1342,6 +1357,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("leads", *leads, false),
         ("follows", *follows, false),
         ("scans", *scans, false),
+        ("visits", *visits, false),
+        ("link_channel", *link_channel, false),
         ("unfollows", *unfollows, false),
         ("net", *net, false),
         ("col_qr", *col_qr, false),
@@ -1386,6 +1403,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("no_events", *no_events, false),
         ("why_follow", *why_follow, false),
         ("why_qr", *why_qr, false),
+        ("why_channel", *why_channel, false),
         ("why_click", *why_click, false),
         ("why_view", *why_view, false),
         ("why_link", *why_link, false),

@@ -89,6 +89,7 @@ fn unknown_key(key: &TouchKey, ctx: &CheckContext) -> Option<(Severity, String)>
     let what = key.as_str().split_once(':').map_or("", |(_, what)| what);
     let (section, field) = match key.kind() {
         "qr" => ("[[qr]]", "scene"),
+        "channel" => ("[[channel]]", "scene"),
         "click" => ("[[click]]", "key"),
         "view" => ("[[view]]", "url"),
         "keyword" => ("[[keyword]]", "text"),

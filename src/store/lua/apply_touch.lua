@@ -324,6 +324,8 @@ elseif effect == 'scan' then
   redis.call('HINCRBY', KEYS[6], scene .. '|s', '1')
 elseif effect == 'unfollow' then
   redis.call('HINCRBY', KEYS[6], (first_channel or '') .. '|u', '1')
+elseif effect == 'outside' and scene ~= '' then
+  redis.call('HINCRBY', KEYS[6], scene .. '|v', '1')
 end
 
 -- A sync is queued when tags were added, and when a lead that had unfollowed (or was first
