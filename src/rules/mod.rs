@@ -266,7 +266,7 @@ mod tests {
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let rules = loaded.rules;
         let stats = rules.stats();
-        assert_eq!(stats.files, 5);
+        assert_eq!(stats.files, 6);
         assert!(rules.derives(), "the example shows the rules over time");
         assert!(stats.tags <= 100);
 
@@ -278,9 +278,14 @@ mod tests {
                 "website",
                 "1001",
                 "sales-wanglei",
-                "ad-spring-2026"
+                "ad-spring-2026",
+                "ad-baidu"
             ]
         );
+        let baidu = rules.channel(&Scene::parse("ad-baidu").unwrap()).unwrap();
+        assert!(baidu.code.is_none(), "the example shows a link channel");
+        let whitepaper = LinkId::parse("whitepaper-2026").unwrap();
+        assert!(rules.link(&whitepaper).is_some(), "and a tracked link");
         let ad = rules
             .channel(&Scene::parse("ad-spring-2026").unwrap())
             .unwrap();
