@@ -13,6 +13,7 @@ use wxtag::links::{Claims, KeyRing};
 use wxtag::store::Keys;
 use wxtag::wechat::reply::Reply;
 
+use crate::credentials::wxtag;
 use crate::helpers::{APPID, Spawn, TestApp, xml};
 use crate::tagging::tag_names;
 
@@ -378,4 +379,32 @@ async fn a_click_through_a_link_channel_counts_for_it_and_its_follow_is_its_new_
     assert_eq!(qr.status(), StatusCode::NOT_FOUND);
     let said = qr.text().await.unwrap();
     assert!(said.contains("?ch=ad-baidu"), "{said}");
+}
+
+#[tokio::test]
+async fn wxtag_links_rotate_key_makes_a_new_key_and_old_links_still_count() {
+    let app = app(true).await;
+    let old = token(&app, LEAD, 1).await;
+    let out = wxtag(&app, &["links", "rotate-key"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.starts_with("link key 2 now signs new links"), "{said}");
+    let keys: Vec<String> = app
+        .redis
+        .conn()
+        .await
+        .hkeys(Keys::new(APPID).link_keys())
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_redirect(&click(&app, &old).await);
+    assert_eq!(
+        link_events(&app.lead(LEAD).await),
+        1,
+        "the old link still counts"
+    );
 }
