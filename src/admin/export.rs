@@ -55,7 +55,11 @@ fn row(out: &mut String, lead: &Lead) {
     let tags: Vec<&str> = lead.tags.iter().map(|t| t.name.as_str()).collect();
     let cells = [
         lead.openid.as_str(),
-        if lead.subscribed { "true" } else { "false" },
+        match lead.subscribed {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "",
+        },
         lead.first_channel.as_deref().unwrap_or(""),
         &lead.channels.join(";"),
         &tags.join(";"),

@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::Access;
 use crate::domain::Clock;
-use crate::links::http::answer;
+use crate::links::http::{answer, channel_of};
 use crate::links::{Clicker, Links, PATH, follow};
 use crate::oauth::{Callback, CallbackQuery, OAuth, redirect};
 use crate::rules::LiveRules;
@@ -83,9 +83,12 @@ pub async fn callback(
         Callback::Failed { to, why } => {
             tracing::info!(%why, "web authorisation did not identify the user");
             match to.as_str().strip_prefix(PATH) {
-                Some(token) => {
+                Some(link) => {
+                    let (token, query) = link.split_once('?').unwrap_or((link, ""));
+                    let via = channel_of(query);
                     let rules = rules.load();
-                    answer(follow(token, &rules, &store, &links, &Clicker::Unknown, now).await)
+                    let unknown = &Clicker::Unknown;
+                    answer(follow(token, via.as_ref(), &rules, &store, &links, unknown, now).await)
                 }
                 None => page(StatusCode::BAD_GATEWAY, &why),
             }

@@ -71,7 +71,7 @@ pub(super) async fn channel_qr_url(
     Ok(ticket.url)
 }
 
-/// Answers the PNG; 404 for a scene no `[[qr]]` names, 503 without a WeChat account, 502 when
+/// Answers the PNG; 404 for a scene no `[[qr]]` names (a `[[channel]]` has no code), 503 without a WeChat account, 502 when
 /// WeChat did not create the code.
 pub(super) async fn png(
     rules: web::Data<LiveRules>,
@@ -86,7 +86,9 @@ pub(super) async fn png(
         let channel = rules
             .channel(&scene)
             .ok_or_else(|| ApiError::NotFound(format!("no channel has scene {scene}")))?;
-        channel.qr_request()
+        channel
+            .qr_request()
+            .ok_or_else(|| ApiError::NotFound(channel.no_code()))?
     };
     let url = match channel_qr_url(&store, wechat.as_ref().as_ref(), &scene, &request).await {
         Ok(url) => url,

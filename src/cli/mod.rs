@@ -1,6 +1,7 @@
 //! The `wxtag` commands. Each parses its arguments here and calls into the library.
 
 mod check;
+mod links;
 mod qr;
 mod sandbox;
 mod segment;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 pub use check::CheckArgs;
+pub use links::LinksCommand;
 pub use qr::QrArgs;
 pub use segment::{SegmentCommand, WhenArgs};
 pub use send::SendArgs;
@@ -56,6 +58,9 @@ pub enum Command {
     /// Segments for scripts: preview, list, save, delete, export (CSV), tag (bulk jobs).
     #[command(subcommand)]
     Segment(SegmentCommand),
+    /// Tracked links' signing keys: rotate-key makes a new one sign, old links keep working.
+    #[command(subcommand)]
+    Links(LinksCommand),
 }
 
 /// A command's failure, printed as `error: …` with exit code 1.
@@ -89,6 +94,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Qr(args) => qr::run(&settings, args).await,
         Command::Token(command) => token::run(&settings, cli.account, command).await,
         Command::Segment(command) => segment::run(&settings, command).await,
+        Command::Links(command) => links::run(&settings, command).await,
     };
     match result {
         Ok(code) => code,

@@ -32,12 +32,9 @@ pub async fn run(settings: &Settings, args: QrArgs) -> Result<ExitCode, Failure>
             settings.channels_dir.display()
         )
     })?;
+    let request = channel.qr_request().ok_or_else(|| channel.no_code())?;
     let connected = connect(settings).await?;
-    let made = connected
-        .worker
-        .client()
-        .create_qrcode(&channel.qr_request())
-        .await;
+    let made = connected.worker.client().create_qrcode(&request).await;
     connected.close().await;
     let ticket = made.map_err(|e| format!("wechat did not create the qr code: {e}"))?;
     let png = render_png(&ticket.url)?;

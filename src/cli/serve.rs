@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 
 use super::Failure;
 use crate::admin::AdminToken;
-use crate::config::{OAuthSetting, Settings, WECHAT_OAUTH_BASE};
+use crate::config::{OAuthSetting, PublicUrl, Settings, WECHAT_OAUTH_BASE};
 use crate::redis_server::{self, Local};
 use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::startup::{AppConfig, Application, shutdown_signal};
@@ -75,6 +75,11 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
     };
     let listener = std::net::TcpListener::bind(settings.bind)
         .map_err(|e| format!("cannot listen on {} (WXTAG_BIND): {e}", settings.bind))?;
+    let public_url = match settings.public_url {
+        Some(url) => Some(url),
+        None if settings.is_sandbox() => sandbox_public_url(&listener),
+        None => None,
+    };
     let app = Application::build(
         AppConfig {
             account: settings.account,
@@ -87,7 +92,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             durability: settings.durability,
             clock: settings.clock,
             history_days: settings.history_days,
-            public_url: settings.public_url,
+            public_url,
             oauth_base,
         },
         listener,
@@ -155,6 +160,19 @@ fn hand_out(token: &AdminToken, data_dir: &Path) -> Result<(), Failure> {
         path.display()
     );
     Ok(())
+}
+
+/// In sandbox mode without `WXTAG_PUBLIC_URL`, links and forms are served where this
+/// machine's browser reaches wxtag (the loopback address for a wildcard bind), so the whole
+/// flow outside the chat runs offline.
+fn sandbox_public_url(listener: &std::net::TcpListener) -> Option<PublicUrl> {
+    let mut addr = listener.local_addr().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = PublicUrl::parse(&format!("http://{addr}")).ok()?;
+    tracing::info!(%url, "sandbox mode: tracked links and forms are served at {url} (set WXTAG_PUBLIC_URL to change it)");
+    Some(url)
 }
 
 /// Starts the WeChat stand-in in this process on a free loopback port; returns its URL.

@@ -102,11 +102,13 @@ pub enum OAuthSetting {
 pub const WECHAT_OAUTH_BASE: &str = "https://open.weixin.qq.com";
 
 /// `WECHAT_OAUTH` (`off`, the default, or `base`) and `WECHAT_OAUTH_BASE` (an http(s) URL),
-/// checked in full. `base` needs `WXTAG_PUBLIC_URL` (where WeChat sends the browser back);
-/// it runs with the account's AppID, or in sandbox mode with the sandbox's (the built-in
+/// checked in full. `base` needs `WXTAG_PUBLIC_URL` (where WeChat sends the browser back),
+/// except in sandbox mode, where `serve` serves links at its own address without one; it
+/// runs with the account's AppID, or in sandbox mode with the sandbox's (the built-in
 /// stand-in serves web authorisation too, so the flow runs offline).
 pub(super) fn oauth(
     get: &impl Fn(&str) -> Option<String>,
+    sandbox: bool,
     public_url: Option<&PublicUrl>,
 ) -> Result<OAuthSetting, ConfigError> {
     let authorize_base = match get("WECHAT_OAUTH_BASE") {
@@ -131,9 +133,11 @@ pub(super) fn oauth(
     let mode = get("WECHAT_OAUTH").unwrap_or_else(|| "off".to_owned());
     let problem = match mode.trim() {
         "off" => return Ok(OAuthSetting::Off),
-        "base" if public_url.is_none() => "base needs WXTAG_PUBLIC_URL (where WeChat sends the \
+        "base" if public_url.is_none() && !sandbox => {
+            "base needs WXTAG_PUBLIC_URL (where WeChat sends the \
              browser back), e.g. WXTAG_PUBLIC_URL=https://wx.example.com; or set WECHAT_OAUTH=off"
-            .to_owned(),
+                .to_owned()
+        }
         "base" => return Ok(OAuthSetting::Base { authorize_base }),
         other => format!("{other:?} is not off or base; write WECHAT_OAUTH=off (the default)"),
     };

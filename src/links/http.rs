@@ -5,16 +5,34 @@
 //!
 //! With `WECHAT_OAUTH=base`, a click without a valid identity cookie whose token would record
 //! something ([`super::worth_identifying`]) first goes through web authorisation
-//! ([`crate::oauth::OAuth::start`]), which returns here with the cookie set.
+//! ([`crate::oauth::OAuth::start`]), which returns here (with its `?ch=`) with the cookie set.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
 
 use super::{Clicker, Followed, Links, PATH, follow, worth_identifying};
-use crate::domain::Clock;
+use crate::domain::{Clock, Scene};
 use crate::oauth::{OAuth, ReturnPath};
 use crate::rules::LiveRules;
 use crate::store::Store;
+
+/// The query a tracked link may carry.
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    /// `?ch=<scene>`: the channel the link was shared through (加参链接). A scene no
+    /// `[[qr]]` or `[[channel]]` names, or one that does not parse, is ignored.
+    ch: Option<String>,
+}
+
+/// The channel a link's query (`ch=<scene>`) names, if it reads. A query that does not read
+/// (a repeated `ch`, …) is no reason to keep anyone from their link: it is ignored.
+pub fn channel_of(query: &str) -> Option<Scene> {
+    web::Query::<LinkQuery>::from_query(query)
+        .ok()
+        .and_then(|q| q.into_inner().ch)
+        .and_then(|ch| Scene::parse(&ch).ok())
+}
 
 /// The handler of `GET /l/{token}`.
 pub async fn redirect(
@@ -28,12 +46,17 @@ pub async fn redirect(
 ) -> HttpResponse {
     let rules = rules.load();
     let now = clock.now();
+    let via = channel_of(req.query_string());
     let clicker = match oauth.as_ref() {
         None => Clicker::Lead,
         Some(oauth) => match oauth.identified(&store, &req, now).await {
             Some(identity) => Clicker::Identified(identity),
             None if worth_identifying(&token, &rules, &store, &links, now).await => {
-                let started = match ReturnPath::parse(&format!("{PATH}{token}")) {
+                let back = match &via {
+                    Some(scene) => format!("{PATH}{token}?ch={scene}"),
+                    None => format!("{PATH}{token}"),
+                };
+                let started = match ReturnPath::parse(&back) {
                     Ok(to) => oauth
                         .start(&store, &to, now)
                         .await
@@ -51,7 +74,7 @@ pub async fn redirect(
             None => Clicker::Unknown,
         },
     };
-    answer(follow(&token, &rules, &store, &links, &clicker, now).await)
+    answer(follow(&token, via.as_ref(), &rules, &store, &links, &clicker, now).await)
 }
 
 /// The answer to a followed link: the redirect with the privacy headers, or the 404 page.

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::PublicUrl;
-use crate::domain::{LinkId, OpenId, UnixTime};
+use crate::domain::{LinkId, OpenId, Scene, UnixTime};
 use crate::oauth::Identity;
 use crate::rules::{ARTICLE_LINK_PREFIX, Rules, Touch, fill_links, link_refs};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
@@ -222,11 +222,14 @@ pub enum Click {
     Failed,
 }
 
-/// One click on `/l/<raw>` by `clicker` at `now`: the link is looked up by the id the token
-/// names; a trusted token records a `link` touch (touch key `link:<id>`, the link's tags, a
-/// `link_click` timeline entry) for the clicker, at most one per clicker, link and hour.
+/// One click on `/l/<raw>` by `clicker` at `now`, opened through the channel `via`
+/// (`?ch=<scene>`) if any: the link is looked up by the id the token names; a trusted token
+/// records a `link` touch (touch key `link:<id>`, the link's tags, a `link_click` timeline
+/// entry; through a known channel also the channel's tags and touch key) for the clicker,
+/// at most one per clicker, link and hour.
 pub async fn follow(
     raw: &str,
+    via: Option<&Scene>,
     rules: &Rules,
     store: &Store,
     links: &Links,
@@ -240,7 +243,7 @@ pub async fn follow(
         return Followed::NotFound;
     };
     let url = link.url.clone();
-    let click = match record(&token, rules, store, links, clicker, now).await {
+    let click = match record(&token, via, rules, store, links, clicker, now).await {
         Ok(click) => click,
         Err(error) => {
             tracing::error!(%error, link = %token.link(), "cannot record a link click");
@@ -279,6 +282,7 @@ pub async fn worth_identifying(
 /// sender's `forward` entry).
 async fn record(
     token: &Token,
+    via: Option<&Scene>,
     rules: &Rules,
     store: &Store,
     links: &Links,
@@ -296,7 +300,10 @@ async fn record(
         Clicker::Unknown => return Ok(Click::Unidentified),
     };
     let openid = who.map_or(&claims.openid, |identity| &identity.openid);
-    let touch = Touch::Link { id: &claims.link };
+    let touch = Touch::Link {
+        id: &claims.link,
+        channel: via,
+    };
     let outcome = rules.evaluate(&touch);
     let hour = now.0.div_euclid(3600);
     let identity = format!("link|{openid}|{}|{hour}", claims.link);
@@ -305,10 +312,9 @@ async fn record(
         identity: &identity,
         unsigned_body: None,
         at: now,
-        // A clicker wxtag did not know becomes a lead here, as a follower (`Other`) until
-        // touches from outside the chat get their own effect (`subscribed: null`).
-        effect: Effect::Other,
-        scene: None,
+        // A clicker wxtag did not know becomes a lead here, `subscribed: null`.
+        effect: Effect::Outside,
+        scene: outcome.channel.map(|c| &c.scene),
         // `link` is WeChat's own kind of a link message a lead sends.
         timeline: Some(("link_click", claims.link.as_str())),
         location: None,

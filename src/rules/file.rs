@@ -42,6 +42,16 @@ pub(super) struct RawQr {
     pub expire_days: Option<Spanned<i64>>,
 }
 
+/// `[[channel]]`: a channel without a QR code, that links and forms carry as `?ch=<scene>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChannel {
+    pub scene: Spanned<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+}
+
 /// `[[click]]`: a custom-menu CLICK button.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -42,6 +42,8 @@ pub enum Touch<'a> {
     Link {
         /// The `[[link]]`'s id.
         id: &'a LinkId,
+        /// The channel the link was opened through (`?ch=<scene>`), if it named one.
+        channel: Option<&'a Scene>,
     },
 }
 
@@ -124,7 +126,10 @@ impl Rules {
             Touch::Click { key } => matched.extend(self.clicks.get(key)),
             Touch::View { url } => self.views.matches(url, &mut matched),
             Touch::Text { content } => self.keywords.matches(content, &mut matched),
-            Touch::Link { id } => matched.extend(self.links.get(id).map(|l| l.rule)),
+            Touch::Link { id, channel: via } => {
+                matched.extend(self.links.get(id).map(|l| l.rule));
+                channel = via.and_then(|s| self.channel(s));
+            }
         }
         if let Some(c) = channel {
             matched.push(c.rule);
@@ -289,7 +294,10 @@ reply = "price"
             ]
         );
         let channel = o.channel.expect("known scene");
-        assert_eq!((channel.name.as_str(), channel.permanent), ("展台", true));
+        assert_eq!(
+            (channel.name.as_str(), channel.code.unwrap().permanent),
+            ("展台", true)
+        );
         assert_eq!(reply(&o, &[]).as_deref(), Some("expo thanks"));
 
         let o = r.evaluate(&Touch::Scan { scene: &expo });
@@ -452,9 +460,9 @@ reply = "generic"
             assert_eq!(tags(&o), ["来源:手册 <- qr:1001"]);
             assert_eq!(reply(&o, &[]).as_deref(), Some("welcome"));
             let channel = o.channel.expect("brochure channel");
-            assert_eq!(channel.scene_id, Some(1001));
-            assert_eq!(channel.expire_days, 7);
-            assert!(!channel.permanent);
+            assert_eq!(channel.code.unwrap().scene_id, Some(1001));
+            assert_eq!(channel.code.unwrap().expire_days, 7);
+            assert!(!channel.code.unwrap().permanent);
         }
     }
 

@@ -147,23 +147,32 @@ pub struct Samples {
     pub keywords: Vec<String>,
 }
 
-/// One channel: a `[[qr]]` code and what a follow or scan through it means.
+/// One channel: a `[[qr]]` code, or a `[[channel]]` that only links carry (`?ch=<scene>`),
+/// and what a touch through it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {
-    /// The scene WeChat sends back (`scene_str`, or `scene_id` in decimal).
+    /// The scene WeChat sends back (`scene_str`, or `scene_id` in decimal), or the `?ch=` of
+    /// a link channel's links.
     pub scene: Scene,
     /// The name shown on the dashboard (the scene when the file gives none).
     pub name: String,
-    /// The tags a follow or scan through this code adds.
+    /// The tags a touch through this channel adds.
     pub tags: Vec<TagName>,
+    /// The channel's QR code; `None` for a `[[channel]]`, which has none.
+    pub code: Option<QrCode>,
+    /// This channel's rule.
+    rule: RuleId,
+}
+
+/// What a `[[qr]]` says of its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QrCode {
     /// A permanent code (`QR_LIMIT_*`) rather than a temporary one.
     pub permanent: bool,
     /// How long a temporary code lives, 1 to 30 days (30 unless the file says otherwise).
     pub expire_days: u32,
     /// The integer scene, when the file gave one; `None` for a `scene_str`.
     pub scene_id: Option<u32>,
-    /// This channel's rule.
-    rule: RuleId,
 }
 
 /// Why a tag was applied: a short, stable string such as `qr:expo-2026` or `keyword:报价`.
@@ -257,7 +266,7 @@ mod tests {
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let rules = loaded.rules;
         let stats = rules.stats();
-        assert_eq!(stats.files, 5);
+        assert_eq!(stats.files, 6);
         assert!(rules.derives(), "the example shows the rules over time");
         assert!(stats.tags <= 100);
 
@@ -269,13 +278,18 @@ mod tests {
                 "website",
                 "1001",
                 "sales-wanglei",
-                "ad-spring-2026"
+                "ad-spring-2026",
+                "ad-baidu"
             ]
         );
+        let baidu = rules.channel(&Scene::parse("ad-baidu").unwrap()).unwrap();
+        assert!(baidu.code.is_none(), "the example shows a link channel");
+        let whitepaper = LinkId::parse("whitepaper-2026").unwrap();
+        assert!(rules.link(&whitepaper).is_some(), "and a tracked link");
         let ad = rules
             .channel(&Scene::parse("ad-spring-2026").unwrap())
             .unwrap();
-        assert!(!ad.permanent);
+        assert!(!ad.code.unwrap().permanent);
 
         // The website code has no reply of its own: the [follow] welcome answers.
         let website = Scene::parse("website").unwrap();

@@ -97,7 +97,7 @@ pub async fn dry_run(
             if held.len() + added.len() - removed.len() > TAGS_PER_USER {
                 out.over_20 += 1;
             }
-            if lead.subscribed {
+            if lead.subscribed == Some(true) {
                 for tag in added {
                     *per_tag.entry((true, tag)).or_default() += 1;
                 }

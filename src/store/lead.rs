@@ -97,8 +97,9 @@ impl TimelineEntry {
 pub struct Lead {
     /// The lead's OpenID.
     pub openid: OpenId,
-    /// Whether the lead follows the account now.
-    pub subscribed: bool,
+    /// Whether the lead follows the account now; `None` (JSON `null`) for a lead first seen
+    /// outside the chat (a link, a form, an event) until WeChat says it follows.
+    pub subscribed: Option<bool>,
     /// The scene of the first channel (first touch); `None` for an organic follow or unknown.
     pub first_channel: Option<String>,
     /// Every channel the lead came through, in order.
@@ -134,7 +135,7 @@ impl Lead {
     ) -> Result<Self, String> {
         let mut lead = Lead {
             openid,
-            subscribed: false,
+            subscribed: None,
             first_channel: None,
             channels: Vec::new(),
             first_seen: String::new(),
@@ -148,7 +149,7 @@ impl Lead {
         let mut later_channels = Vec::new();
         for (field, value) in fields {
             match field.as_str() {
-                fields::SUBSCRIBED => lead.subscribed = value == "1",
+                fields::SUBSCRIBED => lead.subscribed = Some(value == "1"),
                 fields::FIRST_CHANNEL if !value.is_empty() => lead.first_channel = Some(value),
                 fields::CHANNELS => later_channels = value.split(' ').map(str::to_owned).collect(),
                 fields::FIRST_SEEN => lead.first_seen = rfc3339(unix(&field, &value)?),
@@ -269,7 +270,7 @@ mod tests {
             ("t:来源:展会".into(), "100 qr:expo-2026".into()),
         ];
         let lead = Lead::decode(OpenId::parse("o1").unwrap(), fields, None).unwrap();
-        assert!(lead.subscribed);
+        assert_eq!(lead.subscribed, Some(true));
         assert_eq!(lead.first_channel.as_deref(), Some("expo-2026"));
         assert_eq!(lead.channels, ["expo-2026", "website"]);
         assert_eq!(lead.tags[0].name, "来源:展会");

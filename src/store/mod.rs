@@ -13,7 +13,7 @@ pub mod fields;
 mod funnel;
 pub mod history;
 mod jobs;
-mod key_ring;
+pub mod key_ring;
 pub mod keys;
 mod lead;
 mod leases;
@@ -99,8 +99,12 @@ pub enum Effect {
     Unfollow,
     /// A location report: updates the profile only.
     Location,
-    /// Anything else the lead did (message, click, …): the lead follows.
+    /// Anything else the lead did in the chat (message, click, …): the lead follows.
     Other,
+    /// A touch from outside the chat (a tracked link, a form, an event from another system):
+    /// it counts like any touch, but proves nothing about following, so a lead first seen
+    /// this way has no subscription (`null`) until WeChat says it follows.
+    Outside,
     /// A system push about the account (a broadcast's or a template message's result): it
     /// creates no lead and changes nothing but its dedup marker.
     System,
@@ -114,6 +118,7 @@ impl Effect {
             Effect::Unfollow => "unfollow",
             Effect::Location => "location",
             Effect::Other => "other",
+            Effect::Outside => "outside",
             Effect::System => "system",
         }
     }

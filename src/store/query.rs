@@ -51,6 +51,8 @@ pub struct Counts {
     pub net: i64,
     /// Leads new to the account that came through it.
     pub leads: i64,
+    /// Link clicks and form submits through it (`?ch=<scene>`).
+    pub visits: i64,
 }
 
 impl Counts {
@@ -60,6 +62,7 @@ impl Counts {
             "s" => self.scans += n,
             "u" => self.unfollows += n,
             "n" => self.leads += n,
+            "v" => self.visits += n,
             _ => {}
         }
         self.net = self.follows - self.unfollows;
@@ -489,7 +492,7 @@ impl Store {
 
 impl LeadFilter {
     fn admits(&self, lead: &Lead) -> bool {
-        self.subscribed.is_none_or(|s| lead.subscribed == s)
+        self.subscribed.is_none_or(|s| lead.subscribed == Some(s))
             && self
                 .tag
                 .as_ref()

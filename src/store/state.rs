@@ -32,8 +32,9 @@ pub struct LeadState {
     pub first_channel: Option<String>,
     /// The later channels' scenes, in order.
     pub channels: Vec<String>,
-    /// True while the lead follows.
-    pub subscribed: bool,
+    /// True while the lead follows; `None` for a lead first seen outside the chat until it
+    /// follows.
+    pub subscribed: Option<bool>,
     /// The tags, in no particular order.
     pub tags: Vec<StateTag>,
     /// Profile fields (from forms and imports), by name.
@@ -76,9 +77,12 @@ impl LeadState {
             lead.last_seen = Some(at);
         }
         match touch.effect {
-            Effect::Follow | Effect::Scan => lead.subscribed = true,
-            Effect::Unfollow => lead.subscribed = false,
-            _ if is_new => lead.subscribed = true,
+            Effect::Follow | Effect::Scan => lead.subscribed = Some(true),
+            Effect::Unfollow => lead.subscribed = Some(false),
+            // Only a follower can message or click in the chat; a touch from outside proves
+            // nothing.
+            Effect::Outside => {}
+            _ if lead.subscribed.is_none() => lead.subscribed = Some(true),
             _ => {}
         }
         match (touch.scene, &lead.first_channel) {
@@ -148,7 +152,7 @@ impl LeadState {
             fields::LAST_SEEN => self.last_seen = unix(&value)?,
             fields::FIRST_CHANNEL => self.first_channel = Some(value),
             fields::CHANNELS => self.channels = value.split(' ').map(str::to_owned).collect(),
-            fields::SUBSCRIBED => self.subscribed = value == "1",
+            fields::SUBSCRIBED => self.subscribed = Some(value == "1"),
             fields::VERSION => {
                 self.version = value
                     .parse()
@@ -210,7 +214,7 @@ mod tests {
         assert_eq!(state.last_seen, None);
         assert_eq!(state.first_channel.as_deref(), Some(""));
         assert_eq!(state.channels, ["a", "b"]);
-        assert!(state.subscribed);
+        assert_eq!(state.subscribed, Some(true));
         assert_eq!(state.version, 7);
         assert_eq!(state.fields["company"], "ACME");
         assert_eq!(state.tags.len(), 1);
@@ -218,5 +222,39 @@ mod tests {
         assert!(state.history.key("click:MENU_PLC").is_some());
         assert_eq!(bad.len(), 3, "{bad:?}");
         assert!(LeadState::decode(Vec::new(), Vec::new()).0.is_none());
+    }
+
+    #[test]
+    fn a_touch_from_outside_the_chat_proves_no_follow_and_a_chat_touch_does() {
+        let openid = crate::domain::OpenId::parse("oOutside000000000000000000001").unwrap();
+        let touch = |effect, at| TouchRecord {
+            openid: &openid,
+            identity: "t",
+            unsigned_body: None,
+            at: UnixTime(at),
+            effect,
+            scene: None,
+            timeline: None,
+            location: None,
+            tags: Vec::new(),
+            want_tags: false,
+            history: Vec::new(),
+            history_days: 90,
+            derive: false,
+        };
+        let clicked = LeadState::touched(None, &touch(Effect::Outside, 100));
+        assert_eq!(clicked.subscribed, None);
+        assert_eq!(clicked.last_seen, Some(UnixTime(100)));
+        let again = LeadState::touched(Some(&clicked), &touch(Effect::Outside, 200));
+        assert_eq!(again.subscribed, None, "outside touches never decide it");
+        let messaged = LeadState::touched(Some(&again), &touch(Effect::Other, 300));
+        assert_eq!(
+            messaged.subscribed,
+            Some(true),
+            "only a follower messages the account"
+        );
+        let gone = LeadState::touched(Some(&messaged), &touch(Effect::Unfollow, 400));
+        let outside = LeadState::touched(Some(&gone), &touch(Effect::Outside, 500));
+        assert_eq!(outside.subscribed, Some(false));
     }
 }

@@ -32,7 +32,8 @@ pub struct SyncLead {
     pub first_channel: Option<String>,
     /// Every tag the lead carries in Redis.
     pub tags: Vec<SyncTag>,
-    /// Whether the lead follows the account now (`sub`; a lead without it counts as following).
+    /// Whether the lead follows the account now (`sub`; a lead without it was first seen
+    /// outside the chat and has not followed, so it is not synced).
     pub subscribed: bool,
     /// The raw `w` field: what the sync recorded WeChat holds (its format is the sync's).
     pub applied_raw: String,
@@ -40,14 +41,11 @@ pub struct SyncLead {
 
 impl SyncLead {
     fn decode(fields: Vec<(String, String)>) -> Self {
-        let mut lead = Self {
-            subscribed: true,
-            ..Self::default()
-        };
+        let mut lead = Self::default();
         for (field, value) in fields {
             match field.as_str() {
                 fields::FIRST_CHANNEL if !value.is_empty() => lead.first_channel = Some(value),
-                fields::SUBSCRIBED => lead.subscribed = value != "0",
+                fields::SUBSCRIBED => lead.subscribed = value == "1",
                 fields::ON_WECHAT => lead.applied_raw = value,
                 _ => {
                     let Some(name) = field.strip_prefix(fields::TAG_PREFIX) else {

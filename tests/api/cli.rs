@@ -255,8 +255,17 @@ fn a_bad_public_url_or_web_authorisation_stops_serve_with_the_reason() {
             "WXTAG_PUBLIC_URL: \"wx.example.com\" is not an http:// or https:// URL",
         ),
         (
-            &[("WECHAT_OAUTH", "base")][..],
-            "WECHAT_OAUTH: base needs a verified 服务号: set WECHAT_APPID",
+            &[
+                ("WECHAT_OAUTH", "base"),
+                ("WECHAT_APPID", APPID),
+                ("WECHAT_APPSECRET", "s3cret"),
+                ("WECHAT_TOKEN", TOKEN),
+            ][..],
+            "WECHAT_OAUTH: base needs WXTAG_PUBLIC_URL",
+        ),
+        (
+            &[("WECHAT_OAUTH", "userinfo")][..],
+            "WECHAT_OAUTH: \"userinfo\" is not off or base",
         ),
     ] {
         let out = wxtag(dir.path())
@@ -491,4 +500,39 @@ async fn a_generated_admin_token_goes_to_an_owner_only_file_when_stdout_is_no_te
         StatusCode::OK,
         "the file's token is the admin token"
     );
+}
+
+#[tokio::test]
+async fn in_sandbox_mode_links_are_served_at_the_local_address_unless_a_public_url_is_set() {
+    let rules = "[[link]]\nid = \"wp\"\nurl = \"https://example.com/wp.pdf\"\n\n\
+                 [[keyword]]\ntext = \"白皮书\"\nreply = \"请看 {link:wp}\"\n";
+    let redis = TestRedis::start().await;
+    let serve = Serve::start(rules, &[("REDIS_URL", redis.url())]).await;
+    let url = format!("{}/wechat", serve.base);
+    let args = ["text", "白皮书", "--openid", "oLocalLink1"];
+    let out = send(serve.dir.path(), &url, Wire::Plain, &args).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("{}/l/", serve.base);
+    let at = said
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("{prefix} in {said}"));
+    let link: String = said[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let clicked = client.get(&link).send().await.unwrap();
+    assert_eq!(clicked.status(), StatusCode::FOUND, "{link}");
+    assert_eq!(clicked.headers()["location"], "https://example.com/wp.pdf");
+    drop(serve);
+
+    let public = ("WXTAG_PUBLIC_URL", "https://wx.example.test".to_owned());
+    let serve = Serve::start(rules, &[("REDIS_URL", redis.url()), public]).await;
+    let url = format!("{}/wechat", serve.base);
+    let out = send(serve.dir.path(), &url, Wire::Plain, &args).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("https://wx.example.test/l/"), "{said}");
 }

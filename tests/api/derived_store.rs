@@ -191,7 +191,7 @@ async fn the_state_read_back_decodes_every_field_and_marks_the_lead_due() {
     assert_eq!(state.last_seen, Some(UnixTime(at.0 + 100)));
     assert_eq!(state.first_channel.as_deref(), Some("expo-2026"));
     assert_eq!(state.channels, ["website"]);
-    assert!(state.subscribed);
+    assert_eq!(state.subscribed, Some(true));
     assert_eq!(state.tags.len(), 1);
     assert_eq!(state.tags[0].name, tag);
     assert_eq!(state.tags[0].at, at);

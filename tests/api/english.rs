@@ -105,7 +105,7 @@ async fn every_page_speaks_english_when_asked_and_holds_no_chinese() {
                 "<h1>Channels</h1>",
                 "The channel with the most new leads is <strong>Expo booth</strong>.",
                 "New leads per day",
-                "<th>Channel</th><th>New leads</th><th>Follows</th><th>Scans</th><th>Unfollows</th><th>Net</th><th>QR code</th>",
+                "<th>Channel</th><th>New leads</th><th>Follows</th><th>Scans</th><th>Unfollows</th><th>Net</th><th>Link visits</th><th>QR code</th>",
                 "Organic",
                 "Download PNG",
                 "Last week",

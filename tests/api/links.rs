@@ -1,16 +1,19 @@
 //! Tracked links over real HTTP and Redis: a keyword's reply carries the lead's signed link,
 //! following it records one `link` touch per lead, link and hour and redirects with the
 //! privacy headers; tampered, expired and foreign tokens redirect and record nothing; an
-//! unknown link is a 404; a rotated key still verifies the links already sent.
+//! unknown link is a 404; a rotated key still verifies the links already sent; someone first
+//! seen by a click does not follow until WeChat says so; `?ch=` counts a click through a
+//! link channel.
 
 use redis::AsyncCommands;
 use reqwest::{StatusCode, header, redirect};
 use serde_json::Value;
 use wxtag::domain::{LinkId, OpenId, UnixTime};
 use wxtag::links::{Claims, KeyRing};
-use wxtag::store::Keys;
+use wxtag::store::{KeySet, Keys};
 use wxtag::wechat::reply::Reply;
 
+use crate::credentials::wxtag;
 use crate::helpers::{APPID, Spawn, TestApp, xml};
 use crate::tagging::tag_names;
 
@@ -28,6 +31,16 @@ tags = ["内容:白皮书"]
 text = "白皮书"
 tags = ["兴趣:白皮书"]
 reply = "白皮书在这里：{link:whitepaper}"
+
+[[qr]]
+scene = "expo"
+name = "展会"
+tags = ["来源:展会"]
+
+[[channel]]
+scene = "ad-baidu"
+name = "百度广告"
+tags = ["来源:百度"]
 
 [[keyword]]
 text = "案例"
@@ -271,4 +284,127 @@ async fn without_a_public_url_the_reply_sends_the_plain_destination() {
         panic!("a news reply");
     };
     assert_eq!(articles[0].url, DESTINATION);
+}
+
+#[tokio::test]
+async fn a_lead_first_seen_by_a_click_follows_only_when_wechat_says_so() {
+    let app = app(true).await;
+    let stranger = "oLinkStranger000000000000001";
+    let outbox = app.outbox_len().await;
+    let token = crafted(&app, stranger, "whitepaper", app.now()).await;
+    assert_redirect(&click(&app, &token).await);
+    let lead = app.lead(stranger).await;
+    assert_eq!(lead["subscribed"], Value::Null, "{lead}");
+    assert_eq!(tag_names(&lead), ["内容:白皮书"]);
+    assert_eq!(
+        app.outbox_len().await,
+        outbox,
+        "a lead that does not follow is not synced"
+    );
+    let listed: Value = app
+        .admin_get("/api/leads?subscribed=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["leads"].as_array().unwrap().len(), 0, "{listed}");
+    assert_eq!(app.channel_report("expo").await["leads"], 0);
+
+    // It follows through the expo's code: now it follows, is the expo's new lead, and its
+    // tags (the click's among them) are pushed to WeChat as a whole.
+    let follow = xml::follow(stranger, Some("expo"));
+    assert_eq!(app.post_event(&follow).await.status(), StatusCode::OK);
+    let lead = app.lead(stranger).await;
+    assert_eq!(lead["subscribed"], true, "{lead}");
+    assert_eq!(lead["first_channel"], "expo");
+    assert_eq!(app.channel_report("expo").await["leads"], 1);
+    assert_eq!(
+        app.outbox_len().await,
+        outbox + 1,
+        "the first follow queues a sync"
+    );
+}
+
+#[tokio::test]
+async fn a_click_through_a_link_channel_counts_for_it_and_its_follow_is_its_new_lead() {
+    let app = app(true).await;
+    let reader = "oLinkAdReader000000000000001";
+    let token = crafted(&app, reader, "whitepaper", app.now()).await;
+    let through = |query: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            client()
+                .get(format!("{}/l/{token}{query}", app.base))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A query that does not read, or names no channel, still redirects (and records the
+    // click once, this hour); the one naming the channel came first, so it counts.
+    assert_redirect(&through("?ch=ad-baidu&from=singlemessage").await);
+    assert_redirect(&through("?ch=a&ch=b").await);
+    assert_redirect(&through("?ch=nobody").await);
+    let lead = app.lead(reader).await;
+    assert_eq!(lead["first_channel"], "ad-baidu", "{lead}");
+    let tags: Vec<(String, String)> = lead["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["source"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        tags.contains(&("来源:百度".to_owned(), "channel:ad-baidu".to_owned())),
+        "{tags:?}"
+    );
+    let ad = app.channel_report("ad-baidu").await;
+    assert_eq!(
+        (ad["visits"].as_i64(), ad["leads"].as_i64()),
+        (Some(1), Some(0)),
+        "{ad}"
+    );
+
+    // It follows later, organically: the ad brought it, so it is the ad's new lead.
+    let follow = xml::follow(reader, None);
+    assert_eq!(app.post_event(&follow).await.status(), StatusCode::OK);
+    assert_eq!(app.channel_report("ad-baidu").await["leads"], 1);
+
+    // A link channel has no QR code to make.
+    let qr = app.admin_get("/api/channels/ad-baidu/qr.png").await;
+    assert_eq!(qr.status(), StatusCode::NOT_FOUND);
+    let said = qr.text().await.unwrap();
+    assert!(said.contains("?ch=ad-baidu"), "{said}");
+}
+
+#[tokio::test]
+async fn wxtag_links_rotate_key_makes_a_new_key_and_old_links_still_count() {
+    let app = app(true).await;
+    let old = token(&app, LEAD, 1).await;
+    let out = wxtag(&app, &["links", "rotate-key"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.starts_with("link key 2 now signs new links"), "{said}");
+    let keys: Vec<String> = app
+        .redis
+        .conn()
+        .await
+        .hkeys(Keys::new(APPID).signing_keys(KeySet::Links))
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_redirect(&click(&app, &old).await);
+    assert_eq!(
+        link_events(&app.lead(LEAD).await),
+        1,
+        "the old link still counts"
+    );
 }

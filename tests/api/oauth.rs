@@ -408,7 +408,12 @@ async fn the_identity_cookie_is_httponly_lax_short_lived_and_secure_over_https()
 #[tokio::test]
 async fn web_authorisation_without_a_public_url_stops_start_up() {
     let vars = |extra: &[(&'static str, &'static str)]| {
-        let mut all = vec![("WECHAT_OAUTH", "base")];
+        let mut all = vec![
+            ("WECHAT_OAUTH", "base"),
+            ("WECHAT_APPID", APPID),
+            ("WECHAT_APPSECRET", "s3cret"),
+            ("WECHAT_TOKEN", crate::helpers::TOKEN),
+        ];
         all.extend_from_slice(extra);
         wxtag::config::Settings::from_vars(move |name| {
             all.iter()
@@ -498,4 +503,26 @@ async fn send_link_prints_the_leads_tracked_link_and_a_friend_opening_it_is_a_fo
     let unknown = send_link(&app, "nope").await;
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no [[link]] has id nope"));
+}
+
+#[tokio::test]
+async fn a_link_channel_survives_the_round_trip_through_wechat() {
+    let (app, _sandbox, sandbox) = app().await;
+    let path = format!("{}?ch=ad-baidu", link_path(&app, SENDER).await);
+    let (_, cookie) = click_through(&app, &sandbox, &path, FRIEND, None).await;
+    assert_eq!(
+        location(&get(&app, &path, Some(&cookie)).await),
+        DESTINATION
+    );
+    let friend = app.lead(FRIEND).await;
+    assert_eq!(friend["first_channel"], "ad-baidu", "{friend}");
+    assert!(
+        tag_names(&friend).contains(&"来源:百度".to_owned()),
+        "{friend}"
+    );
+    assert_eq!(
+        friend["subscribed"],
+        Value::Null,
+        "first seen outside the chat"
+    );
 }

@@ -38,15 +38,17 @@ enum Metric {
     Scans,
     Unfollows,
     Net,
+    Visits,
 }
 
 impl Metric {
-    const ALL: [Metric; 5] = [
+    const ALL: [Metric; 6] = [
         Metric::Leads,
         Metric::Follows,
         Metric::Scans,
         Metric::Unfollows,
         Metric::Net,
+        Metric::Visits,
     ];
 
     fn key(self) -> &'static str {
@@ -56,6 +58,7 @@ impl Metric {
             Metric::Scans => "scans",
             Metric::Unfollows => "unfollows",
             Metric::Net => "net",
+            Metric::Visits => "visits",
         }
     }
 
@@ -66,6 +69,7 @@ impl Metric {
             Metric::Scans => t.scans,
             Metric::Unfollows => t.unfollows,
             Metric::Net => t.net,
+            Metric::Visits => t.visits,
         }
     }
 
@@ -76,6 +80,7 @@ impl Metric {
             Metric::Scans => counts.scans,
             Metric::Unfollows => counts.unfollows,
             Metric::Net => counts.net,
+            Metric::Visits => counts.visits,
         }
     }
 }
@@ -94,8 +99,10 @@ struct Row {
     name: String,
     /// The scene, for the QR download and the lead list; `None` for organic follows.
     scene: Option<String>,
-    /// True when `channels/` defines the channel, so a QR code can be made for it.
-    configured: bool,
+    /// True when `channels/` defines the channel with a `[[qr]]`, so a code can be made.
+    has_code: bool,
+    /// True when `channels/` defines it as a `[[channel]]`: its links carry `?ch=`.
+    link_only: bool,
     counts: Counts,
     /// Its colour in the chart and legend: an index into the stylesheet's palette.
     colour: usize,
@@ -265,7 +272,7 @@ pub(super) async fn page(
                 .scene
                 .as_deref()
                 .and_then(|s| crate::domain::Scene::parse(s).ok())
-                .is_some_and(|s| loaded.channel(&s).is_some());
+                .and_then(|s| loaded.channel(&s).map(|c| c.code.is_some()));
             let charted = channel.days.iter().any(|d| metric.of(&d.counts) != 0);
             let name = match channel.scene {
                 Some(_) => channel.name.clone(),
@@ -274,7 +281,8 @@ pub(super) async fn page(
             let row = Row {
                 name,
                 scene: channel.scene.clone(),
-                configured,
+                has_code: configured == Some(true),
+                link_only: configured == Some(false),
                 counts: channel.counts.clone(),
                 colour: 0,
                 charted,

@@ -48,9 +48,13 @@ pub fn why(t: &'static Words, rules: &Rules, source: &str) -> Why {
     let (kind, detail) = source.split_once(':').unwrap_or((source, ""));
     let kind = match kind {
         "follow" => t.why_follow,
-        "qr" => {
+        "qr" | "channel" => {
             return Why {
-                kind: t.why_qr,
+                kind: if kind == "qr" {
+                    t.why_qr
+                } else {
+                    t.why_channel
+                },
                 detail: channel_name(t, rules, Some(detail)).name,
             };
         }

@@ -34,11 +34,38 @@ pub(super) struct SearchQuery {
     cursor: Option<String>,
 }
 
+/// A lead's subscription as a badge: its CSS state and its label.
+#[derive(Debug)]
+struct Subscription {
+    state: &'static str,
+    label: &'static str,
+}
+
+impl Subscription {
+    /// The badge of a lead that follows, unfollowed, or was never seen following (`None`).
+    fn of(t: &Words, subscribed: Option<bool>) -> Self {
+        match subscribed {
+            Some(true) => Self {
+                state: "ok",
+                label: t.subscribed,
+            },
+            Some(false) => Self {
+                state: "bad",
+                label: t.unsubscribed,
+            },
+            None => Self {
+                state: "",
+                label: t.never_followed,
+            },
+        }
+    }
+}
+
 /// One lead in the list.
 #[derive(Debug)]
 struct LeadRow {
     openid: String,
-    subscribed: bool,
+    subscription: Subscription,
     first_channel: String,
     tags: Vec<String>,
     last_seen: String,
@@ -88,7 +115,7 @@ struct EventRow {
 struct LeadView {
     nav: Nav,
     openid: String,
-    subscribed: bool,
+    subscription: Subscription,
     first_channel: ChannelName,
     path: Vec<ChannelName>,
     first_seen: String,
@@ -178,7 +205,7 @@ pub(super) async fn list(
                 first_channel: channel_name(t, &rules, lead.first_channel.as_deref()).name,
                 tags: lead.tags.into_iter().map(|t| t.name).collect(),
                 last_seen: short_time(&lead.last_seen),
-                subscribed: lead.subscribed,
+                subscription: Subscription::of(t, lead.subscribed),
                 openid: lead.openid.to_string(),
             })
             .collect();
@@ -251,7 +278,7 @@ impl LeadView {
                 .map(|s| channel_name(t, rules, Some(s)))
                 .collect(),
             openid: lead.openid.to_string(),
-            subscribed: lead.subscribed,
+            subscription: Subscription::of(t, lead.subscribed),
             first_seen: short_time(&lead.first_seen),
             last_seen: short_time(&lead.last_seen),
             location: lead.last_location,

@@ -78,6 +78,8 @@ pub struct Words {
     pub subscribed: &'static str,
     /// A lead that unfollowed.
     pub unsubscribed: &'static str,
+    /// A lead first seen outside the chat (a link, a form, an event) that has not followed.
+    pub never_followed: &'static str,
     /// A filter's "any value".
     pub all: &'static str,
     /// A column or field holding one tag.
@@ -137,6 +139,10 @@ pub struct Words {
     pub follows: &'static str,
     /// The counter of scans by followers.
     pub scans: &'static str,
+    /// The counter of link clicks and form submits through a channel (`?ch=`).
+    pub visits: &'static str,
+    /// In a link channel's QR column: it has no code, its links carry `?ch=`.
+    pub link_channel: &'static str,
     /// The counter of unfollows.
     pub unfollows: &'static str,
     /// Follows minus unfollows.
@@ -228,6 +234,8 @@ pub struct Words {
     pub why_follow: &'static str,
     /// A channel's QR code.
     pub why_qr: &'static str,
+    /// A link opened through a link channel (`[[channel]]`, `?ch=`).
+    pub why_channel: &'static str,
     /// A menu click.
     pub why_click: &'static str,
     /// A menu link.
@@ -556,6 +564,7 @@ pub static ZH: Words = Words {
     // Shared by several pages.
     subscribed: "已关注",
     unsubscribed: "已取关",
+    never_followed: "未关注（站外线索）",
     all: "全部",
     col_tag: "标签",
     col_channel: "渠道",
@@ -586,6 +595,8 @@ pub static ZH: Words = Words {
     leads: "新线索",
     follows: "关注",
     scans: "扫码",
+    visits: "链接访问",
+    link_channel: "链接渠道（?ch=）",
     unfollows: "取关",
     net: "净增",
     col_qr: "二维码",
@@ -635,6 +646,7 @@ pub static ZH: Words = Words {
     // Why a tag was applied.
     why_follow: "关注公众号",
     why_qr: "渠道二维码",
+    why_channel: "渠道链接",
     why_click: "菜单点击",
     why_view: "菜单链接",
     why_link: "追踪链接",
@@ -811,6 +823,7 @@ pub static EN: Words = Words {
     // Shared by several pages.
     subscribed: "Following",
     unsubscribed: "Unfollowed",
+    never_followed: "Not following (seen outside the chat)",
     all: "All",
     col_tag: "Tag",
     col_channel: "Channel",
@@ -841,6 +854,8 @@ pub static EN: Words = Words {
     leads: "New leads",
     follows: "Follows",
     scans: "Scans",
+    visits: "Link visits",
+    link_channel: "Link channel (?ch=)",
     unfollows: "Unfollows",
     net: "Net",
     col_qr: "QR code",
@@ -893,6 +908,7 @@ pub static EN: Words = Words {
     // Why a tag was applied.
     why_follow: "Followed the account",
     why_qr: "Channel QR code",
+    why_channel: "Channel link",
     why_click: "Menu click",
     why_view: "Menu link",
     why_link: "Tracked link",
@@ -1072,6 +1088,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         throttled,
         subscribed,
         unsubscribed,
+        never_followed,
         all,
         col_tag,
         col_channel,
@@ -1101,6 +1118,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         leads,
         follows,
         scans,
+        visits,
+        link_channel,
         unfollows,
         net,
         col_qr,
@@ -1145,6 +1164,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         no_events,
         why_follow,
         why_qr,
+        why_channel,
         why_click,
         why_view,
         why_link,
@@ -1312,6 +1332,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("throttled", *throttled, false),
         ("subscribed", *subscribed, false),
         ("unsubscribed", *unsubscribed, false),
+        ("never_followed", *never_followed, false),
         ("all", *all, false),
         ("col_tag", *col_tag, false),
         ("col_channel", *col_channel, false),
@@ -1341,6 +1362,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("leads", *leads, false),
         ("follows", *follows, false),
         ("scans", *scans, false),
+        ("visits", *visits, false),
+        ("link_channel", *link_channel, false),
         ("unfollows", *unfollows, false),
         ("net", *net, false),
         ("col_qr", *col_qr, false),
@@ -1385,6 +1408,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("no_events", *no_events, false),
         ("why_follow", *why_follow, false),
         ("why_qr", *why_qr, false),
+        ("why_channel", *why_channel, false),
         ("why_click", *why_click, false),
         ("why_view", *why_view, false),
         ("why_link", *why_link, false),

@@ -89,6 +89,7 @@ fn unknown_key(key: &TouchKey, ctx: &CheckContext) -> Option<(Severity, String)>
     let what = key.as_str().split_once(':').map_or("", |(_, what)| what);
     let (section, field) = match key.kind() {
         "qr" => ("[[qr]]", "scene"),
+        "channel" => ("[[channel]]", "scene"),
         "click" => ("[[click]]", "key"),
         "view" => ("[[view]]", "url"),
         "keyword" => ("[[keyword]]", "text"),
@@ -182,7 +183,9 @@ pub(super) fn contradiction(node: &Node, path: &str) -> Option<ConditionError> {
 #[derive(Debug, Default)]
 struct Literals<'n> {
     tags: BTreeMap<&'n TagName, BTreeSet<bool>>,
-    subscribed: BTreeSet<bool>,
+    /// `subscribed = <key>` asked for (true) or against (false). Not following is not the
+    /// same as unfollowed: a lead first seen outside the chat is neither.
+    subscribed: BTreeMap<bool, BTreeSet<bool>>,
     first_channel: BTreeMap<&'n Scene, BTreeSet<bool>>,
     fields: BTreeMap<&'n str, BTreeSet<bool>>,
     /// The shortest `last_seen_within_days` asked for.
@@ -210,7 +213,7 @@ impl<'n> Literals<'n> {
                 self.tags.entry(tag).or_default().insert(positive);
             }
             (Node::Subscribed(want), _) => {
-                self.subscribed.insert(*want == positive);
+                self.subscribed.entry(*want).or_default().insert(positive);
             }
             (Node::FirstChannel(scene), _) => {
                 self.first_channel
@@ -239,8 +242,14 @@ impl<'n> Literals<'n> {
         if let Some((tag, _)) = self.tags.iter().find(|(_, ways)| ways.len() == 2) {
             return Some(format!("it asks for the tag {tag} and for its absence"));
         }
-        if self.subscribed.len() == 2 {
+        let asked = |want: bool| self.subscribed.get(&want).map(|ways| ways.contains(&true));
+        if asked(true) == Some(true) && asked(false) == Some(true) {
             return Some("it asks for subscribed = true and subscribed = false".to_owned());
+        }
+        if let Some((want, _)) = self.subscribed.iter().find(|(_, ways)| ways.len() == 2) {
+            return Some(format!(
+                "it asks for subscribed = {want} and for its absence"
+            ));
         }
         let firsts: Vec<&&Scene> = self
             .first_channel

@@ -119,7 +119,7 @@ impl Node {
                     || lead.channels.iter().any(|c| c == scene.as_str())
             }
             Node::FirstChannel(scene) => lead.first_channel.as_deref() == Some(scene.as_str()),
-            Node::Subscribed(want) => lead.subscribed == *want,
+            Node::Subscribed(want) => lead.subscribed == Some(*want),
             Node::FirstSeenWithin(days) => within(lead.first_seen, *days, now),
             Node::LastSeenWithin(days) => within(lead.last_seen, *days, now),
             Node::Inactive(days) => !within(lead.last_seen, *days, now),

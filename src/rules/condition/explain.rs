@@ -53,8 +53,9 @@ impl Node {
                 None => "first channel unknown".to_owned(),
             },
             Node::Subscribed(_) => match lead.subscribed {
-                true => "follows".to_owned(),
-                false => "does not follow".to_owned(),
+                Some(true) => "follows".to_owned(),
+                Some(false) => "does not follow".to_owned(),
+                None => "never seen following (first seen outside the chat)".to_owned(),
             },
             Node::FirstSeenWithin(days) => match lead.first_seen {
                 None => "never seen".to_owned(),

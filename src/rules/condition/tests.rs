@@ -44,7 +44,7 @@ fn lead() -> LeadState {
         last_seen: Some(at(2 * DAY + 1_800)),
         first_channel: Some("expo-2026".to_owned()),
         channels: vec!["website".to_owned()],
-        subscribed: true,
+        subscribed: Some(true),
         ..LeadState::default()
     };
     lead.fields
@@ -585,6 +585,11 @@ fn contradictions_are_found_with_their_path() {
         (
             r#"{ all = [{ subscribed = true }, { none = [{ subscribed = true }] }] }"#,
             "all: can never hold: it asks for subscribed",
+        ),
+        // A lead first seen outside the chat neither follows nor has unfollowed.
+        (
+            r#"{ all = [{ none = [{ subscribed = true }] }, { none = [{ subscribed = false }] }] }"#,
+            "",
         ),
         (
             r#"{ all = [{ first_channel = "a" }, { first_channel = "b" }] }"#,

@@ -26,7 +26,7 @@ fn lead(tags: &[(&str, i64, &str)], touches: &[(&str, i64)]) -> LeadState {
         first_seen: Some(UnixTime(T0)),
         last_seen: touches.iter().map(|&(_, at)| UnixTime(at)).max(),
         first_channel: Some(String::new()),
-        subscribed: true,
+        subscribed: Some(true),
         tags: tags
             .iter()
             .map(|&(name, at, source)| StateTag {
@@ -583,7 +583,7 @@ fn a_lead_holds_one_stage_at_all_times_from_follow_to_unfollow() {
     l = applied(&rules, l, T0 + 40 * DAY);
     assert_eq!(stages(&l), ["阶段:商机"]);
     // Unfollow.
-    l.subscribed = false;
+    l.subscribed = Some(false);
     l = applied(&rules, l, T0 + 41 * DAY);
     assert_eq!(stages(&l), ["阶段:流失"]);
     assert_eq!(rules.derive(&l, UnixTime(T0 + 41 * DAY)).next_due, None);

@@ -92,12 +92,15 @@ fn applied_by(rules: &Rules, tag: &StateTag) -> String {
         .unwrap_or((tag.source.as_str(), ""));
     let how = match kind {
         "follow" => "follow".to_owned(),
-        "qr" => {
+        "qr" | "channel" => {
             let name = Scene::parse(what)
                 .ok()
                 .and_then(|s| rules.channel(&s).map(|c| c.name.clone()))
                 .unwrap_or_else(|| what.to_owned());
-            format!("QR code {name}")
+            match kind {
+                "qr" => format!("QR code {name}"),
+                _ => format!("a link through channel {name}"),
+            }
         }
         "click" => format!("menu click {what}"),
         "view" => format!("menu link {what}"),

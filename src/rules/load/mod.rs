@@ -7,9 +7,10 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `click`, `view`, `keyword`, `link`), the tags and replies they share in
+//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`), the tags and replies they share in
 //! `tags` and `replies`.
 
+mod channel;
 mod click;
 mod follow;
 mod keyword;
@@ -32,7 +33,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
-use super::file::{RawClick, RawFollow, RawKeyword, RawLink, RawQr, RawView};
+use super::file::{RawChannel, RawClick, RawFollow, RawKeyword, RawLink, RawQr, RawView};
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
@@ -45,6 +46,7 @@ use crate::wechat::limits::TAGS_PER_ACCOUNT;
 pub(in crate::rules) enum Section {
     Follow,
     Qr,
+    Channel,
     Click,
     View,
     Keyword,
@@ -58,6 +60,7 @@ impl Section {
         Some(match key {
             "follow" => Self::Follow,
             "qr" => Self::Qr,
+            "channel" => Self::Channel,
             "click" => Self::Click,
             "view" => Self::View,
             "keyword" => Self::Keyword,
@@ -70,6 +73,7 @@ impl Section {
         match self {
             Self::Follow => "follow",
             Self::Qr => "qr",
+            Self::Channel => "channel",
             Self::Click => "click",
             Self::View => "view",
             Self::Keyword => "keyword",
@@ -310,6 +314,11 @@ impl Builder {
             Section::Qr => {
                 if let Some(raw) = self.parse::<RawQr>(ctx, section, item) {
                     self.qr(ctx, span, raw);
+                }
+            }
+            Section::Channel => {
+                if let Some(raw) = self.parse::<RawChannel>(ctx, section, item) {
+                    self.channel(ctx, raw);
                 }
             }
             Section::Click => {

@@ -1,14 +1,15 @@
 //! `[[qr]]`: one channel code each, its scene (`scene_str` or `scene_id`), lifetime, tags and
-//! reply; a scene may be claimed once across all files.
+//! reply; a scene may be claimed once across all files, by a `[[qr]]` or a `[[channel]]`.
 
 use std::ops::Range;
 
 use toml::Spanned;
 
 use super::super::file::RawQr;
-use super::super::{Channel, Source};
+use super::super::matcher::Answer;
+use super::super::{Channel, QrCode, Source};
 use super::{Builder, FileCtx, Section};
-use crate::domain::{ParseError, Scene};
+use crate::domain::{ParseError, Scene, TagName};
 
 /// WeChat's range for a permanent code's `scene_id`.
 const MAX_PERMANENT_SCENE_ID: u32 = 100_000;
@@ -16,6 +17,15 @@ const MAX_PERMANENT_SCENE_ID: u32 = 100_000;
 const MAX_EXPIRE_DAYS: u32 = 30;
 /// What a scene may hold, for messages.
 const SCENE_RULE: &str = "use 1-64 of A-Z a-z 0-9 _ -";
+
+/// A channel as a section describes it, before it has a rule.
+pub(super) struct NewChannel {
+    pub(super) scene: Scene,
+    pub(super) name: Option<String>,
+    pub(super) tags: Vec<TagName>,
+    pub(super) answer: Option<Answer>,
+    pub(super) code: Option<QrCode>,
+}
 
 impl Builder {
     pub(super) fn qr(&mut self, ctx: &FileCtx, span: Range<usize>, raw: RawQr) {
@@ -44,25 +54,54 @@ impl Builder {
         let Some((scene, scene_id)) = self.scene(ctx, raw.scene, raw.permanent) else {
             return;
         };
+        let code = QrCode {
+            permanent: raw.permanent,
+            expire_days,
+            scene_id,
+        };
+        let channel = NewChannel {
+            scene,
+            name: raw.name,
+            tags,
+            answer,
+            code: Some(code),
+        };
+        self.add_channel(ctx, scene_span, channel);
+    }
+
+    /// Adds a channel at its scene, unless another channel has the scene already. A QR
+    /// channel's touches have the source `qr:<scene>`, a link channel's `channel:<scene>`.
+    pub(super) fn add_channel(
+        &mut self,
+        ctx: &FileCtx,
+        scene_span: Range<usize>,
+        channel: NewChannel,
+    ) {
+        let NewChannel {
+            scene,
+            name,
+            tags,
+            answer,
+            code,
+        } = channel;
         if let Some(prev) = self.scene_at.get(&scene) {
             let message = format!(
-                "scene \"{scene}\" is already used at {prev}; give each QR code its own scene"
+                "scene \"{scene}\" is already used at {prev}; give each channel its own scene"
             );
             self.error(ctx, &scene_span, message);
             return;
         }
         self.scene_at.insert(scene.clone(), ctx.at(&scene_span));
-        let rule = self.push(Source::of("qr", scene.as_str()), tags.clone(), answer);
+        let kind = if code.is_some() { "qr" } else { "channel" };
+        let rule = self.push(Source::of(kind, scene.as_str()), tags.clone(), answer);
         self.rules
             .scenes
             .insert(scene.clone(), self.rules.channels.len());
         self.rules.channels.push(Channel {
-            name: raw.name.unwrap_or_else(|| scene.to_string()),
+            name: name.unwrap_or_else(|| scene.to_string()),
             scene,
             tags,
-            permanent: raw.permanent,
-            expire_days,
-            scene_id,
+            code,
             rule,
         });
     }

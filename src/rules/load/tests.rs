@@ -504,7 +504,10 @@ fn links_load_and_replies_may_name_links_of_later_files() {
     let rules = r.unwrap().rules;
     let id = LinkId::parse("wp").unwrap();
     assert_eq!(rules.link(&id).unwrap().url, "https://example.com/wp.pdf");
-    let o = rules.evaluate(&super::super::Touch::Link { id: &id });
+    let o = rules.evaluate(&super::super::Touch::Link {
+        id: &id,
+        channel: None,
+    });
     let tags: Vec<String> = o.tags.iter().map(|(t, s)| format!("{t} <- {s}")).collect();
     assert_eq!(tags, ["内容:白皮书 <- link:wp"]);
 }
@@ -563,4 +566,51 @@ fn a_reply_text_counts_each_link_as_the_longest_tracked_url() {
         got[0].starts_with("r.toml:10: reply text is 2051 bytes with each of its 1 links counted"),
         "{got:?}"
     );
+}
+
+#[test]
+fn a_link_channel_has_no_code_shares_the_scenes_and_tags_what_comes_through_it() {
+    let r = load(&[
+        (
+            "10.toml",
+            "[[qr]]\nscene = \"expo\"\n\n[[channel]]\nscene = \"ad-baidu\"\nname = \"百度广告\"\n\
+             tags = [\"来源:百度\"]\n\n[[link]]\nid = \"wp\"\nurl = \"https://example.com/wp\"\n",
+        ),
+        (
+            "20.toml",
+            "[[channel]]\nscene = \"expo\"\n\n[[channel]]\nscene = 7\n\n[[channel]]\nscene = \"a b\"\n",
+        ),
+    ]);
+    assert_eq!(
+        at(&r),
+        ["20.toml:2", "20.toml:5", "20.toml:8"],
+        "{:?}",
+        said(&r)
+    );
+    let said = said(&r);
+    assert!(
+        said[0].contains("scene \"expo\" is already used at ") && said[0].contains("10.toml:2"),
+        "{said:?}"
+    );
+    assert!(said[1].contains("expected a string"), "{said:?}");
+    assert!(said[2].contains("has a space"), "{said:?}");
+
+    let rules = load(&[("10.toml", "[[qr]]\nscene = \"expo\"\n[[channel]]\nscene = \"ad-baidu\"\nname = \"百度广告\"\ntags = [\"来源:百度\"]\n[[link]]\nid = \"wp\"\nurl = \"https://example.com/wp\"\n")])
+        .unwrap()
+        .rules;
+    let ad = Scene::parse("ad-baidu").unwrap();
+    let channel = rules.channel(&ad).unwrap();
+    assert_eq!(channel.name, "百度广告");
+    assert!(channel.qr_request().is_none(), "a link channel has no code");
+    assert!(channel.no_code().contains("?ch=ad-baidu"));
+    let expo = Scene::parse("expo").unwrap();
+    assert!(rules.channel(&expo).unwrap().qr_request().is_some());
+    let id = LinkId::parse("wp").unwrap();
+    let o = rules.evaluate(&super::super::Touch::Link {
+        id: &id,
+        channel: Some(&ad),
+    });
+    let tags: Vec<String> = o.tags.iter().map(|(t, s)| format!("{t} <- {s}")).collect();
+    assert_eq!(tags, ["来源:百度 <- channel:ad-baidu"]);
+    assert_eq!(o.channel.map(|c| c.scene.as_str()), Some("ad-baidu"));
 }

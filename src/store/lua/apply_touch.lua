@@ -13,7 +13,7 @@
 -- KEYS[#KEYS]       the set of leads last seen on the touch's day (the last key)
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
--- ARGV[4] effect: follow | scan | unfollow | location | other | system
+-- ARGV[4] effect: follow | scan | unfollow | location | other | outside | system
 -- ARGV[5] scene, "" for none   ARGV[6] timeline entry, "" for none
 -- ARGV[7] last location, "" for none   ARGV[8] "1" when the caller needs the lead's tags
 -- ARGV[9] for a body no signature covers: the signed query's field (12 bytes) then the body's
@@ -202,12 +202,14 @@ if is_new or not last_seen
   end
 end
 
--- Subscription. Only a follower can message or click: someone first seen that way follows.
+-- Subscription. Only a follower can message or click in the chat: someone first seen that
+-- way follows. A touch from outside the chat (a link, a form, an event) proves nothing, so a
+-- lead first seen that way has no subscription until WeChat says it follows.
 if effect == 'follow' or effect == 'scan' then
   put(F_SUBSCRIBED, '1')
 elseif effect == 'unfollow' then
   put(F_SUBSCRIBED, '0')
-elseif not subscribed then
+elseif effect ~= 'outside' and not subscribed then
   put(F_SUBSCRIBED, '1')
 end
 
@@ -311,21 +313,25 @@ elseif derive then
   redis.call('ZADD', KEYS[10], 'LT', ARGV[12], openid)
 end
 
--- The day's counters. Unfollows count against the first channel.
+-- The day's counters. Unfollows count against the first channel. A lead first seen outside
+-- the chat is a channel's new lead when it first follows, counted for its first channel.
 if effect == 'follow' then
   redis.call('HINCRBY', KEYS[6], scene .. '|f', '1')
-  if is_new then
-    redis.call('HINCRBY', KEYS[6], scene .. '|n', '1')
+  if is_new or not subscribed then
+    redis.call('HINCRBY', KEYS[6], (first_channel or scene) .. '|n', '1')
   end
 elseif effect == 'scan' then
   redis.call('HINCRBY', KEYS[6], scene .. '|s', '1')
 elseif effect == 'unfollow' then
   redis.call('HINCRBY', KEYS[6], (first_channel or '') .. '|u', '1')
+elseif effect == 'outside' and scene ~= '' then
+  redis.call('HINCRBY', KEYS[6], scene .. '|v', '1')
 end
 
--- A sync is queued when tags were added, and when a lead that had unfollowed follows again
--- with tags: WeChat dropped its tags on the unfollow and refused what changed meanwhile, so
--- the entry is marked `refollow` and the worker pushes the whole projection again.
+-- A sync is queued when tags were added, and when a lead that had unfollowed (or was first
+-- seen outside the chat) follows with tags: WeChat dropped its tags on the unfollow, or never
+-- had them, and refused what changed meanwhile, so the entry is marked `refollow` and the
+-- worker pushes the whole projection again. A lead that does not follow yet is not synced.
 local function has_tags()
   for _, field in ipairs(redis.call('HKEYS', lead)) do
     if string.sub(field, 1, #F_TAG_PREFIX) == F_TAG_PREFIX then
@@ -334,10 +340,11 @@ local function has_tags()
   end
   return false
 end
-local refollow = (effect == 'follow' or effect == 'scan') and subscribed == '0'
+local refollow = (effect == 'follow' or effect == 'scan')
+  and (subscribed == '0' or (not subscribed and not is_new))
 if refollow and (added > 0 or has_tags()) then
   redis.call('XADD', KEYS[7], '*', 'o', openid, 'refollow', '1')
-elseif added > 0 then
+elseif added > 0 and (subscribed or effect ~= 'outside') then
   redis.call('XADD', KEYS[7], '*', 'o', openid)
 end
 
