@@ -16,6 +16,7 @@ use hdrhistogram::Histogram;
 use rand::{RngExt, SeedableRng};
 
 use super::Failure;
+use super::serve::local_public_url;
 use super::sync::open_store;
 use crate::config::{Account, Settings};
 use crate::domain::{Clock, LinkId, OpenId, Scene, UnixTime};
@@ -346,7 +347,13 @@ async fn print_link(
         )
         .into());
     }
-    let links = Links::new(settings.public_url.clone(), settings.history_days);
+    // As `serve` serves them: in sandbox mode without a public URL, at its own address.
+    let public_url = match &settings.public_url {
+        Some(url) => Some(url.clone()),
+        None if settings.is_sandbox() => local_public_url(settings.bind),
+        None => None,
+    };
+    let links = Links::new(public_url, settings.history_days);
     let (store, local) = open_store(settings).await?;
     let url = links
         .tracked_url(&store, &id, &openid, settings.clock.now())

@@ -166,13 +166,18 @@ fn hand_out(token: &AdminToken, data_dir: &Path) -> Result<(), Failure> {
 /// machine's browser reaches wxtag (the loopback address for a wildcard bind), so the whole
 /// flow outside the chat runs offline.
 fn sandbox_public_url(listener: &std::net::TcpListener) -> Option<PublicUrl> {
-    let mut addr = listener.local_addr().ok()?;
+    let url = local_public_url(listener.local_addr().ok()?)?;
+    tracing::info!(%url, "sandbox mode: tracked links and forms are served at {url} (set WXTAG_PUBLIC_URL to change it)");
+    Some(url)
+}
+
+/// `http://<addr>`, the loopback address for a wildcard one: where this machine's browser
+/// reaches a `serve` listening on `addr` (sandbox mode's public URL without one set).
+pub(super) fn local_public_url(mut addr: std::net::SocketAddr) -> Option<PublicUrl> {
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let url = PublicUrl::parse(&format!("http://{addr}")).ok()?;
-    tracing::info!(%url, "sandbox mode: tracked links and forms are served at {url} (set WXTAG_PUBLIC_URL to change it)");
-    Some(url)
+    PublicUrl::parse(&format!("http://{addr}")).ok()
 }
 
 /// Starts the WeChat stand-in in this process on a free loopback port; returns its URL.
