@@ -121,6 +121,8 @@ struct LeadView {
     first_seen: String,
     last_seen: String,
     location: Option<String>,
+    /// The UnionID web authorisation gave, if any.
+    unionid: Option<String>,
     /// The score now, with two decimals; `None` where the page is shown without it.
     score: Option<String>,
     /// The stage tag; `None` without a `[lifecycle]`.
@@ -282,6 +284,7 @@ impl LeadView {
             first_seen: short_time(&lead.first_seen),
             last_seen: short_time(&lead.last_seen),
             location: lead.last_location,
+            unionid: lead.unionid,
             score: None,
             stage: None,
             any_derived: tags.iter().any(|tag| tag.derived),

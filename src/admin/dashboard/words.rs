@@ -203,6 +203,8 @@ pub struct Words {
     pub first_seen: &'static str,
     /// The last location the lead sent.
     pub last_location: &'static str,
+    /// The lead's UnionID (from web authorisation).
+    pub unionid: &'static str,
     /// Why a tag was applied.
     pub why_column: &'static str,
     /// The button that removes sales' own tag.
@@ -630,6 +632,7 @@ pub static ZH: Words = Words {
     no_path: "无(自然关注)",
     first_seen: "首次出现",
     last_location: "最近位置",
+    unionid: "开放平台 UnionID",
     why_column: "来源(为什么)",
     remove: "移除",
     remove_tag: Pattern("移除 {}"),
@@ -892,6 +895,7 @@ pub static EN: Words = Words {
     no_path: "None (organic)",
     first_seen: "First seen",
     last_location: "Last location",
+    unionid: "UnionID",
     why_column: "Source (why)",
     remove: "Remove",
     remove_tag: Pattern("Remove {}"),
@@ -1149,6 +1153,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         no_path,
         first_seen,
         last_location,
+        unionid,
         why_column,
         remove,
         remove_tag,
@@ -1393,6 +1398,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("no_path", *no_path, false),
         ("first_seen", *first_seen, false),
         ("last_location", *last_location, false),
+        ("unionid", *unionid, false),
         ("why_column", *why_column, false),
         ("remove", *remove, false),
         ("remove_tag", remove_tag.0, true),
