@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::domain::{LinkId, Scene, TagName, UnixTime};
+use crate::domain::{FormId, LinkId, Scene, TagName, UnixTime};
 use crate::wechat::reply::Reply;
 
 use super::condition::{Condition, Facts};
@@ -42,6 +42,11 @@ pub enum Touch<'a> {
     Link {
         /// The `[[link]]`'s id.
         id: &'a LinkId,
+    },
+    /// A lead form submitted by the lead.
+    Form {
+        /// The `[[form]]`'s id.
+        id: &'a FormId,
     },
 }
 
@@ -125,6 +130,7 @@ impl Rules {
             Touch::View { url } => self.views.matches(url, &mut matched),
             Touch::Text { content } => self.keywords.matches(content, &mut matched),
             Touch::Link { id } => matched.extend(self.links.get(id).map(|l| l.rule)),
+            Touch::Form { id } => matched.extend(self.forms.get(id).map(|f| f.rule)),
         }
         if let Some(c) = channel {
             matched.push(c.rule);
@@ -168,7 +174,9 @@ impl Rules {
             }
             Touch::Scan { scene } => self.derived.named_key("qr", scene.as_str()),
             Touch::Click { key } => self.derived.named_key("click", key),
-            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } => None,
+            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } | Touch::Form { .. } => {
+                None
+            }
         };
         keys.extend(named);
         keys.sort_unstable();

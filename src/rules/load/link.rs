@@ -7,9 +7,9 @@ use std::ops::Range;
 use super::super::Source;
 use super::super::diagnostics::Diagnostic;
 use super::super::file::RawLink;
-use super::super::link::Link;
+use super::super::link::{Link, RefKind};
 use super::{Builder, FileCtx};
-use crate::domain::{LinkId, ParseError};
+use crate::domain::{FormId, LinkId, ParseError};
 
 /// The longest destination accepted, in bytes (WeChat's limit on a menu VIEW URL).
 const MAX_URL_BYTES: usize = 1024;
@@ -77,20 +77,29 @@ impl Builder {
         self.rules.links.insert(id, Link { url, rule });
     }
 
-    /// Remembers that a reply at `span` names the link `id`, to check once all links are in.
-    pub(super) fn link_ref(&mut self, ctx: &FileCtx, span: &Range<usize>, id: &str) {
+    /// Remembers that a reply at `span` names the link or form `id`, to check once all links
+    /// and forms are in.
+    pub(super) fn link_ref(&mut self, ctx: &FileCtx, span: &Range<usize>, kind: RefKind, id: &str) {
         let at = (ctx.path.to_owned(), ctx.line(span));
-        self.link_refs.push((at, id.to_owned()));
+        self.link_refs.push((at, kind, id.to_owned()));
     }
 
-    /// Every link a reply names must be a `[[link]]` of some file.
+    /// Every link a reply names must be a `[[link]]` of some file, every form a `[[form]]`.
     pub(super) fn check_link_refs(&mut self) {
-        for ((file, line), id) in std::mem::take(&mut self.link_refs) {
-            let known = LinkId::parse(&id).is_ok_and(|id| self.rules.links.contains_key(&id));
+        for ((file, line), kind, id) in std::mem::take(&mut self.link_refs) {
+            let known = match kind {
+                RefKind::Link => {
+                    LinkId::parse(&id).is_ok_and(|id| self.rules.links.contains_key(&id))
+                }
+                RefKind::Form => {
+                    FormId::parse(&id).is_ok_and(|id| self.rules.forms.contains_key(&id))
+                }
+            };
             if !known {
+                let kind = kind.as_str();
                 let message = format!(
-                    "the reply names link \"{id}\", but no [[link]] has id = \"{id}\"; add the \
-                     [[link]] or fix the id"
+                    "the reply names {kind} \"{id}\", but no [[{kind}]] has id = \"{id}\"; add \
+                     the [[{kind}]] or fix the id"
                 );
                 self.diags.push(Diagnostic::error(&file, line, message));
             }

@@ -7,11 +7,12 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `click`, `view`, `keyword`, `link`), the tags and replies they share in
+//! (`follow`, `qr`, `click`, `view`, `keyword`, `link`, `form`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod click;
 mod follow;
+mod form;
 mod keyword;
 mod link;
 mod qr;
@@ -32,11 +33,12 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
-use super::file::{RawClick, RawFollow, RawKeyword, RawLink, RawQr, RawView};
+use super::file::{RawClick, RawFollow, RawForm, RawKeyword, RawLink, RawQr, RawView};
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::domain::{LinkId, Scene, TagName};
+use super::link::RefKind;
+use crate::domain::{FormId, LinkId, Scene, TagName};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
@@ -49,6 +51,7 @@ pub(in crate::rules) enum Section {
     View,
     Keyword,
     Link,
+    Form,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -62,6 +65,7 @@ impl Section {
             "view" => Self::View,
             "keyword" => Self::Keyword,
             "link" => Self::Link,
+            "form" => Self::Form,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -74,6 +78,7 @@ impl Section {
             Self::View => "view",
             Self::Keyword => "keyword",
             Self::Link => "link",
+            Self::Form => "form",
             Self::Derived(d) => d.key(),
         }
     }
@@ -184,9 +189,11 @@ pub(in crate::rules) struct Builder {
     click_at: HashMap<String, String>,
     /// Link id → `file:line` of the `[[link]]` that claimed it.
     link_at: HashMap<LinkId, String>,
-    /// Every link a reply names (`{link:ID}`, `url = "link:ID"`), with its `(file, line)`,
-    /// checked once all links are in.
-    link_refs: Vec<((PathBuf, usize), String)>,
+    /// Form id → `file:line` of the `[[form]]` that claimed it.
+    form_at: HashMap<FormId, String>,
+    /// Every link or form a reply names (`{link:ID}`, `url = "form:ID"`, …), with its
+    /// `(file, line)`, checked once all links and forms are in.
+    link_refs: Vec<((PathBuf, usize), RefKind, String)>,
     /// Every condition read, with its `(file, line)`, checked once all rules are in.
     conditions: Vec<((PathBuf, usize), Condition)>,
     /// Days of touch history kept: no window may be longer.
@@ -207,6 +214,7 @@ impl Builder {
             scene_at: HashMap::new(),
             click_at: HashMap::new(),
             link_at: HashMap::new(),
+            form_at: HashMap::new(),
             link_refs: Vec::new(),
             conditions: Vec::new(),
             history_days,
@@ -261,7 +269,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -330,6 +338,11 @@ impl Builder {
             Section::Link => {
                 if let Some(raw) = self.parse::<RawLink>(ctx, section, item) {
                     self.link(ctx, raw);
+                }
+            }
+            Section::Form => {
+                if let Some(raw) = self.parse::<RawForm>(ctx, section, item) {
+                    self.form(ctx, raw);
                 }
             }
             Section::Derived(d) => self.derived_item(ctx, d, item),
