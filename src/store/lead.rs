@@ -6,6 +6,8 @@
 //! so the first spaces always split these correctly. The timeline is stored in segments,
 //! each oldest first (see `lua/timeline.lua`); [`timeline_entries`] puts them newest first.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::fields;
@@ -92,6 +94,21 @@ impl TimelineEntry {
     }
 }
 
+/// A profile field on a lead, from a form: the value, when, through which form, and how the
+/// submitter was known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeadField {
+    /// The value as submitted.
+    pub value: String,
+    /// When it was submitted (RFC 3339).
+    pub at: String,
+    /// The form's id.
+    pub form: String,
+    /// How the submitter was known: `link` (through a `{form:ID}` link's token, which a
+    /// forward carries too, so sales know it may be someone the lead passed it to).
+    pub identity: String,
+}
+
 /// A lead: who came through which channels, what they are tagged with, and what they did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lead {
@@ -111,6 +128,8 @@ pub struct Lead {
     pub last_location: Option<String>,
     /// The lead's tags, oldest first.
     pub tags: Vec<LeadTag>,
+    /// The profile fields forms gave, by name.
+    pub fields: BTreeMap<String, LeadField>,
     /// The timeline, newest first; `None` (and left out of the JSON) on list pages, which
     /// never read timelines.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +158,7 @@ impl Lead {
             last_seen: String::new(),
             last_location: None,
             tags: Vec::new(),
+            fields: BTreeMap::new(),
             events: None,
         };
         let mut tags = Vec::new();
@@ -156,6 +176,16 @@ impl Lead {
                         let (at, source) = value.split_once(' ').unwrap_or((&value, ""));
                         let at = unix(&field, at)?;
                         tags.push((at, name.to_owned(), source.to_owned()));
+                    } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
+                        let stored = fields::FormValue::decode(&value)
+                            .ok_or_else(|| format!("field {field} is not a form value: {value:?}"))?;
+                        let entry = LeadField {
+                            value: stored.value.to_owned(),
+                            at: rfc3339(UnixTime(stored.at)),
+                            form: stored.form.to_owned(),
+                            identity: stored.identity.to_owned(),
+                        };
+                        lead.fields.insert(name.to_owned(), entry);
                     }
                 }
             }

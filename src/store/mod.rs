@@ -41,7 +41,7 @@ pub use funnel::{
 };
 pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
 pub use keys::Keys;
-pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
+pub use lead::{Lead, LeadField, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};
 pub use link_keys::LinkKey;
 pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};

@@ -36,8 +36,10 @@ pub struct LeadState {
     pub subscribed: bool,
     /// The tags, in no particular order.
     pub tags: Vec<StateTag>,
-    /// Profile fields (from forms and imports), by name.
+    /// Profile fields (from forms), by name: their values.
     pub fields: BTreeMap<String, String>,
+    /// When the lead first submitted a form.
+    pub first_form: Option<UnixTime>,
     /// The touch history.
     pub history: TouchHistory,
     /// The custom events whose properties a condition's `where` reads, oldest first.
@@ -149,6 +151,7 @@ impl LeadState {
             fields::FIRST_CHANNEL => self.first_channel = Some(value),
             fields::CHANNELS => self.channels = value.split(' ').map(str::to_owned).collect(),
             fields::SUBSCRIBED => self.subscribed = value == "1",
+            fields::FIRST_FORM => self.first_form = unix(&value)?,
             fields::VERSION => {
                 self.version = value
                     .parse()
@@ -160,7 +163,9 @@ impl LeadState {
                         .ok_or_else(|| format!("field {field} is not a tag: {value:?}"))?;
                     self.tags.push(tag);
                 } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
-                    self.fields.insert(name.to_owned(), value);
+                    let stored = fields::FormValue::decode(&value)
+                        .ok_or_else(|| format!("field {field} is not a form value: {value:?}"))?;
+                    self.fields.insert(name.to_owned(), stored.value.to_owned());
                 }
             }
         }
@@ -199,7 +204,9 @@ mod tests {
                 ("sub", "1"),
                 ("v", "7"),
                 ("loc", "1,2,3"),
-                ("f:company", "ACME"),
+                ("f:company", "1 trial link ACME Ltd"),
+                ("f:bad", "ACME"),
+                ("ff", "90"),
                 ("t:兴趣:PLC", "150 click:MENU_PLC"),
                 ("t:坏", "soon rule:x"),
             ]),
@@ -212,11 +219,12 @@ mod tests {
         assert_eq!(state.channels, ["a", "b"]);
         assert!(state.subscribed);
         assert_eq!(state.version, 7);
-        assert_eq!(state.fields["company"], "ACME");
+        assert_eq!(state.fields["company"], "ACME Ltd");
+        assert_eq!(state.first_form, Some(UnixTime(90)));
         assert_eq!(state.tags.len(), 1);
         assert_eq!(state.tags[0].source, "click:MENU_PLC");
         assert!(state.history.key("click:MENU_PLC").is_some());
-        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert_eq!(bad.len(), 4, "{bad:?}");
         assert!(LeadState::decode(Vec::new(), Vec::new()).0.is_none());
     }
 }

@@ -501,7 +501,7 @@ async fn the_export_streams_every_lead_as_csv_with_a_bom() {
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines[0],
-        "openid,subscribed,first_channel,channels,tags,first_seen,last_seen"
+        "openid,subscribed,first_channel,channels,tags,first_seen,last_seen,fields"
     );
     assert_eq!(lines.len(), 2 + leads, "every lead once");
     let mut openids: Vec<&str> = lines[1..]
