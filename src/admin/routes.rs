@@ -9,7 +9,8 @@
 //! - dashboard pages get one guard each: a session cookie, or the login redirect; then the
 //!   same role and account check, answered with a page.
 //! - public routes (`/login`, `/logout`, `/assets/…`, and the tracked links' `/l/{token}`
-//!   that followers' browsers open) are marked public here, in the open.
+//!   and the lead forms' `/f/{id}` that followers' browsers open) are marked public here, in
+//!   the open.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -139,9 +140,17 @@ fn api() -> Vec<Entry> {
 
 /// The routes followers' browsers open, outside the dashboard: public by nature.
 fn outside() -> Vec<Entry> {
-    vec![Entry::new(Method::GET, "/l/{token}", Gate::Public, || {
-        web::route().to(crate::links::http::redirect)
-    })]
+    vec![
+        Entry::new(Method::GET, "/l/{token}", Gate::Public, || {
+            web::route().to(crate::links::http::redirect)
+        }),
+        Entry::new(Method::GET, "/f/{id}", Gate::Public, || {
+            web::route().to(crate::forms::http::page)
+        }),
+        Entry::new(Method::POST, "/f/{id}", Gate::Public, || {
+            web::route().to(crate::forms::http::post)
+        }),
+    ]
 }
 
 /// Where the API is mounted: the account's own paths first (`/api` would swallow them).

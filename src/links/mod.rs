@@ -71,6 +71,11 @@ impl Links {
         &self.keys
     }
 
+    /// Days of touch history a touch from outside the chat keeps (`WXTAG_HISTORY_DAYS`).
+    pub fn history_days(&self) -> u32 {
+        self.history_days
+    }
+
     /// `reply` for `openid` at `now`: each `{link:ID}` of a text and each news article's
     /// `url = "link:ID"` becomes `$WXTAG_PUBLIC_URL/l/<token>`, each `{form:ID}` (and
     /// `url = "form:ID"`) `$WXTAG_PUBLIC_URL/f/<id>?t=<token>`. A reply naming neither is

@@ -78,7 +78,7 @@ impl Claims {
 }
 
 /// The MAC of `payload` under `key`.
-fn mac(key: &LinkKey, payload: &str) -> Hmac<Sha256> {
+pub(crate) fn mac(key: &LinkKey, payload: &str) -> Hmac<Sha256> {
     // HMAC takes a key of any length: 32 bytes cannot be refused.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.bytes)
         .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));

@@ -9,6 +9,7 @@ mod dead_letters;
 mod derived;
 pub mod durability;
 pub mod fields;
+mod forms;
 mod funnel;
 pub mod history;
 mod jobs;
@@ -36,6 +37,9 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 pub use dead_letters::{DeadLetterRecord, TagOp};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
+pub use forms::{
+    CONTACTS_PAGE_MAX, Contact, ContactBody, FORM_RATE_WINDOW_SECS, Known, Submission, Submitted,
+};
 pub use funnel::{
     Cohort, FUNNEL_CHUNK, FUNNEL_MAX_EXAMINED, FUNNEL_SLACK_SECS, FunnelCounts, FunnelQuery,
 };
