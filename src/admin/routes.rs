@@ -21,7 +21,9 @@ use actix_web::{Error, HttpMessage, guard};
 
 use super::auth::{Access, Caller, LoginRequired, Need, Unauthorized};
 use super::dashboard::{self, PageError};
-use super::{ApiError, channels, dead_letters, error, export, leads, qr, segments, tags};
+use super::{
+    ApiError, channels, contacts, dead_letters, error, export, leads, qr, segments, tags,
+};
 use crate::store::Store;
 
 /// What stands in front of a route.
@@ -83,6 +85,9 @@ fn api() -> Vec<Entry> {
         }),
         entry(Method::POST, "/leads/{openid}/tags", Need::EditTags, || {
             web::route().to(leads::edit_tags)
+        }),
+        entry(Method::GET, "/contacts", Need::Read, || {
+            web::route().to(contacts::list)
         }),
         entry(Method::GET, "/channels", Need::Read, || {
             web::route().to(channels::report)

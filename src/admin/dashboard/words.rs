@@ -234,6 +234,18 @@ pub struct Words {
     pub why_view: &'static str,
     /// A tracked link's click.
     pub why_link: &'static str,
+    /// A lead form submitted.
+    pub why_form: &'static str,
+    /// The lead page's form fields section.
+    pub fields_title: &'static str,
+    /// The form fields' column: the field's name.
+    pub col_field: &'static str,
+    /// The form fields' column: what was entered.
+    pub col_value: &'static str,
+    /// The form fields' column: the form it came through.
+    pub col_form: &'static str,
+    /// A field whose submitter was known by the form link's token, which a forward carries.
+    pub identity_link: &'static str,
     /// A keyword the lead wrote.
     pub why_keyword: &'static str,
     /// Sales added it.
@@ -275,6 +287,8 @@ pub struct Words {
     pub event_link: &'static str,
     /// Opened a tracked link.
     pub event_link_click: &'static str,
+    /// Submitted a lead form.
+    pub event_form: &'static str,
     /// Tags changed.
     pub event_tag: &'static str,
     /// Opened a mini program.
@@ -636,6 +650,12 @@ pub static ZH: Words = Words {
     why_click: "菜单点击",
     why_view: "菜单链接",
     why_link: "追踪链接",
+    why_form: "表单",
+    fields_title: "留资信息",
+    col_field: "字段",
+    col_value: "内容",
+    col_form: "表单",
+    identity_link: "经表单链接识别（可能是转发者填写）",
     why_keyword: "关键词",
     why_admin: "销售添加",
     why_rule: "规则",
@@ -657,6 +677,7 @@ pub static ZH: Words = Words {
     event_location: "发位置",
     event_link: "发链接",
     event_link_click: "打开追踪链接",
+    event_form: "提交表单",
     event_tag: "标签变更",
     event_miniprogram: "打开小程序",
     event_scancode: "菜单扫一扫",
@@ -893,6 +914,12 @@ pub static EN: Words = Words {
     why_click: "Menu click",
     why_view: "Menu link",
     why_link: "Tracked link",
+    why_form: "Form",
+    fields_title: "Form fields",
+    col_field: "Field",
+    col_value: "Value",
+    col_form: "Form",
+    identity_link: "Known by the form link (a forward may have filled it in)",
     why_keyword: "Keyword",
     why_admin: "Added by sales",
     why_rule: "Rule",
@@ -914,6 +941,7 @@ pub static EN: Words = Words {
     event_location: "Sent a location",
     event_link: "Sent a link",
     event_link_click: "Opened a tracked link",
+    event_form: "Submitted a form",
     event_tag: "Tags changed",
     event_miniprogram: "Opened a mini program",
     event_scancode: "Scanned from the menu",
@@ -1144,6 +1172,12 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         why_click,
         why_view,
         why_link,
+        why_form,
+        fields_title,
+        col_field,
+        col_value,
+        col_form,
+        identity_link,
         why_keyword,
         why_admin,
         why_rule,
@@ -1164,6 +1198,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         event_location,
         event_link,
         event_link_click,
+        event_form,
         event_tag,
         event_miniprogram,
         event_scancode,
@@ -1383,6 +1418,12 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("why_click", *why_click, false),
         ("why_view", *why_view, false),
         ("why_link", *why_link, false),
+        ("why_form", *why_form, false),
+        ("fields_title", *fields_title, false),
+        ("col_field", *col_field, false),
+        ("col_value", *col_value, false),
+        ("col_form", *col_form, false),
+        ("identity_link", *identity_link, false),
         ("why_keyword", *why_keyword, false),
         ("why_admin", *why_admin, false),
         ("why_rule", *why_rule, false),
@@ -1403,6 +1444,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("event_location", *event_location, false),
         ("event_link", *event_link, false),
         ("event_link_click", *event_link_click, false),
+        ("event_form", *event_form, false),
         ("event_tag", *event_tag, false),
         ("event_miniprogram", *event_miniprogram, false),
         ("event_scancode", *event_scancode, false),
