@@ -84,6 +84,8 @@ async fn every_admin_route_is_guarded_and_the_public_ones_are_named() {
             (Method::POST, "/logout"),
             (Method::GET, "/assets/{name}"),
             (Method::GET, "/l/{token}"),
+            (Method::GET, "/f/{id}"),
+            (Method::POST, "/f/{id}"),
         ],
         "the only public admin routes; /wechat, /healthz, /readyz and /metrics are not admin's"
     );
