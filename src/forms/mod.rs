@@ -113,7 +113,7 @@ pub struct Posted<'a> {
 
 /// Stores a submission: always a contact; when it lands on a lead, the lead's fields, then a
 /// `form` touch (touch key `form:<id>`, the form's tags and the tags of its select values,
-/// source `form:<id>`, a `form` timeline entry, the rules over time derived again).
+/// source `form:<id>`, a `form` timeline entry, the rules over time derived again at once).
 ///
 /// The lead is touched as a lead touched outside the chat is today (`Effect::Other`).
 pub async fn submit(
@@ -218,11 +218,20 @@ async fn touch(
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),
         history_days: links.history_days(),
-        // The scheduler derives the lead again (rule tags, score, …) with this touch.
+        // The lead comes back to derive from; until its derived write lands, it is due.
         derive: rules.derives(),
     };
-    // No unsigned body, so no replay guard can refuse it; a second one of the same nonce
-    // changes nothing.
-    let _applied = store.apply_remembering(&record, remember_secs).await?;
+    // No unsigned body, so no replay guard can refuse it.
+    let Ok(applied) = store.apply_remembering(&record, remember_secs).await? else {
+        return Ok(());
+    };
+    // The rules over time at once (rule tags, score, …); if another event moved the lead
+    // meanwhile, the write is refused and the scheduler derives it a moment later.
+    if let Some(state) = applied.state.filter(|_| applied.fresh) {
+        let derivation = rules.derive(&state, posted.at);
+        store
+            .apply_derived(&derivation.write(openid, state.version, posted.at))
+            .await?;
+    }
     Ok(())
 }

@@ -9,7 +9,9 @@ use reqwest::{StatusCode, header};
 use serde_json::Value;
 use wxtag::wechat::reply::Reply;
 
-use crate::helpers::{Spawn, TestApp, xml};
+use std::time::Duration;
+
+use crate::helpers::{Spawn, TestApp, eventually, xml};
 use crate::tagging::{source_of, tag_names};
 
 const PUBLIC: &str = "https://wx.example.test";
@@ -45,6 +47,11 @@ reply = "请填写试用申请：{form:trial}"
 [[keyword]]
 text = "申请"
 news = [{ title = "申请试用", url = "form:trial" }]
+
+[[rule]]
+name = "填过试用表"
+tags = ["意向:留资"]
+when = { count = ["form:trial"], within_days = 30, at_least = 1 }
 "#;
 
 async fn app(public: bool) -> TestApp {
@@ -185,6 +192,12 @@ async fn a_valid_submission_lands_on_the_lead_with_its_touch_tags_and_timeline()
     assert_eq!(source_of(&lead, "意向:试用"), "form:trial");
     assert_eq!(source_of(&lead, "兴趣:伺服"), "form:trial");
     assert_eq!(form_events(&lead), 1, "{lead}");
+    // The touch counts in the rules over time: the scheduler derives the rule tag.
+    eventually(Duration::from_secs(40), || async {
+        let lead = app.lead(LEAD).await;
+        tag_names(&lead).contains(&"意向:留资".to_owned()).then_some(())
+    })
+    .await;
 
     let contacts = contacts(&app).await;
     assert_eq!(contacts.len(), 1);
