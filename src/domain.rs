@@ -203,7 +203,13 @@ impl FieldName {
 
     /// Parses a field name: 1 to 32 characters of `[A-Za-z0-9_-]`.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        check_chars("field name", s, Self::MAX_LEN, "A-Z a-z 0-9 _ -", is_id_char)?;
+        check_chars(
+            "field name",
+            s,
+            Self::MAX_LEN,
+            "A-Z a-z 0-9 _ -",
+            is_id_char,
+        )?;
         Ok(Self(s.to_owned()))
     }
 }

@@ -21,9 +21,7 @@ use actix_web::{Error, HttpMessage, guard};
 
 use super::auth::{Access, Caller, LoginRequired, Need, Unauthorized};
 use super::dashboard::{self, PageError};
-use super::{
-    ApiError, channels, contacts, dead_letters, error, export, leads, qr, segments, tags,
-};
+use super::{ApiError, channels, contacts, dead_letters, error, export, leads, qr, segments, tags};
 use crate::store::Store;
 
 /// What stands in front of a route.

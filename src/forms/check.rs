@@ -100,7 +100,10 @@ fn value(field: &FormField, raw: &str) -> Result<Option<String>, String> {
 /// A mainland mobile number: `1[3-9]\d{9}`.
 pub fn is_mobile(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit)
+    b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit)
 }
 
 /// An e-mail address as forms take it: one `@`, something before it, a domain of labels
@@ -113,9 +116,9 @@ pub fn is_email(s: &str) -> bool {
     !local.is_empty()
         && !s.chars().any(char::is_whitespace)
         && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
 }
 
 #[cfg(test)]
@@ -127,7 +130,13 @@ mod tests {
         for ok in ["13800138000", "19912345678"] {
             assert!(is_mobile(ok), "{ok}");
         }
-        for bad in ["12800138000", "1380013800", "138001380001", "1380013800a", "+8613800138000"] {
+        for bad in [
+            "12800138000",
+            "1380013800",
+            "138001380001",
+            "1380013800a",
+            "+8613800138000",
+        ] {
             assert!(!is_mobile(bad), "{bad}");
         }
         for ok in ["a@b.cn", "li.lei+x@mail.example.com", "王@例子.中国"] {

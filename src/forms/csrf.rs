@@ -78,7 +78,10 @@ pub async fn verify(
         return Ok(None);
     };
     let tag = URL_SAFE_NO_PAD.decode(tag).unwrap_or_default();
-    if mac(&key, &signed(form, payload)).verify_slice(&tag).is_err() {
+    if mac(&key, &signed(form, payload))
+        .verify_slice(&tag)
+        .is_err()
+    {
         return Ok(None);
     }
     Ok(Some(Csrf {

@@ -125,7 +125,11 @@ fn form_of<'r>(rules: &'r Rules, raw: &str) -> Option<&'r Form> {
 }
 
 fn not_found() -> HttpResponse {
-    note(StatusCode::NOT_FOUND, "表单不存在", "这个表单不存在或已下线。")
+    note(
+        StatusCode::NOT_FOUND,
+        "表单不存在",
+        "这个表单不存在或已下线。",
+    )
 }
 
 /// The form page: empty fields unless `input` holds what the person typed.
@@ -281,7 +285,11 @@ pub async fn post(
     };
     if input.get(HONEYPOT_INPUT).is_some_and(|v| !v.is_empty()) {
         tracing::info!(%client, form = %form.id, "form submission refused: the honeypot is filled");
-        return note(StatusCode::BAD_REQUEST, "无法提交", "无法提交，请重新打开表单再试。");
+        return note(
+            StatusCode::BAD_REQUEST,
+            "无法提交",
+            "无法提交，请重新打开表单再试。",
+        );
     }
     let token = input.get(TOKEN_INPUT).cloned().unwrap_or_default();
     let channel = input.get(CHANNEL_INPUT).cloned().unwrap_or_default();
@@ -303,7 +311,14 @@ pub async fn post(
         .ok()
         .filter(|s| rules.channel(s).is_some());
     let stored = async {
-        let identity = identify(Some(&token).filter(|t| !t.is_empty()).map(String::as_str), &form.id, &links, &store, now).await?;
+        let identity = identify(
+            Some(&token).filter(|t| !t.is_empty()).map(String::as_str),
+            &form.id,
+            &links,
+            &store,
+            now,
+        )
+        .await?;
         let posted = Posted {
             form,
             nonce: &verified.nonce,

@@ -71,7 +71,12 @@ pub async fn identify(
         Ok(claims) => Identity::Link {
             openid: claims.openid.clone(),
             token: token.payload().to_owned(),
-            expires: UnixTime(claims.issued.0.saturating_add(crate::links::token::LIFETIME_SECS)),
+            expires: UnixTime(
+                claims
+                    .issued
+                    .0
+                    .saturating_add(crate::links::token::LIFETIME_SECS),
+            ),
         },
         Err(rejected) => {
             tracing::info!(%rejected, form = %form, "a form token did not verify: the submission is kept as a contact");

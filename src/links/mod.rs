@@ -147,8 +147,7 @@ impl Links {
         Cow::Owned(match reply {
             Reply::Text(text) => match link_refs(text) {
                 Ok(refs) => Reply::Text(fill_links(text, &refs, |r| {
-                    url(r.kind, r.id)
-                        .unwrap_or_else(|| format!("{{{}:{}}}", r.kind.as_str(), r.id))
+                    url(r.kind, r.id).unwrap_or_else(|| format!("{{{}:{}}}", r.kind.as_str(), r.id))
                 })),
                 Err(_) => reply.clone(),
             },

@@ -276,7 +276,8 @@ mod tests {
         assert_eq!(token.link(), None);
         assert_eq!(token.verify(Some(&k), form.issued), Ok(&form));
         // A link token as signed before forms existed: the payload names the bare link id.
-        let payload = URL_SAFE_NO_PAD.encode("1.1764000000.whitepaper.oLead000000000000000000000001");
+        let payload =
+            URL_SAFE_NO_PAD.encode("1.1764000000.whitepaper.oLead000000000000000000000001");
         assert_eq!(claims(1).sign(&k).split_once('.').unwrap().0, payload);
     }
 }

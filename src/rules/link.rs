@@ -128,11 +128,20 @@ mod tests {
         let text = "白皮书 {link:wp-2026} 与 {form:trial} 与 {link:trial}。";
         let refs = link_refs(text).unwrap();
         let ids: Vec<(&str, &str)> = refs.iter().map(|r| (r.kind.as_str(), r.id)).collect();
-        assert_eq!(ids, [("link", "wp-2026"), ("form", "trial"), ("link", "trial")]);
+        assert_eq!(
+            ids,
+            [("link", "wp-2026"), ("form", "trial"), ("link", "trial")]
+        );
         let filled = fill_links(text, &refs, |r| format!("<{}>", r.id));
         assert_eq!(filled, "白皮书 <wp-2026> 与 <trial> 与 <trial>。");
         assert_eq!(link_refs("no links {here}").unwrap(), []);
-        for bad in ["{link:}", "{link:a b}", "see {link:open", "{link:a.b}", "{form:x"] {
+        for bad in [
+            "{link:}",
+            "{link:a b}",
+            "see {link:open",
+            "{link:a.b}",
+            "{form:x",
+        ] {
             assert!(link_refs(bad).is_err(), "{bad}");
         }
     }

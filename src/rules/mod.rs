@@ -34,9 +34,9 @@ pub mod condition;
 pub mod derive;
 mod diagnostics;
 mod file;
-mod form;
 #[cfg(test)]
 mod fixture;
+mod form;
 mod index;
 mod link;
 pub mod live;
@@ -55,8 +55,8 @@ use crate::domain::{FormId, LinkId, Scene, TagName};
 pub use diagnostics::{Diagnostic, Severity, report};
 pub use form::{FieldKind, FieldTags, Form, FormField};
 pub use link::{
-    ARTICLE_FORM_PREFIX, ARTICLE_LINK_PREFIX, FORM_URL_MAX_BYTES, LINK_URL_MAX_BYTES, Link, LinkRef,
-    RefKind, fill_links, link_refs,
+    ARTICLE_FORM_PREFIX, ARTICLE_LINK_PREFIX, FORM_URL_MAX_BYTES, LINK_URL_MAX_BYTES, Link,
+    LinkRef, RefKind, fill_links, link_refs,
 };
 pub use live::LiveRules;
 pub use matcher::{Outcome, Touch};

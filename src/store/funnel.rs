@@ -157,9 +157,9 @@ mod tests {
         Some(LeadState {
             first_seen: Some(UnixTime(first_seen)),
             // The leads holding "x" submitted a form: one in the period, one after it.
-            first_form: tags
-                .contains(&"x")
-                .then_some(UnixTime(first_seen + if scene == Some("") { DAY } else { 0 })),
+            first_form: tags.contains(&"x").then_some(UnixTime(
+                first_seen + if scene == Some("") { DAY } else { 0 },
+            )),
             first_channel: scene.map(str::to_owned),
             tags: tags
                 .iter()

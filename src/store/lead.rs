@@ -177,8 +177,9 @@ impl Lead {
                         let at = unix(&field, at)?;
                         tags.push((at, name.to_owned(), source.to_owned()));
                     } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
-                        let stored = fields::FormValue::decode(&value)
-                            .ok_or_else(|| format!("field {field} is not a form value: {value:?}"))?;
+                        let stored = fields::FormValue::decode(&value).ok_or_else(|| {
+                            format!("field {field} is not a form value: {value:?}")
+                        })?;
                         let entry = LeadField {
                             value: stored.value.to_owned(),
                             at: rfc3339(UnixTime(stored.at)),

@@ -80,7 +80,12 @@ async fn form_link(app: &TestApp, openid: &str, msg_id: u64) -> String {
 
 /// `GET` of a form page: its status and body.
 async fn open(app: &TestApp, path: &str) -> (StatusCode, String) {
-    let response = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     assert_eq!(response.headers()[header::REFERRER_POLICY], "no-referrer");
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
@@ -90,7 +95,10 @@ async fn open(app: &TestApp, path: &str) -> (StatusCode, String) {
 /// The value of the hidden input `name` on a page.
 fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let at = page.find(&marker).unwrap_or_else(|| panic!("no {name} in {page}")) + marker.len();
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
     page[at..].split('"').next().unwrap().to_owned()
 }
 
@@ -166,7 +174,10 @@ async fn the_page_is_empty_with_the_consent_text_and_a_honeypot_even_after_a_sub
     assert_eq!(status, StatusCode::OK);
     // The same link (a forward carries it) opens an empty form: nothing from the lead.
     let (_, again) = open(&app, &link).await;
-    assert!(!again.contains("13800138000") && !again.contains("李雷"), "{again}");
+    assert!(
+        !again.contains("13800138000") && !again.contains("李雷"),
+        "{again}"
+    );
 }
 
 #[tokio::test]
@@ -187,15 +198,23 @@ async fn a_valid_submission_lands_on_the_lead_with_its_touch_tags_and_timeline()
     assert_eq!(lead["fields"]["note"]["value"], "想了解交期");
     let tags = tag_names(&lead);
     assert!(tags.contains(&"意向:试用".to_owned()), "{tags:?}");
-    assert!(tags.contains(&"兴趣:伺服".to_owned()), "tag_from_field: {tags:?}");
-    assert!(!tags.contains(&"兴趣:PLC".to_owned()), "only the chosen value: {tags:?}");
+    assert!(
+        tags.contains(&"兴趣:伺服".to_owned()),
+        "tag_from_field: {tags:?}"
+    );
+    assert!(
+        !tags.contains(&"兴趣:PLC".to_owned()),
+        "only the chosen value: {tags:?}"
+    );
     assert_eq!(source_of(&lead, "意向:试用"), "form:trial");
     assert_eq!(source_of(&lead, "兴趣:伺服"), "form:trial");
     assert_eq!(form_events(&lead), 1, "{lead}");
     // The touch counts in the rules over time: the scheduler derives the rule tag.
     eventually(Duration::from_secs(40), || async {
         let lead = app.lead(LEAD).await;
-        tag_names(&lead).contains(&"意向:留资".to_owned()).then_some(())
+        tag_names(&lead)
+            .contains(&"意向:留资".to_owned())
+            .then_some(())
     })
     .await;
 
@@ -211,7 +230,10 @@ async fn a_valid_submission_lands_on_the_lead_with_its_touch_tags_and_timeline()
     // The export has the fields as one JSON column.
     let csv = app.admin_get("/api/export.csv").await.text().await.unwrap();
     let row = csv.lines().find(|l| l.starts_with(LEAD)).unwrap();
-    assert!(row.contains(r#"""mobile"":{""value"":""13800138000"""#), "{row}");
+    assert!(
+        row.contains(r#"""mobile"":{""value"":""13800138000"""#),
+        "{row}"
+    );
 
     // The lead page shows them, and says the submitter was known by the link.
     let (_, lead_page) = crate::dashboard::page(&app, &format!("/leads/{LEAD}")).await;
@@ -239,7 +261,10 @@ async fn invalid_fields_come_back_with_messages_and_nothing_is_stored() {
     ] {
         assert!(again.contains(message), "{message} in {again}");
     }
-    assert!(again.contains(r#"value="not-an-address""#), "what was typed stays");
+    assert!(
+        again.contains(r#"value="not-an-address""#),
+        "what was typed stays"
+    );
 
     let too_long = filled(&page, &"长".repeat(101), "13800138000");
     let (status, again) = post(&app, &too_long).await;
@@ -259,10 +284,18 @@ async fn a_missing_csrf_token_or_a_filled_honeypot_is_refused_with_no_effect() {
     let (_, page) = open(&app, &link).await;
     let good = filled(&page, "李雷", "13800138000");
 
-    let missing: Vec<_> = good.iter().filter(|(k, _)| k != "wx.csrf").cloned().collect();
+    let missing: Vec<_> = good
+        .iter()
+        .filter(|(k, _)| k != "wx.csrf")
+        .cloned()
+        .collect();
     assert_eq!(post(&app, &missing).await.0, StatusCode::FORBIDDEN);
     let csrf = hidden(&page, "wx.csrf");
-    let forged = with(good.clone(), "wx.csrf", &format!("{}A", &csrf[..csrf.len() - 1]));
+    let forged = with(
+        good.clone(),
+        "wx.csrf",
+        &format!("{}A", &csrf[..csrf.len() - 1]),
+    );
     assert_eq!(post(&app, &forged).await.0, StatusCode::FORBIDDEN);
     let honeypot = with(good, "wx.website", "http://spam.example");
     assert_eq!(post(&app, &honeypot).await.0, StatusCode::BAD_REQUEST);
@@ -279,7 +312,10 @@ async fn more_than_ten_a_minute_from_one_address_are_refused() {
     let (_, page) = open(&app, "/f/trial").await;
     let incomplete = filled(&page, "", "13800138000");
     for _ in 0..10 {
-        assert_eq!(post(&app, &incomplete).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            post(&app, &incomplete).await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
     let (status, body) = post(&app, &filled(&page, "李雷", "13800138000")).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -291,7 +327,11 @@ async fn more_than_ten_a_minute_from_one_address_are_refused() {
 async fn a_body_over_16_kib_is_413() {
     let app = app(true).await;
     let (_, page) = open(&app, "/f/trial").await;
-    let big = with(filled(&page, "李雷", "13800138000"), "note", &"x".repeat(17 * 1024));
+    let big = with(
+        filled(&page, "李雷", "13800138000"),
+        "note",
+        &"x".repeat(17 * 1024),
+    );
     assert_eq!(post(&app, &big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(contacts(&app).await.is_empty());
 }
@@ -316,14 +356,20 @@ async fn a_forward_with_another_phone_is_a_separate_contact() {
     let app = app(true).await;
     let link = form_link(&app, LEAD, 1).await;
     let (_, page) = open(&app, &link).await;
-    assert_eq!(post(&app, &filled(&page, "李雷", "13800138000")).await.0, StatusCode::OK);
+    assert_eq!(
+        post(&app, &filled(&page, "李雷", "13800138000")).await.0,
+        StatusCode::OK
+    );
 
     // A colleague opens the forwarded link and submits their own details.
     let (_, forwarded) = open(&app, &link).await;
     let theirs = filled(&forwarded, "韩梅梅", "13900139000");
     assert_eq!(post(&app, &theirs).await.0, StatusCode::OK);
     let lead = app.lead(LEAD).await;
-    assert_eq!(lead["fields"]["mobile"]["value"], "13800138000", "not overwritten");
+    assert_eq!(
+        lead["fields"]["mobile"]["value"], "13800138000",
+        "not overwritten"
+    );
     assert_eq!(lead["fields"]["name"]["value"], "李雷");
     assert_eq!(form_events(&lead), 1);
     let all = contacts(&app).await;
@@ -345,7 +391,10 @@ async fn a_forward_with_another_phone_is_a_separate_contact() {
 async fn without_a_token_the_submission_is_a_contact_only() {
     let app = app(true).await;
     let (_, page) = open(&app, "/f/trial").await;
-    assert_eq!(post(&app, &filled(&page, "李雷", "13800138000")).await.0, StatusCode::OK);
+    assert_eq!(
+        post(&app, &filled(&page, "李雷", "13800138000")).await.0,
+        StatusCode::OK
+    );
     let all = contacts(&app).await;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["attached"], false);
@@ -364,22 +413,40 @@ async fn the_funnel_counts_the_leads_that_submitted_and_ch_names_the_channel() {
     app.post_event(&xml::follow(LEAD, Some("expo"))).await;
     app.post_event(&xml::follow(other, Some("expo"))).await;
     let funnel = &app.channel_report("expo").await["funnel"];
-    assert_eq!((funnel["new"].as_u64(), funnel["form"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (funnel["new"].as_u64(), funnel["form"].as_u64()),
+        (Some(2), Some(0))
+    );
 
     let link = form_link(&app, LEAD, 1).await;
     let (_, page) = open(&app, &link).await;
-    assert_eq!(post(&app, &filled(&page, "李雷", "13800138000")).await.0, StatusCode::OK);
+    assert_eq!(
+        post(&app, &filled(&page, "李雷", "13800138000")).await.0,
+        StatusCode::OK
+    );
     let funnel = &app.channel_report("expo").await["funnel"];
-    assert_eq!((funnel["new"].as_u64(), funnel["form"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (funnel["new"].as_u64(), funnel["form"].as_u64()),
+        (Some(2), Some(1))
+    );
 
     // A lead first seen by a message opens the form through ?ch=expo: the touch counts there.
     let third = "oFormLead00000000000000000003";
     let link = form_link(&app, third, 2).await;
     let (_, page) = open(&app, &format!("{link}&ch=expo")).await;
     assert_eq!(hidden(&page, "wx.ch"), "expo");
-    assert_eq!(post(&app, &filled(&page, "王五", "13700137000")).await.0, StatusCode::OK);
+    assert_eq!(
+        post(&app, &filled(&page, "王五", "13700137000")).await.0,
+        StatusCode::OK
+    );
     let lead = app.lead(third).await;
-    assert!(lead["channels"].as_array().unwrap().contains(&Value::from("expo")), "{lead}");
+    assert!(
+        lead["channels"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("expo")),
+        "{lead}"
+    );
 }
 
 #[tokio::test]
@@ -389,7 +456,11 @@ async fn news_articles_carry_the_form_url_and_without_a_public_url_no_form_link_
     let Reply::News(articles) = Reply::parse_xml(&reply).unwrap().0 else {
         panic!("a news reply");
     };
-    assert!(articles[0].url.starts_with(&format!("{PUBLIC}/f/trial?t=")), "{}", articles[0].url);
+    assert!(
+        articles[0].url.starts_with(&format!("{PUBLIC}/f/trial?t=")),
+        "{}",
+        articles[0].url
+    );
 
     let app = self::app(false).await;
     let reply = app.reply_to(&xml::text(LEAD, "试用", 1)).await.unwrap();

@@ -114,7 +114,11 @@ impl Builder {
         ok: &mut bool,
     ) -> String {
         if raw.get_ref().trim().is_empty() {
-            self.error(ctx, &raw.span(), format!("[[form]] {what} is empty; write it"));
+            self.error(
+                ctx,
+                &raw.span(),
+                format!("[[form]] {what} is empty; write it"),
+            );
             *ok = false;
         }
         raw.into_inner()
@@ -129,10 +133,7 @@ impl Builder {
         ok: &mut bool,
     ) -> Vec<FormField> {
         if raw.is_empty() || raw.len() > MAX_FIELDS {
-            let message = format!(
-                "[[form]] has {} fields; give 1 to {MAX_FIELDS}",
-                raw.len()
-            );
+            let message = format!("[[form]] has {} fields; give 1 to {MAX_FIELDS}", raw.len());
             self.error(ctx, span, message);
             *ok = false;
         }
@@ -200,7 +201,9 @@ impl Builder {
                         options.len()
                     ))
                 } else if let Some(o) = options.iter().find(|o| o.trim().is_empty()) {
-                    Some(format!("select field \"{name}\" has an empty option {o:?}; remove it"))
+                    Some(format!(
+                        "select field \"{name}\" has an empty option {o:?}; remove it"
+                    ))
                 } else {
                     options.iter().find(|o| !seen.insert(*o)).map(|o| {
                         format!("select field \"{name}\" lists option \"{o}\" twice; list it once")

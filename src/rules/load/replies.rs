@@ -251,8 +251,15 @@ impl Builder {
                 .get_ref()
                 .iter()
                 .filter_map(|a| {
-                    let link = a.url.strip_prefix(ARTICLE_LINK_PREFIX).map(|id| (RefKind::Link, id));
-                    let form = || a.url.strip_prefix(ARTICLE_FORM_PREFIX).map(|id| (RefKind::Form, id));
+                    let link = a
+                        .url
+                        .strip_prefix(ARTICLE_LINK_PREFIX)
+                        .map(|id| (RefKind::Link, id));
+                    let form = || {
+                        a.url
+                            .strip_prefix(ARTICLE_FORM_PREFIX)
+                            .map(|id| (RefKind::Form, id))
+                    };
                     link.or_else(form).map(|(kind, id)| (kind, id.to_owned()))
                 })
                 .collect();

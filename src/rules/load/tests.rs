@@ -1,9 +1,9 @@
 //! The loader's tests: every mistake at its `file:line`, with a message that says what to do.
 
 use super::super::LINK_URL_MAX_BYTES;
-use crate::domain::{FieldName, FormId};
 use super::super::fixture::{folder, load};
 use super::*;
+use crate::domain::{FieldName, FormId};
 
 /// Every diagnostic as `name:line: [warning: ]message`, errors first, with the temporary
 /// folder left out of the file name.
@@ -570,17 +570,16 @@ fn a_reply_text_counts_each_link_as_the_longest_tracked_url() {
 const FORM: &str = r#"[[form]]
 id = "trial"
 title = "申请试用"
-consent = "我同意收集我的姓名和手机号，用于联系我安排试用。"
+consent = "同意收集姓名和手机号。"
 tags = ["意向:试用"]
-tag_from_field = { product = "兴趣:{}" }
-thanks = "提交成功"
 fields = [
-  { name = "name", label = "姓名", kind = "text", required = true },
-  { name = "mobile", label = "手机号", kind = "mobile", required = true },
-  { name = "email", label = "邮箱", kind = "email" },
-  { name = "product", label = "产品", kind = "select", required = true, options = ["PLC", "伺服"] },
-  { name = "note", label = "备注", kind = "textarea" },
+  { name = "mobile", label = "手机", kind = "mobile", required = true },
+  { name = "product", label = "产品", kind = "select", options = ["PLC", "伺服"] },
+  { name = "company", label = "公司", kind = "text" },
+  { name = "mail", label = "邮件", kind = "email" },
+  { name = "ask", label = "问题", kind = "textarea" },
 ]
+tag_from_field = { product = "兴趣:{}" }
 "#;
 
 #[test]
@@ -594,7 +593,7 @@ fn a_form_loads_with_every_tag_it_can_make_and_replies_may_name_it() {
     let rules = loaded.rules;
     let form = rules.form(&FormId::parse("trial").unwrap()).unwrap();
     assert_eq!(form.fields.len(), 5);
-    assert_eq!(form.fields[3].options, ["PLC", "伺服"]);
+    assert_eq!(form.fields[1].options, ["PLC", "伺服"]);
     assert_eq!(form.version.len(), 16);
     let tags: Vec<&str> = rules.tag_names().map(|t| t.as_str()).collect();
     for tag in ["意向:试用", "兴趣:PLC", "兴趣:伺服"] {
@@ -643,16 +642,25 @@ fn form_mistakes_are_reported_at_their_line() {
     }
     let rest = &got[expected.len()..];
     let has = |needle: &str| rest.iter().any(|g| g.contains(needle));
-    assert!(has("f.toml:35: [[form]] consent (the PIPL consent text) is empty"), "{rest:?}");
+    assert!(
+        has("f.toml:35: [[form]] consent (the PIPL consent text) is empty"),
+        "{rest:?}"
+    );
     assert!(has("select field \"p\" has no options"), "{rest:?}");
-    assert!(has("tag \"偏好:PLC\" is derived by [[preference]] \"主要兴趣\" and also given by form:f"), "{rest:?}");
-    assert!(has("the reply names form \"gone\", but no [[form]] has id = \"gone\""), "{rest:?}");
+    assert!(
+        has("tag \"偏好:PLC\" is derived by [[preference]] \"主要兴趣\" and also given by form:f"),
+        "{rest:?}"
+    );
+    assert!(
+        has("the reply names form \"gone\", but no [[form]] has id = \"gone\""),
+        "{rest:?}"
+    );
 
     let twice = format!("{FORM}\n{FORM}");
     let got = said(&load(&[("t.toml", &twice)]));
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
-        got[0].starts_with("t.toml:17: form id \"trial\" is already used at ")
+        got[0].starts_with("t.toml:16: form id \"trial\" is already used at ")
             && got[0].ends_with("t.toml:2; give each form its own id"),
         "{got:?}"
     );
@@ -664,6 +672,8 @@ fn a_form_touch_key_of_no_form_is_a_warning() {
     let got = said(&load(&[("r.toml", rule)]));
     assert_eq!(
         got,
-        ["r.toml:4: warning: count[0]: touch key `form:nope` counts nothing until a [[form]] with id \"nope\" is written"]
+        [
+            "r.toml:4: warning: count[0]: touch key `form:nope` counts nothing until a [[form]] with id \"nope\" is written"
+        ]
     );
 }
