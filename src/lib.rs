@@ -32,7 +32,7 @@
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
 //! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`segments`], [`links`] →
-//! [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
+//! [`forms`] → [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
 //! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments
 //! and links.
 //!

@@ -151,9 +151,21 @@ fn outside() -> Vec<Entry> {
             web::route().to(crate::forms::http::page)
         }),
         Entry::new(Method::POST, "/f/{id}", Gate::Public, || {
-            web::route().to(crate::forms::http::post)
+            web::route().to(submit_form)
         }),
     ]
+}
+
+/// `POST /f/{id}`: a lead form's submission, told the client's address (through trusted
+/// proxies) for its rate limit.
+async fn submit_form(
+    req: actix_web::HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    access: Data<Access>,
+) -> actix_web::HttpResponse {
+    let client = access.client(&req).address();
+    crate::forms::http::post(req, id, payload, client).await
 }
 
 /// Where the API is mounted: the account's own paths first (`/api` would swallow them).

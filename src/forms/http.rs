@@ -17,7 +17,6 @@ use serde::Deserialize;
 
 use super::check::{self, CONSENT_INPUT, Input, Problems};
 use super::{Posted, csrf, identify, submit};
-use crate::admin::Access;
 use crate::domain::{Clock, FormId, Scene};
 use crate::links::Links;
 use crate::rules::{Form, LiveRules, Rules};
@@ -214,18 +213,23 @@ pub async fn page(
     )
 }
 
-/// `POST /f/{id}`: see the module's doc for the order of the checks.
-#[allow(clippy::too_many_arguments)]
+/// `POST /f/{id}` from `client` (its address, through trusted proxies: the admin layer's
+/// route table tells it): see the module's doc for the order of the checks.
 pub async fn post(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
-    rules: web::Data<LiveRules>,
-    store: web::Data<Store>,
-    links: web::Data<Links>,
-    clock: web::Data<Clock>,
-    access: web::Data<Access>,
+    client: String,
 ) -> HttpResponse {
+    let (Some(rules), Some(store), Some(links), Some(clock)) = (
+        req.app_data::<web::Data<LiveRules>>(),
+        req.app_data::<web::Data<Store>>(),
+        req.app_data::<web::Data<Links>>(),
+        req.app_data::<web::Data<Clock>>(),
+    ) else {
+        tracing::error!("the app serves forms without its rules, store, links or clock");
+        return unavailable();
+    };
     let mut payload = payload.into_inner();
     let pairs: Vec<(String, String)> = match UrlEncoded::new(&req, &mut payload)
         .limit(MAX_BODY_BYTES)
@@ -246,7 +250,6 @@ pub async fn post(
     let Some(form) = form_of(&rules, &id) else {
         return not_found();
     };
-    let client = access.client(&req).address();
     match store.count_form_submission(&client).await {
         Ok(n) if n > MAX_PER_MINUTE => {
             tracing::warn!(%client, form = %form.id, "form submission refused: more than {MAX_PER_MINUTE} this minute from this address");
@@ -268,7 +271,7 @@ pub async fn post(
     }
     let now = clock.now();
     let raw_csrf = input.get(CSRF_INPUT).map_or("", String::as_str);
-    let verified = match csrf::verify(raw_csrf, &form.id, links.keys(), &store, now).await {
+    let verified = match csrf::verify(raw_csrf, &form.id, links.keys(), store, now).await {
         Ok(verified) => verified,
         Err(error) => {
             tracing::error!(%error, "cannot read the link keys to check a form");
@@ -327,7 +330,7 @@ pub async fn post(
             values: &values,
             at: now,
         };
-        submit(&posted, &rules, &store, &links).await
+        submit(&posted, &rules, store, links).await
     };
     match stored.await {
         Ok(submitted) => {

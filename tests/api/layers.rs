@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["rules"],
     &["segments", "links"],
+    &["forms"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],
     &["cli"],
