@@ -14,12 +14,12 @@ use std::time::Duration;
 use crate::helpers::{Spawn, TestApp, eventually, xml};
 use crate::tagging::{source_of, tag_names};
 
-const PUBLIC: &str = "https://wx.example.test";
-const LEAD: &str = "oFormLead00000000000000000001";
+pub(crate) const PUBLIC: &str = "https://wx.example.test";
+pub(crate) const LEAD: &str = "oFormLead00000000000000000001";
 const CONSENT: &str = "我同意智控自动化收集我的姓名和手机号，仅用于联系我安排试用。";
-const THANKS: &str = "提交成功，我们会在一个工作日内联系您。";
+pub(crate) const THANKS: &str = "提交成功，我们会在一个工作日内联系您。";
 
-const RULES: &str = r#"
+pub(crate) const RULES: &str = r#"
 [[qr]]
 scene = "expo"
 name = "展会"
@@ -64,7 +64,7 @@ async fn app(public: bool) -> TestApp {
 }
 
 /// The path and query of the form link in `openid`'s reply to `试用`.
-async fn form_link(app: &TestApp, openid: &str, msg_id: u64) -> String {
+pub(crate) async fn form_link(app: &TestApp, openid: &str, msg_id: u64) -> String {
     let reply = app
         .reply_to(&xml::text(openid, "试用", msg_id))
         .await
