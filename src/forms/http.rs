@@ -314,14 +314,8 @@ pub async fn post(
         .ok()
         .filter(|s| rules.channel(s).is_some());
     let stored = async {
-        let identity = identify(
-            Some(&token).filter(|t| !t.is_empty()).map(String::as_str),
-            &form.id,
-            &links,
-            &store,
-            now,
-        )
-        .await?;
+        let token = Some(token.as_str()).filter(|t| !t.is_empty());
+        let identity = identify(token, &form.id, links, store, now).await?;
         let posted = Posted {
             form,
             nonce: &verified.nonce,
