@@ -11,7 +11,7 @@ use super::super::Source;
 use super::super::file::{RawField, RawForm};
 use super::super::form::{FieldKind, FieldTags, Form, FormField, digest};
 use super::{Builder, FileCtx};
-use crate::domain::{FieldName, FormId, ParseError, TagName};
+use crate::domain::{FieldName, FormId, TagName};
 
 /// The most fields a form may have (each submission's work stays small).
 pub(in crate::rules) const MAX_FIELDS: usize = 20;
@@ -25,28 +25,11 @@ const DEFAULT_THANKS: &str = "提交成功，感谢您的信任！我们会尽�
 impl Builder {
     pub(super) fn form(&mut self, ctx: &FileCtx, raw: RawForm) {
         let id_span = raw.id.span();
-        let raw_id = raw.id.into_inner();
-        let id = match FormId::parse(&raw_id) {
-            Ok(id) => id,
-            Err(e) => {
-                let message = match e {
-                    ParseError::TooLong { len, max, .. } => {
-                        format!("form id \"{raw_id}\" is {len} characters; at most {max}")
-                    }
-                    _ => format!(
-                        "form id \"{raw_id}\" must be 1-32 of A-Z a-z 0-9 _ -, e.g. trial-2026"
-                    ),
-                };
-                self.error(ctx, &id_span, message);
-                return;
-            }
-        };
-        if let Some(prev) = self.form_at.get(&id) {
-            let message =
-                format!("form id \"{id}\" is already used at {prev}; give each form its own id");
-            self.error(ctx, &id_span, message);
+        let Some(id) = self.claim_id(ctx, raw.id, "form", "trial-2026", FormId::parse, |b, id| {
+            b.form_at.get(id)
+        }) else {
             return;
-        }
+        };
         let mut ok = true;
         let title = self.non_empty(ctx, raw.title, "title", &mut ok);
         let consent = self.non_empty(ctx, raw.consent, "consent (the PIPL consent text)", &mut ok);

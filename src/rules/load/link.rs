@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use toml::Spanned;
+
 use super::super::Source;
 use super::super::diagnostics::Diagnostic;
 use super::super::file::RawLink;
@@ -23,28 +25,12 @@ impl Builder {
             .filter_map(|t| self.rule_tag(ctx, t))
             .collect();
         let id_span = raw.id.span();
-        let raw_id = raw.id.into_inner();
-        let id = match LinkId::parse(&raw_id) {
-            Ok(id) => id,
-            Err(e) => {
-                let message = match e {
-                    ParseError::TooLong { len, max, .. } => {
-                        format!("link id \"{raw_id}\" is {len} characters; at most {max}")
-                    }
-                    _ => format!(
-                        "link id \"{raw_id}\" must be 1-32 of A-Z a-z 0-9 _ -, e.g. whitepaper-2026"
-                    ),
-                };
-                self.error(ctx, &id_span, message);
-                return;
-            }
-        };
-        if let Some(prev) = self.link_at.get(&id) {
-            let message =
-                format!("link id \"{id}\" is already used at {prev}; give each link its own id");
-            self.error(ctx, &id_span, message);
+        let example = "whitepaper-2026";
+        let Some(id) = self.claim_id(ctx, raw.id, "link", example, LinkId::parse, |b, id| {
+            b.link_at.get(id)
+        }) else {
             return;
-        }
+        };
         let url_span = raw.url.span();
         let url = raw.url.into_inner();
         let absolute = ["https://", "http://"].iter().any(|scheme| {
@@ -75,6 +61,45 @@ impl Builder {
         self.link_at.insert(id.clone(), ctx.at(&id_span));
         let rule = self.push(Source::of("link", id.as_str()), tags, None);
         self.rules.links.insert(id, Link { url, rule });
+    }
+
+    /// An id a section claims once across all files (a link's, a form's): parsed by `parse`
+    /// (1-32 of A-Z a-z 0-9 _ -) and not taken already (`taken` says where it was), else the
+    /// mistake is reported at its line.
+    pub(super) fn claim_id<T: std::fmt::Display>(
+        &mut self,
+        ctx: &FileCtx,
+        raw: Spanned<String>,
+        what: &str,
+        example: &str,
+        parse: fn(&str) -> Result<T, ParseError>,
+        taken: for<'a> fn(&'a Self, &T) -> Option<&'a String>,
+    ) -> Option<T> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let id = match parse(&raw) {
+            Ok(id) => id,
+            Err(e) => {
+                let message = match e {
+                    ParseError::TooLong { len, max, .. } => {
+                        format!("{what} id \"{raw}\" is {len} characters; at most {max}")
+                    }
+                    _ => format!(
+                        "{what} id \"{raw}\" must be 1-32 of A-Z a-z 0-9 _ -, e.g. {example}"
+                    ),
+                };
+                self.error(ctx, &span, message);
+                return None;
+            }
+        };
+        if let Some(prev) = taken(self, &id).cloned() {
+            let message = format!(
+                "{what} id \"{id}\" is already used at {prev}; give each {what} its own id"
+            );
+            self.error(ctx, &span, message);
+            return None;
+        }
+        Some(id)
     }
 
     /// Remembers that a reply at `span` names the link or form `id`, to check once all links
