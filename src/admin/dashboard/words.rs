@@ -609,7 +609,7 @@ pub static ZH: Words = Words {
     funnel_form: "提交表单",
     funnel_reached: Pattern("到达 {}"),
     funnel_holding: Pattern("持有 {}"),
-    funnel_note: "新线索:这段时间第一次出现、首个渠道是该渠道的人;后面各步是其中的人数和占比。阶段和标签按现在是否持有计算:到过某阶段又离开的人不计。提交表单在表单功能上线后统计,现在显示 —。",
+    funnel_note: "新线索:这段时间第一次出现、首个渠道是该渠道的人;后面各步是其中的人数和占比。阶段和标签按现在是否持有计算:到过某阶段又离开的人不计。提交表单:其中在这段时间提交过任一表单的人;规则里没有表单([[form]])时显示 —。",
     funnel_incomplete: Pattern("只查看了最新的 {} 条线索,漏斗数字偏少。"),
     bad_funnel: Pattern("无法这样统计漏斗:{}。下面是默认漏斗。"),
     // The lead list.
@@ -870,7 +870,7 @@ pub static EN: Words = Words {
     funnel_form: "Submitted a form",
     funnel_reached: Pattern("Reached {}"),
     funnel_holding: Pattern("Holding {}"),
-    funnel_note: "New leads: people first seen in the period whose first channel it is; each step after is how many of them, and their share. Stages and tags count if held now: a lead that reached a stage and left it is not counted. Forms are counted once forms arrive; until then the column shows —.",
+    funnel_note: "New leads: people first seen in the period whose first channel it is; each step after is how many of them, and their share. Stages and tags count if held now: a lead that reached a stage and left it is not counted. Submitted a form: those of them who submitted any form in the period; without a [[form]] in the rules the column shows —.",
     funnel_incomplete: Pattern(
         "Only the newest {} leads were examined: the funnel's numbers are too low.",
     ),
