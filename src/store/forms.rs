@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
-use super::fields::{self, FormValue};
+use super::fields::{self, FieldMeta};
 use super::{Store, StoreError};
 use crate::domain::{FieldName, FormId, OpenId, UnixTime};
 
@@ -136,16 +136,18 @@ impl Store {
                     .arg("1")
                     .arg(known.fingerprint)
                     .arg(known.token_secs.max(1));
+                let meta = FieldMeta {
+                    at: s.at.0,
+                    form: s.form.as_str(),
+                    identity: known.identity,
+                }
+                .encode();
                 for (name, value) in s.values {
-                    let stored = FormValue {
-                        at: s.at.0,
-                        form: s.form.as_str(),
-                        identity: known.identity,
-                        value,
-                    };
                     invocation
                         .arg(format!("{}{name}", fields::PROFILE_PREFIX))
-                        .arg(stored.encode());
+                        .arg(value)
+                        .arg(format!("{}{name}", fields::PROFILE_META_PREFIX))
+                        .arg(&meta);
                 }
             }
             None => {

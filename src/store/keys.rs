@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`), `v` the lead's version, `ff` its first form submission (unix s), one `f:<name>` field per form field, valued `"<at> <form> <identity> <value>"`, and one `t:<tag>` field per tag, valued `"<at> <source>"` |
+//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`), `v` the lead's version, `ff` its first form submission (unix s), one `f:<name>` field per form or imported field (its value) and, for a form's, `fm:<name>` (`"<at> <form> <identity>"`), and one `t:<tag>` field per tag, valued `"<at> <source>"` |
 //! | `wx:{A}:th:<openid>` | string | the timeline's head: its newest entries (up to `TIMELINE_SEGMENT`), oldest first, `\x1e`-separated, rewritten per event |
 //! | `wx:{A}:to:<openid>` | list | the timeline's older segments, newest first, each a full head rolled over; at most `TIMELINE_SEGMENTS` |
 //! | `wx:{A}:sq:<window>:<shard>` | hash | the replay guard of plaintext pushes: 96 bits of a signed query's digest (timestamp, nonce, signature) → 64 bits of its body's digest, for the queries that stop being accepted in one 10-second window; expires at the window's end |

@@ -94,19 +94,19 @@ impl TimelineEntry {
     }
 }
 
-/// A profile field on a lead, from a form: the value, when, through which form, and how the
-/// submitter was known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A profile field on a lead: the value and, for one a form gave, when, through which form,
+/// and how the submitter was known (`null` for a value not from a form).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LeadField {
     /// The value as submitted.
     pub value: String,
     /// When it was submitted (RFC 3339).
-    pub at: String,
+    pub at: Option<String>,
     /// The form's id.
-    pub form: String,
+    pub form: Option<String>,
     /// How the submitter was known: `link` (through a `{form:ID}` link's token, which a
     /// forward carries too, so sales know it may be someone the lead passed it to).
-    pub identity: String,
+    pub identity: Option<String>,
 }
 
 /// A lead: who came through which channels, what they are tagged with, and what they did.
@@ -177,16 +177,15 @@ impl Lead {
                         let at = unix(&field, at)?;
                         tags.push((at, name.to_owned(), source.to_owned()));
                     } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
-                        let stored = fields::FormValue::decode(&value).ok_or_else(|| {
-                            format!("field {field} is not a form value: {value:?}")
+                        lead.fields.entry(name.to_owned()).or_default().value = value;
+                    } else if let Some(name) = field.strip_prefix(fields::PROFILE_META_PREFIX) {
+                        let meta = fields::FieldMeta::decode(&value).ok_or_else(|| {
+                            format!("field {field} is not a form field's why: {value:?}")
                         })?;
-                        let entry = LeadField {
-                            value: stored.value.to_owned(),
-                            at: rfc3339(UnixTime(stored.at)),
-                            form: stored.form.to_owned(),
-                            identity: stored.identity.to_owned(),
-                        };
-                        lead.fields.insert(name.to_owned(), entry);
+                        let entry = lead.fields.entry(name.to_owned()).or_default();
+                        entry.at = Some(rfc3339(UnixTime(meta.at)));
+                        entry.form = Some(meta.form.to_owned());
+                        entry.identity = Some(meta.identity.to_owned());
                     }
                 }
             }

@@ -36,7 +36,7 @@ pub struct LeadState {
     pub subscribed: bool,
     /// The tags, in no particular order.
     pub tags: Vec<StateTag>,
-    /// Profile fields (from forms), by name: their values.
+    /// Profile fields (from forms and imports), by name.
     pub fields: BTreeMap<String, String>,
     /// When the lead first submitted a form.
     pub first_form: Option<UnixTime>,
@@ -163,9 +163,7 @@ impl LeadState {
                         .ok_or_else(|| format!("field {field} is not a tag: {value:?}"))?;
                     self.tags.push(tag);
                 } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
-                    let stored = fields::FormValue::decode(&value)
-                        .ok_or_else(|| format!("field {field} is not a form value: {value:?}"))?;
-                    self.fields.insert(name.to_owned(), stored.value.to_owned());
+                    self.fields.insert(name.to_owned(), value);
                 }
             }
         }
@@ -204,8 +202,8 @@ mod tests {
                 ("sub", "1"),
                 ("v", "7"),
                 ("loc", "1,2,3"),
-                ("f:company", "1 trial link ACME Ltd"),
-                ("f:bad", "ACME"),
+                ("f:company", "ACME Ltd"),
+                ("fm:company", "1 trial link"),
                 ("ff", "90"),
                 ("t:兴趣:PLC", "150 click:MENU_PLC"),
                 ("t:坏", "soon rule:x"),
@@ -224,7 +222,7 @@ mod tests {
         assert_eq!(state.tags.len(), 1);
         assert_eq!(state.tags[0].source, "click:MENU_PLC");
         assert!(state.history.key("click:MENU_PLC").is_some());
-        assert_eq!(bad.len(), 4, "{bad:?}");
+        assert_eq!(bad.len(), 3, "{bad:?}");
         assert!(LeadState::decode(Vec::new(), Vec::new()).0.is_none());
     }
 }

@@ -244,9 +244,9 @@ impl LeadView {
             .map(|(name, f)| FieldRow {
                 name,
                 value: f.value,
-                form: f.form,
-                at: short_time(&f.at),
-                by_link: f.identity == "link",
+                form: f.form.unwrap_or_default(),
+                at: f.at.as_deref().map(short_time).unwrap_or_default(),
+                by_link: f.identity.as_deref() == Some("link"),
             })
             .collect();
         let events = lead
