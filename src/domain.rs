@@ -192,6 +192,46 @@ impl LinkId {
 }
 
 string_type!(
+    /// A lead form's id, as a `[[form]]` names it, `{form:ID}` refers to it and `/f/<id>`
+    /// serves it.
+    FormId
+);
+
+impl FormId {
+    /// The longest form id: 32 characters.
+    pub const MAX_LEN: usize = 32;
+
+    /// Parses a form id: 1 to 32 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars("form id", s, Self::MAX_LEN, "A-Z a-z 0-9 _ -", is_id_char)?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
+    /// A form field's name: its input's name on the page and its key on the lead
+    /// (`"fields": {"<name>": …}`), e.g. `mobile`.
+    FieldName
+);
+
+impl FieldName {
+    /// The longest field name: 32 characters.
+    pub const MAX_LEN: usize = 32;
+
+    /// Parses a field name: 1 to 32 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars(
+            "field name",
+            s,
+            Self::MAX_LEN,
+            "A-Z a-z 0-9 _ -",
+            is_id_char,
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
     /// A tag name as WeChat's user-tag API takes it, e.g. `来源:展会`.
     TagName
 );

@@ -17,6 +17,7 @@
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply; the live, reloadable set ([`rules::live`]) |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
 //! | [`oauth`] | web authorisation (snsapi_base): the signed state and identity cookie, starting an authorisation, the callback's logic, the identity of a request |
+//! | [`forms`] | lead forms (留资): `/f/<id>` pages with their CSRF token, honeypot and rate limit, the fields checked, who submits (one function), and a submission stored as a contact and, on its lead, as fields, a `form` touch and tags |
 //! | [`links`] | tracked links: the per-lead signed tokens, a reply's links filled in for its lead, and `GET /l/<token>` (the clicker identified first with OAuth on, the click's touch, forwards, then the redirect) |
 //! | [`segments`] | named conditions over the leads: where to look (the tag, channel and seen-on-day sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day and profiles, member snapshots for paging and export, bulk jobs |
 //! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
@@ -32,7 +33,7 @@
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
 //! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`oauth`] → [`segments`], [`links`] →
-//! [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
+//! [`forms`] → [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
 //! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments
 //! and links.
 //!
@@ -53,6 +54,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod forms;
 pub mod links;
 pub mod metrics;
 pub mod oauth;

@@ -7,9 +7,9 @@
 //! counted from the leads themselves rather than the day counters, so the two may differ
 //! (a lead erased since, a lead first seen by a touch other than a follow). "Reached" means
 //! holds now: a lead that reached the stage and moved on to another is not counted, as the
-//! lead keeps no history of the stages it left. `form` is `null` until `[[form]]` lands: no
-//! form can be declared yet, so there is nothing to count (a count of 0 would claim none was
-//! submitted). The default stage is the first lifecycle stage whose tag is or ends with
+//! lead keeps no history of the stages it left. `form` counts the cohort's leads that
+//! submitted a form in the period; it is `null` when the rules declare no `[[form]]` (a count
+//! of 0 would claim none was submitted where none could be). The default stage is the first lifecycle stage whose tag is or ends with
 //! [`DEFAULT_STAGE`]; without one, `stage` is `null`. An empty `?stage=` or `?tag=` is the
 //! same as none (what an untouched dashboard form sends).
 
@@ -72,8 +72,8 @@ pub struct ChannelReport {
 pub struct Funnel {
     /// Leads first seen in the range whose first channel is this one.
     pub new: u64,
-    /// Of them, leads that submitted a form: always `None` until `[[form]]` lands, as no
-    /// form can be declared yet.
+    /// Of them, leads that submitted a form in the range; `None` when the rules declare no
+    /// `[[form]]`.
     pub form: Option<u64>,
     /// Of them, leads at the stage now; `None` when the rules have no such stage.
     pub stage: Option<Step>,
@@ -94,6 +94,8 @@ pub struct Step {
 /// The steps a funnel counts past the new leads: a lifecycle stage and, when asked, a tag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FunnelSteps {
+    /// True when the rules declare a `[[form]]`, so the `form` step is counted.
+    pub forms: bool,
     /// The stage tag; `None` when the rules have no stage to count.
     pub stage: Option<TagName>,
     /// The tag asked for.
@@ -108,7 +110,11 @@ impl FunnelSteps {
             .into_iter()
             .find(|tag| tag.as_str().ends_with(DEFAULT_STAGE))
             .cloned();
-        Self { stage, tag: None }
+        Self {
+            forms: rules.has_forms(),
+            stage,
+            tag: None,
+        }
     }
 
     /// The steps a query names: `stage` must be one of the rules' lifecycle stage tags and
@@ -159,7 +165,9 @@ impl FunnelSteps {
         let tag_at = usize::from(stage.is_some());
         Funnel {
             new: cohort.map(|c| c.new).unwrap_or_default(),
-            form: None,
+            form: self
+                .forms
+                .then(|| cohort.map(|c| c.form).unwrap_or_default()),
             tag: self.tag.as_ref().map(|tag| step(tag, tag_at)),
             stage,
         }

@@ -3,7 +3,9 @@
 //!
 //! The file starts with a UTF-8 byte-order mark, so Excel opens the Chinese tag names as
 //! UTF-8. Columns: `openid, subscribed, first_channel, channels, tags, first_seen,
-//! last_seen`; lists are joined with `;`, times are RFC 3339 in China time. Leads come newest
+//! last_seen, fields`; lists are joined with `;`, times are RFC 3339 in China time, and
+//! `fields` is the lead's form fields as one JSON object (`{"<name>": {"value", "at",
+//! "form", "identity"}}`, `{}` for none). Leads come newest
 //! first, paged with the lead list's stable cursor, so leads that arrive during the download
 //! never shift the pages still to come.
 //!
@@ -24,7 +26,7 @@ const PAGE: usize = 200;
 
 /// The byte-order mark and the header row (`wxtag segment export` writes them too).
 pub(crate) const HEAD: &str =
-    "\u{feff}openid,subscribed,first_channel,channels,tags,first_seen,last_seen\r\n";
+    "\u{feff}openid,subscribed,first_channel,channels,tags,first_seen,last_seen,fields\r\n";
 
 /// Appends one cell: neutralised against formulas, then quoted when it has to be.
 fn cell(out: &mut String, value: &str) {
@@ -53,6 +55,8 @@ pub(crate) fn rows(leads: &[Lead]) -> String {
 /// Appends one lead as a CSV row.
 fn row(out: &mut String, lead: &Lead) {
     let tags: Vec<&str> = lead.tags.iter().map(|t| t.name.as_str()).collect();
+    // A map of strings always encodes.
+    let fields = serde_json::to_string(&lead.fields).unwrap_or_default();
     let cells = [
         lead.openid.as_str(),
         match lead.subscribed {
@@ -65,6 +69,7 @@ fn row(out: &mut String, lead: &Lead) {
         &tags.join(";"),
         &lead.first_seen,
         &lead.last_seen,
+        &fields,
     ];
     for (i, value) in cells.iter().enumerate() {
         if i > 0 {

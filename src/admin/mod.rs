@@ -10,6 +10,7 @@ pub mod audit;
 mod auth;
 mod channels;
 pub mod client;
+mod contacts;
 mod dashboard;
 mod dead_letters;
 mod error;

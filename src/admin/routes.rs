@@ -9,8 +9,8 @@
 //! - dashboard pages get one guard each: a session cookie, or the login redirect; then the
 //!   same role and account check, answered with a page.
 //! - public routes (`/login`, `/logout`, `/assets/…`, and what followers' browsers open: the
-//!   tracked links' `/l/{token}` and web authorisation's `/oauth/callback`) are marked public
-//!   here, in the open.
+//!   tracked links' `/l/{token}`, web authorisation's `/oauth/callback` and the lead forms'
+//!   `/f/{id}`) are marked public here, in the open.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,7 +21,7 @@ use actix_web::{Error, HttpMessage, guard};
 
 use super::auth::{Access, Caller, LoginRequired, Need, Unauthorized};
 use super::dashboard::{self, PageError};
-use super::{ApiError, channels, dead_letters, error, export, leads, qr, segments, tags};
+use super::{ApiError, channels, contacts, dead_letters, error, export, leads, qr, segments, tags};
 use crate::store::Store;
 
 /// What stands in front of a route.
@@ -83,6 +83,9 @@ fn api() -> Vec<Entry> {
         }),
         entry(Method::POST, "/leads/{openid}/tags", Need::EditTags, || {
             web::route().to(leads::edit_tags)
+        }),
+        entry(Method::GET, "/contacts", Need::Read, || {
+            web::route().to(contacts::list)
         }),
         entry(Method::GET, "/channels", Need::Read, || {
             web::route().to(channels::report)
@@ -150,7 +153,25 @@ fn outside() -> Vec<Entry> {
             Gate::Public,
             || web::route().to(super::oauth_callback::callback),
         ),
+        Entry::new(Method::GET, "/f/{id}", Gate::Public, || {
+            web::route().to(crate::forms::http::page)
+        }),
+        Entry::new(Method::POST, "/f/{id}", Gate::Public, || {
+            web::route().to(submit_form)
+        }),
     ]
+}
+
+/// `POST /f/{id}`: a lead form's submission, told the client's address (through trusted
+/// proxies) for its rate limit.
+async fn submit_form(
+    req: actix_web::HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    access: Data<Access>,
+) -> actix_web::HttpResponse {
+    let client = access.client(&req).address();
+    crate::forms::http::post(req, id, payload, client).await
 }
 
 /// Where the API is mounted: the account's own paths first (`/api` would swallow them).

@@ -25,15 +25,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::PublicUrl;
-use crate::domain::{LinkId, OpenId, Scene, UnixTime};
+use crate::domain::{FormId, LinkId, OpenId, Scene, UnixTime};
 use crate::oauth::Identity;
-use crate::rules::{ARTICLE_LINK_PREFIX, Rules, Touch, fill_links, link_refs};
+use crate::rules::{
+    ARTICLE_FORM_PREFIX, ARTICLE_LINK_PREFIX, RefKind, Rules, Touch, fill_links, link_refs,
+};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{Effect, LinkKey, Store, StoreError, TouchRecord};
 use crate::wechat::reply::Reply;
 
 pub use crate::store::KeyRing;
-pub use token::{Claims, Rejected, Token};
+pub use token::{Claims, Rejected, Target, Token};
 
 /// The path tracked links are served under: `/l/<token>`.
 pub const PATH: &str = "/l/";
@@ -68,10 +70,21 @@ impl Links {
         }
     }
 
+    /// The signing keys, shared with the forms' CSRF tokens.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Days of touch history a touch from outside the chat keeps (`WXTAG_HISTORY_DAYS`).
+    pub fn history_days(&self) -> u32 {
+        self.history_days
+    }
+
     /// `reply` for `openid` at `now`: each `{link:ID}` of a text and each news article's
-    /// `url = "link:ID"` becomes `$WXTAG_PUBLIC_URL/l/<token>`. A reply naming no link is
+    /// `url = "link:ID"` becomes `$WXTAG_PUBLIC_URL/l/<token>`, each `{form:ID}` (and
+    /// `url = "form:ID"`) `$WXTAG_PUBLIC_URL/f/<id>?t=<token>`. A reply naming neither is
     /// returned as it is, with no Redis call. Without a public URL, or when the signing key
-    /// cannot be read, a link becomes its plain destination (logged).
+    /// cannot be read, a link becomes its plain destination and a form is left out (logged).
     pub async fn personalise<'r>(
         &self,
         reply: &'r Reply,
@@ -87,8 +100,10 @@ impl Links {
             None => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        "a reply names a [[link]] but WXTAG_PUBLIC_URL is not set: links go out \
-                         as their plain destination, untracked"
+                        "a reply names a [[link]] or [[form]] but WXTAG_PUBLIC_URL is not set: \
+                         links go out as their plain destination, untracked, and form links are \
+                         left out; set WXTAG_PUBLIC_URL to the address followers' browsers reach \
+                         wxtag at"
                     );
                 }
                 None
@@ -101,18 +116,36 @@ impl Links {
                 }
             },
         };
-        let url = |id: &str| -> Option<String> {
-            let id = LinkId::parse(id).ok()?;
-            let link = rules.link(&id)?;
-            Some(match &signing {
-                None => link.url.clone(),
-                Some((public, key)) => tracked(public, key, id, openid, now),
-            })
+        let sign = |target: Target| {
+            signing
+                .as_ref()
+                .map(|(public, key)| (public, signed(key, target, openid, now)))
+        };
+        // The URL a reference becomes; `None` for one the rules do not know.
+        let url = |kind: RefKind, id: &str| -> Option<String> {
+            match kind {
+                RefKind::Link => {
+                    let id = LinkId::parse(id).ok()?;
+                    let link = rules.link(&id)?;
+                    Some(match sign(Target::Link(id)) {
+                        None => link.url.clone(),
+                        Some((public, token)) => format!("{public}{PATH}{token}"),
+                    })
+                }
+                RefKind::Form => {
+                    let id = FormId::parse(id).ok()?;
+                    rules.form(&id)?;
+                    Some(match sign(Target::Form(id.clone())) {
+                        None => String::new(),
+                        Some((public, token)) => format!("{public}{}", forms_url(&id, &token)),
+                    })
+                }
+            }
         };
         Cow::Owned(match reply {
             Reply::Text(text) => match link_refs(text) {
-                Ok(refs) => Reply::Text(fill_links(text, &refs, |id| {
-                    url(id).unwrap_or_else(|| format!("{{link:{id}}}"))
+                Ok(refs) => Reply::Text(fill_links(text, &refs, |r| {
+                    url(r.kind, r.id).unwrap_or_else(|| format!("{{{}:{}}}", r.kind.as_str(), r.id))
                 })),
                 Err(_) => reply.clone(),
             },
@@ -121,7 +154,16 @@ impl Links {
                     .iter()
                     .map(|a| {
                         let mut a = a.clone();
-                        if let Some(found) = a.url.strip_prefix(ARTICLE_LINK_PREFIX).and_then(url) {
+                        let named = a
+                            .url
+                            .strip_prefix(ARTICLE_LINK_PREFIX)
+                            .map(|id| (RefKind::Link, id))
+                            .or_else(|| {
+                                a.url
+                                    .strip_prefix(ARTICLE_FORM_PREFIX)
+                                    .map(|id| (RefKind::Form, id))
+                            });
+                        if let Some(found) = named.and_then(|(kind, id)| url(kind, id)) {
                             a.url = found;
                         }
                         a
@@ -147,34 +189,37 @@ impl Links {
             return Ok(None);
         };
         let key = self.keys.signing_key(store).await?;
-        Ok(Some(tracked(public, &key, link.clone(), openid, now)))
+        let token = signed(&key, Target::Link(link.clone()), openid, now);
+        Ok(Some(format!("{public}{PATH}{token}")))
     }
 }
 
-/// The tracked URL of `link` for `openid`, signed with `key` at `now`.
-fn tracked(
-    public: &PublicUrl,
-    key: &LinkKey,
-    link: LinkId,
-    openid: &OpenId,
-    now: UnixTime,
-) -> String {
-    let claims = Claims {
+/// A token for `openid` and `target`, signed with `key` at `now`.
+fn signed(key: &LinkKey, target: Target, openid: &OpenId, now: UnixTime) -> String {
+    Claims {
         openid: openid.clone(),
-        link,
+        target,
         issued: now,
         key_id: key.id,
-    };
-    format!("{public}{PATH}{}", claims.sign(key))
+    }
+    .sign(key)
 }
 
-/// True when a reply names a link (the loader has checked every such name).
+/// The path and query of a form's personal URL: `/f/<id>?t=<token>`.
+fn forms_url(id: &FormId, token: &str) -> String {
+    format!("{FORM_PATH}{id}?t={token}")
+}
+
+/// The path forms are served under: `/f/<id>`.
+pub const FORM_PATH: &str = "/f/";
+
+/// True when a reply names a link or a form (the loader has checked every such name).
 fn names_links(reply: &Reply) -> bool {
     match reply {
-        Reply::Text(text) => text.contains("{link:"),
-        Reply::News(articles) => articles
-            .iter()
-            .any(|a| a.url.starts_with(ARTICLE_LINK_PREFIX)),
+        Reply::Text(text) => text.contains("{link:") || text.contains("{form:"),
+        Reply::News(articles) => articles.iter().any(|a| {
+            a.url.starts_with(ARTICLE_LINK_PREFIX) || a.url.starts_with(ARTICLE_FORM_PREFIX)
+        }),
         Reply::Image { .. } => false,
     }
 }
@@ -239,14 +284,17 @@ pub async fn follow(
     let Ok(token) = Token::parse(raw) else {
         return Followed::NotFound;
     };
-    let Some(link) = rules.link(token.link()) else {
+    let Some((id, link)) = token
+        .link()
+        .and_then(|id| rules.link(id).map(|link| (id, link)))
+    else {
         return Followed::NotFound;
     };
     let url = link.url.clone();
-    let click = match record(&token, via, rules, store, links, clicker, now).await {
+    let click = match record(&token, id, via, rules, store, links, clicker, now).await {
         Ok(click) => click,
         Err(error) => {
-            tracing::error!(%error, link = %token.link(), "cannot record a link click");
+            tracing::error!(%error, link = %token.target(), "cannot record a link click");
             Click::Failed
         }
     };
@@ -266,7 +314,7 @@ pub async fn worth_identifying(
     let Ok(token) = Token::parse(raw) else {
         return false;
     };
-    if rules.link(token.link()).is_none() {
+    if token.link().and_then(|id| rules.link(id)).is_none() {
         return false;
     }
     match links.keys.key(store, token.key_id()).await {
@@ -278,10 +326,12 @@ pub async fn worth_identifying(
     }
 }
 
-/// Verifies the token and records its touch for the clicker (and, for a forward, the
-/// sender's `forward` entry).
+/// Verifies the token (of the link `link`) and records its touch for the clicker (and, for
+/// a forward, the sender's `forward` entry).
+#[allow(clippy::too_many_arguments)]
 async fn record(
     token: &Token,
+    link: &LinkId,
     via: Option<&Scene>,
     rules: &Rules,
     store: &Store,
@@ -301,12 +351,12 @@ async fn record(
     };
     let openid = who.map_or(&claims.openid, |identity| &identity.openid);
     let touch = Touch::Link {
-        id: &claims.link,
+        id: link,
         channel: via,
     };
     let outcome = rules.evaluate(&touch);
     let hour = now.0.div_euclid(3600);
-    let identity = format!("link|{openid}|{}|{hour}", claims.link);
+    let identity = format!("link|{openid}|{link}|{hour}");
     let record = TouchRecord {
         openid,
         identity: &identity,
@@ -316,7 +366,7 @@ async fn record(
         effect: Effect::Outside,
         scene: outcome.channel.map(|c| &c.scene),
         // `link` is WeChat's own kind of a link message a lead sends.
-        timeline: Some(("link_click", claims.link.as_str())),
+        timeline: Some(("link_click", link.as_str())),
         location: None,
         tags: outcome
             .tags
@@ -344,7 +394,7 @@ async fn record(
         return Ok(Click::Counted);
     }
     store
-        .note_forward(&claims.openid, openid, claims.link.as_str(), now)
+        .note_forward(&claims.openid, openid, link.as_str(), now)
         .await?;
     Ok(Click::Forwarded)
 }

@@ -5,6 +5,7 @@
 //! into a `file:line` diagnostic. Unknown keys are refused by serde itself
 //! (`deny_unknown_fields`), and toml points those errors at the offending key.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -95,6 +96,33 @@ pub(super) struct RawLink {
     pub url: Spanned<String>,
     #[serde(default)]
     pub tags: SpannedStrings,
+}
+
+/// `[[form]]`: a lead form served at `/f/<id>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawForm {
+    pub id: Spanned<String>,
+    pub title: Spanned<String>,
+    pub fields: Spanned<Vec<Spanned<RawField>>>,
+    pub consent: Spanned<String>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+    /// Select field name → tag pattern with `{}` for the chosen value.
+    pub tag_from_field: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub thanks: Option<Spanned<String>>,
+}
+
+/// One field of a `[[form]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawField {
+    pub name: Spanned<String>,
+    pub label: Spanned<String>,
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub required: bool,
+    pub options: Option<Spanned<Vec<String>>>,
 }
 
 /// How a `[[keyword]]` compares its `text` with a message.

@@ -1,5 +1,6 @@
 //! Tracked links as the rules know them: a `[[link]]`'s destination and its rule, and the
-//! `{link:ID}` references in reply texts (`url = "link:ID"` in news articles).
+//! `{link:ID}` and `{form:ID}` references in reply texts (`url = "link:ID"` and
+//! `url = "form:ID"` in news articles).
 //!
 //! The rules only say where a link goes and what a click tags; the per-lead token and the
 //! redirect live in the `links` module, a layer above.
@@ -19,6 +20,14 @@ pub const LINK_URL_MAX_BYTES: usize = PublicUrl::MAX_LEN + 3 + 217;
 /// The prefix of a news article's `url` that names a `[[link]]`: `url = "link:ID"`.
 pub const ARTICLE_LINK_PREFIX: &str = "link:";
 
+/// The prefix of a news article's `url` that names a `[[form]]`: `url = "form:ID"`.
+pub const ARTICLE_FORM_PREFIX: &str = "form:";
+
+/// What the loader counts each `{form:ID}` in a reply text as, in bytes: a
+/// `WXTAG_PUBLIC_URL` of at most [`PublicUrl::MAX_LEN`] bytes, `/f/`, a form id of 32, `?t=`
+/// and a token of at most 220 characters (an openid of 64 and a form id of 32).
+pub const FORM_URL_MAX_BYTES: usize = PublicUrl::MAX_LEN + 3 + 32 + 3 + 220;
+
 /// One `[[link]]`: where it goes, and its rule (source `link:<id>`, its tags).
 #[derive(Debug, Clone)]
 pub struct Link {
@@ -28,23 +37,51 @@ pub struct Link {
     pub(super) rule: RuleId,
 }
 
-/// A reference to a link in a reply text.
+/// What a reference in a reply names: a `[[link]]` or a `[[form]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// `{link:ID}`.
+    Link,
+    /// `{form:ID}`.
+    Form,
+}
+
+impl RefKind {
+    /// `link` or `form`, as written between `{` and `:`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Form => "form",
+        }
+    }
+}
+
+/// A reference to a link or a form in a reply text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkRef<'t> {
-    /// Where `{link:ID}` stands in the text, braces included.
+    /// Where `{link:ID}` (or `{form:ID}`) stands in the text, braces included.
     pub span: Range<usize>,
-    /// The id between `{link:` and `}`, unparsed.
+    /// What it names.
+    pub kind: RefKind,
+    /// The id between `{link:` (or `{form:`) and `}`, unparsed.
     pub id: &'t str,
 }
 
-/// Every `{link:…}` in `text`, in order; `Err` with the byte offset of the first that does
-/// not close with `}` on a valid id.
+/// Every `{link:…}` and `{form:…}` in `text`, in order; `Err` with the byte offset of the
+/// first that does not close with `}` on a valid id (link and form ids are alike).
 pub fn link_refs(text: &str) -> Result<Vec<LinkRef<'_>>, usize> {
-    const OPEN: &str = "{link:";
+    const OPENS: [(&str, RefKind); 2] = [("{link:", RefKind::Link), ("{form:", RefKind::Form)];
     let mut refs = Vec::new();
     let mut from = 0;
-    while let Some(at) = text[from..].find(OPEN).map(|i| from + i) {
-        let start = at + OPEN.len();
+    loop {
+        let next = OPENS
+            .iter()
+            .filter_map(|(open, kind)| text[from..].find(open).map(|i| (from + i, *open, *kind)))
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, open, kind)) = next else {
+            break;
+        };
+        let start = at + open.len();
         let Some(len) = text[start..].find('}') else {
             return Err(at);
         };
@@ -54,6 +91,7 @@ pub fn link_refs(text: &str) -> Result<Vec<LinkRef<'_>>, usize> {
         }
         refs.push(LinkRef {
             span: at..start + len + 1,
+            kind,
             id,
         });
         from = start + len + 1;
@@ -61,13 +99,13 @@ pub fn link_refs(text: &str) -> Result<Vec<LinkRef<'_>>, usize> {
     Ok(refs)
 }
 
-/// `text` with each `{link:ID}` replaced by `url(id)`.
-pub fn fill_links(text: &str, refs: &[LinkRef], mut url: impl FnMut(&str) -> String) -> String {
+/// `text` with each reference replaced by `url(reference)`.
+pub fn fill_links(text: &str, refs: &[LinkRef], mut url: impl FnMut(&LinkRef) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for r in refs {
         out.push_str(&text[last..r.span.start]);
-        out.push_str(&url(r.id));
+        out.push_str(&url(r));
         last = r.span.end;
     }
     out.push_str(&text[last..]);
@@ -87,14 +125,23 @@ mod tests {
 
     #[test]
     fn references_are_found_and_filled_in_order() {
-        let text = "白皮书 {link:wp-2026} 与 {link:trial}。";
+        let text = "白皮书 {link:wp-2026} 与 {form:trial} 与 {link:trial}。";
         let refs = link_refs(text).unwrap();
-        let ids: Vec<&str> = refs.iter().map(|r| r.id).collect();
-        assert_eq!(ids, ["wp-2026", "trial"]);
-        let filled = fill_links(text, &refs, |id| format!("<{id}>"));
-        assert_eq!(filled, "白皮书 <wp-2026> 与 <trial>。");
+        let ids: Vec<(&str, &str)> = refs.iter().map(|r| (r.kind.as_str(), r.id)).collect();
+        assert_eq!(
+            ids,
+            [("link", "wp-2026"), ("form", "trial"), ("link", "trial")]
+        );
+        let filled = fill_links(text, &refs, |r| format!("<{}>", r.id));
+        assert_eq!(filled, "白皮书 <wp-2026> 与 <trial> 与 <trial>。");
         assert_eq!(link_refs("no links {here}").unwrap(), []);
-        for bad in ["{link:}", "{link:a b}", "see {link:open", "{link:a.b}"] {
+        for bad in [
+            "{link:}",
+            "{link:a b}",
+            "see {link:open",
+            "{link:a.b}",
+            "{form:x",
+        ] {
             assert!(link_refs(bad).is_err(), "{bad}");
         }
     }

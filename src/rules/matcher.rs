@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::domain::{LinkId, Scene, TagName, UnixTime};
+use crate::domain::{FormId, LinkId, Scene, TagName, UnixTime};
 use crate::wechat::reply::Reply;
 
 use super::condition::{Condition, Facts};
@@ -43,6 +43,13 @@ pub enum Touch<'a> {
         /// The `[[link]]`'s id.
         id: &'a LinkId,
         /// The channel the link was opened through (`?ch=<scene>`), if it named one.
+        channel: Option<&'a Scene>,
+    },
+    /// A lead form submitted by the lead.
+    Form {
+        /// The `[[form]]`'s id.
+        id: &'a FormId,
+        /// The channel the form was opened through (`?ch=<scene>`), if it named one.
         channel: Option<&'a Scene>,
     },
 }
@@ -130,6 +137,10 @@ impl Rules {
                 matched.extend(self.links.get(id).map(|l| l.rule));
                 channel = via.and_then(|s| self.channel(s));
             }
+            Touch::Form { id, channel: via } => {
+                matched.extend(self.forms.get(id).map(|f| f.rule));
+                channel = via.and_then(|s| self.channel(s));
+            }
         }
         if let Some(c) = channel {
             matched.push(c.rule);
@@ -173,7 +184,9 @@ impl Rules {
             }
             Touch::Scan { scene } => self.derived.named_key("qr", scene.as_str()),
             Touch::Click { key } => self.derived.named_key("click", key),
-            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } => None,
+            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } | Touch::Form { .. } => {
+                None
+            }
         };
         keys.extend(named);
         keys.sort_unstable();

@@ -36,6 +36,7 @@ mod diagnostics;
 mod file;
 #[cfg(test)]
 mod fixture;
+mod form;
 mod index;
 mod link;
 pub mod live;
@@ -49,10 +50,14 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::domain::{LinkId, Scene, TagName};
+use crate::domain::{FormId, LinkId, Scene, TagName};
 
 pub use diagnostics::{Diagnostic, Severity, report};
-pub use link::{ARTICLE_LINK_PREFIX, LINK_URL_MAX_BYTES, Link, LinkRef, fill_links, link_refs};
+pub use form::{FieldKind, FieldTags, Form, FormField};
+pub use link::{
+    ARTICLE_FORM_PREFIX, ARTICLE_LINK_PREFIX, FORM_URL_MAX_BYTES, LINK_URL_MAX_BYTES, Link,
+    LinkRef, RefKind, fill_links, link_refs,
+};
 pub use live::LiveRules;
 pub use matcher::{Outcome, Touch};
 
@@ -81,6 +86,8 @@ pub struct Rules {
     views: PrefixTrie,
     /// `[[link]]` id → its destination and rule (ids are unique).
     links: HashMap<LinkId, Link>,
+    /// `[[form]]` id → the form and its rule (ids are unique).
+    forms: HashMap<FormId, Form>,
     /// `[[keyword]]` rules, all three kinds.
     keywords: KeywordIndex,
     /// Every distinct tag the rules add, in first-seen order.
@@ -189,7 +196,7 @@ impl Source {
     }
 
     /// The source as text: `follow`, `qr:<scene>`, `click:<key>`, `view:<url prefix>`,
-    /// `keyword:<text>` or `link:<id>`.
+    /// `keyword:<text>`, `link:<id>` or `form:<id>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

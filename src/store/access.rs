@@ -268,13 +268,19 @@ impl Store {
 
     /// Counts one login attempt from `client` and returns how many it made this minute.
     pub async fn count_login_attempt(&self, client: &str) -> Result<u64, StoreError> {
-        let key = self.keys.login_attempts(client);
+        self.count_in_window(&self.keys.login_attempts(client), LOGIN_WINDOW_SECS)
+            .await
+    }
+
+    /// Counts one more at `key`, a counter that starts a window of `secs` at its first count,
+    /// and returns the count in this window.
+    pub(super) async fn count_in_window(&self, key: &str, secs: u64) -> Result<u64, StoreError> {
         let (count,): (u64,) = redis::pipe()
             .atomic()
-            .incr(&key, 1)
+            .incr(key, 1)
             .cmd("EXPIRE")
-            .arg(&key)
-            .arg(LOGIN_WINDOW_SECS)
+            .arg(key)
+            .arg(secs)
             .arg("NX")
             .ignore()
             .query_async(&mut self.conn.clone())

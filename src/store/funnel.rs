@@ -36,11 +36,14 @@ pub struct FunnelQuery {
     pub tags: Vec<TagName>,
 }
 
-/// One first channel's cohort: its size and how many of it hold each step's tag.
+/// One first channel's cohort: its size, how many of it submitted a form in the period, and
+/// how many hold each step's tag.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cohort {
     /// The leads first seen in the period with this first channel.
     pub new: u64,
+    /// Of them, how many submitted a form in the period.
+    pub form: u64,
     /// Of them, how many hold each of the query's tags, in its order.
     pub holding: Vec<u64>,
 }
@@ -57,10 +60,15 @@ pub struct FunnelCounts {
 }
 
 impl FunnelQuery {
-    /// What the walk reads of each lead: first seen, first channel, the steps' tags.
+    /// What the walk reads of each lead: first seen, first channel, first form submission,
+    /// the steps' tags.
     fn read(&self) -> StateRead {
         StateRead {
-            profile: vec![ProfileField::FirstSeen, ProfileField::FirstChannel],
+            profile: vec![
+                ProfileField::FirstSeen,
+                ProfileField::FirstChannel,
+                ProfileField::FirstForm,
+            ],
             tags: self.tags.clone(),
             ..StateRead::default()
         }
@@ -89,6 +97,11 @@ impl FunnelQuery {
             let cohort = counts.cohorts.entry(scene.clone()).or_default();
             cohort.holding.resize(self.tags.len(), 0);
             cohort.new += 1;
+            // A cohort member was first seen in the period, so its first submission is in
+            // it exactly when any submission is.
+            if lead.first_form.is_some_and(|at| at < self.end) {
+                cohort.form += 1;
+            }
             for (tag, holding) in self.tags.iter().zip(&mut cohort.holding) {
                 if lead.tags.iter().any(|held| held.name == *tag) {
                     *holding += 1;
@@ -143,6 +156,10 @@ mod tests {
     fn lead(first_seen: i64, scene: Option<&str>, tags: &[&str]) -> Option<LeadState> {
         Some(LeadState {
             first_seen: Some(UnixTime(first_seen)),
+            // The leads holding "x" submitted a form: one in the period, one after it.
+            first_form: tags.contains(&"x").then_some(UnixTime(
+                first_seen + if scene == Some("") { DAY } else { 0 },
+            )),
             first_channel: scene.map(str::to_owned),
             tags: tags
                 .iter()
@@ -185,6 +202,7 @@ mod tests {
             counts.cohorts["expo"],
             Cohort {
                 new: 3,
+                form: 1,
                 holding: vec![2, 1]
             }
         );
@@ -192,6 +210,7 @@ mod tests {
             counts.cohorts[""],
             Cohort {
                 new: 1,
+                form: 0,
                 holding: vec![0, 1]
             }
         );

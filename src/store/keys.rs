@@ -5,7 +5,7 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`), `v` the lead's version, one `f:<name>` field per form or imported field, and one `t:<tag>` field per tag, valued `"<at> <source>"` |
+//! | `wx:{A}:lead:<openid>` | hash | profile fields (`fc` first channel, `ch` later channels, `sub`, `fs`, `ls`, `loc`), `v` the lead's version, `ff` its first form submission (unix s), one `f:<name>` field per form or imported field (its value) and, for a form's, `fm:<name>` (`"<at> <form> <identity>"`), and one `t:<tag>` field per tag, valued `"<at> <source>"` |
 //! | `wx:{A}:th:<openid>` | string | the timeline's head: its newest entries (up to `TIMELINE_SEGMENT`), oldest first, `\x1e`-separated, rewritten per event |
 //! | `wx:{A}:to:<openid>` | list | the timeline's older segments, newest first, each a full head rolled over; at most `TIMELINE_SEGMENTS` |
 //! | `wx:{A}:sq:<window>:<shard>` | hash | the replay guard of plaintext pushes: 96 bits of a signed query's digest (timestamp, nonce, signature) → 64 bits of its body's digest, for the queries that stop being accepted in one 10-second window; expires at the window's end |
@@ -48,6 +48,11 @@
 //! | `wx:{A}:entered` | stream | leads that entered a saved segment (`s` the segment, `o` the openid), the newest 100,000 |
 //! | `wx:{A}:linkkeys` | hash | the keys that sign tracked links' tokens: key id (decimal) → 32 random bytes (hex); the highest id signs, every id verifies; kept for good |
 //! | `wx:{A}:oauthkeys` | hash | the keys that sign web authorisation's `state` and the identity cookie, as `linkkeys` (made on the first authorisation); kept for good |
+//! | `wx:{A}:formsub:<sha1>` | string | a form submission already handled, named by its CSRF token's nonce, for as long as the token lives (a double submit is one submission) |
+//! | `wx:{A}:formtok:<sha1>` | string | the first submission through one `{form:ID}` token: the SHA-256 of its phone and name, until the token expires (a different phone or name through it is a separate contact) |
+//! | `wx:{A}:formrate:<client>` | string | form submissions of one client address this minute (TTL 60 s) |
+//! | `wx:{A}:contacts` | hash | every form submission (contact), by id (decimal) → JSON: `id`, `attached`, `at`, `form`, `form_version`, `consent_hash`, `identity`, `lead`, `scene`, `fields`; kept for good |
+//! | `wx:{A}:contactseq` | string | the last contact id given |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
@@ -194,6 +199,37 @@ impl Keys {
             KeySet::Links => self.key(&["linkkeys"]),
             KeySet::OAuth => self.key(&["oauthkeys"]),
         }
+    }
+}
+
+// Lead forms: submissions, the tokens they came through, the rate limit, contacts
+// (`store::forms`).
+impl Keys {
+    /// The marker of a form submission handled, by its CSRF token's nonce.
+    pub fn form_submission(&self, form: &str, nonce: &str) -> String {
+        let digest = Sha1::digest(format!("{form}|{nonce}").as_bytes());
+        self.key(&["formsub:", &hex::encode(&digest[..12])])
+    }
+
+    /// The first submission's phone and name through one form token, by the token's payload.
+    pub fn form_token(&self, payload: &str) -> String {
+        let digest = Sha1::digest(payload.as_bytes());
+        self.key(&["formtok:", &hex::encode(&digest[..12])])
+    }
+
+    /// Form submissions of one client address this minute.
+    pub fn form_rate(&self, client: &str) -> String {
+        self.key(&["formrate:", client])
+    }
+
+    /// Every contact (form submission), by id.
+    pub fn contacts(&self) -> String {
+        self.key(&["contacts"])
+    }
+
+    /// The last contact id given.
+    pub fn contact_seq(&self) -> String {
+        self.key(&["contactseq"])
     }
 }
 

@@ -6,6 +6,8 @@
 //! so the first spaces always split these correctly. The timeline is stored in segments,
 //! each oldest first (see `lua/timeline.lua`); [`timeline_entries`] puts them newest first.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::fields;
@@ -92,6 +94,21 @@ impl TimelineEntry {
     }
 }
 
+/// A profile field on a lead: the value and, for one a form gave, when, through which form,
+/// and how the submitter was known (`null` for a value not from a form).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LeadField {
+    /// The value as submitted.
+    pub value: String,
+    /// When it was submitted (RFC 3339).
+    pub at: Option<String>,
+    /// The form's id.
+    pub form: Option<String>,
+    /// How the submitter was known: `link` (through a `{form:ID}` link's token, which a
+    /// forward carries too, so sales know it may be someone the lead passed it to).
+    pub identity: Option<String>,
+}
+
 /// A lead: who came through which channels, what they are tagged with, and what they did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lead {
@@ -114,6 +131,8 @@ pub struct Lead {
     pub unionid: Option<String>,
     /// The lead's tags, oldest first.
     pub tags: Vec<LeadTag>,
+    /// The profile fields forms gave, by name.
+    pub fields: BTreeMap<String, LeadField>,
     /// The timeline, newest first; `None` (and left out of the JSON) on list pages, which
     /// never read timelines.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +162,7 @@ impl Lead {
             last_location: None,
             unionid: None,
             tags: Vec::new(),
+            fields: BTreeMap::new(),
             events: None,
         };
         let mut tags = Vec::new();
@@ -161,6 +181,16 @@ impl Lead {
                         let (at, source) = value.split_once(' ').unwrap_or((&value, ""));
                         let at = unix(&field, at)?;
                         tags.push((at, name.to_owned(), source.to_owned()));
+                    } else if let Some(name) = field.strip_prefix(fields::PROFILE_PREFIX) {
+                        lead.fields.entry(name.to_owned()).or_default().value = value;
+                    } else if let Some(name) = field.strip_prefix(fields::PROFILE_META_PREFIX) {
+                        let meta = fields::FieldMeta::decode(&value).ok_or_else(|| {
+                            format!("field {field} is not a form field's why: {value:?}")
+                        })?;
+                        let entry = lead.fields.entry(name.to_owned()).or_default();
+                        entry.at = Some(rfc3339(UnixTime(meta.at)));
+                        entry.form = Some(meta.form.to_owned());
+                        entry.identity = Some(meta.identity.to_owned());
                     }
                 }
             }

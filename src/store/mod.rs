@@ -10,6 +10,7 @@ mod dead_letters;
 mod derived;
 pub mod durability;
 pub mod fields;
+mod forms;
 mod funnel;
 pub mod history;
 mod jobs;
@@ -38,13 +39,16 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 pub use dead_letters::{DeadLetterRecord, TagOp};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
+pub use forms::{
+    CONTACTS_PAGE_MAX, Contact, ContactBody, FORM_RATE_WINDOW_SECS, Known, Submission, Submitted,
+};
 pub use funnel::{
     Cohort, FUNNEL_CHUNK, FUNNEL_MAX_EXAMINED, FUNNEL_SLACK_SECS, FunnelCounts, FunnelQuery,
 };
 pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
 pub use key_ring::KeyRing;
 pub use keys::Keys;
-pub use lead::{Lead, LeadTag, TimelineEntry, rfc3339};
+pub use lead::{Lead, LeadField, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};
 pub use link_keys::{KeySet, LinkKey};
 pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};

@@ -53,6 +53,8 @@ pub enum ProfileField {
     FirstChannel,
     /// Whether the lead follows.
     Subscribed,
+    /// When the lead first submitted a form.
+    FirstForm,
 }
 
 impl ProfileField {
@@ -62,6 +64,7 @@ impl ProfileField {
             ProfileField::LastSeen => fields::LAST_SEEN,
             ProfileField::FirstChannel => fields::FIRST_CHANNEL,
             ProfileField::Subscribed => fields::SUBSCRIBED,
+            ProfileField::FirstForm => fields::FIRST_FORM,
         }
     }
 }

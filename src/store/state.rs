@@ -39,6 +39,8 @@ pub struct LeadState {
     pub tags: Vec<StateTag>,
     /// Profile fields (from forms and imports), by name.
     pub fields: BTreeMap<String, String>,
+    /// When the lead first submitted a form.
+    pub first_form: Option<UnixTime>,
     /// The touch history.
     pub history: TouchHistory,
     /// The custom events whose properties a condition's `where` reads, oldest first.
@@ -153,6 +155,7 @@ impl LeadState {
             fields::FIRST_CHANNEL => self.first_channel = Some(value),
             fields::CHANNELS => self.channels = value.split(' ').map(str::to_owned).collect(),
             fields::SUBSCRIBED => self.subscribed = Some(value == "1"),
+            fields::FIRST_FORM => self.first_form = unix(&value)?,
             fields::VERSION => {
                 self.version = value
                     .parse()
@@ -203,7 +206,9 @@ mod tests {
                 ("sub", "1"),
                 ("v", "7"),
                 ("loc", "1,2,3"),
-                ("f:company", "ACME"),
+                ("f:company", "ACME Ltd"),
+                ("fm:company", "1 trial link"),
+                ("ff", "90"),
                 ("t:兴趣:PLC", "150 click:MENU_PLC"),
                 ("t:坏", "soon rule:x"),
             ]),
@@ -216,7 +221,8 @@ mod tests {
         assert_eq!(state.channels, ["a", "b"]);
         assert_eq!(state.subscribed, Some(true));
         assert_eq!(state.version, 7);
-        assert_eq!(state.fields["company"], "ACME");
+        assert_eq!(state.fields["company"], "ACME Ltd");
+        assert_eq!(state.first_form, Some(UnixTime(90)));
         assert_eq!(state.tags.len(), 1);
         assert_eq!(state.tags[0].source, "click:MENU_PLC");
         assert!(state.history.key("click:MENU_PLC").is_some());

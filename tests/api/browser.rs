@@ -1,7 +1,8 @@
 //! A real browser against the dashboard: headless Chromium, driven through chromedriver,
 //! logs in, sees the channel chart, opens a lead and its tags, adds a tag and sees it appear,
-//! then checks the pages fit a phone; and a marketer builds a segment with the builder's
-//! buttons, previews, saves and bulk-tags it. Screenshots at desktop and phone width are saved under
+//! then checks the pages fit a phone; a marketer builds a segment with the builder's
+//! buttons, previews, saves and bulk-tags it; and a lead fills in a form at phone width, and
+//! sales see its fields on the lead page. Screenshots at desktop and phone width are saved under
 //! `target/screenshots/` for a person to look at.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs them).
@@ -553,5 +554,42 @@ async fn a_marketer_and_a_sales_person_use_the_dashboard_in_a_real_browser() {
         .for_element(Locator::Css("input#token"))
         .await
         .expect("logged out for good");
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lead_fills_in_a_form_at_phone_width_and_sales_see_the_fields() {
+    use crate::forms::{LEAD, PUBLIC, RULES, THANKS, form_link};
+    let app = TestApp::spawn_with(Spawn {
+        channels: vec![("10.toml".into(), RULES.into())],
+        public_url: Some(PUBLIC.to_owned()),
+        ..Default::default()
+    })
+    .await;
+    let path = form_link(&app, LEAD, 1).await;
+    let driver = Chromedriver::start().await;
+    let browser = driver.browser().await;
+    browser.set_window_size(390, 1000).await.unwrap();
+    browser.goto(&format!("{}{path}", app.base)).await.unwrap();
+    type_into(&browser, "#f-name", "Li Lei").await;
+    type_into(&browser, "#f-mobile", "13800138000").await;
+    choose(&browser, "#f-product", "伺服").await;
+    click(&browser, "input[name='wx.consent']").await;
+    assert!(fits_width(&browser).await, "the form is wider than a phone");
+    screenshot(&browser, "30-phone-form.png").await;
+    click(&browser, "#leadform button[type=submit]").await;
+    assert_eq!(text(&browser, "#note").await, THANKS);
+    screenshot(&browser, "31-phone-form-thanks.png").await;
+
+    login(&browser, &app).await;
+    browser
+        .goto(&format!("{}/leads/{LEAD}", app.base))
+        .await
+        .unwrap();
+    let fields = text(&browser, "#fields").await;
+    assert!(
+        fields.contains("13800138000") && fields.contains("Li Lei"),
+        "{fields}"
+    );
     browser.close().await.unwrap();
 }

@@ -85,6 +85,8 @@ async fn every_admin_route_is_guarded_and_the_public_ones_are_named() {
             (Method::GET, "/assets/{name}"),
             (Method::GET, "/l/{token}"),
             (Method::GET, "/oauth/callback"),
+            (Method::GET, "/f/{id}"),
+            (Method::POST, "/f/{id}"),
         ],
         "the only public admin routes; /wechat, /healthz, /readyz and /metrics are not admin's"
     );

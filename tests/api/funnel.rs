@@ -106,7 +106,7 @@ async fn each_channel_counts_its_new_leads_in_the_period_and_those_at_the_stage_
     ] {
         let f = funnel(&r, scene);
         assert_eq!(f["new"], new, "{scene:?}: {f}");
-        assert_eq!(f["form"], Value::Null, "no form can be declared yet");
+        assert_eq!(f["form"], Value::Null, "the rules declare no form");
         assert_eq!(f["stage"], stage(at_stage), "{scene:?}: {f}");
         assert!(f.get("tag").is_none(), "no tag asked for: {f}");
     }

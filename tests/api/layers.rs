@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["rules"],
     &["oauth"],
     &["segments", "links"],
+    &["forms"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],
     &["cli"],

@@ -9,7 +9,7 @@ use redis::AsyncCommands;
 use reqwest::{StatusCode, header, redirect};
 use serde_json::Value;
 use wxtag::domain::{LinkId, OpenId, UnixTime};
-use wxtag::links::{Claims, KeyRing};
+use wxtag::links::{Claims, KeyRing, Target};
 use wxtag::store::{KeySet, Keys};
 use wxtag::wechat::reply::Reply;
 
@@ -132,7 +132,7 @@ async fn crafted(app: &TestApp, openid: &str, link: &str, issued: UnixTime) -> S
     let key = KeyRing::default().signing_key(&store).await.unwrap();
     Claims {
         openid: OpenId::parse(openid).unwrap(),
-        link: LinkId::parse(link).unwrap(),
+        target: Target::Link(LinkId::parse(link).unwrap()),
         issued,
         key_id: key.id,
     }
@@ -214,7 +214,7 @@ async fn tampered_expired_and_foreign_tokens_redirect_and_record_nothing() {
     };
     let foreign = Claims {
         openid: OpenId::parse(LEAD).unwrap(),
-        link: LinkId::parse("whitepaper").unwrap(),
+        target: Target::Link(LinkId::parse("whitepaper").unwrap()),
         issued: app.now(),
         key_id: stranger.id,
     }

@@ -116,7 +116,7 @@ struct Row {
 #[derive(Debug, Default)]
 struct FunnelRow {
     new: u64,
-    /// Always `None` until forms land (see `admin::channels`).
+    /// `None` when the rules declare no form (see `admin::channels`).
     form: Option<Cell>,
     stage: Option<Cell>,
     tag: Option<Cell>,

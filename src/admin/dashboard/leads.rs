@@ -101,6 +101,17 @@ struct TagRow {
     own: bool,
 }
 
+/// One form field on the lead page.
+#[derive(Debug)]
+struct FieldRow {
+    name: String,
+    value: String,
+    form: String,
+    at: String,
+    /// Known by the form link's token (a forward may have filled it in).
+    by_link: bool,
+}
+
 /// One timeline entry on the lead page.
 #[derive(Debug)]
 struct EventRow {
@@ -130,6 +141,7 @@ struct LeadView {
     tags: Vec<TagRow>,
     /// Some tag is derived, so the page says what that means.
     any_derived: bool,
+    fields: Vec<FieldRow>,
     events: Vec<EventRow>,
     tag_options: Vec<String>,
     /// Why the last tag edit was refused, and the text that was refused.
@@ -255,6 +267,17 @@ impl LeadView {
                 }
             })
             .collect::<Vec<TagRow>>();
+        let fields = lead
+            .fields
+            .into_iter()
+            .map(|(name, f)| FieldRow {
+                name,
+                value: f.value,
+                form: f.form.unwrap_or_default(),
+                at: f.at.as_deref().map(short_time).unwrap_or_default(),
+                by_link: f.identity.as_deref() == Some("link"),
+            })
+            .collect();
         let events = lead
             .events
             .unwrap_or_default()
@@ -289,6 +312,7 @@ impl LeadView {
             stage: None,
             any_derived: tags.iter().any(|tag| tag.derived),
             tags,
+            fields,
             events,
             tag_options,
             error: None,

@@ -244,6 +244,18 @@ pub struct Words {
     pub why_view: &'static str,
     /// A tracked link's click.
     pub why_link: &'static str,
+    /// A lead form submitted.
+    pub why_form: &'static str,
+    /// The lead page's form fields section.
+    pub fields_title: &'static str,
+    /// The form fields' column: the field's name.
+    pub col_field: &'static str,
+    /// The form fields' column: what was entered.
+    pub col_value: &'static str,
+    /// The form fields' column: the form it came through.
+    pub col_form: &'static str,
+    /// A field whose submitter was known by the form link's token, which a forward carries.
+    pub identity_link: &'static str,
     /// A keyword the lead wrote.
     pub why_keyword: &'static str,
     /// Sales added it.
@@ -287,6 +299,8 @@ pub struct Words {
     pub event_link_click: &'static str,
     /// Someone else opened the lead's tracked link (a forward).
     pub event_forward: &'static str,
+    /// Submitted a lead form.
+    pub event_form: &'static str,
     /// Tags changed.
     pub event_tag: &'static str,
     /// Opened a mini program.
@@ -610,7 +624,7 @@ pub static ZH: Words = Words {
     funnel_form: "提交表单",
     funnel_reached: Pattern("到达 {}"),
     funnel_holding: Pattern("持有 {}"),
-    funnel_note: "新线索:这段时间第一次出现、首个渠道是该渠道的人;后面各步是其中的人数和占比。阶段和标签按现在是否持有计算:到过某阶段又离开的人不计。提交表单在表单功能上线后统计,现在显示 —。",
+    funnel_note: "新线索:这段时间第一次出现、首个渠道是该渠道的人;后面各步是其中的人数和占比。阶段和标签按现在是否持有计算:到过某阶段又离开的人不计。提交表单:其中在这段时间提交过任一表单的人;规则里没有表单([[form]])时显示 —。",
     funnel_incomplete: Pattern("只查看了最新的 {} 条线索,漏斗数字偏少。"),
     bad_funnel: Pattern("无法这样统计漏斗:{}。下面是默认漏斗。"),
     // The lead list.
@@ -653,6 +667,12 @@ pub static ZH: Words = Words {
     why_click: "菜单点击",
     why_view: "菜单链接",
     why_link: "追踪链接",
+    why_form: "表单",
+    fields_title: "留资信息",
+    col_field: "字段",
+    col_value: "内容",
+    col_form: "表单",
+    identity_link: "经表单链接识别（可能是转发者填写）",
     why_keyword: "关键词",
     why_admin: "销售添加",
     why_rule: "规则",
@@ -675,6 +695,7 @@ pub static ZH: Words = Words {
     event_link: "发链接",
     event_link_click: "打开追踪链接",
     event_forward: "转发的链接被他人打开",
+    event_form: "提交表单",
     event_tag: "标签变更",
     event_miniprogram: "打开小程序",
     event_scancode: "菜单扫一扫",
@@ -870,7 +891,7 @@ pub static EN: Words = Words {
     funnel_form: "Submitted a form",
     funnel_reached: Pattern("Reached {}"),
     funnel_holding: Pattern("Holding {}"),
-    funnel_note: "New leads: people first seen in the period whose first channel it is; each step after is how many of them, and their share. Stages and tags count if held now: a lead that reached a stage and left it is not counted. Forms are counted once forms arrive; until then the column shows —.",
+    funnel_note: "New leads: people first seen in the period whose first channel it is; each step after is how many of them, and their share. Stages and tags count if held now: a lead that reached a stage and left it is not counted. Submitted a form: those of them who submitted any form in the period; without a [[form]] in the rules the column shows —.",
     funnel_incomplete: Pattern(
         "Only the newest {} leads were examined: the funnel's numbers are too low.",
     ),
@@ -916,6 +937,12 @@ pub static EN: Words = Words {
     why_click: "Menu click",
     why_view: "Menu link",
     why_link: "Tracked link",
+    why_form: "Form",
+    fields_title: "Form fields",
+    col_field: "Field",
+    col_value: "Value",
+    col_form: "Form",
+    identity_link: "Known by the form link (a forward may have filled it in)",
     why_keyword: "Keyword",
     why_admin: "Added by sales",
     why_rule: "Rule",
@@ -938,6 +965,7 @@ pub static EN: Words = Words {
     event_link: "Sent a link",
     event_link_click: "Opened a tracked link",
     event_forward: "Their link was opened by someone else (forwarded)",
+    event_form: "Submitted a form",
     event_tag: "Tags changed",
     event_miniprogram: "Opened a mini program",
     event_scancode: "Scanned from the menu",
@@ -1173,6 +1201,12 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         why_click,
         why_view,
         why_link,
+        why_form,
+        fields_title,
+        col_field,
+        col_value,
+        col_form,
+        identity_link,
         why_keyword,
         why_admin,
         why_rule,
@@ -1194,6 +1228,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         event_link,
         event_link_click,
         event_forward,
+        event_form,
         event_tag,
         event_miniprogram,
         event_scancode,
@@ -1418,6 +1453,12 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("why_click", *why_click, false),
         ("why_view", *why_view, false),
         ("why_link", *why_link, false),
+        ("why_form", *why_form, false),
+        ("fields_title", *fields_title, false),
+        ("col_field", *col_field, false),
+        ("col_value", *col_value, false),
+        ("col_form", *col_form, false),
+        ("identity_link", *identity_link, false),
         ("why_keyword", *why_keyword, false),
         ("why_admin", *why_admin, false),
         ("why_rule", *why_rule, false),
@@ -1439,6 +1480,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("event_link", *event_link, false),
         ("event_link_click", *event_link_click, false),
         ("event_forward", *event_forward, false),
+        ("event_form", *event_form, false),
         ("event_tag", *event_tag, false),
         ("event_miniprogram", *event_miniprogram, false),
         ("event_scancode", *event_scancode, false),

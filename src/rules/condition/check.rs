@@ -18,7 +18,7 @@ pub struct CheckContext<'a> {
 
 impl<'a> CheckContext<'a> {
     /// The touch keys of every rule in `rules` (`qr:<scene>`, `click:<key>`, `view:<prefix>`,
-    /// `keyword:<text>`, `link:<id>`, `follow`), and the history's length in days (`WXTAG_HISTORY_DAYS`).
+    /// `keyword:<text>`, `link:<id>`, `form:<id>`, `follow`), and the history's length in days (`WXTAG_HISTORY_DAYS`).
     pub fn new(rules: &'a Rules, history_days: u32) -> Self {
         Self {
             given: rules.rules.iter().map(|r| r.source.as_str()).collect(),
@@ -94,10 +94,10 @@ fn unknown_key(key: &TouchKey, ctx: &CheckContext) -> Option<(Severity, String)>
         "view" => ("[[view]]", "url"),
         "keyword" => ("[[keyword]]", "text"),
         "link" => ("[[link]]", "id"),
+        "form" if ctx.given.contains(key.as_str()) => return None,
         "form" => {
             let message = format!(
-                "touch key `{key}` counts nothing until a [[{}]] with id \"{what}\" is written",
-                key.kind()
+                "touch key `{key}` counts nothing until a [[form]] with id \"{what}\" is written"
             );
             return Some((Severity::Warning, message));
         }

@@ -4,12 +4,14 @@
 
 use std::ops::Range;
 
+use toml::Spanned;
+
 use super::super::Source;
 use super::super::diagnostics::Diagnostic;
 use super::super::file::RawLink;
-use super::super::link::Link;
+use super::super::link::{Link, RefKind};
 use super::{Builder, FileCtx};
-use crate::domain::{LinkId, ParseError};
+use crate::domain::{FormId, LinkId, ParseError};
 
 /// The longest destination accepted, in bytes (WeChat's limit on a menu VIEW URL).
 const MAX_URL_BYTES: usize = 1024;
@@ -23,28 +25,12 @@ impl Builder {
             .filter_map(|t| self.rule_tag(ctx, t))
             .collect();
         let id_span = raw.id.span();
-        let raw_id = raw.id.into_inner();
-        let id = match LinkId::parse(&raw_id) {
-            Ok(id) => id,
-            Err(e) => {
-                let message = match e {
-                    ParseError::TooLong { len, max, .. } => {
-                        format!("link id \"{raw_id}\" is {len} characters; at most {max}")
-                    }
-                    _ => format!(
-                        "link id \"{raw_id}\" must be 1-32 of A-Z a-z 0-9 _ -, e.g. whitepaper-2026"
-                    ),
-                };
-                self.error(ctx, &id_span, message);
-                return;
-            }
-        };
-        if let Some(prev) = self.link_at.get(&id) {
-            let message =
-                format!("link id \"{id}\" is already used at {prev}; give each link its own id");
-            self.error(ctx, &id_span, message);
+        let example = "whitepaper-2026";
+        let Some(id) = self.claim_id(ctx, raw.id, "link", example, LinkId::parse, |b, id| {
+            b.link_at.get(id)
+        }) else {
             return;
-        }
+        };
         let url_span = raw.url.span();
         let url = raw.url.into_inner();
         let absolute = ["https://", "http://"].iter().any(|scheme| {
@@ -77,20 +63,68 @@ impl Builder {
         self.rules.links.insert(id, Link { url, rule });
     }
 
-    /// Remembers that a reply at `span` names the link `id`, to check once all links are in.
-    pub(super) fn link_ref(&mut self, ctx: &FileCtx, span: &Range<usize>, id: &str) {
-        let at = (ctx.path.to_owned(), ctx.line(span));
-        self.link_refs.push((at, id.to_owned()));
+    /// An id a section claims once across all files (a link's, a form's): parsed by `parse`
+    /// (1-32 of A-Z a-z 0-9 _ -) and not taken already (`taken` says where it was), else the
+    /// mistake is reported at its line.
+    pub(super) fn claim_id<T: std::fmt::Display>(
+        &mut self,
+        ctx: &FileCtx,
+        raw: Spanned<String>,
+        what: &str,
+        example: &str,
+        parse: fn(&str) -> Result<T, ParseError>,
+        taken: for<'a> fn(&'a Self, &T) -> Option<&'a String>,
+    ) -> Option<T> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let id = match parse(&raw) {
+            Ok(id) => id,
+            Err(e) => {
+                let message = match e {
+                    ParseError::TooLong { len, max, .. } => {
+                        format!("{what} id \"{raw}\" is {len} characters; at most {max}")
+                    }
+                    _ => format!(
+                        "{what} id \"{raw}\" must be 1-32 of A-Z a-z 0-9 _ -, e.g. {example}"
+                    ),
+                };
+                self.error(ctx, &span, message);
+                return None;
+            }
+        };
+        if let Some(prev) = taken(self, &id).cloned() {
+            let message = format!(
+                "{what} id \"{id}\" is already used at {prev}; give each {what} its own id"
+            );
+            self.error(ctx, &span, message);
+            return None;
+        }
+        Some(id)
     }
 
-    /// Every link a reply names must be a `[[link]]` of some file.
+    /// Remembers that a reply at `span` names the link or form `id`, to check once all links
+    /// and forms are in.
+    pub(super) fn link_ref(&mut self, ctx: &FileCtx, span: &Range<usize>, kind: RefKind, id: &str) {
+        let at = (ctx.path.to_owned(), ctx.line(span));
+        self.link_refs.push((at, kind, id.to_owned()));
+    }
+
+    /// Every link a reply names must be a `[[link]]` of some file, every form a `[[form]]`.
     pub(super) fn check_link_refs(&mut self) {
-        for ((file, line), id) in std::mem::take(&mut self.link_refs) {
-            let known = LinkId::parse(&id).is_ok_and(|id| self.rules.links.contains_key(&id));
+        for ((file, line), kind, id) in std::mem::take(&mut self.link_refs) {
+            let known = match kind {
+                RefKind::Link => {
+                    LinkId::parse(&id).is_ok_and(|id| self.rules.links.contains_key(&id))
+                }
+                RefKind::Form => {
+                    FormId::parse(&id).is_ok_and(|id| self.rules.forms.contains_key(&id))
+                }
+            };
             if !known {
+                let kind = kind.as_str();
                 let message = format!(
-                    "the reply names link \"{id}\", but no [[link]] has id = \"{id}\"; add the \
-                     [[link]] or fix the id"
+                    "the reply names {kind} \"{id}\", but no [[{kind}]] has id = \"{id}\"; add \
+                     the [[{kind}]] or fix the id"
                 );
                 self.diags.push(Diagnostic::error(&file, line, message));
             }

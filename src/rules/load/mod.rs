@@ -7,12 +7,13 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`), the tags and replies they share in
+//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod channel;
 mod click;
 mod follow;
+mod form;
 mod keyword;
 mod link;
 mod qr;
@@ -33,11 +34,12 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
-use super::file::{RawChannel, RawClick, RawFollow, RawKeyword, RawLink, RawQr, RawView};
+use super::file::{RawChannel, RawClick, RawFollow, RawForm, RawKeyword, RawLink, RawQr, RawView};
 use super::index::KeywordIndexBuilder;
+use super::link::RefKind;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::domain::{LinkId, Scene, TagName};
+use crate::domain::{FormId, LinkId, Scene, TagName};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
@@ -51,6 +53,7 @@ pub(in crate::rules) enum Section {
     View,
     Keyword,
     Link,
+    Form,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -65,6 +68,7 @@ impl Section {
             "view" => Self::View,
             "keyword" => Self::Keyword,
             "link" => Self::Link,
+            "form" => Self::Form,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -78,6 +82,7 @@ impl Section {
             Self::View => "view",
             Self::Keyword => "keyword",
             Self::Link => "link",
+            Self::Form => "form",
             Self::Derived(d) => d.key(),
         }
     }
@@ -188,9 +193,11 @@ pub(in crate::rules) struct Builder {
     click_at: HashMap<String, String>,
     /// Link id → `file:line` of the `[[link]]` that claimed it.
     link_at: HashMap<LinkId, String>,
-    /// Every link a reply names (`{link:ID}`, `url = "link:ID"`), with its `(file, line)`,
-    /// checked once all links are in.
-    link_refs: Vec<((PathBuf, usize), String)>,
+    /// Form id → `file:line` of the `[[form]]` that claimed it.
+    form_at: HashMap<FormId, String>,
+    /// Every link or form a reply names (`{link:ID}`, `url = "form:ID"`, …), with its
+    /// `(file, line)`, checked once all links and forms are in.
+    link_refs: Vec<((PathBuf, usize), RefKind, String)>,
     /// Every condition read, with its `(file, line)`, checked once all rules are in.
     conditions: Vec<((PathBuf, usize), Condition)>,
     /// Days of touch history kept: no window may be longer.
@@ -211,6 +218,7 @@ impl Builder {
             scene_at: HashMap::new(),
             click_at: HashMap::new(),
             link_at: HashMap::new(),
+            form_at: HashMap::new(),
             link_refs: Vec::new(),
             conditions: Vec::new(),
             history_days,
@@ -265,7 +273,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -339,6 +347,11 @@ impl Builder {
             Section::Link => {
                 if let Some(raw) = self.parse::<RawLink>(ctx, section, item) {
                     self.link(ctx, raw);
+                }
+            }
+            Section::Form => {
+                if let Some(raw) = self.parse::<RawForm>(ctx, section, item) {
+                    self.form(ctx, raw);
                 }
             }
             Section::Derived(d) => self.derived_item(ctx, d, item),

@@ -8,7 +8,10 @@ use toml::Spanned;
 use super::super::condition::{CheckContext, Condition, check_condition};
 use super::super::diagnostics::{Diagnostic, Severity};
 use super::super::file::{RawReply, RawVariant};
-use super::super::link::{ARTICLE_LINK_PREFIX, LINK_URL_MAX_BYTES, link_refs};
+use super::super::link::{
+    ARTICLE_FORM_PREFIX, ARTICLE_LINK_PREFIX, FORM_URL_MAX_BYTES, LINK_URL_MAX_BYTES, RefKind,
+    link_refs,
+};
 use super::super::matcher::{Answer, Variant};
 use super::{Builder, FileCtx, Section};
 use crate::wechat::limits::{NEWS_ARTICLES, TEXT_REPLY_BYTES};
@@ -189,18 +192,25 @@ impl Builder {
             Err(at) => {
                 let found: String = text[at..].chars().take(40).collect();
                 let message = format!(
-                    "reply text has {found:?}, not a link reference; write {{link:ID}} with the \
-                     id of a [[link]] (1-32 of A-Z a-z 0-9 _ -)"
+                    "reply text has {found:?}, not a link reference; write {{link:ID}} or \
+                     {{form:ID}} with the id of a [[link]] or [[form]] (1-32 of A-Z a-z 0-9 _ -)"
                 );
                 self.error(ctx, span, message);
                 return None;
             }
         };
         for r in &refs {
-            self.link_ref(ctx, span, r.id);
+            self.link_ref(ctx, span, r.kind, r.id);
         }
         let written: usize = refs.iter().map(|r| r.span.len()).sum();
-        let bytes = text.len() - written + refs.len() * LINK_URL_MAX_BYTES;
+        let longest: usize = refs
+            .iter()
+            .map(|r| match r.kind {
+                RefKind::Link => LINK_URL_MAX_BYTES,
+                RefKind::Form => FORM_URL_MAX_BYTES,
+            })
+            .sum();
+        let bytes = text.len() - written + longest;
         let problem = if text.trim().is_empty() {
             "reply text is empty; write a message or remove the reply".to_owned()
         } else if bytes > TEXT_REPLY_BYTES && refs.is_empty() {
@@ -208,8 +218,8 @@ impl Builder {
         } else if bytes > TEXT_REPLY_BYTES {
             format!(
                 "reply text is {bytes} bytes with each of its {} links counted as \
-                 {LINK_URL_MAX_BYTES} (the longest tracked URL); WeChat allows at most \
-                 {TEXT_REPLY_BYTES}",
+                 {LINK_URL_MAX_BYTES} and each form as {FORM_URL_MAX_BYTES} (the longest \
+                 tracked URLs); WeChat allows at most {TEXT_REPLY_BYTES}",
                 refs.len()
             )
         } else {
@@ -237,13 +247,24 @@ impl Builder {
                 );
                 self.warn(ctx, &news.span(), message);
             }
-            let named: Vec<String> = news
+            let named: Vec<(RefKind, String)> = news
                 .get_ref()
                 .iter()
-                .filter_map(|a| a.url.strip_prefix(ARTICLE_LINK_PREFIX).map(str::to_owned))
+                .filter_map(|a| {
+                    let link = a
+                        .url
+                        .strip_prefix(ARTICLE_LINK_PREFIX)
+                        .map(|id| (RefKind::Link, id));
+                    let form = || {
+                        a.url
+                            .strip_prefix(ARTICLE_FORM_PREFIX)
+                            .map(|id| (RefKind::Form, id))
+                    };
+                    link.or_else(form).map(|(kind, id)| (kind, id.to_owned()))
+                })
                 .collect();
-            for id in named {
-                self.link_ref(ctx, &news.span(), &id);
+            for (kind, id) in named {
+                self.link_ref(ctx, &news.span(), kind, &id);
             }
             return Some(Reply::News(news.into_inner()));
         };

@@ -3,6 +3,7 @@
 use super::super::LINK_URL_MAX_BYTES;
 use super::super::fixture::{folder, load};
 use super::*;
+use crate::domain::{FieldName, FormId};
 
 /// Every diagnostic as `name:line: [warning: ]message`, errors first, with the temporary
 /// folder left out of the file name.
@@ -544,8 +545,8 @@ fn link_mistakes_are_reported_at_their_line() {
             "r.toml:7: the reply names link \"gone\", but no [[link]] has id = \"gone\"; add the \
              [[link]] or fix the id"
                 .to_owned(),
-            "r.toml:11: reply text has \"{link:wp\", not a link reference; write {link:ID} with \
-             the id of a [[link]] (1-32 of A-Z a-z 0-9 _ -)"
+            "r.toml:11: reply text has \"{link:wp\", not a link reference; write {link:ID} or \
+             {form:ID} with the id of a [[link]] or [[form]] (1-32 of A-Z a-z 0-9 _ -)"
                 .to_owned(),
         ]
     );
@@ -613,4 +614,119 @@ fn a_link_channel_has_no_code_shares_the_scenes_and_tags_what_comes_through_it()
     let tags: Vec<String> = o.tags.iter().map(|(t, s)| format!("{t} <- {s}")).collect();
     assert_eq!(tags, ["来源:百度 <- channel:ad-baidu"]);
     assert_eq!(o.channel.map(|c| c.scene.as_str()), Some("ad-baidu"));
+}
+
+/// A form of every field kind, as the contract shows it.
+const FORM: &str = r#"[[form]]
+id = "trial"
+title = "申请试用"
+consent = "同意收集姓名和手机号。"
+tags = ["意向:试用"]
+fields = [
+  { name = "mobile", label = "手机", kind = "mobile", required = true },
+  { name = "product", label = "产品", kind = "select", options = ["PLC", "伺服"] },
+  { name = "company", label = "公司", kind = "text" },
+  { name = "mail", label = "邮件", kind = "email" },
+  { name = "ask", label = "问题", kind = "textarea" },
+]
+tag_from_field = { product = "兴趣:{}" }
+"#;
+
+#[test]
+fn a_form_loads_with_every_tag_it_can_make_and_replies_may_name_it() {
+    let replies = "[[keyword]]\ntext = \"试用\"\nreply = \"请填写：{form:trial}\"\n\n\
+                   [[click]]\nkey = \"TRIAL\"\nnews = [{ title = \"试用\", url = \"form:trial\" }]\n\n\
+                   [[rule]]\nname = \"填表\"\ntags = [\"意向:高\"]\nwhen = { count = [\"form:trial\"], within_days = 30, at_least = 1 }\n";
+    let r = load(&[("10-replies.toml", replies), ("20-form.toml", FORM)]);
+    let loaded = r.unwrap_or_else(|failed| panic!("{failed}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let rules = loaded.rules;
+    let form = rules.form(&FormId::parse("trial").unwrap()).unwrap();
+    assert_eq!(form.fields.len(), 5);
+    assert_eq!(form.fields[1].options, ["PLC", "伺服"]);
+    assert_eq!(form.version.len(), 16);
+    let tags: Vec<&str> = rules.tag_names().map(|t| t.as_str()).collect();
+    for tag in ["意向:试用", "兴趣:PLC", "兴趣:伺服"] {
+        assert!(tags.contains(&tag), "{tag} counted among {tags:?}");
+    }
+    // A submission adds the form's tags; the value tags come from the value chosen.
+    let id = form.id.clone();
+    let o = rules.evaluate(&super::super::Touch::Form {
+        id: &id,
+        channel: None,
+    });
+    let given: Vec<String> = o.tags.iter().map(|(t, s)| format!("{t} <- {s}")).collect();
+    assert_eq!(given, ["意向:试用 <- form:trial"]);
+    let product = FieldName::parse("product").unwrap();
+    let chosen = form.value_tags(|f| (*f == product).then_some("伺服"));
+    assert_eq!(chosen.len(), 1);
+    assert_eq!(chosen[0].as_str(), "兴趣:伺服");
+}
+
+#[test]
+fn form_mistakes_are_reported_at_their_line() {
+    let forms = "[[form]]\nid = \"a\"\ntitle = \"A\"\nconsent = \"同意\"\n\
+                 fields = [{ name = \"x\", label = \"X\", kind = \"phone\" }]\n\n\
+                 [[form]]\nid = \"b\"\ntitle = \"B\"\nconsent = \"同意\"\n\
+                 fields = [{ name = \"x\", label = \"X\", kind = \"text\", options = [\"1\"] }]\n\n\
+                 [[form]]\nid = \"c\"\ntitle = \"C\"\nconsent = \"同意\"\n\
+                 tag_from_field = { x = \"兴趣:{}\", nope = \"y:{}\" }\n\
+                 fields = [{ name = \"x\", label = \"X\", kind = \"text\" }]\n\n\
+                 [[form]]\nid = \"d\"\ntitle = \"D\"\nconsent = \"同意\"\n\
+                 fields = [{ name = \"x\", label = \"X\", kind = \"text\" }, { name = \"x\", label = \"Y\", kind = \"email\" }]\n\n\
+                 [[form]]\nid = \"d\"\ntitle = \"D2\"\nconsent = \"同意\"\n\
+                 fields = [{ name = \"x\", label = \"X\", kind = \"text\" }]\n\n\
+                 [[form]]\nid = \"e\"\ntitle = \"E\"\nconsent = \" \"\n\
+                 fields = [{ name = \"p\", label = \"P\", kind = \"select\" }]\n\n\
+                 [[form]]\nid = \"f\"\ntitle = \"F\"\nconsent = \"同意\"\ntag_from_field = { p = \"偏好:{}\" }\n\
+                 fields = [{ name = \"p\", label = \"P\", kind = \"select\", options = [\"PLC\"] }]\n\n\
+                 [[preference]]\nname = \"主要兴趣\"\namong = \"兴趣:\"\ntag = \"偏好:{}\"\nwithin_days = 90\n\n\
+                 [[keyword]]\ntext = \"k\"\nreply = \"{form:gone}\"\n";
+    let got = said(&load(&[("f.toml", forms)]));
+    let expected = [
+        "f.toml:5: field \"x\" has kind \"phone\"; use text, mobile, email, select or textarea",
+        "f.toml:11: field \"x\" is text but has options; only a select field has options",
+        "f.toml:17: tag_from_field names field \"nope\", but form \"c\" has no such field",
+        "f.toml:17: tag_from_field names field \"x\", which is text; only a select field can tag, so that every tag it makes is known",
+        "f.toml:24: field name \"x\" is used twice in this form; give each field its own name",
+    ];
+    for (want, got_one) in expected.iter().zip(&got) {
+        assert_eq!(got_one, want, "{got:#?}");
+    }
+    let rest = &got[expected.len()..];
+    let has = |needle: &str| rest.iter().any(|g| g.contains(needle));
+    assert!(
+        has("f.toml:35: [[form]] consent (the PIPL consent text) is empty"),
+        "{rest:?}"
+    );
+    assert!(has("select field \"p\" has no options"), "{rest:?}");
+    assert!(
+        has("tag \"偏好:PLC\" is derived by [[preference]] \"主要兴趣\" and also given by form:f"),
+        "{rest:?}"
+    );
+    assert!(
+        has("the reply names form \"gone\", but no [[form]] has id = \"gone\""),
+        "{rest:?}"
+    );
+
+    let twice = format!("{FORM}\n{FORM}");
+    let got = said(&load(&[("t.toml", &twice)]));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("t.toml:16: form id \"trial\" is already used at ")
+            && got[0].ends_with("t.toml:2; give each form its own id"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_form_touch_key_of_no_form_is_a_warning() {
+    let rule = "[[rule]]\nname = \"x\"\ntags = [\"意向:高\"]\nwhen = { count = [\"form:nope\"], within_days = 30, at_least = 1 }\n";
+    let got = said(&load(&[("r.toml", rule)]));
+    assert_eq!(
+        got,
+        [
+            "r.toml:4: warning: count[0]: touch key `form:nope` counts nothing until a [[form]] with id \"nope\" is written"
+        ]
+    );
 }
