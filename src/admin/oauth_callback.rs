@@ -6,8 +6,9 @@
 //!   302, so Back or a refresh never submits the code again);
 //! - a reused or expired code: the one fresh authorisation;
 //! - WeChat did not identify the user: a tracked link still sends the browser on to its
-//!   destination, recording nothing (the click cannot be credited to anyone safely); any
-//!   other path gets a plain page saying what happened (502);
+//!   destination, recording nothing (the click cannot be credited to anyone safely); a form
+//!   (the only other path) is served marked `oauth=failed`, so it asks no second time (its
+//!   submission then goes by the link's token);
 //! - a bad state or return path: a plain page (400), whatever the path.
 
 use actix_web::http::{StatusCode, header};
@@ -15,6 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::Access;
 use crate::domain::Clock;
+use crate::forms::http::OAUTH_FAILED;
 use crate::links::http::{answer, channel_of};
 use crate::links::{Clicker, Links, PATH, follow};
 use crate::oauth::{Callback, CallbackQuery, OAuth, redirect};
@@ -90,7 +92,13 @@ pub async fn callback(
                     let unknown = &Clicker::Unknown;
                     answer(follow(token, via.as_ref(), &rules, &store, &links, unknown, now).await)
                 }
-                None => page(StatusCode::BAD_GATEWAY, &why),
+                // The other return paths are forms: served all the same, marked so they
+                // start no second authorisation (no loop); a submission then goes by the
+                // link's token.
+                None => {
+                    let mark = if to.as_str().contains('?') { '&' } else { '?' };
+                    redirect(&format!("{}{mark}{OAUTH_FAILED}", to.as_str()))
+                }
             }
         }
     }

@@ -13,12 +13,14 @@ use actix_web::dev::UrlEncoded;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::check::{self, CONSENT_INPUT, Input, Problems};
 use super::{Posted, csrf, identify, submit};
 use crate::domain::{Clock, FormId, Scene};
-use crate::links::Links;
+use crate::links::{FORM_PATH, Links};
+use crate::oauth::{OAuth, ReturnPath};
 use crate::rules::{Form, LiveRules, Rules};
 use crate::store::Store;
 
@@ -38,11 +40,45 @@ const HONEYPOT_INPUT: &str = "wx.website";
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// `?t=<token>&ch=<scene>` of a form's URL.
+/// `?t=<token>&ch=<scene>` of a form's URL, and `oauth=failed` when web authorisation could
+/// not say who the browser is (the page is then served without it, never asked again).
 #[derive(Debug, Deserialize)]
 pub struct Opened {
     t: Option<String>,
     ch: Option<String>,
+    oauth: Option<String>,
+}
+
+/// What a query value keeps as it is: letters, digits and `-._~` (a token and a scene need
+/// no escaping, so the path comes back as it was sent).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// What the callback adds to a form's path when web authorisation did not identify the
+/// user: the form is shown all the same, and no second authorisation starts (no loop).
+pub const OAUTH_FAILED: &str = "oauth=failed";
+
+impl Opened {
+    /// The form's path with this query's token and channel, to return to after an
+    /// authorisation.
+    fn path(&self, id: &FormId) -> String {
+        let mut query = Vec::new();
+        for (name, value) in [("t", &self.t), ("ch", &self.ch)] {
+            if let Some(value) = value {
+                query.push(format!(
+                    "{name}={}",
+                    utf8_percent_encode(value, QUERY_VALUE)
+                ));
+            }
+        }
+        match query.is_empty() {
+            true => format!("{FORM_PATH}{id}"),
+            false => format!("{FORM_PATH}{id}?{}", query.join("&")),
+        }
+    }
 }
 
 /// One choice of a select field.
@@ -182,6 +218,7 @@ fn render(
 /// `GET /f/{id}`: the form, with a fresh CSRF token and the link's `?t=` and `?ch=` kept in
 /// hidden fields. Nothing is filled in from the token.
 pub async fn page(
+    req: HttpRequest,
     id: web::Path<String>,
     opened: web::Query<Opened>,
     rules: web::Data<LiveRules>,
@@ -190,9 +227,32 @@ pub async fn page(
     clock: web::Data<Clock>,
 ) -> HttpResponse {
     let rules = rules.load();
+    let oauth = req
+        .app_data::<web::Data<Option<OAuth>>>()
+        .and_then(|oauth| oauth.as_ref().as_ref());
     let Some(form) = form_of(&rules, &id) else {
         return not_found();
     };
+    // With web authorisation on, the browser's WeChat user is learnt first (once: a failed
+    // authorisation comes back marked, and the form is then served without it).
+    if let Some(oauth) = oauth
+        && opened.oauth.is_none()
+        && oauth.identified(&store, &req, clock.now()).await.is_none()
+    {
+        let started = match ReturnPath::parse(&opened.path(&form.id)) {
+            Ok(to) => oauth
+                .start(&store, &to, clock.now())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        match started {
+            Ok(response) => return response,
+            Err(error) => {
+                tracing::error!(%error, form = %form.id, "cannot start web authorisation; the form is served without it");
+            }
+        }
+    }
     let key = match links.keys().signing_key(&store).await {
         Ok(key) => key,
         Err(error) => {
@@ -221,13 +281,14 @@ pub async fn post(
     payload: web::Payload,
     client: String,
 ) -> HttpResponse {
-    let (Some(rules), Some(store), Some(links), Some(clock)) = (
+    let (Some(rules), Some(store), Some(links), Some(oauth), Some(clock)) = (
         req.app_data::<web::Data<LiveRules>>(),
         req.app_data::<web::Data<Store>>(),
         req.app_data::<web::Data<Links>>(),
+        req.app_data::<web::Data<Option<OAuth>>>(),
         req.app_data::<web::Data<Clock>>(),
     ) else {
-        tracing::error!("the app serves forms without its rules, store, links or clock");
+        tracing::error!("the app serves forms without its rules, store, links, oauth or clock");
         return unavailable();
     };
     let mut payload = payload.into_inner();
@@ -315,7 +376,11 @@ pub async fn post(
         .filter(|s| rules.channel(s).is_some());
     let stored = async {
         let token = Some(token.as_str()).filter(|t| !t.is_empty());
-        let identity = identify(token, &form.id, links, store, now).await?;
+        let authorised = match oauth.as_ref() {
+            Some(oauth) => oauth.identified(store, &req, now).await,
+            None => None,
+        };
+        let identity = identify(authorised, token, &form.id, links, store, now).await?;
         let posted = Posted {
             form,
             nonce: &verified.nonce,

@@ -20,7 +20,8 @@ use crate::domain::{FieldName, FormId, OpenId, Scene, UnixTime};
 use crate::links::{Links, Target, Token};
 use crate::rules::{FieldKind, Form, Rules, Touch};
 use crate::store::{
-    ContactBody, Effect, Known, Store, StoreError, Submission, Submitted, TouchRecord, rfc3339,
+    ContactBody, Effect, Known, Store, StoreError, Submission, Submitted, Through, TouchRecord,
+    rfc3339,
 };
 
 /// How a submitter is known.
@@ -36,30 +37,37 @@ pub enum Identity {
         /// When the token stops being trusted.
         expires: UnixTime,
     },
+    /// By web authorisation: who the browser's WeChat user is (beats any token).
+    Authorised(crate::oauth::Identity),
     /// Not at all: the form was opened from a website, or the token did not verify.
     Unknown,
 }
 
 impl Identity {
-    /// As the lead's fields and the contacts record it: `link` or `none`.
+    /// As the lead's fields and the contacts record it: `link`, `oauth` or `none`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Link { .. } => "link",
+            Self::Authorised(_) => "oauth",
             Self::Unknown => "none",
         }
     }
 }
 
-/// Who submits `form` at `now`, from the link token the page carried (`?t=`, kept in a
-/// hidden field). The one place identity is resolved: web authorisation adds its source
-/// here, ahead of the token (with OAuth on, the clicker's openid always beats the token).
+/// Who submits `form` at `now`: the browser's WeChat user when web authorisation said who
+/// (`authorised`, which always beats the token), else the link token the page carried
+/// (`?t=`, kept in a hidden field). The one place identity is resolved.
 pub async fn identify(
+    authorised: Option<crate::oauth::Identity>,
     token: Option<&str>,
     form: &FormId,
     links: &Links,
     store: &Store,
     now: UnixTime,
 ) -> Result<Identity, StoreError> {
+    if let Some(identity) = authorised {
+        return Ok(Identity::Authorised(identity));
+    }
     let Some(token) = token.and_then(|raw| Token::parse(raw).ok()) else {
         return Ok(Identity::Unknown);
     };
@@ -119,8 +127,7 @@ pub struct Posted<'a> {
 /// Stores a submission: always a contact; when it lands on a lead, the lead's fields, then a
 /// `form` touch (touch key `form:<id>`, the form's tags and the tags of its select values,
 /// source `form:<id>`, a `form` timeline entry, the rules over time derived again at once).
-///
-/// The lead is touched as a lead touched outside the chat is today (`Effect::Other`).
+/// A form proves nothing about following: someone first seen by it is `subscribed: null`.
 pub async fn submit(
     posted: &Posted<'_>,
     rules: &Rules,
@@ -130,6 +137,7 @@ pub async fn submit(
     let form = posted.form;
     let openid = match posted.identity {
         Identity::Link { openid, .. } => Some(openid),
+        Identity::Authorised(identity) => Some(&identity.openid),
         Identity::Unknown => None,
     };
     let contact = ContactBody {
@@ -155,9 +163,16 @@ pub async fn submit(
         } => Some(Known {
             openid,
             identity: posted.identity.as_str(),
-            token,
-            token_secs: u64::try_from(expires.0 - posted.at.0).unwrap_or(1),
-            fingerprint: &fingerprint,
+            through: Some(Through {
+                token,
+                token_secs: u64::try_from(expires.0 - posted.at.0).unwrap_or(1),
+                fingerprint: &fingerprint,
+            }),
+        }),
+        Identity::Authorised(identity) => Some(Known {
+            openid: &identity.openid,
+            identity: posted.identity.as_str(),
+            through: None,
         }),
         Identity::Unknown => None,
     };
@@ -180,6 +195,13 @@ pub async fn submit(
     };
     if let (true, Some(openid)) = (attached, openid) {
         touch(posted, openid, rules, store, links, nonce_secs).await?;
+        if let Identity::Authorised(crate::oauth::Identity {
+            unionid: Some(unionid),
+            ..
+        }) = posted.identity
+        {
+            store.set_unionid(openid, unionid).await?;
+        }
     }
     Ok(submitted)
 }

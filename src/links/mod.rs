@@ -328,6 +328,7 @@ pub async fn worth_identifying(
 
 /// Verifies the token (of the link `link`) and records its touch for the clicker (and, for
 /// a forward, the sender's `forward` entry).
+// The click (token, link, channel, clicker, time) and the three parts it is written through.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     token: &Token,

@@ -66,8 +66,16 @@ pub struct Contact {
 pub struct Known<'a> {
     /// The lead.
     pub openid: &'a OpenId,
-    /// What the lead's fields record as the identity (`link`).
+    /// What the lead's fields record as the identity (`link`, `oauth`).
     pub identity: &'a str,
+    /// Through a link token: the submission is compared with the token's first one. `None`
+    /// for a submitter web authorisation identified, whose submissions always land.
+    pub through: Option<Through<'a>>,
+}
+
+/// A submission through a `{form:ID}` link's token, which a forward carries too.
+#[derive(Debug, Clone)]
+pub struct Through<'a> {
     /// The token's payload: submissions through one token are compared.
     pub token: &'a str,
     /// How long the token stays valid (s): its memory of the first submission lasts as long.
@@ -129,17 +137,21 @@ impl Store {
             .key(keys.contact_seq())
             .key(keys.contacts());
         if let Some(known) = &s.known {
-            invocation
-                .key(keys.lead(known.openid))
-                .key(keys.form_token(known.token));
+            invocation.key(keys.lead(known.openid));
+            if let Some(through) = &known.through {
+                invocation.key(keys.form_token(through.token));
+            }
         }
         invocation.arg(s.nonce_secs.max(1)).arg(s.at.0).arg(rest);
         match &s.known {
             Some(known) => {
-                invocation
-                    .arg("1")
-                    .arg(known.fingerprint)
-                    .arg(known.token_secs.max(1));
+                match &known.through {
+                    Some(through) => invocation
+                        .arg("1")
+                        .arg(through.fingerprint)
+                        .arg(through.token_secs.max(1)),
+                    None => invocation.arg("2").arg("").arg(1),
+                };
                 let meta = FieldMeta {
                     at: s.at.0,
                     form: s.form.as_str(),

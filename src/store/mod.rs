@@ -41,6 +41,7 @@ pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
 pub use forms::{
     CONTACTS_PAGE_MAX, Contact, ContactBody, FORM_RATE_WINDOW_SECS, Known, Submission, Submitted,
+    Through,
 };
 pub use funnel::{
     Cohort, FUNNEL_CHUNK, FUNNEL_MAX_EXAMINED, FUNNEL_SLACK_SECS, FunnelCounts, FunnelQuery,

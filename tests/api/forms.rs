@@ -93,7 +93,7 @@ async fn open(app: &TestApp, path: &str) -> (StatusCode, String) {
 }
 
 /// The value of the hidden input `name` on a page.
-fn hidden(page: &str, name: &str) -> String {
+pub(crate) fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let at = page
         .find(&marker)
@@ -103,7 +103,7 @@ fn hidden(page: &str, name: &str) -> String {
 }
 
 /// A valid submission of the page `page` with this name and mobile number.
-fn filled(page: &str, name: &str, mobile: &str) -> Vec<(String, String)> {
+pub(crate) fn filled(page: &str, name: &str, mobile: &str) -> Vec<(String, String)> {
     [
         ("wx.csrf", hidden(page, "wx.csrf")),
         ("wx.t", hidden(page, "wx.t")),

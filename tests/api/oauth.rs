@@ -271,7 +271,7 @@ async fn a_reused_code_gets_one_fresh_authorisation_then_no_loop() {
     );
     assert!(last.headers().get(header::SET_COOKIE).is_none());
 
-    // Another path (a form's) gets the plain error page instead.
+    // A form's path gets the form, marked so it asks no second time.
     let store = app.redis.store().await;
     let key = KeyRing::of(KeySet::OAuth)
         .signing_key(&store)
@@ -295,13 +295,7 @@ async fn a_reused_code_gets_one_fresh_authorisation_then_no_loop() {
         None,
     )
     .await;
-    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
-    assert!(page.headers().get(header::LOCATION).is_none());
-    let text = page.text().await.unwrap();
-    assert!(
-        text.contains("40163") && text.contains("重新打开链接"),
-        "{text}"
-    );
+    assert_eq!(location(&page), "/f/trial?oauth=failed");
 
     // An expired code (5 minutes) is refused by WeChat the same way.
     let fresh = location(&get(&app, &path, None).await);
@@ -525,4 +519,82 @@ async fn a_link_channel_survives_the_round_trip_through_wechat() {
         Value::Null,
         "first seen outside the chat"
     );
+}
+
+/// An app with web authorisation on, the forms tests' rules, and a sandbox whose token
+/// exchange fails when `faulty` (every code is refused).
+async fn form_app() -> (TestApp, SandboxHandle, String) {
+    let (sandbox, base) = crate::sync::sandbox(Faults::default());
+    let app = TestApp::spawn_with(Spawn {
+        channels: vec![("10.toml".into(), crate::forms::RULES.into())],
+        public_url: Some(crate::forms::PUBLIC.to_owned()),
+        wechat: Some(base.clone()),
+        oauth_base: Some(base.clone()),
+        ..Default::default()
+    })
+    .await;
+    (app, sandbox, base)
+}
+
+#[tokio::test]
+async fn with_oauth_a_forwarded_form_lands_on_the_clicker_never_on_the_token_lead() {
+    let (app, _sandbox, base) = form_app().await;
+    let path = crate::forms::form_link(&app, SENDER, 1).await;
+    // The friend's browser: web authorisation first, back to the form with the cookie.
+    let (_, cookie) = click_through(&app, &base, &path, FRIEND, Some("oUnionFriend001")).await;
+    let page = get(&app, &path, Some(&cookie)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    let filled = crate::forms::filled(&page, "赵六", "13900000006");
+    let posted = browser()
+        .post(format!("{}/f/trial", app.base))
+        .header(header::COOKIE, &cookie)
+        .form(&filled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::OK);
+    let friend = app.lead(FRIEND).await;
+    assert_eq!(
+        friend["fields"]["mobile"]["value"], "13900000006",
+        "{friend}"
+    );
+    assert_eq!(friend["fields"]["mobile"]["identity"], "oauth");
+    assert_eq!(friend["unionid"], "oUnionFriend001");
+    assert_eq!(friend["subscribed"], Value::Null, "a form proves no follow");
+    assert!(tag_names(&friend).contains(&"意向:试用".to_owned()));
+    let sender = app.lead(SENDER).await;
+    assert!(
+        sender["fields"].as_object().is_none_or(|f| f.is_empty()),
+        "{sender}"
+    );
+}
+
+#[tokio::test]
+async fn a_form_whose_authorisation_fails_is_served_once_without_it_never_in_a_loop() {
+    let (app, _sandbox, base) = form_app().await;
+    let path = crate::forms::form_link(&app, SENDER, 1).await;
+    let to_wechat = location(&get(&app, &path, None).await);
+    let callback = authorise(&to_wechat, FRIEND, None).await;
+    // The code is used once by this callback…
+    let first = get(&app, &callback, None).await;
+    assert_eq!(location(&first), path);
+    // …and a second use of it (Back, a refresh) gets one fresh authorisation,
+    let again = location(&get(&app, &callback, None).await);
+    assert!(
+        again.starts_with(&format!("{base}/connect/oauth2/authorize")),
+        "{again}"
+    );
+    let retried = authorise(&again, FRIEND, None).await;
+    // whose code, reused once more after its own use, ends the tries: the form, marked.
+    let _ = get(&app, &retried, None).await;
+    let served = location(&get(&app, &retried, None).await);
+    assert_eq!(served, format!("{path}&oauth=failed"));
+    let page = get(&app, &served, None).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "the form, not another authorisation"
+    );
+    assert!(page.text().await.unwrap().contains("wx.csrf"));
 }

@@ -3,12 +3,13 @@
 --
 -- KEYS[1] the submission's marker     KEYS[2] the last contact id given
 -- KEYS[3] every contact (hash)        KEYS[4] the lead hash (only with an identity)
--- KEYS[5] the token's first phone and name (only with an identity)
+-- KEYS[5] the token's first phone and name (only with an identity through a token)
 --
 -- ARGV[1] how long the marker is kept (s)   ARGV[2] now (unix s)
 -- ARGV[3] the contact's JSON without its opening brace (the script puts `id` and
 --         `attached` in front)
--- ARGV[4] "1" with an identity (a lead the submission may land on), else ""
+-- ARGV[4] "1" with an identity through a token (a lead the submission may land on), "2"
+--         with one web authorisation gave (it always lands), else ""
 -- ARGV[5] the digest of the submission's phone and name   ARGV[6] the token's lifetime left (s)
 -- ARGV[7 ..] pairs of the lead's field to set and its value
 --
@@ -29,7 +30,7 @@ if before then
   return { 0, 0, before == 'a' and 1 or 0 }
 end
 
-local attached = false
+local attached = ARGV[4] == '2'
 if ARGV[4] == '1' then
   local first = redis.call('GET', KEYS[5])
   if not first then
