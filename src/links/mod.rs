@@ -239,6 +239,7 @@ async fn record(
         history_days: links.history_days,
         // The scheduler derives the lead again (rule tags, score, …) with this touch.
         derive: rules.derives(),
+        event: None,
     };
     // Remembered until the hour ends, so a second click in it is no second touch.
     let rest_of_hour = 3600 - now.0.rem_euclid(3600);

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::domain::{LinkId, Scene, TagName, UnixTime};
+use crate::domain::{EventName, LinkId, Scene, TagName, UnixTime};
 use crate::wechat::reply::Reply;
 
 use super::condition::{Condition, Facts};
@@ -42,6 +42,13 @@ pub enum Touch<'a> {
     Link {
         /// The `[[link]]`'s id.
         id: &'a LinkId,
+    },
+    /// A custom event from another system (`POST /api/events`).
+    Event {
+        /// Its name.
+        name: &'a EventName,
+        /// Its properties, which `[[event]]`s' `where` test.
+        props: &'a serde_json::Map<String, serde_json::Value>,
     },
 }
 
@@ -125,6 +132,15 @@ impl Rules {
             Touch::View { url } => self.views.matches(url, &mut matched),
             Touch::Text { content } => self.keywords.matches(content, &mut matched),
             Touch::Link { id } => matched.extend(self.links.get(id).map(|l| l.rule)),
+            Touch::Event { name, props } => {
+                let rules = self.events.get(name).into_iter().flatten();
+                matched.extend(rules.filter_map(|(rule, filter)| {
+                    filter
+                        .as_ref()
+                        .is_none_or(|f| f.passes(props))
+                        .then_some(*rule)
+                }));
+            }
         }
         if let Some(c) = channel {
             matched.push(c.rule);
@@ -168,7 +184,9 @@ impl Rules {
             }
             Touch::Scan { scene } => self.derived.named_key("qr", scene.as_str()),
             Touch::Click { key } => self.derived.named_key("click", key),
-            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } => None,
+            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } | Touch::Event { .. } => {
+                None
+            }
         };
         keys.extend(named);
         keys.sort_unstable();

@@ -34,6 +34,7 @@ fn touch<'a>(
         history,
         history_days: 90,
         derive: false,
+        event: None,
     }
 }
 

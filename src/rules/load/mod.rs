@@ -7,10 +7,11 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `click`, `view`, `keyword`, `link`), the tags and replies they share in
+//! (`follow`, `qr`, `click`, `view`, `keyword`, `link`, `event`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod click;
+mod event;
 mod follow;
 mod keyword;
 mod link;
@@ -32,7 +33,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
-use super::file::{RawClick, RawFollow, RawKeyword, RawLink, RawQr, RawView};
+use super::file::{RawClick, RawEvent, RawFollow, RawKeyword, RawLink, RawQr, RawView};
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
@@ -49,6 +50,7 @@ pub(in crate::rules) enum Section {
     View,
     Keyword,
     Link,
+    Event,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -62,6 +64,7 @@ impl Section {
             "view" => Self::View,
             "keyword" => Self::Keyword,
             "link" => Self::Link,
+            "event" => Self::Event,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -74,6 +77,7 @@ impl Section {
             Self::View => "view",
             Self::Keyword => "keyword",
             Self::Link => "link",
+            Self::Event => "event",
             Self::Derived(d) => d.key(),
         }
     }
@@ -261,7 +265,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[event]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -332,6 +336,11 @@ impl Builder {
                     self.link(ctx, raw);
                 }
             }
+            Section::Event => {
+                if let Some(raw) = self.parse::<RawEvent>(ctx, section, item) {
+                    self.event(ctx, span, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -374,6 +383,10 @@ impl Builder {
     fn finish(mut self) -> Result<Loaded, CheckFailed> {
         self.check_conditions();
         self.check_link_refs();
+        let mut event_props: HashSet<String> = (self.conditions.iter())
+            .flat_map(|(_, condition)| condition.event_props())
+            .map(str::to_owned)
+            .collect();
         let Builder {
             dir,
             mut rules,
@@ -384,6 +397,8 @@ impl Builder {
             ..
         } = self;
         rules.derived = derived.finish(&mut rules, &mut diags);
+        event_props.extend(rules.derived.summed_events().map(str::to_owned));
+        rules.event_props = event_props;
         if let Some((file, line, tag)) = over_limit {
             let message = format!(
                 "tag \"{tag}\" is distinct tag number {}; WeChat allows {TAGS_PER_ACCOUNT} tags per \
