@@ -52,6 +52,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod links;
 pub mod metrics;
 pub mod redis_server;

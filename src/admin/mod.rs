@@ -13,6 +13,7 @@ pub mod client;
 mod dashboard;
 mod dead_letters;
 mod error;
+mod events;
 pub(crate) mod export;
 mod leads;
 mod qr;

@@ -20,7 +20,7 @@ use actix_web::{Error, HttpMessage, guard};
 
 use super::auth::{Access, Caller, LoginRequired, Need, Unauthorized};
 use super::dashboard::{self, PageError};
-use super::{ApiError, channels, dead_letters, error, export, leads, qr, segments, tags};
+use super::{ApiError, channels, dead_letters, error, events, export, leads, qr, segments, tags};
 use crate::store::Store;
 
 /// What stands in front of a route.
@@ -82,6 +82,15 @@ fn api() -> Vec<Entry> {
         }),
         entry(Method::POST, "/leads/{openid}/tags", Need::EditTags, || {
             web::route().to(leads::edit_tags)
+        }),
+        entry(
+            Method::POST,
+            "/leads/{openid}/identity",
+            Need::Ingest,
+            || web::route().to(events::identity),
+        ),
+        entry(Method::POST, "/events", Need::Ingest, || {
+            web::route().to(events::post)
         }),
         entry(Method::GET, "/channels", Need::Read, || {
             web::route().to(channels::report)

@@ -201,6 +201,19 @@ impl Store {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<OpenId>, StoreError> {
+        self.claim_from(&self.keys.due(), now, limit, lease_secs)
+            .await
+    }
+
+    /// Claims up to `limit` members of the sorted set `key` scored at most `now`, each pushed
+    /// `lease_secs` ahead, atomically; a member that is no openid is dropped from the set.
+    pub(super) async fn claim_from(
+        &self,
+        key: &str,
+        now: UnixTime,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<OpenId>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -208,7 +221,7 @@ impl Store {
         let claimed: Vec<String> = self
             .derived
             .claim_due
-            .key(self.keys.due())
+            .key(key)
             .arg(now.0)
             .arg(limit)
             .arg(lease_secs)
@@ -224,11 +237,15 @@ impl Store {
         }
         if !bad.is_empty() {
             tracing::warn!(
-                key = self.keys.due(),
+                key,
                 count = bad.len(),
-                "the due set holds members that are no openid; they are removed from it"
+                "a sorted set of leads holds members that are no openid; they are removed from it"
             );
-            self.forget_due(&bad).await?;
+            let _: i64 = redis::cmd("ZREM")
+                .arg(key)
+                .arg(&bad)
+                .query_async(&mut conn)
+                .await?;
         }
         Ok(openids)
     }

@@ -109,6 +109,8 @@ pub struct Lead {
     pub last_seen: String,
     /// The last reported location, `lat,lon,precision`, if any.
     pub last_location: Option<String>,
+    /// The id another system (a CRM) knows the lead by, once joined.
+    pub external_id: Option<String>,
     /// The lead's tags, oldest first.
     pub tags: Vec<LeadTag>,
     /// The timeline, newest first; `None` (and left out of the JSON) on list pages, which
@@ -138,6 +140,7 @@ impl Lead {
             first_seen: String::new(),
             last_seen: String::new(),
             last_location: None,
+            external_id: None,
             tags: Vec::new(),
             events: None,
         };
@@ -151,6 +154,7 @@ impl Lead {
                 fields::FIRST_SEEN => lead.first_seen = rfc3339(unix(&field, &value)?),
                 fields::LAST_SEEN => lead.last_seen = rfc3339(unix(&field, &value)?),
                 fields::LOCATION => lead.last_location = Some(value),
+                fields::EXTERNAL_ID => lead.external_id = Some(value),
                 _ => {
                     if let Some(name) = field.strip_prefix(fields::TAG_PREFIX) {
                         let (at, source) = value.split_once(' ').unwrap_or((&value, ""));

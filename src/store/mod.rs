@@ -8,6 +8,7 @@ pub mod access;
 mod dead_letters;
 mod derived;
 pub mod durability;
+mod events;
 pub mod fields;
 mod funnel;
 pub mod history;
@@ -36,6 +37,9 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 pub use dead_letters::{DeadLetterRecord, TagOp};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
+pub use events::{
+    Addressee, ChangedCursor, Join, PARK_SECS, PARKED_PER_LEAD, Parking, applied_identity,
+};
 pub use funnel::{
     Cohort, FUNNEL_CHUNK, FUNNEL_MAX_EXAMINED, FUNNEL_SLACK_SECS, FunnelCounts, FunnelQuery,
 };
