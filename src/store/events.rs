@@ -215,7 +215,7 @@ impl Store {
     ) -> Result<Join, StoreError> {
         let keys = &self.keys;
         let entry = TimelineEntry::encode(now, "identity", external.as_str());
-        let answer: (i64, Option<String>) = JOIN_IDENTITY
+        let answer: Vec<redis::Value> = JOIN_IDENTITY
             .key(keys.lead(openid))
             .key(keys.external_ids())
             .key(keys.timeline_head(openid))
@@ -226,7 +226,14 @@ impl Store {
             .arg(entry)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(match answer {
+        let mut answer = answer.into_iter();
+        let outcome: i64 = answer
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()?
+            .unwrap_or(0);
+        let other: Option<String> = answer.next().map(redis::from_redis_value).transpose()?;
+        Ok(match (outcome, other) {
             (1, _) => Join::Joined,
             (2, _) => Join::Already,
             (-1, Some(owner)) => Join::HeldBy(owner),

@@ -5,6 +5,7 @@
 use redis::AsyncCommands;
 use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::store::history::{BUCKET_SECS, bucket_of};
+use wxtag::store::keys::DEDUP_TTL_SECS;
 use wxtag::store::{
     Applied, BackfillStep, DerivedWrite, Effect, Keys, LeadState, Store, TouchRecord,
 };
@@ -812,7 +813,7 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
         next_due: Some(UnixTime(at.0 + 7 * DAY)),
     };
     let applied = store
-        .apply_deriving(&first, &write, false)
+        .apply_deriving(&first, &write, false, DEDUP_TTL_SECS)
         .await
         .unwrap()
         .unwrap()
@@ -844,7 +845,10 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
         version: 0,
         ..write
     };
-    let outcome = store.apply_deriving(&second, &stale, true).await.unwrap();
+    let outcome = store
+        .apply_deriving(&second, &stale, true, DEDUP_TTL_SECS)
+        .await
+        .unwrap();
     assert_eq!(outcome, Ok(None), "stale");
     assert_eq!(state_of(&store, &lead).await.unwrap(), state);
     let outcome = store
@@ -855,6 +859,7 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
                 ..write
             },
             true,
+            DEDUP_TTL_SECS,
         )
         .await
         .unwrap();
