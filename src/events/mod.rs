@@ -12,7 +12,8 @@
 //! - An event for an unknown openid or external id is parked (at most
 //!   [`crate::store::PARKED_PER_LEAD`] per lead, [`crate::store::PARK_SECS`] after the last)
 //!   and applied when the lead appears: by [`join`] for an external id, and by the
-//!   scheduler's [`settle_parked`] for an openid, once the lead is first seen.
+//!   scheduler's [`settle_parked`] for an openid at its next pass once the lead is first
+//!   seen (the touch that makes the lead moves its openid to the front of the parked set).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

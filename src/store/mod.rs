@@ -415,6 +415,7 @@ impl Store {
             invocation.key(keys.tag_members(tag));
         }
         invocation
+            .key(keys.parked())
             .key(keys.events(touch.openid))
             .key(keys.changed())
             .key(keys.seen_on(&day));

@@ -315,6 +315,29 @@ async fn an_event_for_an_unknown_external_id_is_kept_and_applied_when_the_id_is_
     assert!(tags.contains(&"价值:高".to_owned()), "{lead}");
     assert_eq!(event_entries(&lead), 1);
 
+    let csv = app.admin_get("/api/export.csv").await.text().await.unwrap();
+    let row = csv.lines().find(|l| l.starts_with("oEv7,")).unwrap();
+    assert!(row.ends_with(",crm:4711"), "{row}");
+    let cookie = app.session_cookie(ADMIN_TOKEN).await;
+    let page = app
+        .http
+        .get(format!("{}/leads/oEv7", app.base))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<dd id="external-id">crm:4711</dd>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("外部事件") && page.contains("关联外部编号"),
+        "{page}"
+    );
+
     let (status, _) = post_with(&app, ADMIN_TOKEN, "/api/leads/oEv7/identity", &join).await;
     assert_eq!(status, StatusCode::OK, "joining again is no change");
     let (status, body) = post_with(&app, ADMIN_TOKEN, "/api/leads/oEv7b/identity", &join).await;

@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["sandbox"],
     &["config"],
     &["rules"],
-    &["segments", "links"],
+    &["segments", "links", "events"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],
     &["cli"],

@@ -104,6 +104,8 @@ pub fn event_kind(t: &'static Words, kind: &str) -> &'static str {
         "location_msg" | "location_select" => t.event_location,
         "link" => t.event_link,
         "link_click" => t.event_link_click,
+        "event" => t.event_custom,
+        "identity" => t.event_identity,
         "tag" => t.event_tag,
         "tag+" => t.event_tag_added,
         "tag-" => t.event_tag_removed,

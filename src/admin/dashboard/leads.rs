@@ -94,6 +94,8 @@ struct LeadView {
     first_seen: String,
     last_seen: String,
     location: Option<String>,
+    /// The id another system knows the lead by, once joined.
+    external_id: Option<String>,
     /// The score now, with two decimals; `None` where the page is shown without it.
     score: Option<String>,
     /// The stage tag; `None` without a `[lifecycle]`.
@@ -255,6 +257,7 @@ impl LeadView {
             first_seen: short_time(&lead.first_seen),
             last_seen: short_time(&lead.last_seen),
             location: lead.last_location,
+            external_id: lead.external_id,
             score: None,
             stage: None,
             any_derived: tags.iter().any(|tag| tag.derived),

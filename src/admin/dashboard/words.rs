@@ -197,6 +197,8 @@ pub struct Words {
     pub first_seen: &'static str,
     /// The last location the lead sent.
     pub last_location: &'static str,
+    /// The id another system (a CRM) knows the lead by.
+    pub external_id: &'static str,
     /// Why a tag was applied.
     pub why_column: &'static str,
     /// The button that removes sales' own tag.
@@ -275,6 +277,10 @@ pub struct Words {
     pub event_link: &'static str,
     /// Opened a tracked link.
     pub event_link_click: &'static str,
+    /// An event from another system (a CRM, the website).
+    pub event_custom: &'static str,
+    /// Another system's id was joined to the lead.
+    pub event_identity: &'static str,
     /// Tags changed.
     pub event_tag: &'static str,
     /// Opened a mini program.
@@ -617,6 +623,7 @@ pub static ZH: Words = Words {
     no_path: "无(自然关注)",
     first_seen: "首次出现",
     last_location: "最近位置",
+    external_id: "外部编号",
     why_column: "来源(为什么)",
     remove: "移除",
     remove_tag: Pattern("移除 {}"),
@@ -657,6 +664,8 @@ pub static ZH: Words = Words {
     event_location: "发位置",
     event_link: "发链接",
     event_link_click: "打开追踪链接",
+    event_custom: "外部事件",
+    event_identity: "关联外部编号",
     event_tag: "标签变更",
     event_miniprogram: "打开小程序",
     event_scancode: "菜单扫一扫",
@@ -874,6 +883,7 @@ pub static EN: Words = Words {
     no_path: "None (organic)",
     first_seen: "First seen",
     last_location: "Last location",
+    external_id: "External ID",
     why_column: "Source (why)",
     remove: "Remove",
     remove_tag: Pattern("Remove {}"),
@@ -914,6 +924,8 @@ pub static EN: Words = Words {
     event_location: "Sent a location",
     event_link: "Sent a link",
     event_link_click: "Opened a tracked link",
+    event_custom: "Event from another system",
+    event_identity: "Joined an external ID",
     event_tag: "Tags changed",
     event_miniprogram: "Opened a mini program",
     event_scancode: "Scanned from the menu",
@@ -1126,6 +1138,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         no_path,
         first_seen,
         last_location,
+        external_id,
         why_column,
         remove,
         remove_tag,
@@ -1164,6 +1177,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         event_location,
         event_link,
         event_link_click,
+        event_custom,
+        event_identity,
         event_tag,
         event_miniprogram,
         event_scancode,
@@ -1365,6 +1380,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("no_path", *no_path, false),
         ("first_seen", *first_seen, false),
         ("last_location", *last_location, false),
+        ("external_id", *external_id, false),
         ("why_column", *why_column, false),
         ("remove", *remove, false),
         ("remove_tag", remove_tag.0, true),
@@ -1403,6 +1419,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("event_location", *event_location, false),
         ("event_link", *event_link, false),
         ("event_link_click", *event_link_click, false),
+        ("event_custom", *event_custom, false),
+        ("event_identity", *event_identity, false),
         ("event_tag", *event_tag, false),
         ("event_miniprogram", *event_miniprogram, false),
         ("event_scancode", *event_scancode, false),

@@ -10,6 +10,7 @@
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
 -- KEYS[d+1 .. d+a+r] the member sets of the derived tags to add, then to remove (d is the last
 --                   key before them)
+-- KEYS[#KEYS-3]     the openids with parked events (sorted set by when next checked)
 -- KEYS[#KEYS-2]     the lead's stored events (sorted set by `at`)
 -- KEYS[#KEYS-1]     the changed leads (sorted set: openid → when last changed, µs)
 -- KEYS[#KEYS]       the set of leads last seen on the touch's day (the last key)
@@ -195,6 +196,8 @@ local fresh = is_new and not known[5]
 if is_new then
   put(F_FIRST_SEEN, now)
   redis.call('RPUSH', KEYS[5], openid)
+  -- Events parked for this openid are applied at the scheduler's next pass.
+  redis.call('ZADD', KEYS[#KEYS - 3], 'XX', 0, openid)
 end
 
 -- Last seen: the latest touch (a touch sent late moves it only if later); a location report
