@@ -510,3 +510,27 @@ async fn the_ingest_role_may_post_events_and_join_ids_and_nothing_else() {
     let (status, _) = post_with(&app, &sales, "/api/leads/oEv9/identity", &join).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_scheduler_lowers_a_sum_tier_when_an_order_leaves_its_window() {
+    let app = app().await;
+    app.post_event(&xml::follow("oEv10", None)).await;
+    let order = event(
+        "old",
+        "oEv10",
+        "order",
+        &at(&app, 89 * DAY),
+        json!({"amount": 1500}),
+    );
+    post_events(&app, vec![order]).await;
+    assert!(tag_names(&app.lead("oEv10").await).contains(&"价值:高".to_owned()));
+
+    // Two days later the order is 91 days old: outside the 90-day sum, with no event.
+    app.clock.advance(2 * DAY);
+    eventually(Duration::from_secs(20), || async {
+        let tags = tag_names(&app.lead("oEv10").await);
+        (tags.contains(&"价值:低".to_owned()) && !tags.contains(&"价值:高".to_owned()))
+            .then_some(())
+    })
+    .await;
+}
