@@ -289,11 +289,7 @@ pub async fn apply(
         scene: None,
         timeline: Some(("event", &detail)),
         location: None,
-        tags: outcome
-            .tags
-            .iter()
-            .map(|(tag, source)| (*tag, source.as_str()))
-            .collect(),
+        tags: outcome.tag_sources(),
         want_tags: false,
         history,
         history_days,

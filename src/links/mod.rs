@@ -229,11 +229,7 @@ async fn record(
         // `link` is WeChat's own kind of a link message a lead sends.
         timeline: Some(("link_click", claims.link.as_str())),
         location: None,
-        tags: outcome
-            .tags
-            .iter()
-            .map(|(tag, source)| (*tag, source.as_str()))
-            .collect(),
+        tags: outcome.tag_sources(),
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),
         history_days: links.history_days,

@@ -93,6 +93,14 @@ impl<'r> Outcome<'r> {
             .filter_map(|v| v.when.as_ref())
     }
 
+    /// The tags to add, each with its source as text, as a touch record takes them.
+    pub fn tag_sources(&self) -> Vec<(&'r TagName, &'r str)> {
+        self.tags
+            .iter()
+            .map(|(tag, source)| (*tag, source.as_str()))
+            .collect()
+    }
+
     /// True when choosing the reply depends on the lead: some candidate has a `when`.
     /// When false, the store need not read the lead's tags back.
     pub fn reply_needs_tags(&self) -> bool {

@@ -231,12 +231,7 @@ impl Intake {
         let (effect, location) = effect(&inbound);
         let tags = outcome
             .as_ref()
-            .map(|o| {
-                o.tags
-                    .iter()
-                    .map(|(tag, source)| (*tag, source.as_str()))
-                    .collect()
-            })
+            .map(|o| o.tag_sources())
             .unwrap_or_default();
         let needs_state = outcome.as_ref().is_some_and(|o| o.reply_needs_state());
         let is_touch = !matches!(effect, Effect::Location | Effect::System);

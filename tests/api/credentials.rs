@@ -18,7 +18,12 @@ fn client() -> reqwest::Client {
 }
 
 /// Makes a credential straight in the app's Redis; its token.
-async fn credential(app: &TestApp, name: &str, role: Role, account: Option<&str>) -> String {
+pub(crate) async fn credential(
+    app: &TestApp,
+    name: &str,
+    role: Role,
+    account: Option<&str>,
+) -> String {
     let conn = redis::Client::open(app.redis.url())
         .unwrap()
         .get_connection_manager()

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wxtag::domain::UnixTime;
-use wxtag::store::Store;
-use wxtag::store::access::{Credential, Role};
+use wxtag::store::access::Role;
 
-use crate::helpers::{ADMIN_TOKEN, APPID, Spawn, TestApp, eventually, xml};
+use crate::credentials::credential;
+use crate::helpers::{ADMIN_TOKEN, Spawn, TestApp, eventually, xml};
 use crate::tagging::{source_of, tag_names};
 
 const RULES: &str = r#"
@@ -318,17 +317,7 @@ async fn an_event_for_an_unknown_external_id_is_kept_and_applied_when_the_id_is_
     let csv = app.admin_get("/api/export.csv").await.text().await.unwrap();
     let row = csv.lines().find(|l| l.starts_with("oEv7,")).unwrap();
     assert!(row.ends_with(",crm:4711"), "{row}");
-    let cookie = app.session_cookie(ADMIN_TOKEN).await;
-    let page = app
-        .http
-        .get(format!("{}/leads/oEv7", app.base))
-        .header(reqwest::header::COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = crate::dashboard::page(&app, "/leads/oEv7").await;
     assert!(
         page.contains(r#"<dd id="external-id">crm:4711</dd>"#),
         "{page}"
@@ -466,24 +455,8 @@ fn urlencode(raw: &str) -> String {
 async fn the_ingest_role_may_post_events_and_join_ids_and_nothing_else() {
     let app = app().await;
     app.post_event(&xml::follow("oEv9", None)).await;
-    let conn = redis::Client::open(app.redis.url())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
-    let store = Store::new(conn, APPID);
-    let token = |name: &str, role| {
-        let store = store.clone();
-        let credential = Credential {
-            name: name.to_owned(),
-            role,
-            account: None,
-            created: UnixTime::now().0,
-        };
-        async move { store.create_credential(&credential).await.unwrap().unwrap() }
-    };
-    let crm = token("crm", Role::Ingest).await;
-    let sales = token("wang-lei", Role::Sales).await;
+    let crm = credential(&app, "crm", Role::Ingest, None).await;
+    let sales = credential(&app, "wang-lei", Role::Sales, None).await;
     let body = json!({"events": [event("i1", "oEv9", "order", &at(&app, 0), json!({}))]});
 
     let (status, report) = post_with(&app, &crm, "/api/events", &body).await;

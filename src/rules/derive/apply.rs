@@ -17,7 +17,7 @@ pub type AppliedDeriving = (Applied, Option<LeadState>, Option<Derivation>);
 /// Reads the lead (a follow first guesses it new), derives from it with `record` applied,
 /// and writes the touch and the derived changes in one script, checked against the lead's
 /// version (a concurrent event on the lead, or a wrong guess, means reading again). After
-/// [`DERIVE_ATTEMPTS`] the touch is applied alone and the lead is left due for the
+/// three attempts the touch is applied alone and the lead is left due for the
 /// scheduler. The touch's identity is remembered for `dedup_secs`. `Ok(Err(OtherBody))`
 /// when the replay guard refused it.
 pub async fn apply_deriving(

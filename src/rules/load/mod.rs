@@ -37,7 +37,7 @@ use super::file::{RawClick, RawEvent, RawFollow, RawKeyword, RawLink, RawQr, Raw
 use super::index::KeywordIndexBuilder;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::domain::{EventName, LinkId, Scene, TagName};
+use crate::domain::{LinkId, Scene, TagName};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 

@@ -3,6 +3,7 @@
 use super::super::LINK_URL_MAX_BYTES;
 use super::super::fixture::{folder, load};
 use super::*;
+use crate::domain::EventName;
 
 /// Every diagnostic as `name:line: [warning: ]message`, errors first, with the temporary
 /// folder left out of the file name.
