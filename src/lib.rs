@@ -17,6 +17,7 @@
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply; the live, reloadable set ([`rules::live`]) |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
 //! | [`links`] | tracked links: the per-lead signed tokens, their keys in Redis (rotated without breaking old links), a reply's links filled in for its lead, and `GET /l/<token>` (the click's touch, then the redirect) |
+//! | [`events`] | events from other systems (`POST /api/events`): each one parsed, applied to its lead as a touch `event:<name>` with its derived changes, or parked until the lead appears; identity joins (`external_id`) |
 //! | [`segments`] | named conditions over the leads: where to look (the tag, channel and seen-on-day sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day and profiles, member snapshots for paging and export, bulk jobs |
 //! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
@@ -30,10 +31,10 @@
 //! # Layers
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
-//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`segments`], [`links`] →
+//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`segments`], [`links`], [`events`] →
 //! [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
-//! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments
-//! and links.
+//! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments,
+//! links and events.
 //!
 //! # Names
 //!
