@@ -283,6 +283,21 @@ async fn a_sum_tier_moves_as_orders_arrive() {
     );
     assert!(!tags.contains(&"价值:低".to_owned()), "{lead}");
     assert_eq!(source_of(&lead, "价值:高"), "tiers:客户价值");
+
+    // A segment reads the stored properties through the same evaluator.
+    let when = |at_least: i64| {
+        json!({"when": {"event": "order", "within_days": 30,
+            "where": {"amount": {"at_least": at_least}}}})
+    };
+    for (at_least, count) in [(500, 1), (900, 0)] {
+        let (status, preview) =
+            post_with(&app, ADMIN_TOKEN, "/api/segments/preview", &when(at_least)).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert_eq!(
+            preview["count"], count,
+            "an order of at least {at_least}: {preview}"
+        );
+    }
 }
 
 #[tokio::test]
