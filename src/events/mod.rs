@@ -15,6 +15,9 @@
 //!   scheduler's [`settle_parked`] for an openid at its next pass once the lead is first
 //!   seen (the touch that makes the lead moves its openid to the front of the parked set).
 
+use std::collections::HashMap;
+
+use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -217,7 +220,11 @@ pub struct Rejected {
     pub message: String,
 }
 
-/// Parses and ingests `raw` events at `now`, in order.
+/// How many leads' events one call works on at once (each lead's in order).
+pub const LEADS_AT_ONCE: usize = 16;
+
+/// Parses and ingests `raw` events at `now`: each lead's events in the order given, up to
+/// [`LEADS_AT_ONCE`] leads at a time.
 pub async fn ingest(
     store: &Store,
     rules: &Rules,
@@ -225,14 +232,40 @@ pub async fn ingest(
     now: UnixTime,
 ) -> Result<Report, StoreError> {
     let mut report = Report::default();
+    let mut by_lead: Vec<(Addressee, Vec<Event>)> = Vec::new();
+    let mut place: HashMap<Addressee, usize> = HashMap::new();
     for (index, raw) in raw.into_iter().enumerate() {
-        let event = match Event::parse(raw, now) {
-            Ok(event) => event,
-            Err(message) => {
-                report.errors.push(Rejected { index, message });
-                continue;
+        match Event::parse(raw, now) {
+            Ok(event) => {
+                let at = *place.entry(event.to.clone()).or_insert_with(|| {
+                    by_lead.push((event.to.clone(), Vec::new()));
+                    by_lead.len() - 1
+                });
+                by_lead[at].1.push(event);
             }
-        };
+            Err(message) => report.errors.push(Rejected { index, message }),
+        }
+    }
+    let mut leads = stream::iter(by_lead)
+        .map(|(_, events)| ingest_one_lead(store, rules, events, now))
+        .buffer_unordered(LEADS_AT_ONCE);
+    while let Some(done) = leads.next().await {
+        let (accepted, duplicates) = done?;
+        report.accepted += accepted;
+        report.duplicates += duplicates;
+    }
+    Ok(report)
+}
+
+/// One lead's events, in order: how many were accepted and how many were duplicates.
+async fn ingest_one_lead(
+    store: &Store,
+    rules: &Rules,
+    events: Vec<Event>,
+    now: UnixTime,
+) -> Result<(usize, usize), StoreError> {
+    let (mut accepted, mut duplicates) = (0, 0);
+    for event in events {
         let fresh = match store
             .park_event(&event.id, &event.to, &event.parked(), now)
             .await?
@@ -242,12 +275,12 @@ pub async fn ingest(
             Parking::Known(openid) => apply(store, rules, &event, &openid, now).await?,
         };
         if fresh {
-            report.accepted += 1;
+            accepted += 1;
         } else {
-            report.duplicates += 1;
+            duplicates += 1;
         }
     }
-    Ok(report)
+    Ok((accepted, duplicates))
 }
 
 /// Applies `event` to the known lead `openid`: true when it had no effect before.

@@ -34,7 +34,7 @@ pub const PARKED_PER_LEAD: usize = 1_000;
 const CHANGED_MOST: usize = 10_000;
 
 /// Whom an event from another system names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Addressee {
     /// A lead by its openid.
     OpenId(OpenId),
