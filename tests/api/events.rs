@@ -417,12 +417,11 @@ async fn updated_since_pages_every_changed_lead_and_a_lead_changed_meanwhile_com
     };
     let (first, mut cursor) = page(None).await;
     assert_eq!(first, ["oUp1", "oUp2"]);
-    // The CRM is paging; meanwhile oUp1 changes (an event), oUp4 too.
-    let changes = vec![
-        event("u1", "oUp1", "order", &at(&app, 0), json!({"amount": 1})),
-        event("u4", "oUp4", "order", &at(&app, 0), json!({"amount": 1})),
-    ];
-    post_events(&app, changes).await;
+    // The CRM is paging; meanwhile oUp1 changes (an event), then oUp4.
+    for (id, openid) in [("u1", "oUp1"), ("u4", "oUp4")] {
+        let change = event(id, openid, "order", &at(&app, 0), json!({"amount": 1}));
+        post_events(&app, vec![change]).await;
+    }
     let mut seen = first;
     while let Some(next) = cursor {
         let (openids, after) = page(Some(next)).await;
