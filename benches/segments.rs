@@ -168,6 +168,7 @@ async fn apply(store: &Store, touch: &Touch) -> Duration {
             history: touch.keys.iter().map(String::as_str).collect(),
             history_days: 90,
             derive: false,
+            event: None,
         })
         .await
         .expect("the touch reaches Redis")

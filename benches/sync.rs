@@ -49,6 +49,7 @@ async fn follow(store: &Store, lead: &str, tags: &[TagName], at: i64) {
             history: Vec::new(),
             history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
             derive: false,
+            event: None,
         })
         .await
         .expect("the touch reaches Redis")

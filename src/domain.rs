@@ -209,6 +209,25 @@ impl FormId {
 }
 
 string_type!(
+    /// A custom event's name from another system (`order`, `webinar_joined`), as `[[event]]`
+    /// and the touch key `event:<name>` name it.
+    EventName
+);
+
+impl EventName {
+    /// The longest event name: 64 characters.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses an event name: 1 to 64 characters of `[A-Za-z0-9_-.]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars("event name", s, Self::MAX_LEN, "A-Z a-z 0-9 _ - .", |c| {
+            is_id_char(c) || c == '.'
+        })?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
     /// A form field's name: its input's name on the page and its key on the lead
     /// (`"fields": {"<name>": …}`), e.g. `mobile`.
     FieldName
@@ -226,6 +245,28 @@ impl FieldName {
             Self::MAX_LEN,
             "A-Z a-z 0-9 _ -",
             is_id_char,
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
+    /// A lead's id in another system (a CRM's `crm:4711`), joined to the lead by the API.
+    ExternalId
+);
+
+impl ExternalId {
+    /// The longest external id: 128 characters.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses an external id: 1 to 128 printable ASCII characters, no white space.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars(
+            "external id",
+            s,
+            Self::MAX_LEN,
+            "printable ASCII, no white space",
+            |c| c.is_ascii_graphic(),
         )?;
         Ok(Self(s.to_owned()))
     }

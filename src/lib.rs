@@ -19,6 +19,7 @@
 //! | [`oauth`] | web authorisation (snsapi_base): the signed state and identity cookie, starting an authorisation, the callback's logic, the identity of a request |
 //! | [`forms`] | lead forms (留资): `/f/<id>` pages with their CSRF token, honeypot and rate limit, the fields checked, who submits (one function), and a submission stored as a contact and, on its lead, as fields, a `form` touch and tags |
 //! | [`links`] | tracked links: the per-lead signed tokens, a reply's links filled in for its lead, and `GET /l/<token>` (the clicker identified first with OAuth on, the click's touch, forwards, then the redirect) |
+//! | [`events`] | events from other systems (`POST /api/events`): each one parsed, applied to its lead as a touch `event:<name>` with its derived changes, or parked until the lead appears; identity joins (`external_id`) |
 //! | [`segments`] | named conditions over the leads: where to look (the tag, channel and seen-on-day sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day and profiles, member snapshots for paging and export, bulk jobs |
 //! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
@@ -32,10 +33,10 @@
 //! # Layers
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
-//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`oauth`] → [`segments`], [`links`] →
+//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`oauth`] → [`segments`], [`links`], [`events`] →
 //! [`forms`] → [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
-//! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments
-//! and links.
+//! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments,
+//! links and events.
 //!
 //! # Names
 //!
@@ -54,6 +55,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod forms;
 pub mod links;
 pub mod metrics;

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// The request conflicts with what the rules own, e.g. a sales edit of a derived tag.
     #[error("{0}")]
     Conflict(String),
+    /// The request is too big: a body or a batch over its limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// Redis failed; the cause is logged, not sent.
     #[error("internal error")]
     Store(#[from] StoreError),
@@ -35,6 +38,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "too_large",
             ApiError::Store(_) => "internal",
         }
     }
@@ -47,6 +51,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

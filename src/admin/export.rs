@@ -3,9 +3,9 @@
 //!
 //! The file starts with a UTF-8 byte-order mark, so Excel opens the Chinese tag names as
 //! UTF-8. Columns: `openid, subscribed, first_channel, channels, tags, first_seen,
-//! last_seen, fields`; lists are joined with `;`, times are RFC 3339 in China time, and
-//! `fields` is the lead's form fields as one JSON object (`{"<name>": {"value", "at",
-//! "form", "identity"}}`, `{}` for none). Leads come newest
+//! last_seen, fields, external_id`; lists are joined with `;`, times are RFC 3339 in China
+//! time, and `fields` is the lead's form fields as one JSON object (`{"<name>": {"value",
+//! "at", "form", "identity"}}`, `{}` for none). Leads come newest
 //! first, paged with the lead list's stable cursor, so leads that arrive during the download
 //! never shift the pages still to come.
 //!
@@ -25,8 +25,7 @@ use crate::store::{Lead, LeadFilter, ListError, Store, day_of};
 const PAGE: usize = 200;
 
 /// The byte-order mark and the header row (`wxtag segment export` writes them too).
-pub(crate) const HEAD: &str =
-    "\u{feff}openid,subscribed,first_channel,channels,tags,first_seen,last_seen,fields\r\n";
+pub(crate) const HEAD: &str = "\u{feff}openid,subscribed,first_channel,channels,tags,first_seen,last_seen,fields,external_id\r\n";
 
 /// Appends one cell: neutralised against formulas, then quoted when it has to be.
 fn cell(out: &mut String, value: &str) {
@@ -70,6 +69,7 @@ fn row(out: &mut String, lead: &Lead) {
         &lead.first_seen,
         &lead.last_seen,
         &fields,
+        lead.external_id.as_deref().unwrap_or(""),
     ];
     for (i, value) in cells.iter().enumerate() {
         if i > 0 {

@@ -10,13 +10,20 @@ use super::{ApiError, Caller, audit, why};
 use crate::domain::{Clock, OpenId, Scene, TagName};
 use crate::rules::derive::is_derived_source;
 use crate::rules::{LiveRules, Rules};
-use crate::store::{LeadFilter, LeadTag, ListError, Store};
+use crate::store::{ChangedCursor, LeadFilter, LeadTag, ListError, Store};
 
 /// A lead's path segment; the struct (not a bare string) also takes the paths under
 /// `/api/accounts/{appid}`, whose appid the scope's guard has checked.
 #[derive(Debug, Deserialize)]
 pub(super) struct LeadPath {
     openid: String,
+}
+
+impl LeadPath {
+    /// The openid as written in the path.
+    pub(super) fn openid(&self) -> &str {
+        &self.openid
+    }
 }
 
 /// The largest page of leads.
@@ -30,6 +37,7 @@ pub(super) struct ListQuery {
     subscribed: Option<bool>,
     limit: Option<usize>,
     cursor: Option<String>,
+    updated_since: Option<String>,
 }
 
 fn bad(param: &str, error: impl std::fmt::Display) -> ApiError {
@@ -46,11 +54,23 @@ impl From<ListError> for ApiError {
 }
 
 /// `GET /api/leads?tag=&channel=&subscribed=&limit=&cursor=`: a page of leads, without
-/// their timelines; a bad cursor is a 400.
+/// their timelines; a bad cursor is a 400. With `updated_since=RFC3339` (and no filter), the
+/// leads changed since then, oldest change first, paged by their own cursor.
 pub(super) async fn list(
     store: web::Data<Store>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(
+            "limit",
+            format!("{limit} is not between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    if let Some(since) = &query.updated_since {
+        let cursor = changed_cursor(&query, since)?;
+        return Ok(HttpResponse::Ok().json(store.changed_leads(&cursor, limit).await?));
+    }
     let filter = LeadFilter {
         tag: query
             .tag
@@ -66,15 +86,38 @@ pub(super) async fn list(
             .map_err(|e| bad("channel", e))?,
         subscribed: query.subscribed,
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(bad(
-            "limit",
-            format!("{limit} is not between 1 and {MAX_LIMIT}"),
-        ));
-    }
     let page = store.leads(&filter, limit, query.cursor.as_deref()).await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// Where a page of `updated_since` starts: the `cursor` it gave, or the time itself.
+fn changed_cursor(query: &ListQuery, since: &str) -> Result<ChangedCursor, ApiError> {
+    if query.tag.is_some() || query.channel.is_some() || query.subscribed.is_some() {
+        return Err(ApiError::BadRequest(
+            "updated_since pages every changed lead; leave out tag, channel and subscribed"
+                .to_owned(),
+        ));
+    }
+    let since = chrono::DateTime::parse_from_rfc3339(since).map_err(|e| {
+        bad(
+            "updated_since",
+            format!(
+                "{since:?} is not RFC 3339 with an offset ({e}), e.g. 2026-12-01T10:00:00+08:00"
+            ),
+        )
+    })?;
+    match &query.cursor {
+        Some(raw) => ChangedCursor::decode(raw).ok_or_else(|| {
+            bad(
+                "cursor",
+                format!("{raw:?} is not a cursor this list gave; pass next_cursor back as it is"),
+            )
+        }),
+        None => Ok(ChangedCursor {
+            micros: since.timestamp_micros(),
+            after: None,
+        }),
+    }
 }
 
 /// The body of a tag edit.

@@ -14,6 +14,7 @@ mod contacts;
 mod dashboard;
 mod dead_letters;
 mod error;
+mod events;
 pub(crate) mod export;
 mod leads;
 mod oauth_callback;

@@ -21,7 +21,9 @@ use actix_web::{Error, HttpMessage, guard};
 
 use super::auth::{Access, Caller, LoginRequired, Need, Unauthorized};
 use super::dashboard::{self, PageError};
-use super::{ApiError, channels, contacts, dead_letters, error, export, leads, qr, segments, tags};
+use super::{
+    ApiError, channels, contacts, dead_letters, error, events, export, leads, qr, segments, tags,
+};
 use crate::store::Store;
 
 /// What stands in front of a route.
@@ -86,6 +88,15 @@ fn api() -> Vec<Entry> {
         }),
         entry(Method::GET, "/contacts", Need::Read, || {
             web::route().to(contacts::list)
+        }),
+        entry(
+            Method::POST,
+            "/leads/{openid}/identity",
+            Need::Ingest,
+            || web::route().to(events::identity),
+        ),
+        entry(Method::POST, "/events", Need::Ingest, || {
+            web::route().to(events::post)
         }),
         entry(Method::GET, "/channels", Need::Read, || {
             web::route().to(channels::report)

@@ -256,6 +256,7 @@ async fn touch(
         history_days: links.history_days(),
         // The lead comes back to derive from; until its derived write lands, it is due.
         derive: rules.derives(),
+        event: None,
     };
     // No unsigned body, so no replay guard can refuse it.
     let Ok(applied) = store.apply_remembering(&record, remember_secs).await? else {

@@ -369,16 +369,13 @@ async fn record(
         // `link` is WeChat's own kind of a link message a lead sends.
         timeline: Some(("link_click", link.as_str())),
         location: None,
-        tags: outcome
-            .tags
-            .iter()
-            .map(|(tag, source)| (*tag, source.as_str()))
-            .collect(),
+        tags: outcome.tag_sources(),
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),
         history_days: links.history_days,
         // The scheduler derives the lead again (rule tags, score, …) with this touch.
         derive: rules.derives(),
+        event: None,
     };
     // Remembered until the hour ends, so a second click in it is no second touch.
     let rest_of_hour = 3600 - now.0.rem_euclid(3600);

@@ -125,6 +125,18 @@ pub(super) struct RawField {
     pub options: Option<Spanned<Vec<String>>>,
 }
 
+/// `[[event]]`: tags for a custom event from another system, optionally only when its
+/// properties pass a `where`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEvent {
+    pub name: Spanned<String>,
+    #[serde(rename = "where")]
+    pub filter: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub tags: SpannedStrings,
+}
+
 /// How a `[[keyword]]` compares its `text` with a message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

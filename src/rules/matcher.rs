@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::domain::{FormId, LinkId, Scene, TagName, UnixTime};
+use crate::domain::{EventName, FormId, LinkId, Scene, TagName, UnixTime};
 use crate::wechat::reply::Reply;
 
 use super::condition::{Condition, Facts};
@@ -52,6 +52,13 @@ pub enum Touch<'a> {
         /// The channel the form was opened through (`?ch=<scene>`), if it named one.
         channel: Option<&'a Scene>,
     },
+    /// A custom event from another system (`POST /api/events`).
+    Event {
+        /// Its name.
+        name: &'a EventName,
+        /// Its properties, which `[[event]]`s' `where` test.
+        props: &'a serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 /// One loaded rule: where its tags come from, the tags, and its reply, if any.
@@ -93,6 +100,14 @@ impl<'r> Outcome<'r> {
             .iter()
             .flat_map(|a| a.0.iter())
             .filter_map(|v| v.when.as_ref())
+    }
+
+    /// The tags to add, each with its source as text, as a touch record takes them.
+    pub fn tag_sources(&self) -> Vec<(&'r TagName, &'r str)> {
+        self.tags
+            .iter()
+            .map(|(tag, source)| (*tag, source.as_str()))
+            .collect()
     }
 
     /// True when choosing the reply depends on the lead: some candidate has a `when`.
@@ -141,6 +156,15 @@ impl Rules {
                 matched.extend(self.forms.get(id).map(|f| f.rule));
                 channel = via.and_then(|s| self.channel(s));
             }
+            Touch::Event { name, props } => {
+                let rules = self.events.get(name).into_iter().flatten();
+                matched.extend(rules.filter_map(|(rule, filter)| {
+                    filter
+                        .as_ref()
+                        .is_none_or(|f| f.passes(props))
+                        .then_some(*rule)
+                }));
+            }
         }
         if let Some(c) = channel {
             matched.push(c.rule);
@@ -184,9 +208,11 @@ impl Rules {
             }
             Touch::Scan { scene } => self.derived.named_key("qr", scene.as_str()),
             Touch::Click { key } => self.derived.named_key("click", key),
-            Touch::View { .. } | Touch::Text { .. } | Touch::Link { .. } | Touch::Form { .. } => {
-                None
-            }
+            Touch::View { .. }
+            | Touch::Text { .. }
+            | Touch::Link { .. }
+            | Touch::Form { .. }
+            | Touch::Event { .. } => None,
         };
         keys.extend(named);
         keys.sort_unstable();

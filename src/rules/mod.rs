@@ -45,12 +45,14 @@ mod matcher;
 pub mod preview;
 mod qr;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use thiserror::Error;
 
-use crate::domain::{FormId, LinkId, Scene, TagName};
+use crate::domain::{EventName, FormId, LinkId, Scene, TagName};
+
+use condition::PropFilter;
 
 pub use diagnostics::{Diagnostic, Severity, report};
 pub use form::{FieldKind, FieldTags, Form, FormField};
@@ -90,6 +92,10 @@ pub struct Rules {
     forms: HashMap<FormId, Form>,
     /// `[[keyword]]` rules, all three kinds.
     keywords: KeywordIndex,
+    /// `[[event]]` rules by event name, each with its `where`, in precedence order.
+    events: HashMap<EventName, Vec<(RuleId, Option<PropFilter>)>>,
+    /// The events whose properties some `where` or `sum` reads: only theirs are stored.
+    event_props: HashSet<String>,
     /// Every distinct tag the rules add, in first-seen order.
     tags: Vec<TagName>,
     /// How many files were read.
@@ -129,6 +135,12 @@ impl Rules {
                 .collect(),
             keywords: self.keywords.texts.clone(),
         }
+    }
+
+    /// True when some condition's `where` or a `sum` tier reads the properties of the event
+    /// `name`, so each such event's properties are stored on the lead.
+    pub fn keeps_event_props(&self, name: &EventName) -> bool {
+        self.event_props.contains(name.as_str())
     }
 
     /// Counts for `wxtag check`'s summary line.
@@ -196,7 +208,7 @@ impl Source {
     }
 
     /// The source as text: `follow`, `qr:<scene>`, `click:<key>`, `view:<url prefix>`,
-    /// `keyword:<text>`, `link:<id>` or `form:<id>`.
+    /// `keyword:<text>`, `link:<id>`, `form:<id>` or `event:<name>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -214,7 +226,7 @@ pub struct Stats {
     /// `*.toml` files read.
     pub files: usize,
     /// Rules loaded (each `[follow]`, `[[qr]]`, `[[click]]`, `[[view]]`, `[[keyword]]`,
-    /// `[[link]]`).
+    /// `[[link]]`, `[[event]]`).
     pub rules: usize,
     /// Distinct tags the rules add.
     pub tags: usize,

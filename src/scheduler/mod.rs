@@ -16,6 +16,9 @@
 //! when its count is older than [`segments::REFRESH_SECS`]: that keeps each segment's
 //! members per day, and notices the leads that entered it.
 //!
+//! It applies the events parked for openids wxtag did not know, once their leads appear
+//! ([`events::settle_parked`], a bounded step a pass).
+//!
 //! It also keeps the seen-on-day sets that segments' date conditions use (their expiry, and
 //! a backfill of the leads that were there before them: [`SEEN_FILL`] leads a pass, the next
 //! pass at once until it is done).
@@ -27,6 +30,7 @@
 use std::time::Duration;
 
 use crate::domain::{Clock, SegmentName};
+use crate::events;
 use crate::rules::LiveRules;
 use crate::segments::{self, jobs};
 use crate::store::{BackfillStep, SeenFill, Store, StoreError};
@@ -71,6 +75,8 @@ pub struct Pass {
     pub seen_filled: u64,
     /// True while that backfill has more to do.
     pub seen_pending: bool,
+    /// Parked events applied to leads that appeared since ([`events::settle_parked`]).
+    pub parked_applied: usize,
 }
 
 /// The most bulk job steps one pass does before the rules over time get their turn again.
@@ -136,6 +142,11 @@ impl Scheduler {
                 tracing::warn!(%error, "the seen-on-day sets' upkeep failed; retrying next pass");
             }
         }
+        let rules = self.rules.load();
+        match events::settle_parked(&self.store, &rules, now).await {
+            Ok(applied) => pass.parked_applied = applied,
+            Err(error) => tracing::warn!(%error, "parked events failed; retrying next pass"),
+        }
         match jobs::work(&self.store, &self.owner, JOB_STEPS, self.clock.now()).await {
             Ok(worked) => {
                 pass.job_steps = worked.steps;
@@ -143,7 +154,6 @@ impl Scheduler {
             }
             Err(error) => tracing::warn!(%error, "bulk jobs failed; retrying next pass"),
         }
-        let rules = self.rules.load();
         match segments::refresh_one(&self.store, &rules, self.clock.now()).await {
             Ok(recounted) => pass.recounted = recounted,
             Err(error) => tracing::warn!(%error, "a segment recount failed; retrying next pass"),

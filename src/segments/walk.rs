@@ -268,6 +268,7 @@ fn state_read(reads: &Reads, rules: &Rules) -> StateRead {
             .collect(),
         fields: reads.fields.iter().cloned().collect(),
         history: history.into_iter().collect(),
+        events: reads.events,
         ..StateRead::default()
     }
 }

@@ -82,7 +82,8 @@ pub enum BackfillStep {
 }
 
 impl Store {
-    /// A lead's state from the replies of `HGETALL` on its hash and its touch history:
+    /// A lead's state from the replies of `HGETALL` on its hash and its touch history and
+    /// `ZRANGE` of its stored events:
     /// `None` for an unknown lead or a reply not in the shape wxtag writes (reported like a
     /// corrupt lead). Fields that do not decode are skipped and reported.
     pub(super) fn state_from(
@@ -90,6 +91,7 @@ impl Store {
         openid: &OpenId,
         lead: redis::Value,
         history: redis::Value,
+        events: redis::Value,
     ) -> Option<LeadState> {
         let lead_key = self.keys.lead(openid);
         let lead: Vec<(String, String)> = match redis::from_redis_value(lead) {
@@ -107,14 +109,26 @@ impl Store {
                 return None;
             }
         };
-        let (state, bad) = LeadState::decode(lead, history);
+        let events: Vec<String> = match redis::from_redis_value(events) {
+            Ok(events) => events,
+            Err(error) => {
+                self.corrupt
+                    .report(&self.keys.events(openid), &error.to_string());
+                return None;
+            }
+        };
+        let (state, mut bad) = LeadState::decode(lead, history);
+        let state = state.map(|mut state| {
+            bad.extend(state.set_events(events));
+            state
+        });
         if !bad.is_empty() {
             self.corrupt.report_fields(&lead_key, &bad.join("; "));
         }
         state
     }
 
-    /// Reads the states of `openids`, up to 250 in one round trip (`None` for a lead wxtag
+    /// Reads the states of `openids`, up to 166 in one round trip (`None` for a lead wxtag
     /// does not know, or one whose hashes are not in the shape wxtag writes: reported, never
     /// an error).
     pub async fn lead_states(
@@ -122,13 +136,14 @@ impl Store {
         openids: &[OpenId],
     ) -> Result<Vec<Option<LeadState>>, StoreError> {
         let mut states = Vec::with_capacity(openids.len());
-        // Two keys a lead: a page of a few hundred leads is one round trip, and a bigger ask
-        // never holds the shared connection up for long.
-        for page in openids.chunks(super::CHUNK / 2) {
+        // Three keys a lead: a page of a few hundred leads is one round trip, and a bigger
+        // ask never holds the shared connection up for long.
+        for page in openids.chunks(super::CHUNK / 3) {
             let mut pipe = redis::pipe();
             for openid in page {
                 pipe.hgetall(self.keys.lead(openid))
-                    .hgetall(self.keys.history(openid));
+                    .hgetall(self.keys.history(openid))
+                    .zrange(self.keys.events(openid), 0, -1);
             }
             // Errors are kept per reply: a key of the wrong type fails its own lead, not all.
             let replies: Vec<redis::Value> = pipe
@@ -137,8 +152,8 @@ impl Store {
                 .await?;
             let mut replies = replies.into_iter();
             states.extend(page.iter().map(|openid| {
-                let (lead, history) = (replies.next()?, replies.next()?);
-                self.state_from(openid, lead, history)
+                let (lead, history, events) = (replies.next()?, replies.next()?, replies.next()?);
+                self.state_from(openid, lead, history, events)
             }));
         }
         Ok(states)
@@ -160,6 +175,7 @@ impl Store {
         for (tag, _) in write.add.iter().chain(write.remove) {
             invocation.key(keys.tag_members(tag));
         }
+        invocation.key(keys.changed());
         invocation
             .arg(write.openid.as_str())
             .arg(write.version)
@@ -185,6 +201,19 @@ impl Store {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<OpenId>, StoreError> {
+        self.claim_from(&self.keys.due(), now, limit, lease_secs)
+            .await
+    }
+
+    /// Claims up to `limit` members of the sorted set `key` scored at most `now`, each pushed
+    /// `lease_secs` ahead, atomically; a member that is no openid is dropped from the set.
+    pub(super) async fn claim_from(
+        &self,
+        key: &str,
+        now: UnixTime,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<OpenId>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -192,7 +221,7 @@ impl Store {
         let claimed: Vec<String> = self
             .derived
             .claim_due
-            .key(self.keys.due())
+            .key(key)
             .arg(now.0)
             .arg(limit)
             .arg(lease_secs)
@@ -208,11 +237,15 @@ impl Store {
         }
         if !bad.is_empty() {
             tracing::warn!(
-                key = self.keys.due(),
+                key,
                 count = bad.len(),
-                "the due set holds members that are no openid; they are removed from it"
+                "a sorted set of leads holds members that are no openid; they are removed from it"
             );
-            self.forget_due(&bad).await?;
+            let _: i64 = redis::cmd("ZREM")
+                .arg(key)
+                .arg(&bad)
+                .query_async(&mut conn)
+                .await?;
         }
         Ok(openids)
     }

@@ -53,6 +53,12 @@
 //! | `wx:{A}:formrate:<client>` | string | form submissions of one client address this minute (TTL 60 s) |
 //! | `wx:{A}:contacts` | hash | every form submission (contact), by id (decimal) → JSON: `id`, `attached`, `at`, `form`, `form_version`, `consent_hash`, `identity`, `lead`, `scene`, `fields`; kept for good |
 //! | `wx:{A}:contactseq` | string | the last contact id given |
+//! | `wx:{A}:ev:<openid>` | sorted set | a lead's custom events whose properties a condition reads: the event's record (JSON: id, name, at, props) → its `at`; events older than `WXTAG_HISTORY_DAYS` and past the newest `EVENTS_KEPT` dropped; expires with the touch history |
+//! | `wx:{A}:changed` | sorted set | every lead → when it last changed (Redis's clock, µs), for `GET /api/leads?updated_since=` |
+//! | `wx:{A}:ext` | hash | external id (a CRM's) → the openid it is joined to |
+//! | `wx:{A}:pk:o:<openid>` | list | events for an openid wxtag does not know yet (JSON as posted, with their index), applied when the lead appears; at most `PARKED_PER_LEAD`, expires `PARK_DAYS` after the last one |
+//! | `wx:{A}:pk:x:<external id>` | list | the same for an external id no lead is joined to yet, applied by the join |
+//! | `wx:{A}:parked` | sorted set | openids with parked events → when the scheduler next checks whether the lead appeared (unix s) |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
@@ -60,7 +66,7 @@
 use sha1::{Digest, Sha1};
 
 use super::KeySet;
-use crate::domain::{OpenId, Scene, SegmentName, TagName, UnixTime};
+use crate::domain::{ExternalId, OpenId, Scene, SegmentName, TagName, UnixTime};
 
 /// How long a handled delivery is remembered. WeChat retries for about 15 s; 5 minutes is a
 /// wide margin, and the shortest that still is one: at 15,000 events/s every second of TTL
@@ -354,6 +360,40 @@ impl Keys {
     }
 }
 
+// Events from other systems: stored event properties, identity joins, parked events and
+// the changed-leads index (`events`, `store::events`).
+impl Keys {
+    /// A lead's stored custom events, by their `at`.
+    pub fn events(&self, openid: &OpenId) -> String {
+        self.key(&["ev:", openid.as_str()])
+    }
+
+    /// Every lead, by when it last changed (µs).
+    pub fn changed(&self) -> String {
+        self.key(&["changed"])
+    }
+
+    /// External id → openid.
+    pub fn external_ids(&self) -> String {
+        self.key(&["ext"])
+    }
+
+    /// The events parked for an openid wxtag does not know yet.
+    pub fn parked_for_openid(&self, openid: &OpenId) -> String {
+        self.key(&["pk:o:", openid.as_str()])
+    }
+
+    /// The events parked for an external id no lead is joined to yet.
+    pub fn parked_for_external(&self, external: &ExternalId) -> String {
+        self.key(&["pk:x:", external.as_str()])
+    }
+
+    /// The openids with parked events, by when they are next checked.
+    pub fn parked(&self) -> String {
+        self.key(&["parked"])
+    }
+}
+
 // Segments: saved definitions, their counts, and member snapshots (`store::segments`).
 impl Keys {
     /// Saved segment name → definition.
@@ -449,6 +489,12 @@ mod tests {
             keys.segment_entries(),
             keys.jobs(),
             keys.job_lease("00ff"),
+            keys.events(&openid),
+            keys.changed(),
+            keys.external_ids(),
+            keys.parked_for_openid(&openid),
+            keys.parked_for_external(&ExternalId::parse("crm:4711").unwrap()),
+            keys.parked(),
         ] {
             assert!(key.starts_with("wx:{wx123}:"), "{key}");
         }

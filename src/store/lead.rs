@@ -129,6 +129,8 @@ pub struct Lead {
     pub last_location: Option<String>,
     /// The lead's UnionID, when web authorisation gave one.
     pub unionid: Option<String>,
+    /// The id another system (a CRM) knows the lead by, once joined.
+    pub external_id: Option<String>,
     /// The lead's tags, oldest first.
     pub tags: Vec<LeadTag>,
     /// The profile fields forms gave, by name.
@@ -161,6 +163,7 @@ impl Lead {
             last_seen: String::new(),
             last_location: None,
             unionid: None,
+            external_id: None,
             tags: Vec::new(),
             fields: BTreeMap::new(),
             events: None,
@@ -176,6 +179,7 @@ impl Lead {
                 fields::LAST_SEEN => lead.last_seen = rfc3339(unix(&field, &value)?),
                 fields::LOCATION => lead.last_location = Some(value),
                 fields::UNIONID => lead.unionid = Some(value),
+                fields::EXTERNAL_ID => lead.external_id = Some(value),
                 _ => {
                     if let Some(name) = field.strip_prefix(fields::TAG_PREFIX) {
                         let (at, source) = value.split_once(' ').unwrap_or((&value, ""));

@@ -9,6 +9,7 @@ mod annotate;
 mod dead_letters;
 mod derived;
 pub mod durability;
+mod events;
 pub mod fields;
 mod forms;
 mod funnel;
@@ -39,6 +40,9 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 pub use dead_letters::{DeadLetterRecord, TagOp};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
+pub use events::{
+    Addressee, ChangedCursor, Join, PARK_SECS, PARKED_PER_LEAD, Parking, applied_identity,
+};
 pub use forms::{
     CONTACTS_PAGE_MAX, Contact, ContactBody, FORM_RATE_WINDOW_SECS, Known, Submission, Submitted,
     Through,
@@ -61,7 +65,7 @@ pub use segments::{
     LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, SegmentProfile, Share,
     StateRead,
 };
-pub use state::{EventRecord, LeadState, StateTag};
+pub use state::{EVENTS_KEPT, EventRecord, LeadState, StateTag};
 pub use sync_leads::{SyncLead, SyncTag};
 pub use views::{DeadLetter, DeadLetters, TagState, TagSync};
 
@@ -189,6 +193,9 @@ pub struct TouchRecord<'a> {
     /// marked due for the scheduler until a derived write lands ([`Store::apply_deriving`]
     /// writes the derived changes itself and reads nothing back).
     pub derive: bool,
+    /// A custom event's record to keep on the lead ([`EventRecord::encode`]) because some
+    /// condition reads its properties; `None` for every other touch.
+    pub event: Option<&'a str>,
 }
 
 /// The result of applying a touch.
@@ -207,6 +214,10 @@ pub struct Applied {
 /// Why a touch was not applied: its signed query was seen with another body (a replay).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OtherBody;
+
+/// What `apply_touch.lua` answers: the outcome, the lead's tags, and its hash's fields, touch
+/// history and stored events when asked for.
+type Applied5 = (i64, Vec<String>, redis::Value, redis::Value, redis::Value);
 
 /// The Redis store of one account.
 #[derive(Clone)]
@@ -257,7 +268,12 @@ pub fn day_of(at: UnixTime) -> String {
 /// helpers, then `body`.
 fn script(body: &str) -> std::sync::Arc<Script> {
     std::sync::Arc::new(fields::script(
-        &[include_str!("lua/timeline.lua"), body].concat(),
+        &[
+            include_str!("lua/timeline.lua"),
+            include_str!("lua/changed.lua"),
+            body,
+        ]
+        .concat(),
     ))
 }
 
@@ -333,7 +349,7 @@ impl Store {
         touch: &TouchRecord<'_>,
         dedup_secs: u64,
     ) -> Result<Result<Applied, OtherBody>, StoreError> {
-        let (outcome, tags, lead, history) =
+        let (outcome, tags, lead, history, events) =
             self.invoke_apply(touch, None, dedup_secs.max(1)).await?;
         Ok(match outcome {
             -1 => Err(OtherBody),
@@ -341,7 +357,7 @@ impl Store {
                 fresh: fresh == 1,
                 tags,
                 state: if touch.derive {
-                    self.state_from(touch.openid, lead, history)
+                    self.state_from(touch.openid, lead, history, events)
                 } else {
                     None
                 },
@@ -354,15 +370,17 @@ impl Store {
     /// when `known` is false), in one script: the derived tags, their timeline entries and
     /// the next due time land with the touch or not at all. `Ok(Ok(None))` when the lead
     /// moved on meanwhile (another event): nothing was written; read and derive again.
-    /// [`Applied::state`] is left `None`: the caller has the state it derived from.
+    /// [`Applied::state`] is left `None`: the caller has the state it derived from. The
+    /// touch's identity is remembered for `dedup_secs`.
     pub async fn apply_deriving(
         &self,
         touch: &TouchRecord<'_>,
         write: &DerivedWrite<'_>,
         known: bool,
+        dedup_secs: u64,
     ) -> Result<Result<Option<Applied>, OtherBody>, StoreError> {
-        let (outcome, tags, _, _) = self
-            .invoke_apply(touch, Some((write, known)), keys::DEDUP_TTL_SECS)
+        let (outcome, tags, _, _, _) = self
+            .invoke_apply(touch, Some((write, known)), dedup_secs.max(1))
             .await?;
         Ok(match outcome {
             -1 => Err(OtherBody),
@@ -382,7 +400,7 @@ impl Store {
         touch: &TouchRecord<'_>,
         derived: Option<(&DerivedWrite<'_>, bool)>,
         dedup_secs: u64,
-    ) -> Result<(i64, Vec<String>, redis::Value, redis::Value), StoreError> {
+    ) -> Result<Applied5, StoreError> {
         let keys = &self.keys;
         let day = day_of(touch.at);
         let mut invocation = self.apply_touch.prepare_invoke();
@@ -411,7 +429,11 @@ impl Store {
         for (tag, _) in add.iter().chain(remove) {
             invocation.key(keys.tag_members(tag));
         }
-        invocation.key(keys.seen_on(&day));
+        invocation
+            .key(keys.parked())
+            .key(keys.events(touch.openid))
+            .key(keys.changed())
+            .key(keys.seen_on(&day));
         // The tags this touch may add: its own, then the derived ones.
         let added = || {
             let touch_tags = touch.tags.iter().map(|(t, _)| *t);
@@ -457,7 +479,9 @@ impl Store {
             .arg(add.len())
             .arg(remove.len())
             .arg(self.registered.mask(added()))
-            .arg(touch.history.len());
+            .arg(touch.history.len())
+            .arg(touch.event.unwrap_or(""))
+            .arg(EVENTS_KEPT);
         for key in &touch.history {
             invocation.arg(*key);
         }
@@ -467,8 +491,7 @@ impl Store {
         for (tag, source) in &touch.tags {
             invocation.arg(tag.as_str()).arg(*source);
         }
-        let applied: (i64, Vec<String>, redis::Value, redis::Value) =
-            invocation.invoke_async(&mut self.conn.clone()).await?;
+        let applied: Applied5 = invocation.invoke_async(&mut self.conn.clone()).await?;
         // Applied (not a delivery seen before, nor refused): every tag it adds is registered.
         if applied.0 == 1 && touch.effect != Effect::System {
             self.registered.learn(added());
@@ -498,6 +521,7 @@ impl Store {
         for tag in add.iter().chain(remove) {
             invocation.key(keys.tag_members(tag));
         }
+        invocation.key(keys.changed());
         let mut detail: Vec<String> = add.iter().map(|t| format!("+{t}")).collect();
         detail.extend(remove.iter().map(|t| format!("-{t}")));
         invocation

@@ -368,7 +368,8 @@ impl Store {
         pipe.hgetall(self.keys.lead(openid));
         super::lead::queue_timeline(&mut pipe, &self.keys, openid);
         if with_state {
-            pipe.hgetall(self.keys.history(openid));
+            pipe.hgetall(self.keys.history(openid))
+                .zrange(self.keys.events(openid), 0, -1);
         }
         let replies: Vec<redis::Value> = pipe.ignore_errors().query_async(&mut conn).await?;
         let mut replies = replies.into_iter();
@@ -380,9 +381,11 @@ impl Store {
         ) else {
             return Ok(None);
         };
-        let state = match replies.next() {
-            Some(history) => self.state_from(openid, fields.clone(), history),
-            None => None,
+        let state = match (replies.next(), replies.next()) {
+            (Some(history), Some(events)) => {
+                self.state_from(openid, fields.clone(), history, events)
+            }
+            _ => None,
         };
         let corrupt_timeline = |error: redis::ParsingError| StoreError::Corrupt {
             key: self.keys.timeline_head(openid),

@@ -40,6 +40,8 @@ pub struct StateRead {
     pub channels: bool,
     /// The touch history's keys to read (none when empty).
     pub history: Vec<String>,
+    /// True to read the lead's stored events (for a `where` on them).
+    pub events: bool,
 }
 
 /// A profile field of the lead hash that a condition can read.
@@ -72,7 +74,7 @@ impl ProfileField {
 impl StateRead {
     /// True when nothing but the sets is read.
     pub fn is_empty(&self) -> bool {
-        !self.reads_lead() && self.history.is_empty()
+        !self.reads_lead() && self.history.is_empty() && !self.events
     }
 
     /// True when the lead hash is read.
@@ -258,6 +260,9 @@ impl Store {
                     .arg(self.keys.history(openid))
                     .arg(&read.history);
             }
+            if read.events {
+                pipe.zrange(self.keys.events(openid), 0, -1);
+            }
         }
         // Errors are kept per reply: a key of the wrong type fails its own lead, not all.
         let replies: Vec<redis::Value> = pipe
@@ -270,7 +275,8 @@ impl Store {
             .map(|openid| {
                 let lead = (!lead_fields.is_empty()).then(|| replies.next()).flatten();
                 let history = (!read.history.is_empty()).then(|| replies.next()).flatten();
-                self.partial_state(openid, &lead_fields, lead, read, history)
+                let events = read.events.then(|| replies.next()).flatten();
+                self.partial_state(openid, &lead_fields, lead, read, history, events)
             })
             .collect())
     }
@@ -285,6 +291,7 @@ impl Store {
         lead: Option<redis::Value>,
         read: &StateRead,
         history: Option<redis::Value>,
+        events: Option<redis::Value>,
     ) -> Option<LeadState> {
         let mut bad = Vec::new();
         let mut state = LeadState::default();
@@ -321,6 +328,10 @@ impl Store {
             let (history, bad_keys) = TouchHistory::decode(pairs);
             state.history = history;
             bad.extend(bad_keys);
+        }
+        if let Some(events) = events {
+            let events: Vec<String> = redis::from_redis_value(events).unwrap_or_default();
+            bad.extend(state.set_events(events));
         }
         if !bad.is_empty() {
             self.corrupt

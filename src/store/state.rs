@@ -47,8 +47,13 @@ pub struct LeadState {
     pub events: Vec<EventRecord>,
 }
 
+/// How many custom events with properties a lead keeps (the newest by `at`), besides
+/// dropping those older than the touch history: a lead's stored events stay bounded however
+/// many a CRM sends.
+pub const EVENTS_KEPT: usize = 200;
+
 /// One custom event with its properties, as a condition's `where` reads it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EventRecord {
     /// The event's name (`order`), as in the touch key `event:<name>`.
     pub name: String,
@@ -56,6 +61,27 @@ pub struct EventRecord {
     pub at: UnixTime,
     /// Its properties.
     pub props: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An event as stored: its record and its id, which keeps two events with the same name,
+/// time and properties apart.
+#[derive(serde::Serialize)]
+struct Stored<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    event: &'a EventRecord,
+}
+
+impl EventRecord {
+    /// The stored form of the event with this `id` (JSON), for [`super::TouchRecord::event`].
+    pub fn encode(&self, id: &str) -> String {
+        serde_json::to_string(&Stored { id, event: self }).unwrap_or_default()
+    }
+
+    /// The event of a stored form; `None` when it is not one.
+    pub fn decode(raw: &str) -> Option<Self> {
+        serde_json::from_str(raw).ok()
+    }
 }
 
 impl LeadState {
@@ -112,7 +138,26 @@ impl LeadState {
         for key in &touch.history {
             lead.history.record(key, at);
         }
+        if let Some(event) = touch.event.and_then(EventRecord::decode) {
+            let after = lead.events.partition_point(|e| e.at <= event.at);
+            lead.events.insert(after, event);
+            let over = lead.events.len().saturating_sub(EVENTS_KEPT);
+            lead.events.drain(..over);
+        }
         lead
+    }
+
+    /// Sets the stored events from their stored forms, oldest first; returns a description
+    /// of each that does not decode (left out).
+    pub fn set_events(&mut self, raw: Vec<String>) -> Vec<String> {
+        let mut bad = Vec::new();
+        for raw in raw {
+            match EventRecord::decode(&raw) {
+                Some(event) => self.events.push(event),
+                None => bad.push(format!("stored event {raw:.60?} is not in the stored form")),
+            }
+        }
+        bad
     }
 
     /// Decodes a lead hash's fields and its touch history's fields; `None` when the lead hash
@@ -196,6 +241,45 @@ mod tests {
     }
 
     #[test]
+    fn an_event_record_round_trips_and_a_touch_keeps_events_in_time_order() {
+        let event = |at, amount: i64| EventRecord {
+            name: "order".to_owned(),
+            at: UnixTime(at),
+            props: serde_json::json!({ "amount": amount })
+                .as_object()
+                .cloned()
+                .unwrap(),
+        };
+        let stored = event(100, 300).encode("e-1");
+        assert!(stored.contains("\"id\":\"e-1\""), "{stored}");
+        assert_eq!(EventRecord::decode(&stored), Some(event(100, 300)));
+        let mut state = LeadState::default();
+        let bad = state.set_events(vec![event(50, 1).encode("a"), "nope".to_owned()]);
+        assert_eq!((state.events.len(), bad.len()), (1, 1));
+        let openid = crate::domain::OpenId::parse("o1").unwrap();
+        let late = event(70, 2).encode("b");
+        let touch = TouchRecord {
+            openid: &openid,
+            identity: "event|b",
+            unsigned_body: None,
+            at: UnixTime(70),
+            effect: Effect::Other,
+            scene: None,
+            timeline: None,
+            location: None,
+            tags: Vec::new(),
+            want_tags: false,
+            history: vec!["event:order"],
+            history_days: 90,
+            derive: true,
+            event: Some(&late),
+        };
+        let after = LeadState::touched(Some(&state), &touch);
+        let ats: Vec<i64> = after.events.iter().map(|e| e.at.0).collect();
+        assert_eq!(ats, [50, 70]);
+    }
+
+    #[test]
     fn every_field_decodes_and_bad_ones_are_named_not_fatal() {
         let (state, bad) = LeadState::decode(
             pairs(&[
@@ -247,6 +331,7 @@ mod tests {
             history: Vec::new(),
             history_days: 90,
             derive: false,
+            event: None,
         };
         let clicked = LeadState::touched(None, &touch(Effect::Outside, 100));
         assert_eq!(clicked.subscribed, None);

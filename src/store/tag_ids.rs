@@ -9,8 +9,15 @@ use redis::{AsyncCommands, Script};
 use super::{Store, StoreError};
 use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
-static IMPORT_TAG: LazyLock<Script> =
-    LazyLock::new(|| super::fields::script(include_str!("lua/import_tag.lua")));
+static IMPORT_TAG: LazyLock<Script> = LazyLock::new(|| {
+    super::fields::script(
+        &[
+            include_str!("lua/changed.lua"),
+            include_str!("lua/import_tag.lua"),
+        ]
+        .concat(),
+    )
+});
 
 impl Store {
     /// Records a tag's WeChat id; the tag is no longer unsynced.
@@ -78,7 +85,9 @@ impl Store {
         for openid in members {
             invocation.key(keys.lead(openid));
         }
-        invocation.key(keys.seen_on(&super::day_of(at)));
+        invocation
+            .key(keys.changed())
+            .key(keys.seen_on(&super::day_of(at)));
         invocation.arg(name.as_str()).arg(id.0).arg(at.0);
         for openid in members {
             invocation.arg(openid.as_str());

@@ -7,7 +7,7 @@
 //! counters, outbox); with rules over time, the lead is read first, its rule tags, score,
 //! tiers and stage are derived from it with the touch applied, and the touch and what
 //! changed are written in the same script, checked against the lead's version
-//! (`Intake::apply_deriving`) → choose the reply by the lead after the change → fill in its
+//! ([`derive::apply_deriving`]) → choose the reply by the lead after the change → fill in its
 //! tracked links for the lead ([`crate::links`]) → render it, encrypted when the request was.
 //! The HTTP side ([`http`]) only extracts the request, calls this, and logs one line.
 
@@ -22,12 +22,11 @@ use crate::config::Account;
 use crate::domain::{OpenId, Scene, UnixTime};
 use crate::links::Links;
 use crate::rules::condition::{Facts, Score};
-use crate::rules::derive::Derivation;
-use crate::rules::{LiveRules, Rules, Touch};
+use crate::rules::derive;
+use crate::rules::{LiveRules, Touch};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
-use crate::store::{
-    Applied, Effect, LeadState, OtherBody, Store, StoreError, TouchRecord, UnsignedBody,
-};
+use crate::store::keys;
+use crate::store::{Effect, LeadState, OtherBody, Store, StoreError, TouchRecord, UnsignedBody};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
 use crate::wechat::inbound::{
     self, Body, EncryptedEnvelope, Event, Inbound, InboundError, Message,
@@ -232,12 +231,7 @@ impl Intake {
         let (effect, location) = effect(&inbound);
         let tags = outcome
             .as_ref()
-            .map(|o| {
-                o.tags
-                    .iter()
-                    .map(|(tag, source)| (*tag, source.as_str()))
-                    .collect()
-            })
+            .map(|o| o.tag_sources())
             .unwrap_or_default();
         let needs_state = outcome.as_ref().is_some_and(|o| o.reply_needs_state());
         let is_touch = !matches!(effect, Effect::Location | Effect::System);
@@ -255,9 +249,12 @@ impl Intake {
             history,
             history_days: self.history_days,
             derive: (rules.derives() && is_touch) || needs_state,
+            event: None,
         };
         let (applied, lead, derivation) = if rules.derives() && is_touch {
-            self.apply_deriving(&rules, &record, now).await?
+            derive::apply_deriving(&self.store, &rules, &record, now, keys::DEDUP_TTL_SECS)
+                .await?
+                .map_err(|OtherBody| IntakeError::ReplayedSignature)?
         } else {
             let applied = self
                 .store
@@ -313,71 +310,6 @@ impl Intake {
             fresh: applied.fresh,
             answer,
         })
-    }
-}
-
-/// How often the touch and its derived changes are computed again when other events on the
-/// same lead keep landing in between, before the derived part is left to the scheduler.
-const DERIVE_ATTEMPTS: usize = 3;
-
-impl Intake {
-    /// Steps 5 and 6 with rules over time: read the lead (a follow first guesses it new),
-    /// derive from it with this touch applied, and write the touch and the derived changes
-    /// in one script, checked against the lead's version (a concurrent event on the lead, or
-    /// a wrong guess, means reading again). After
-    /// [`DERIVE_ATTEMPTS`] the touch is applied alone and the lead is left due for the
-    /// scheduler. Returns what was applied, the lead after it, and the derivation.
-    async fn apply_deriving(
-        &self,
-        rules: &Rules,
-        record: &TouchRecord<'_>,
-        now: UnixTime,
-    ) -> Result<(Applied, Option<LeadState>, Option<Derivation>), IntakeError> {
-        let openid = record.openid;
-        // A follow is most often someone new: guess so and skip the read; if the lead is
-        // known after all, the version check says so and the lead is read as usual.
-        let mut guess_new = record.effect == Effect::Follow;
-        for _ in 0..DERIVE_ATTEMPTS + usize::from(guess_new) {
-            let before = if std::mem::take(&mut guess_new) {
-                None
-            } else {
-                self.store
-                    .lead_states(std::slice::from_ref(openid))
-                    .await?
-                    .pop()
-                    .flatten()
-            };
-            let after = LeadState::touched(before.as_ref(), record);
-            let derivation = rules.derive(&after, now);
-            let version = before.as_ref().map_or(0, |lead| lead.version);
-            let write = derivation.write(openid, version, now);
-            match self
-                .store
-                .apply_deriving(record, &write, before.is_some())
-                .await?
-            {
-                Err(OtherBody) => return Err(IntakeError::ReplayedSignature),
-                Ok(None) => continue,
-                Ok(Some(applied)) if applied.fresh => {
-                    return Ok((applied, Some(after), Some(derivation)));
-                }
-                // A delivery handled before: the lead read is the lead after it.
-                Ok(Some(applied)) => {
-                    let Some(lead) = before else {
-                        return Ok((applied, None, None));
-                    };
-                    let derivation = rules.derive(&lead, now);
-                    return Ok((applied, Some(lead), Some(derivation)));
-                }
-            }
-        }
-        tracing::info!(%openid, "the lead kept changing: its derived tags are left to the scheduler");
-        let applied = self
-            .store
-            .apply(record)
-            .await?
-            .map_err(|_| IntakeError::ReplayedSignature)?;
-        Ok((applied, None, None))
     }
 }
 

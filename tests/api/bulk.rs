@@ -243,6 +243,7 @@ async fn seed(redis_url: &str, n: usize) {
                         history: vec!["follow"],
                         history_days: 90,
                         derive: false,
+                        event: None,
                     })
                     .await
                     .unwrap()

@@ -501,7 +501,7 @@ async fn the_export_streams_every_lead_as_csv_with_a_bom() {
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines[0],
-        "openid,subscribed,first_channel,channels,tags,first_seen,last_seen,fields"
+        "openid,subscribed,first_channel,channels,tags,first_seen,last_seen,fields,external_id"
     );
     assert_eq!(lines.len(), 2 + leads, "every lead once");
     let mut openids: Vec<&str> = lines[1..]
@@ -517,8 +517,8 @@ async fn the_export_streams_every_lead_as_csv_with_a_bom() {
         "{o0}"
     );
     assert!(
-        o0.ends_with("+08:00,{}"),
-        "times in China time, no fields: {o0}"
+        o0.ends_with("+08:00,{},"),
+        "times in China time, no fields, no external id: {o0}"
     );
     let formula = lines.iter().find(|l| l.starts_with("'-x,")).unwrap();
     assert!(

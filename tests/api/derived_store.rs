@@ -5,6 +5,7 @@
 use redis::AsyncCommands;
 use wxtag::domain::{OpenId, Scene, TagName, UnixTime};
 use wxtag::store::history::{BUCKET_SECS, bucket_of};
+use wxtag::store::keys::DEDUP_TTL_SECS;
 use wxtag::store::{
     Applied, BackfillStep, DerivedWrite, Effect, Keys, LeadState, Store, TouchRecord,
 };
@@ -34,6 +35,7 @@ fn touch<'a>(
         history,
         history_days: 90,
         derive: false,
+        event: None,
     }
 }
 
@@ -632,15 +634,16 @@ async fn history_adds_three_commands_per_touch() {
     let derived = commands_of(&redis, &store, &record).await;
     eprintln!("commands per event: {without} without history, {with} with, {derived} deriving");
     assert_eq!(
-        without, 5,
-        "as before the history: SET NX, HMGET, GET, SET, HSET"
+        without, 7,
+        "as before the history: SET NX, HMGET, GET, SET, HSET; and TIME and ZADD marking the \
+         lead changed"
     );
     // (`with` is a minute later the same day: the lead is in that day's seen set already.)
     assert_eq!(with, without + 3, "HMGET, HSET and EXPIREAT of the history");
     assert_eq!(
         derived,
-        with + 3,
-        "ZADD of the due set and the two HGETALLs"
+        with + 4,
+        "ZADD of the due set, the two HGETALLs and the ZRANGE of the stored events"
     );
 }
 
@@ -811,7 +814,7 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
         next_due: Some(UnixTime(at.0 + 7 * DAY)),
     };
     let applied = store
-        .apply_deriving(&first, &write, false)
+        .apply_deriving(&first, &write, false, DEDUP_TTL_SECS)
         .await
         .unwrap()
         .unwrap()
@@ -843,7 +846,10 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
         version: 0,
         ..write
     };
-    let outcome = store.apply_deriving(&second, &stale, true).await.unwrap();
+    let outcome = store
+        .apply_deriving(&second, &stale, true, DEDUP_TTL_SECS)
+        .await
+        .unwrap();
     assert_eq!(outcome, Ok(None), "stale");
     assert_eq!(state_of(&store, &lead).await.unwrap(), state);
     let outcome = store
@@ -854,6 +860,7 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
                 ..write
             },
             true,
+            DEDUP_TTL_SECS,
         )
         .await
         .unwrap();

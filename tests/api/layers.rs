@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["rules"],
     &["oauth"],
-    &["segments", "links"],
+    &["segments", "links", "events"],
     &["forms"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],

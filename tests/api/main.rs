@@ -13,6 +13,7 @@ mod dashboard_over_time; // a lead's score, stage and why; derived tags by kind;
 mod dashboard_segments; // the segment pages: the builder without JavaScript, preview, save, profile, bulk tags
 mod derived_store; // the store side of rules over time: history, state, derived writes, due, backfill
 mod english; // the dashboard in English: every page, no Chinese left, the choice kept
+mod events; // events from other systems: idempotency, errors by index, 413s, late events, where, sum tiers, identity joins, parked events, updated_since, the ingest role
 mod forms; // lead forms: the reply's form link, no pre-fill, submissions on the lead, refusals, double submits, forwards, the funnel
 mod funnel; // the funnel by channel: cohorts by first channel and period, stage and tag steps, the page
 mod fuzz_corpus; // the fuzz targets' corpus replayed: no panic, a typed error or a value

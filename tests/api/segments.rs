@@ -89,6 +89,7 @@ async fn seed(store: &Store, redis: &TestRedis, leads: usize, now: UnixTime) -> 
             history: history.iter().map(String::as_str).collect(),
             history_days: 90,
             derive: false,
+            event: None,
         };
         store.apply(&record).await.unwrap().unwrap();
         for touch in 0..dice.roll(6) {
@@ -127,6 +128,7 @@ async fn seed(store: &Store, redis: &TestRedis, leads: usize, now: UnixTime) -> 
                 history,
                 history_days: 90,
                 derive: false,
+                event: None,
             };
             store.apply(&record).await.unwrap().unwrap();
         }
@@ -310,6 +312,7 @@ async fn a_touch_puts_its_lead_in_the_seen_set_of_the_day_its_last_seen_moves_to
                     history: Vec::new(),
                     history_days: 90,
                     derive: false,
+                    event: None,
                 })
                 .await
                 .unwrap()
@@ -617,6 +620,7 @@ async fn a_recount_notices_the_leads_that_entered_and_keeps_the_day() {
                 history: vec!["follow"],
                 history_days: 90,
                 derive: false,
+                event: None,
             };
             store.apply(&record).await.unwrap().unwrap();
         }

@@ -140,6 +140,7 @@ impl Rig {
                 history: Vec::new(),
                 history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
                 derive: false,
+                event: None,
             })
             .await
             .unwrap()

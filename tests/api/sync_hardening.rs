@@ -144,6 +144,7 @@ async fn unfollow(rig: &Rig, lead: &str, at: i64) {
             history: Vec::new(),
             history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
             derive: false,
+            event: None,
         })
         .await
         .unwrap()

@@ -111,6 +111,8 @@ pub fn event_kind(t: &'static Words, kind: &str) -> &'static str {
         "link_click" => t.event_link_click,
         "forward" => t.event_forward,
         "form" => t.event_form,
+        "event" => t.event_custom,
+        "identity" => t.event_identity,
         "tag" => t.event_tag,
         "tag+" => t.event_tag_added,
         "tag-" => t.event_tag_removed,

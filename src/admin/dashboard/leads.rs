@@ -134,6 +134,8 @@ struct LeadView {
     location: Option<String>,
     /// The UnionID web authorisation gave, if any.
     unionid: Option<String>,
+    /// The id another system knows the lead by, once joined.
+    external_id: Option<String>,
     /// The score now, with two decimals; `None` where the page is shown without it.
     score: Option<String>,
     /// The stage tag; `None` without a `[lifecycle]`.
@@ -308,6 +310,7 @@ impl LeadView {
             last_seen: short_time(&lead.last_seen),
             location: lead.last_location,
             unionid: lead.unionid,
+            external_id: lead.external_id,
             score: None,
             stage: None,
             any_derived: tags.iter().any(|tag| tag.derived),

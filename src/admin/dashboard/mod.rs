@@ -162,7 +162,7 @@ pub enum PageError {
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
         match error {
-            ApiError::BadRequest(why) => PageError::BadRequest(why),
+            ApiError::BadRequest(why) | ApiError::TooLarge(why) => PageError::BadRequest(why),
             ApiError::NotFound(why) => PageError::NotFound(why),
             ApiError::Conflict(why) => PageError::Conflict(why),
             ApiError::Forbidden(_) => PageError::Forbidden,

@@ -205,6 +205,8 @@ pub struct Words {
     pub last_location: &'static str,
     /// The lead's UnionID (from web authorisation).
     pub unionid: &'static str,
+    /// The id another system (a CRM) knows the lead by.
+    pub external_id: &'static str,
     /// Why a tag was applied.
     pub why_column: &'static str,
     /// The button that removes sales' own tag.
@@ -301,6 +303,10 @@ pub struct Words {
     pub event_forward: &'static str,
     /// Submitted a lead form.
     pub event_form: &'static str,
+    /// An event from another system (a CRM, the website).
+    pub event_custom: &'static str,
+    /// Another system's id was joined to the lead.
+    pub event_identity: &'static str,
     /// Tags changed.
     pub event_tag: &'static str,
     /// Opened a mini program.
@@ -647,6 +653,7 @@ pub static ZH: Words = Words {
     first_seen: "首次出现",
     last_location: "最近位置",
     unionid: "开放平台 UnionID",
+    external_id: "外部编号",
     why_column: "来源(为什么)",
     remove: "移除",
     remove_tag: Pattern("移除 {}"),
@@ -696,6 +703,8 @@ pub static ZH: Words = Words {
     event_link_click: "打开追踪链接",
     event_forward: "转发的链接被他人打开",
     event_form: "提交表单",
+    event_custom: "外部事件",
+    event_identity: "关联外部编号",
     event_tag: "标签变更",
     event_miniprogram: "打开小程序",
     event_scancode: "菜单扫一扫",
@@ -917,6 +926,7 @@ pub static EN: Words = Words {
     first_seen: "First seen",
     last_location: "Last location",
     unionid: "UnionID",
+    external_id: "External ID",
     why_column: "Source (why)",
     remove: "Remove",
     remove_tag: Pattern("Remove {}"),
@@ -966,6 +976,8 @@ pub static EN: Words = Words {
     event_link_click: "Opened a tracked link",
     event_forward: "Their link was opened by someone else (forwarded)",
     event_form: "Submitted a form",
+    event_custom: "Event from another system",
+    event_identity: "Joined an external ID",
     event_tag: "Tags changed",
     event_miniprogram: "Opened a mini program",
     event_scancode: "Scanned from the menu",
@@ -1182,6 +1194,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         first_seen,
         last_location,
         unionid,
+        external_id,
         why_column,
         remove,
         remove_tag,
@@ -1229,6 +1242,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         event_link_click,
         event_forward,
         event_form,
+        event_custom,
+        event_identity,
         event_tag,
         event_miniprogram,
         event_scancode,
@@ -1434,6 +1449,7 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("first_seen", *first_seen, false),
         ("last_location", *last_location, false),
         ("unionid", *unionid, false),
+        ("external_id", *external_id, false),
         ("why_column", *why_column, false),
         ("remove", *remove, false),
         ("remove_tag", remove_tag.0, true),
@@ -1481,6 +1497,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("event_link_click", *event_link_click, false),
         ("event_forward", *event_forward, false),
         ("event_form", *event_form, false),
+        ("event_custom", *event_custom, false),
+        ("event_identity", *event_identity, false),
         ("event_tag", *event_tag, false),
         ("event_miniprogram", *event_miniprogram, false),
         ("event_scancode", *event_scancode, false),

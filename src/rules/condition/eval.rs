@@ -223,7 +223,7 @@ impl ScoreBounds {
 }
 
 /// True when the event property named by `test` passes it.
-fn passes(test: &PropTest, props: &Map<String, Value>) -> bool {
+pub(super) fn passes(test: &PropTest, props: &Map<String, Value>) -> bool {
     let value = props.get(&test.prop).filter(|v| !v.is_null());
     match &test.op {
         PropOp::Exists(want) => value.is_some() == *want,

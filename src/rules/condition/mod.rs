@@ -117,6 +117,24 @@ struct PropTest {
     op: PropOp,
 }
 
+/// A `where` on its own: tests on one event's properties, as an `[[event]]` rule reads
+/// them, through the same parser and evaluator as an `event` leaf's `where`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropFilter(Vec<PropTest>);
+
+impl PropFilter {
+    /// Parses `where = { prop = { op = value }, … }` from TOML; mistakes are named by their
+    /// path under `where`.
+    pub fn from_toml(value: &toml::Value) -> Result<Self, ConditionError> {
+        parse::props(&parse::toml_to_json(value), "where").map(Self)
+    }
+
+    /// True when the properties pass every test.
+    pub fn passes(&self, props: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.0.iter().all(|test| eval::passes(test, props))
+    }
+}
+
 /// The property operators.
 #[derive(Debug, Clone, PartialEq)]
 enum PropOp {
@@ -259,6 +277,20 @@ impl Condition {
         self.node.visit(&mut |n| match n {
             Node::Count(w) | Node::Event { window: w, .. } => out.extend(&w.keys),
             _ => {}
+        });
+        out
+    }
+
+    /// The names of the events whose stored properties the condition reads (`event` leaves
+    /// with a `where`).
+    pub fn event_props(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.node.visit(&mut |n| {
+            if let Node::Event { name, filter, .. } = n
+                && !filter.is_empty()
+            {
+                out.push(name.as_str());
+            }
         });
         out
     }

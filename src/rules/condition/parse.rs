@@ -354,7 +354,7 @@ fn event(value: &Value, table: &Map<String, Value>, path: &str) -> Result<Node, 
 }
 
 /// `where = { prop = { op = value, … }, … }`.
-fn props(value: &Value, path: &str) -> Result<Vec<PropTest>, ConditionError> {
+pub(super) fn props(value: &Value, path: &str) -> Result<Vec<PropTest>, ConditionError> {
     let Value::Object(table) = value else {
         return fail(
             path,

@@ -58,6 +58,8 @@ pub struct Reads {
     pub touch_keys: BTreeSet<String>,
     /// True when it reads the score (every scored touch key's history).
     pub score: bool,
+    /// True when it reads stored event properties (`event` leaves with a `where`).
+    pub events: bool,
 }
 
 impl Condition {
@@ -88,10 +90,18 @@ impl Condition {
                 reads.fields.insert(name.clone());
             }
             Node::Score(_) => reads.score = true,
-            Node::Count(w) | Node::Event { window: w, .. } => {
+            Node::Count(w) => {
                 reads
                     .touch_keys
                     .extend(w.keys.iter().map(|k| k.as_str().to_owned()));
+            }
+            Node::Event {
+                window: w, filter, ..
+            } => {
+                reads
+                    .touch_keys
+                    .extend(w.keys.iter().map(|k| k.as_str().to_owned()));
+                reads.events |= !filter.is_empty();
             }
         });
         reads

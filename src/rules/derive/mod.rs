@@ -26,6 +26,7 @@
 //! `sum` tiers add up the property of the lead's stored events (`LeadState::events`, which
 //! the events API fills), so until it lands their value is 0.
 
+mod apply;
 mod eval;
 pub(in crate::rules) mod file;
 mod load;
@@ -47,6 +48,7 @@ use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{DerivedWrite, LeadState};
 use crate::wechat::limits::TAG_NAME_LEN;
 
+pub use apply::{AppliedDeriving, apply_deriving};
 pub(in crate::rules) use load::{DerivedBuilder, DerivedSection};
 
 /// The derived sections of a `channels/` folder: `[[rule]]`, `[score]`, `[[tiers]]`,
@@ -187,6 +189,14 @@ impl Derived {
             Owner::Stage(_) => "lifecycle".to_owned(),
             Owner::Preference(i) => format!("preference:{}", self.preferences[i].name),
         }
+    }
+
+    /// The events whose property a `sum` tier adds up.
+    pub(in crate::rules) fn summed_events(&self) -> impl Iterator<Item = &str> {
+        self.tiers.iter().filter_map(|t| match &t.of {
+            tiers::TierOf::Sum { event, .. } => Some(event.as_str()),
+            _ => None,
+        })
     }
 
     /// The touch key `<kind>:<what>` when a derived section names it.

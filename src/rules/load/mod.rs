@@ -7,11 +7,12 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`), the tags and replies they share in
+//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod channel;
 mod click;
+mod event;
 mod follow;
 mod form;
 mod keyword;
@@ -34,7 +35,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
-use super::file::{RawChannel, RawClick, RawFollow, RawForm, RawKeyword, RawLink, RawQr, RawView};
+use super::file::{
+    RawChannel, RawClick, RawEvent, RawFollow, RawForm, RawKeyword, RawLink, RawQr, RawView,
+};
 use super::index::KeywordIndexBuilder;
 use super::link::RefKind;
 use super::matcher::{Answer, Rule};
@@ -54,6 +57,7 @@ pub(in crate::rules) enum Section {
     Keyword,
     Link,
     Form,
+    Event,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -69,6 +73,7 @@ impl Section {
             "keyword" => Self::Keyword,
             "link" => Self::Link,
             "form" => Self::Form,
+            "event" => Self::Event,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -83,6 +88,7 @@ impl Section {
             Self::Keyword => "keyword",
             Self::Link => "link",
             Self::Form => "form",
+            Self::Event => "event",
             Self::Derived(d) => d.key(),
         }
     }
@@ -273,7 +279,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[form]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[event]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -354,6 +360,11 @@ impl Builder {
                     self.form(ctx, raw);
                 }
             }
+            Section::Event => {
+                if let Some(raw) = self.parse::<RawEvent>(ctx, section, item) {
+                    self.event(ctx, span, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -396,6 +407,10 @@ impl Builder {
     fn finish(mut self) -> Result<Loaded, CheckFailed> {
         self.check_conditions();
         self.check_link_refs();
+        let mut event_props: HashSet<String> = (self.conditions.iter())
+            .flat_map(|(_, condition)| condition.event_props())
+            .map(str::to_owned)
+            .collect();
         let Builder {
             dir,
             mut rules,
@@ -406,6 +421,8 @@ impl Builder {
             ..
         } = self;
         rules.derived = derived.finish(&mut rules, &mut diags);
+        event_props.extend(rules.derived.summed_events().map(str::to_owned));
+        rules.event_props = event_props;
         if let Some((file, line, tag)) = over_limit {
             let message = format!(
                 "tag \"{tag}\" is distinct tag number {}; WeChat allows {TAGS_PER_ACCOUNT} tags per \

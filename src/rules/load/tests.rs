@@ -3,7 +3,7 @@
 use super::super::LINK_URL_MAX_BYTES;
 use super::super::fixture::{folder, load};
 use super::*;
-use crate::domain::{FieldName, FormId};
+use crate::domain::{EventName, FieldName, FormId};
 
 /// Every diagnostic as `name:line: [warning: ]message`, errors first, with the temporary
 /// folder left out of the file name.
@@ -727,6 +727,73 @@ fn a_form_touch_key_of_no_form_is_a_warning() {
         got,
         [
             "r.toml:4: warning: count[0]: touch key `form:nope` counts nothing until a [[form]] with id \"nope\" is written"
+        ]
+    );
+}
+
+#[test]
+fn event_rules_tag_by_name_and_where_and_their_props_are_kept_only_when_read() {
+    let r = load(&[(
+        "e.toml",
+        "[[event]]\nname = \"webinar\"\nwhere = { topic = { contains = \"PLC\" } }\n\
+         tags = [\"兴趣:PLC网课\"]\n\n\
+         [[event]]\nname = \"webinar\"\ntags = [\"参会:网课\"]\n\n\
+         [[rule]]\nname = \"大单\"\nwhen = { event = \"order\", within_days = 30, \
+         where = { amount = { at_least = 1000 } } }\ntags = [\"意向:大单\"]\n",
+    )]);
+    assert_eq!(said(&r), Vec::<String>::new());
+    let rules = r.unwrap().rules;
+    assert_eq!(
+        rules.stats().tags,
+        3,
+        "check counts the tags [[event]]s can make"
+    );
+    let webinar = EventName::parse("webinar").unwrap();
+    let tags = |topic: &str| -> Vec<String> {
+        let props = serde_json::json!({ "topic": topic });
+        let touch = super::super::Touch::Event {
+            name: &webinar,
+            props: props.as_object().unwrap(),
+        };
+        let o = rules.evaluate(&touch);
+        o.tags.iter().map(|(t, s)| format!("{t} <- {s}")).collect()
+    };
+    assert_eq!(
+        tags("PLC 入门"),
+        [
+            "兴趣:PLC网课 <- event:webinar",
+            "参会:网课 <- event:webinar"
+        ]
+    );
+    assert_eq!(tags("伺服"), ["参会:网课 <- event:webinar"]);
+    assert!(rules.keeps_event_props(&EventName::parse("order").unwrap()));
+    assert!(
+        !rules.keeps_event_props(&webinar),
+        "no where or sum reads its props"
+    );
+}
+
+#[test]
+fn event_rule_mistakes_are_reported_at_their_line() {
+    let r = load(&[(
+        "e.toml",
+        "[[event]]\nname = \"bad name\"\ntags = [\"a\"]\n\n\
+         [[event]]\nname = \"order\"\nwhere = { amount = { more_than = 5 } }\ntags = [\"b\"]\n\n\
+         [[event]]\nname = \"quiet\"\n\n\
+         [[event]]\nname = \"x\"\nwhen = {}\n",
+    )]);
+    assert_eq!(
+        said(&r),
+        [
+            "e.toml:2: [[event]] name \"bad name\": event name holds ' ', which is not allowed \
+             (A-Z a-z 0-9 _ - .); write the name the other system sends, e.g. order",
+            "e.toml:7: [[event]] where.amount.more_than: unknown operator `more_than`; use one \
+             of equals, contains, regex, in, at_least, at_most, exists",
+            "e.toml:15: [[event]]: unknown field `when`, expected one of `name`, `where`, `tags`",
+            "e.toml:10: warning: [[event]] \"quiet\" has no tags, so it does nothing (the event \
+             counts as the touch event:quiet without it)",
+            "e.toml:13: warning: [[event]] \"x\" has no tags, so it does nothing (the event \
+             counts as the touch event:x without it)",
         ]
     );
 }

@@ -6,6 +6,7 @@
 -- KEYS[4] sync outbox   KEYS[5] tag registry   KEYS[6] the due leads (sorted set)
 -- KEYS[7 .. 6+a]      member sets of the tags to add, same order as ARGV
 -- KEYS[7+a .. 6+a+r]  member sets of the tags to remove, same order as ARGV
+-- KEYS[#KEYS]         the changed leads (sorted set), marked when a tag changed
 --
 -- ARGV[1] openid   ARGV[2] the version read   ARGV[3] now (unix s)
 -- ARGV[4] when the lead is next due (unix s), "" for never   ARGV[5] a (how many to add)
@@ -58,6 +59,7 @@ if #entries > 0 then
   redis.call('HSET', lead, unpack(set))
   push_timeline(KEYS[2], KEYS[3], table.concat(entries, '\30'))
   redis.call('XADD', KEYS[4], '*', 'o', openid)
+  mark_changed(KEYS[#KEYS], openid)
 end
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[6], openid)

@@ -10,6 +10,9 @@
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
 -- KEYS[d+1 .. d+a+r] the member sets of the derived tags to add, then to remove (d is the last
 --                   key before them)
+-- KEYS[#KEYS-3]     the openids with parked events (sorted set by when next checked)
+-- KEYS[#KEYS-2]     the lead's stored events (sorted set by `at`)
+-- KEYS[#KEYS-1]     the changed leads (sorted set: openid → when last changed, µs)
 -- KEYS[#KEYS]       the set of leads last seen on the touch's day (the last key)
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
@@ -28,8 +31,11 @@
 -- ARGV[15] a, derived tags to add   ARGV[16] r, derived tags to remove
 -- ARGV[17] one byte per tag the touch adds, then per derived tag to add: "1" when the caller
 --          knows it is in the tag registry already, "0" when it must be registered
--- ARGV[18] h, how many touch keys this touch counts as   ARGV[19 .. 18+h] the touch keys
--- ARGV[19+h ..] a then r triples of a derived tag: tag, source, timeline entry
+-- ARGV[18] h, how many touch keys this touch counts as
+-- ARGV[19] a custom event's record to store (JSON, unique per event), "" for none
+-- ARGV[20] how many stored events a lead keeps at most
+-- ARGV[21 .. 20+h] the touch keys
+-- ARGV[21+h ..] a then r triples of a derived tag: tag, source, timeline entry
 -- then the touch's tags: tag, source, tag, source, ...
 --
 -- Returns { 1 if applied, 0 if this delivery was already handled, -1 if the signed query
@@ -37,7 +43,8 @@
 --           lead is no longer at (for those two nothing is written),
 --           { the lead's tag names after it, when ARGV[8] asked for them },
 --           { the lead hash's fields and values, when ARGV[12] is set },
---           { the touch history's fields and values, when ARGV[12] is set } }
+--           { the touch history's fields and values, when ARGV[12] is set },
+--           { the stored events' records, oldest first, when ARGV[12] is set } }
 --
 -- Arguments that are numbers already are passed on as the strings they came as: Redis turns
 -- a Lua number into a string with a printf, which at this rate shows in its profile.
@@ -58,7 +65,8 @@ local registered = ARGV[17]
 local KNOWN = string.byte('1')
 local nkeys = tonumber(ARGV[18])
 -- The derived triples start after ARGV[dt], the touch's tag pairs after ARGV[t].
-local dt = 18 + nkeys
+local dt = 20 + nkeys
+local record = ARGV[19]
 local t = dt + 3 * (adds + removes)
 
 local function tags_of_lead()
@@ -78,9 +86,10 @@ end
 -- The lead's whole state, for the caller to derive tags from.
 local function state_of_lead()
   if not derive then
-    return {}, {}
+    return {}, {}, {}
   end
-  return redis.call('HGETALL', lead), redis.call('HGETALL', KEYS[9])
+  return redis.call('HGETALL', lead), redis.call('HGETALL', KEYS[9]),
+    redis.call('ZRANGE', KEYS[#KEYS - 2], 0, -1)
 end
 
 -- One touch at `at` added to a touch key's stored history `raw` (false when the key has
@@ -134,7 +143,7 @@ if guard ~= '' then
   if redis.call('HSETNX', KEYS[11], query, digest) == 1 then
     redis.call('EXPIREAT', KEYS[11], ARGV[10], 'NX')
   elseif redis.call('HGET', KEYS[11], query) ~= digest then
-    return { -1, {}, {}, {} }
+    return { -1, {}, {}, {}, {} }
   end
 end
 
@@ -159,19 +168,19 @@ if derived_at ~= '' then
     moved = (tonumber(known[5]) or 0) ~= tonumber(derived_at)
   end
   if moved then
-    return { -2, {}, {}, {} }
+    return { -2, {}, {}, {}, {} }
   end
 end
 
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  local lead_fields, history = state_of_lead()
-  return { 0, tags_of_lead(), lead_fields, history }
+  local lead_fields, history, events = state_of_lead()
+  return { 0, tags_of_lead(), lead_fields, history, events }
 end
 
 -- A system push (a broadcast's or a template message's result) is about the account, not a
 -- lead: it is handled once, and creates no lead.
 if effect == 'system' then
-  return { 1, {}, {}, {} }
+  return { 1, {}, {}, {}, {} }
 end
 
 local set = { F_VERSION, (tonumber(known[5]) or 0) + 1 }
@@ -187,6 +196,8 @@ local fresh = is_new and not known[5]
 if is_new then
   put(F_FIRST_SEEN, now)
   redis.call('RPUSH', KEYS[5], openid)
+  -- Events parked for this openid are applied at the scheduler's next pass.
+  redis.call('ZADD', KEYS[#KEYS - 3], 'XX', 0, openid)
 end
 
 -- Last seen: the latest touch (a touch sent late moves it only if later); a location report
@@ -281,11 +292,11 @@ redis.call('HSET', lead, unpack(set))
 -- The touch history: this touch counts once for each of its touch keys, tags or not.
 if nkeys > 0 then
   local at, days = tonumber(now), tonumber(ARGV[11])
-  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 19, dt))
+  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 21, dt))
   local writes, newest, grew = {}, at, false
   for i = 1, nkeys do
     local value, last, moved = history_add(stored[i], at, days)
-    writes[#writes + 1] = ARGV[18 + i]
+    writes[#writes + 1] = ARGV[20 + i]
     writes[#writes + 1] = value
     newest = math.max(newest, last)
     grew = grew or moved
@@ -302,6 +313,21 @@ if nkeys > 0 then
     redis.call('EXPIREAT', KEYS[9], expires)
   end
 end
+
+-- A custom event whose properties a condition reads: kept by its own time, only for the
+-- history's length and at most ARGV[20] a lead; the set lives as long as the history.
+if record ~= '' then
+  local events, at, days = KEYS[#KEYS - 2], tonumber(now), tonumber(ARGV[11])
+  redis.call('ZADD', events, now, record)
+  redis.call('ZREMRANGEBYSCORE', events, '-inf', '(' .. string.format('%d', at - days * 86400))
+  redis.call('ZREMRANGEBYRANK', events, 0, -1 - tonumber(ARGV[20]))
+  redis.call('EXPIREAT', events, string.format('%d', at + (days + 1) * 86400), 'GT')
+  if redis.call('TTL', events) == -1 then
+    redis.call('EXPIREAT', events, string.format('%d', at + (days + 1) * 86400))
+  end
+end
+
+mark_changed(KEYS[#KEYS - 1], openid)
 
 if derived_at ~= '' then
   if ARGV[14] == '' then
@@ -348,5 +374,5 @@ elseif added > 0 and (subscribed or effect ~= 'outside') then
   redis.call('XADD', KEYS[7], '*', 'o', openid)
 end
 
-local fields, history = state_of_lead()
-return { 1, tags_of_lead(), fields, history }
+local fields, history, events = state_of_lead()
+return { 1, tags_of_lead(), fields, history, events }

@@ -5,6 +5,7 @@
 -- KEYS[4] sync outbox   KEYS[5] tag registry
 -- KEYS[6 .. 5+a]      member sets of the tags to add, same order as ARGV
 -- KEYS[6+a .. 5+a+r]  member sets of the tags to remove, same order as ARGV
+-- KEYS[#KEYS]         the changed leads (sorted set), marked when a tag changed
 --
 -- ARGV[1] openid   ARGV[2] now   ARGV[3] source   ARGV[4] timeline entry
 -- ARGV[5] a (how many to add)   ARGV[6 .. 5+a] tags to add   ARGV[6+a ..] tags to remove
@@ -40,5 +41,6 @@ if changed > 0 then
   redis.call('HINCRBY', KEYS[1], F_VERSION, 1)
   push_timeline(KEYS[2], KEYS[3], ARGV[4])
   redis.call('XADD', KEYS[4], '*', 'o', openid)
+  mark_changed(KEYS[#KEYS], openid)
 end
 return changed

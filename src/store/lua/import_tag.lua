@@ -6,7 +6,8 @@
 -- KEYS[1] tag registry (hash)   KEYS[2] the tag's member set   KEYS[3] every lead (list)
 -- KEYS[4] external tags (set)   KEYS[5] tag name -> WeChat id (hash)
 -- KEYS[6 .. 5+n] the members' lead hashes, same order as ARGV[4 ..]
--- KEYS[6+n]       the set of leads last seen today (the last key)
+-- KEYS[6+n]       the changed leads (sorted set), marked for each lead that newly carries it
+-- KEYS[7+n]       the set of leads last seen today (the last key)
 --
 -- ARGV[1] tag name   ARGV[2] WeChat tag id   ARGV[3] now (unix s)   ARGV[4 ..] openids
 --
@@ -40,6 +41,7 @@ for i = 4, #ARGV do
     added = added + 1
     redis.call('SADD', KEYS[2], openid)
     redis.call('HINCRBY', lead, F_VERSION, 1)
+    mark_changed(KEYS[#KEYS - 1], openid)
   end
   local applied = redis.call('HGET', lead, F_ON_WECHAT) or ''
   if not holds(applied, id) then

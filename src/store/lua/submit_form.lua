@@ -17,6 +17,9 @@
 --           double submit), 1 if the values landed on the lead (for a double submit: if the
 --           first one's did) }.
 --
+-- The lead is marked changed (for `updated_since`) by the touch the caller applies next,
+-- which every submission that lands gets (again on a double submit, idempotent).
+--
 -- The marker keeps whether the submission landed, so a double submit tells the caller to
 -- apply the lead's touch again: that touch is idempotent by the same token, and a touch
 -- that failed after this script (Redis gone between the two) is applied by the retry.
