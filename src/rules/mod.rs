@@ -327,11 +327,8 @@ mod tests {
         let o = rules.evaluate(&Touch::Text { content: "试用" });
         let plc = BTreeSet::from(["兴趣:PLC".to_owned()]);
         let plc = Facts::of_tags(&plc);
-        assert!(
-            text(o.reply(&plc, UnixTime(0)))
-                .unwrap()
-                .contains("trial/plc")
-        );
+        let plc_reply = text(o.reply(&plc, UnixTime(0))).unwrap();
+        assert!(plc_reply.starts_with("PLC 样机试用申请") && plc_reply.contains("{form:trial}"));
         assert!(
             text(o.reply(&untagged, UnixTime(0)))
                 .unwrap()

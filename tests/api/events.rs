@@ -70,7 +70,7 @@ async fn post_with(app: &TestApp, token: &str, path: &str, body: &Value) -> (Sta
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn post_events(app: &TestApp, events: Vec<Value>) -> Value {
+pub(crate) async fn post_events(app: &TestApp, events: Vec<Value>) -> Value {
     let (status, report) = post_with(
         app,
         ADMIN_TOKEN,

@@ -23,6 +23,7 @@ mod layers; // the one-way structure: no module uses one above or beside it
 mod links; // tracked links: the reply's signed link, one touch per hour, tampered, expired and foreign tokens, 404, key rotation
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
 mod oauth; // web authorisation with the sandbox: the redirect chain, forwards, reused codes, tampered states, the cookie, start-up refusals
+mod outside; // the flow outside the chat end to end with the shipped channels: 试用, the link, the form, orders and their tier
 mod over_time; // rules over time end to end: thresholds, windows, stages, tiers, groups, preference, expiry, backfill, two processes
 mod ownership; // sales edits of derived tags: 409 naming the tag and its rule, nothing changed
 mod proptests; // arbitrary input never panics the protocol layer or the loader; round trips hold

@@ -503,8 +503,12 @@ impl Builder {
                 levels.push((bound, tag));
             }
         }
+        // A sum tier (order amounts) with no level at 0 is on purpose: a lead that has not
+        // ordered holds none of its tags.
+        let sum = matches!(of, Some(TierOf::Sum { .. }));
         if let Some(&(lowest, _)) = levels.last()
             && lowest > 0.0
+            && !sum
         {
             let message = format!(
                 "{what}: the lowest level is at_least {lowest}, so a lead below it holds no tag \

@@ -790,3 +790,27 @@ fn a_preference_pattern_that_makes_a_tag_too_long_for_wechat_is_refused() {
         "{said:?}"
     );
 }
+
+#[test]
+fn a_tier_list_without_a_level_at_0_is_a_warning_except_for_a_sum_of_orders() {
+    let tiers = |of: &str| {
+        format!(
+            "[score]\npoints = {{ follow = 5 }}\nhalf_life_days = 30\n\n[[tiers]]\nname = \"t\"\n\
+             of = {of}\nlevels = [ {{ at_least = 10, tag = \"t:高\" }}, {{ at_least = 1, tag = \"t:低\" }} ]\n"
+        )
+    };
+    let score = load(&[("a.toml", &tiers("\"score\""))]).unwrap();
+    assert_eq!(score.warnings.len(), 1, "{:?}", score.warnings);
+    assert!(
+        score.warnings[0]
+            .message
+            .contains("add a level at_least = 0")
+    );
+    let sum = tiers(r#"{ sum = { event = "order", prop = "amount" }, within_days = 90 }"#);
+    let sum = load(&[("a.toml", &sum)]).unwrap();
+    assert!(
+        sum.warnings.is_empty(),
+        "no order, no tier: {:?}",
+        sum.warnings
+    );
+}
