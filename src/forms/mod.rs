@@ -144,6 +144,7 @@ pub async fn submit(
         at: rfc3339(posted.at),
         form: form.id.to_string(),
         form_version: form.version.clone(),
+        consent: form.consent.clone(),
         consent_hash: form.consent_hash.clone(),
         identity: posted.identity.as_str().to_owned(),
         lead: openid.cloned(),

@@ -36,9 +36,12 @@ pub struct ContactBody {
     pub form: String,
     /// The form's version (a digest of its title, fields and consent) when it was submitted.
     pub form_version: String,
-    /// The SHA-256 of the consent text the submitter ticked.
+    /// The consent text the submitter ticked, as the page showed it (PIPL: what was agreed).
+    pub consent: String,
+    /// The SHA-256 of that consent text.
     pub consent_hash: String,
-    /// How the submitter was known: `link` (a `{form:ID}` link's token) or `none`.
+    /// How the submitter was known: `link` (a `{form:ID}` link's token), `oauth` (web
+    /// authorisation) or `none`.
     pub identity: String,
     /// The lead the identity names (the token's lead), if any.
     pub lead: Option<OpenId>,

@@ -51,7 +51,7 @@
 //! | `wx:{A}:formsub:<sha1>` | string | a form submission already handled, named by its CSRF token's nonce, for as long as the token lives (a double submit is one submission) |
 //! | `wx:{A}:formtok:<sha1>` | string | the first submission through one `{form:ID}` token: the SHA-256 of its phone and name, until the token expires (a different phone or name through it is a separate contact) |
 //! | `wx:{A}:formrate:<client>` | string | form submissions of one client address this minute (TTL 60 s) |
-//! | `wx:{A}:contacts` | hash | every form submission (contact), by id (decimal) → JSON: `id`, `attached`, `at`, `form`, `form_version`, `consent_hash`, `identity`, `lead`, `scene`, `fields`; kept for good |
+//! | `wx:{A}:contacts` | hash | every form submission (contact), by id (decimal) → JSON: `id`, `attached`, `at`, `form`, `form_version`, `consent`, `consent_hash`, `identity`, `lead`, `scene`, `fields`; kept for good |
 //! | `wx:{A}:contactseq` | string | the last contact id given |
 //! | `wx:{A}:ev:<openid>` | sorted set | a lead's custom events whose properties a condition reads: the event's record (JSON: id, name, at, props) → its `at`; events older than `WXTAG_HISTORY_DAYS` and past the newest `EVENTS_KEPT` dropped; expires with the touch history |
 //! | `wx:{A}:changed` | sorted set | every lead → when it last changed (Redis's clock, µs), for `GET /api/leads?updated_since=` |

@@ -225,6 +225,10 @@ async fn a_valid_submission_lands_on_the_lead_with_its_touch_tags_and_timeline()
     assert_eq!(c["lead"], LEAD);
     assert_eq!(c["identity"], "link");
     assert_eq!(c["consent_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        c["consent"], CONSENT,
+        "the text agreed to, kept with the submission"
+    );
     assert_eq!(c["fields"]["product"], "伺服");
 
     // The export has the fields as one JSON column.
