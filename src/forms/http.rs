@@ -20,7 +20,7 @@ use super::check::{self, CONSENT_INPUT, Input, Problems};
 use super::{Posted, csrf, identify, submit};
 use crate::domain::{Clock, FormId, Scene};
 use crate::links::{FORM_PATH, Links};
-use crate::oauth::{OAuth, ReturnPath};
+use crate::oauth::OAuth;
 use crate::rules::{Form, LiveRules, Rules};
 use crate::store::Store;
 
@@ -239,14 +239,10 @@ pub async fn page(
         && opened.oauth.is_none()
         && oauth.identified(&store, &req, clock.now()).await.is_none()
     {
-        let started = match ReturnPath::parse(&opened.path(&form.id)) {
-            Ok(to) => oauth
-                .start(&store, &to, clock.now())
-                .await
-                .map_err(|e| e.to_string()),
-            Err(why) => Err(why),
-        };
-        match started {
+        match oauth
+            .start(&store, &opened.path(&form.id), clock.now())
+            .await
+        {
             Ok(response) => return response,
             Err(error) => {
                 tracing::error!(%error, form = %form.id, "cannot start web authorisation; the form is served without it");

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{Clicker, Followed, Links, PATH, follow, worth_identifying};
 use crate::domain::{Clock, Scene};
-use crate::oauth::{OAuth, ReturnPath};
+use crate::oauth::OAuth;
 use crate::rules::LiveRules;
 use crate::store::Store;
 
@@ -56,14 +56,7 @@ pub async fn redirect(
                     Some(scene) => format!("{PATH}{token}?ch={scene}"),
                     None => format!("{PATH}{token}"),
                 };
-                let started = match ReturnPath::parse(&back) {
-                    Ok(to) => oauth
-                        .start(&store, &to, now)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(why) => Err(why),
-                };
-                match started {
+                match oauth.start(&store, &back, now).await {
                     Ok(response) => return response,
                     Err(error) => {
                         tracing::error!(%error, "cannot start web authorisation; the click goes on unrecorded");

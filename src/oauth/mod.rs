@@ -199,14 +199,19 @@ impl OAuth {
         signed::verify_identity(cookie.value(), key.as_ref(), now)
     }
 
-    /// The redirect (302) that starts an authorisation returning to `to`.
+    /// The redirect (302) that starts an authorisation returning to the wxtag path `to`;
+    /// the error says why it cannot (a path that is no [`ReturnPath`], or Redis), in words.
     pub async fn start(
         &self,
         store: &Store,
-        to: &ReturnPath,
+        to: &str,
         now: UnixTime,
-    ) -> Result<actix_web::HttpResponse, StoreError> {
-        let url = self.authorize_url(store, to, 0, now).await?;
+    ) -> Result<actix_web::HttpResponse, String> {
+        let to = ReturnPath::parse(to)?;
+        let url = self
+            .authorize_url(store, &to, 0, now)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(redirect(&url))
     }
 
