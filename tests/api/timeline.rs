@@ -50,14 +50,15 @@ async fn an_event_on_a_long_timeline_writes_a_bounded_amount() {
     assert_eq!(events[499]["detail"], "message 100 about the S7-1200 PLC");
 
     // What Redis writes (to its AOF, inside its one thread) for the next events does not
-    // grow with the 500 entries already there: the whole timeline is ~25 KB.
+    // grow with the 500 entries already there: the whole timeline is ~25 KB, an event's own
+    // writes about 1 KiB (the touch, its history, the changed mark).
     let before = aof_size(&app).await;
     for i in 600..650 {
         text(&app, CHATTY, i).await;
     }
     let per_event = (aof_size(&app).await - before) / 50;
     assert!(
-        per_event < 1024,
+        per_event < 2048,
         "{per_event} bytes written per event on a long timeline"
     );
 }
