@@ -332,13 +332,7 @@ pub async fn apply(
     };
     // Remembered as long as the history it counts in: a repeat within it is no second touch.
     let dedup_secs = u64::from(history_days) * 86_400;
-    let applied = if rules.derives() {
-        derive::apply_deriving(store, rules, &touch, now, dedup_secs)
-            .await?
-            .map(|(applied, _, _)| applied)
-    } else {
-        store.apply_remembering(&touch, dedup_secs).await?
-    };
+    let applied = derive::apply_outside(store, rules, &touch, now, dedup_secs).await?;
     // No replay guard is given, so `OtherBody` never comes back.
     Ok(applied.is_ok_and(|applied| applied.fresh))
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{FieldName, FormId, OpenId, Scene, UnixTime};
 use crate::links::{Links, Target, Token};
-use crate::rules::{FieldKind, Form, Rules, Touch};
+use crate::rules::{FieldKind, Form, Rules, Touch, derive};
 use crate::store::{
     ContactBody, Effect, Known, Store, StoreError, Submission, Submitted, Through, TouchRecord,
     rfc3339,
@@ -116,7 +116,7 @@ pub struct Posted<'a> {
     pub nonce: &'a str,
     /// Who submits.
     pub identity: &'a Identity,
-    /// The channel the page was opened through (`?ch=`), a `[[qr]]` scene.
+    /// The channel the page was opened through (`?ch=`): a `[[qr]]` or `[[channel]]` scene.
     pub scene: Option<&'a Scene>,
     /// The values, in the form's order.
     pub values: &'a [(FieldName, String)],
@@ -255,21 +255,11 @@ async fn touch(
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),
         history_days: links.history_days(),
-        // The lead comes back to derive from; until its derived write lands, it is due.
         derive: rules.derives(),
         event: None,
     };
-    // No unsigned body, so no replay guard can refuse it.
-    let Ok(applied) = store.apply_remembering(&record, remember_secs).await? else {
-        return Ok(());
-    };
-    // The rules over time at once (rule tags, score, …); if another event moved the lead
-    // meanwhile, the write is refused and the scheduler derives it a moment later.
-    if let Some(state) = applied.state.filter(|_| applied.fresh) {
-        let derivation = rules.derive(&state, posted.at);
-        store
-            .apply_derived(&derivation.write(openid, state.version, posted.at))
-            .await?;
-    }
+    // The rules over time at once (rule tags, score, …), in the touch's own script. No
+    // unsigned body, so no replay guard can refuse it.
+    let _ = derive::apply_outside(store, rules, &record, posted.at, remember_secs).await?;
     Ok(())
 }

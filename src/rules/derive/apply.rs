@@ -1,5 +1,6 @@
 //! Applying one touch together with what the rules over time derive from the lead with it
-//! applied, in the touch's own script: the webhook's path, and the events API's.
+//! applied, in the touch's own script: the webhook's path, and that of every touch from
+//! outside the chat (links, forms, events: [`apply_outside`]).
 
 use super::Derivation;
 use crate::domain::UnixTime;
@@ -69,4 +70,23 @@ pub async fn apply_deriving(
         .apply_remembering(record, dedup_secs)
         .await?
         .map(|applied| (applied, None, None)))
+}
+
+/// A touch from outside the chat (a link click, a form, an event), which chooses no reply:
+/// with rules over time, applied with its derived changes ([`apply_deriving`]); without,
+/// alone. The touch's identity is remembered for `dedup_secs`.
+pub async fn apply_outside(
+    store: &Store,
+    rules: &Rules,
+    record: &TouchRecord<'_>,
+    now: UnixTime,
+    dedup_secs: u64,
+) -> Result<Result<Applied, OtherBody>, StoreError> {
+    if rules.derives() {
+        Ok(apply_deriving(store, rules, record, now, dedup_secs)
+            .await?
+            .map(|(applied, _, _)| applied))
+    } else {
+        store.apply_remembering(record, dedup_secs).await
+    }
 }

@@ -48,7 +48,7 @@ use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::{DerivedWrite, LeadState};
 use crate::wechat::limits::TAG_NAME_LEN;
 
-pub use apply::{AppliedDeriving, apply_deriving};
+pub use apply::{AppliedDeriving, apply_deriving, apply_outside};
 pub(in crate::rules) use load::{DerivedBuilder, DerivedSection};
 
 /// The derived sections of a `channels/` folder: `[[rule]]`, `[score]`, `[[tiers]]`,
