@@ -169,6 +169,8 @@ async fn apply(store: &Store, touch: &Touch) -> Duration {
             history_days: 90,
             derive: false,
             event: None,
+            fired: String::new(),
+            watched: String::new(),
         })
         .await
         .expect("the touch reaches Redis")

@@ -334,6 +334,37 @@ impl SegmentName {
     }
 }
 
+string_type!(
+    /// An `[[automation]]`'s name, e.g. `商机提醒`: what its runs, timeline entries and
+    /// metrics are known by.
+    AutomationName
+);
+
+impl AutomationName {
+    /// The longest automation name: 64 characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Parses an automation name: 1 to 64 characters, no control characters, no `:` (it
+    /// separates the parts of a run's id), no white space at either end.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars(
+            "automation name",
+            s,
+            Self::MAX_CHARS,
+            "no control characters and no :",
+            |c| !c.is_control() && c != ':',
+        )?;
+        if s.trim() != s {
+            return Err(ParseError::BadChar {
+                what: "automation name",
+                found: ' ',
+                allowed: "no white space at either end",
+            });
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
 /// A WeChat user-tag id (system tags are 0, 1, 2; created tags start at 100): the id wxtag
 /// keeps for a tag name once WeChat has the tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub corrupt_leads: IntCounter,
     /// Times `serve` restarted a sync worker that had stopped or panicked.
     pub sync_worker_restarts: IntCounter,
+    /// Automation runs by automation and outcome (started, done, stopped).
+    pub automation_runs: IntCounterVec,
+    /// Automation steps by kind and outcome (done, skipped, delayed, failed).
+    pub automation_steps: IntCounterVec,
 }
 
 /// Latency buckets from 0.5 ms to 5 s: WeChat's deadline.
@@ -99,6 +103,22 @@ impl Metrics {
                 "sync workers restarted after they stopped or panicked",
             )
             .expect("valid metric"),
+            automation_runs: IntCounterVec::new(
+                Opts::new(
+                    "automation_runs_total",
+                    "automation runs by automation and outcome",
+                ),
+                &["automation", "outcome"],
+            )
+            .expect("valid metric"),
+            automation_steps: IntCounterVec::new(
+                Opts::new(
+                    "automation_steps_total",
+                    "automation steps by kind and outcome",
+                ),
+                &["kind", "outcome"],
+            )
+            .expect("valid metric"),
         };
         for collector in metrics.collectors() {
             // Each metric has a distinct name, so registering cannot collide.
@@ -123,6 +143,8 @@ impl Metrics {
             Box::new(self.dead_letters.clone()),
             Box::new(self.corrupt_leads.clone()),
             Box::new(self.sync_worker_restarts.clone()),
+            Box::new(self.automation_runs.clone()),
+            Box::new(self.automation_steps.clone()),
         ]
     }
 

@@ -213,7 +213,14 @@ pub(super) async fn edit_tags(
     }
     let now = clock.now();
     store
-        .edit_tags(&openid, &add, &remove, ADMIN_SOURCE, now)
+        .edit_tags(
+            &openid,
+            &add,
+            &remove,
+            ADMIN_SOURCE,
+            &rules.watch().edited_mask(&add, &remove),
+            now,
+        )
         .await?
         .ok_or_else(missing)?;
     audit::record(&store, now, &caller.name, "tags.edit", openid.as_str()).await;

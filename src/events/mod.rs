@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::domain::{EventName, ExternalId, OpenId, UnixTime};
+use crate::rules::automation::Fired;
 use crate::rules::{Rules, Touch, derive};
 use crate::store::{
     Addressee, Effect, EventRecord, Join, Parking, Store, StoreError, TouchRecord, applied_identity,
@@ -312,6 +313,10 @@ pub async fn apply(
         record.encode(&event.id)
     });
     let history_days = rules.history_days();
+    let tags = outcome.tag_sources();
+    // Only an event of the last day starts automations: an older one is history arriving.
+    let recent = event.at.0 >= now.0 - 86_400;
+    let fired = rules.watch().event(&event.name).filter(|_| recent);
     let touch = TouchRecord {
         openid,
         identity: &identity,
@@ -323,12 +328,18 @@ pub async fn apply(
         scene: None,
         timeline: Some(("event", &detail)),
         location: None,
-        tags: outcome.tag_sources(),
+        watched: if recent {
+            rules.watch().added_mask(tags.iter().map(|(t, _)| *t))
+        } else {
+            String::new()
+        },
+        tags,
         want_tags: false,
         history,
         history_days,
         derive: rules.derives(),
         event: record.as_deref(),
+        fired: fired.map(|f| Fired::encode(&[f])).unwrap_or_default(),
     };
     // Remembered as long as the history it counts in: a repeat within it is no second touch.
     let dedup_secs = u64::from(history_days) * 86_400;

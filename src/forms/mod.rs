@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{FieldName, FormId, OpenId, Scene, UnixTime};
 use crate::links::{Links, Target, Token};
+use crate::rules::automation::Fired;
 use crate::rules::{FieldKind, Form, Rules, Touch, derive};
 use crate::store::{
     ContactBody, Effect, Known, Store, StoreError, Submission, Submitted, Through, TouchRecord,
@@ -251,12 +252,16 @@ async fn touch(
         scene: outcome.channel.map(|c| &c.scene),
         timeline: Some(("form", form.id.as_str())),
         location: None,
+        watched: rules.watch().added_mask(tags.iter().map(|(t, _)| *t)),
         tags,
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),
         history_days: links.history_days(),
         derive: rules.derives(),
         event: None,
+        fired: (rules.watch().form(&form.id))
+            .map(|f| Fired::encode(&[f]))
+            .unwrap_or_default(),
     };
     // The rules over time at once (rule tags, score, …), in the touch's own script. No
     // unsigned body, so no replay guard can refuse it.

@@ -369,6 +369,9 @@ async fn record(
         // `link` is WeChat's own kind of a link message a lead sends.
         timeline: Some(("link_click", link.as_str())),
         location: None,
+        watched: rules
+            .watch()
+            .added_mask(outcome.tag_sources().iter().map(|(t, _)| *t)),
         tags: outcome.tag_sources(),
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),
@@ -376,6 +379,7 @@ async fn record(
         // The scheduler derives the lead again (rule tags, score, …) with this touch.
         derive: rules.derives(),
         event: None,
+        fired: String::new(),
     };
     // Remembered until the hour ends, so a second click in it is no second touch.
     let rest_of_hour = 3600 - now.0.rem_euclid(3600);

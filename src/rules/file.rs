@@ -196,3 +196,41 @@ impl<'de> Deserialize<'de> for RawReply {
         d.deserialize_any(ReplyVisitor)
     }
 }
+
+/// `[[automation]]`: steps run for a lead when a trigger fires.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAutomation {
+    pub name: Spanned<String>,
+    pub on: Spanned<toml::Value>,
+    pub when: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub repeat: bool,
+    pub quiet_hours: Option<Spanned<String>>,
+    pub max_messages_per_day: Option<Spanned<i64>>,
+    pub steps: Spanned<Vec<Spanned<RawStep>>>,
+}
+
+/// One step of an `[[automation]]`: one action (a `send` may carry a template fallback in
+/// `template` and `data`), and an optional `when`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    pub send: Option<Spanned<RawSend>>,
+    pub template: Option<Spanned<String>>,
+    pub data: Option<Spanned<BTreeMap<String, String>>>,
+    pub url: Option<Spanned<String>>,
+    pub notify: Option<Spanned<String>>,
+    pub add_tags: Option<Spanned<SpannedStrings>>,
+    pub remove_tags: Option<Spanned<SpannedStrings>>,
+    pub wait: Option<Spanned<String>>,
+    pub when: Option<Spanned<toml::Value>>,
+}
+
+/// A `send` step's customer-service message: a text or news.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSend {
+    pub text: Option<Spanned<String>>,
+    pub news: Option<Spanned<Vec<Article>>>,
+}

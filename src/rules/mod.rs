@@ -30,6 +30,7 @@
 //! written: it is case-sensitive unless it says `(?i)`, and matches anywhere unless anchored.
 //! VIEW prefixes and click keys compare bytes exactly, as WeChat sends them back verbatim.
 
+pub mod automation;
 pub mod condition;
 pub mod derive;
 mod diagnostics;
@@ -102,9 +103,23 @@ pub struct Rules {
     files: usize,
     /// The derived sections (`[[rule]]`, `[score]`, `[[tiers]]`, …).
     derived: derive::Derived,
+    /// `[[automation]]`s, in file order.
+    automations: Vec<automation::Automation>,
+    /// What they wait for.
+    watch: automation::Watch,
 }
 
 impl Rules {
+    /// Every `[[automation]]`, in file order.
+    pub fn automations(&self) -> &[automation::Automation] {
+        &self.automations
+    }
+
+    /// What the automations wait for: the apply path asks it what a change fires.
+    pub fn watch(&self) -> &automation::Watch {
+        &self.watch
+    }
+
     /// The channel of a scene, if a `[[qr]]` names it.
     pub fn channel(&self, scene: &Scene) -> Option<&Channel> {
         self.scenes.get(scene).map(|&i| &self.channels[i])

@@ -189,14 +189,19 @@ impl Scheduler {
         };
         let due = self.store.claim_due(now, BATCH, CLAIM_LEASE_SECS).await?;
         let states = self.store.lead_states(&due).await?;
+        let quiet_leads = self.store.take_backfilled(&due).await?;
         let mut changed = 0;
         let mut gone = Vec::new();
-        for (openid, state) in due.iter().zip(states) {
+        for ((openid, state), quiet) in due.iter().zip(states).zip(quiet_leads) {
             let Some(state) = state else {
                 gone.push(openid);
                 continue;
             };
-            let derivation = rules.derive(&state, now);
+            let mut derivation = rules.derive(&state, now);
+            // A rule added on reload fires no automation for the leads it finds.
+            if quiet {
+                derivation.fired.clear();
+            }
             let write = derivation.write(openid, state.version, now);
             if self.store.apply_derived(&write).await? && !derivation.is_unchanged() {
                 changed += 1;

@@ -135,6 +135,7 @@ pub async fn start(
         snapshot,
         total,
         created: now.0,
+        watched: rules.watch().edited_mask(&tags.add, &tags.remove),
     };
     store.create_job(&id, &record).await?;
     Ok(id)
@@ -276,7 +277,7 @@ async fn step(
     let source = format!("segment:{}", record.segment);
     try_join_all(
         ids.iter()
-            .map(|openid| store.edit_tags(openid, &add, &remove, &source, now)),
+            .map(|openid| store.edit_tags(openid, &add, &remove, &source, &record.watched, now)),
     )
     .await?;
     store.keep_snapshot(&record.snapshot, SNAPSHOT_SECS).await?;

@@ -56,6 +56,9 @@ pub struct DerivedWrite<'a> {
     pub remove: &'a [(TagName, String)],
     /// The next moment the lead is due for the scheduler; `None`: never.
     pub next_due: Option<UnixTime>,
+    /// What the changes fire for the automations (`rules::automation::Fired`, encoded);
+    /// empty for nothing.
+    pub fired: &'a str,
 }
 
 /// Adds a derived write's changes to a script call: per tag to add, then per tag to remove,
@@ -175,7 +178,7 @@ impl Store {
         for (tag, _) in write.add.iter().chain(write.remove) {
             invocation.key(keys.tag_members(tag));
         }
-        invocation.key(keys.changed());
+        invocation.key(keys.changed()).key(keys.automation_inbox());
         invocation
             .arg(write.openid.as_str())
             .arg(write.version)
@@ -188,6 +191,7 @@ impl Store {
             )
             .arg(write.add.len());
         push_changes(&mut invocation, write);
+        invocation.arg(write.fired);
         let written: i64 = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(written == 1)
     }
@@ -205,6 +209,29 @@ impl Store {
             .await
     }
 
+    /// Claims up to `limit` members of the sorted set `key` scored at or before `now`, most
+    /// overdue first, each pushed `lease_secs` ahead so no other process claims it meanwhile.
+    pub(super) async fn claim_members(
+        &self,
+        key: &str,
+        now: UnixTime,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .derived
+            .claim_due
+            .key(key)
+            .arg(now.0)
+            .arg(limit)
+            .arg(lease_secs)
+            .invoke_async(&mut self.conn.clone())
+            .await?)
+    }
+
     /// Claims up to `limit` members of the sorted set `key` scored at most `now`, each pushed
     /// `lease_secs` ahead, atomically; a member that is no openid is dropped from the set.
     pub(super) async fn claim_from(
@@ -214,19 +241,8 @@ impl Store {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<OpenId>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
+        let claimed = self.claim_members(key, now, limit, lease_secs).await?;
         let mut conn = self.conn.clone();
-        let claimed: Vec<String> = self
-            .derived
-            .claim_due
-            .key(key)
-            .arg(now.0)
-            .arg(limit)
-            .arg(lease_secs)
-            .invoke_async(&mut conn)
-            .await?;
         let mut openids = Vec::with_capacity(claimed.len());
         let mut bad = Vec::new();
         for member in claimed {
@@ -266,6 +282,26 @@ impl Store {
         Ok(())
     }
 
+    /// Which of `openids` the backfill made due and no derive has seen since, each taken
+    /// out of that set: their derived changes come from a rule added on reload, and fire no
+    /// automation.
+    pub async fn take_backfilled(&self, openids: &[OpenId]) -> Result<Vec<bool>, StoreError> {
+        if openids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.keys.backfilled();
+        let members: Vec<&str> = openids.iter().map(OpenId::as_str).collect();
+        let (held, _): (Vec<bool>, i64) = redis::pipe()
+            .atomic()
+            .cmd("SMISMEMBER")
+            .arg(&key)
+            .arg(&members)
+            .srem(&key, &members)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(held)
+    }
+
     /// One step of the backfill for the derived sections' `fingerprint`: makes the next
     /// `chunk` leads due now, at most once per `pace_secs` across every process. A new
     /// fingerprint starts over from the first lead.
@@ -282,6 +318,7 @@ impl Store {
             .key(self.keys.backfill())
             .key(self.keys.leads())
             .key(self.keys.due())
+            .key(self.keys.backfilled())
             .arg(fingerprint)
             .arg(chunk.max(1))
             .arg(pace_secs)

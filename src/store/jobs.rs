@@ -34,6 +34,10 @@ pub struct JobRecord {
     pub total: u64,
     /// When it started (unix seconds).
     pub created: i64,
+    /// One byte per tag of `add` then `remove`, `1` when an automation starts on its change
+    /// (fixed when the job starts, as its tags are); absent in jobs of older versions.
+    #[serde(default)]
+    pub watched: String,
 }
 
 /// A job's record and where it stands.

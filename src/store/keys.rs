@@ -36,6 +36,11 @@
 //! | `wx:{A}:hs:<openid>` | hash | a lead's touch history: touch key → `"<last> <hour>[*<count>] …"` (see `store::history`), hours older than `WXTAG_HISTORY_DAYS` dropped; expires `WXTAG_HISTORY_DAYS` + 1 days after the lead's newest touch |
 //! | `wx:{A}:due` | sorted set | leads the rules over time must evaluate again → when (unix s); a lead leaves it when nothing about it can change with time alone |
 //! | `wx:{A}:backfill` | hash | the backfill job: `fp` the derived sections' fingerprint, `cur` the next index into `leads`, `next` the earliest time of the next step (unix s), `done` `1` when every lead was enqueued; kept for good |
+//! | `wx:{A}:backfilled` | set | leads the backfill made due that no derive has seen since: their derived changes fire no automation |
+//! | `wx:{A}:auto:in` | stream | what fired for which lead (`o` the openid, `t` the firings, `at`), written by the scripts that change leads, read by the automation workers (group `auto`), deleted once their runs started |
+//! | `wx:{A}:run:<automation>:<openid>[:<instance>]` | hash | an automation run: `a` automation, `o` openid, `t` trigger, `s` step, `st` state (running, done, stopped), `at` started, `n` next due, `end`; a run of an automation a lead runs once is kept for good, a repeatable one's 30 days after it ends |
+//! | `wx:{A}:runs` | sorted set | runs whose next step is due → when (unix s) |
+//! | `wx:{A}:sent:<yyyymmdd>:<openid>` | hash | messages each automation sent the lead that China-time day; expires after 2 days |
 //! | `wx:{A}:segs` | hash | saved segment name → its definition (JSON: `when`, who saved it, when) |
 //! | `wx:{A}:segcount` | hash | saved segment name → its last count (JSON: members, when counted, the snapshot, the definition's digest, the profile of a random pick of members) |
 //! | `wx:{A}:segday:<name>` | hash | a saved segment's members per day (`yyyy-mm-dd`, China time), the last 30 days |
@@ -300,6 +305,9 @@ pub struct SignedQuerySlot {
 /// The consumer group of the sync workers on the outbox stream.
 pub const OUTBOX_GROUP: &str = "sync";
 
+/// The consumer group of the automation inbox (and of the segment entries it reads).
+pub const AUTOMATION_GROUP: &str = "auto";
+
 // The intake's write path: the timeline's segments and the replay guard of plaintext pushes.
 impl Keys {
     /// A lead's newest timeline entries, appended to per event.
@@ -354,6 +362,11 @@ impl Keys {
         self.key(&["due"])
     }
 
+    /// The leads the backfill made due that no derive has seen since.
+    pub fn backfilled(&self) -> String {
+        self.key(&["backfilled"])
+    }
+
     /// The backfill job's fingerprint, cursor and pace.
     pub fn backfill(&self) -> String {
         self.key(&["backfill"])
@@ -391,6 +404,29 @@ impl Keys {
     /// The openids with parked events, by when they are next checked.
     pub fn parked(&self) -> String {
         self.key(&["parked"])
+    }
+}
+
+// Automations: what fired, the runs and when their next steps are due (`store::automation`).
+impl Keys {
+    /// What fired for which lead, for the automation worker (group [`AUTOMATION_GROUP`]).
+    pub fn automation_inbox(&self) -> String {
+        self.key(&["auto:in"])
+    }
+
+    /// One automation run's state.
+    pub fn run(&self, id: &str) -> String {
+        self.key(&["run:", id])
+    }
+
+    /// The runs whose next step is due, by when.
+    pub fn runs_due(&self) -> String {
+        self.key(&["runs"])
+    }
+
+    /// How many messages each automation sent one lead on one China-time day.
+    pub fn sent_on(&self, openid: &OpenId, day: &str) -> String {
+        self.key(&["sent:", day, ":", openid.as_str()])
     }
 }
 

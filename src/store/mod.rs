@@ -6,6 +6,7 @@
 
 pub mod access;
 mod annotate;
+mod automation;
 mod dead_letters;
 mod derived;
 pub mod durability;
@@ -37,6 +38,7 @@ use thiserror::Error;
 
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
+pub use automation::{EnteredEntry, FiredEntry, NewRun, RunNext, RunState};
 pub use dead_letters::{DeadLetterRecord, TagOp};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
@@ -196,6 +198,12 @@ pub struct TouchRecord<'a> {
     /// A custom event's record to keep on the lead ([`EventRecord::encode`]) because some
     /// condition reads its properties; `None` for every other touch.
     pub event: Option<&'a str>,
+    /// What the touch itself fires for the automations beyond its tags (a form, an event:
+    /// encoded `rules::automation::Fired`); empty for nothing.
+    pub fired: String,
+    /// One byte per tag in `tags`, `1` when an automation starts on its being added; empty
+    /// when none does.
+    pub watched: String,
 }
 
 /// The result of applying a touch.
@@ -264,6 +272,15 @@ pub fn day_of(at: UnixTime) -> String {
         .to_string()
 }
 
+/// What a touch and its derived changes fire together, as one encoded list.
+fn fired(touch: &str, derived: &str) -> String {
+    match (touch.is_empty(), derived.is_empty()) {
+        (true, _) => derived.to_owned(),
+        (_, true) => touch.to_owned(),
+        _ => format!("{touch}\x1e{derived}"),
+    }
+}
+
 /// A script that writes leads and their timelines: the field names, the timeline's
 /// helpers, then `body`.
 fn script(body: &str) -> std::sync::Arc<Script> {
@@ -271,6 +288,7 @@ fn script(body: &str) -> std::sync::Arc<Script> {
         &[
             include_str!("lua/timeline.lua"),
             include_str!("lua/changed.lua"),
+            include_str!("lua/fired.lua"),
             body,
         ]
         .concat(),
@@ -433,7 +451,8 @@ impl Store {
             .key(keys.parked())
             .key(keys.events(touch.openid))
             .key(keys.changed())
-            .key(keys.seen_on(&day));
+            .key(keys.seen_on(&day))
+            .key(keys.automation_inbox());
         // The tags this touch may add: its own, then the derived ones.
         let added = || {
             let touch_tags = touch.tags.iter().map(|(t, _)| *t);
@@ -481,7 +500,9 @@ impl Store {
             .arg(self.registered.mask(added()))
             .arg(touch.history.len())
             .arg(touch.event.unwrap_or(""))
-            .arg(EVENTS_KEPT);
+            .arg(EVENTS_KEPT)
+            .arg(fired(&touch.fired, derived.map_or("", |(w, _)| w.fired)))
+            .arg(&touch.watched);
         for key in &touch.history {
             invocation.arg(*key);
         }
@@ -499,7 +520,9 @@ impl Store {
         Ok(applied)
     }
 
-    /// Adds and removes tags on a lead by hand (sales' own tags), recording `source` as why.
+    /// Adds and removes tags on a lead by hand (sales' own tags), recording `source` as why;
+    /// `watched` has one byte per tag of `add` then `remove`, `1` when an automation starts
+    /// on its change (empty: none does).
     ///
     /// Returns `None` when wxtag does not know the lead, else how many tags changed.
     pub async fn edit_tags(
@@ -508,6 +531,7 @@ impl Store {
         add: &[TagName],
         remove: &[TagName],
         source: &str,
+        watched: &str,
         at: UnixTime,
     ) -> Result<Option<u32>, StoreError> {
         let keys = &self.keys;
@@ -521,7 +545,7 @@ impl Store {
         for tag in add.iter().chain(remove) {
             invocation.key(keys.tag_members(tag));
         }
-        invocation.key(keys.changed());
+        invocation.key(keys.changed()).key(keys.automation_inbox());
         let mut detail: Vec<String> = add.iter().map(|t| format!("+{t}")).collect();
         detail.extend(remove.iter().map(|t| format!("-{t}")));
         invocation
@@ -533,6 +557,7 @@ impl Store {
         for tag in add.iter().chain(remove) {
             invocation.arg(tag.as_str());
         }
+        invocation.arg(watched);
         Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
     }
 

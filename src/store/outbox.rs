@@ -57,8 +57,26 @@ fn text(value: &Value) -> Option<String> {
     }
 }
 
+/// One entry of a stream read through a consumer group: its id and its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StreamEntry {
+    /// The stream entry id.
+    pub id: String,
+    fields: Vec<(String, String)>,
+}
+
+impl StreamEntry {
+    /// The value of `name`, if the entry has it.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Reads `[[id, [field, value, …] | nil], …]` into entries.
-fn entries_of(value: &Value) -> Vec<OutboxEntry> {
+fn stream_entries(value: &Value) -> Vec<StreamEntry> {
     let Value::Array(items) = value else {
         return Vec::new();
     };
@@ -69,35 +87,41 @@ fn entries_of(value: &Value) -> Vec<OutboxEntry> {
                 return None;
             };
             let id = text(pair.first()?)?;
-            let field = |name: &str| match pair.get(1) {
+            let fields = match pair.get(1) {
                 Some(Value::Array(fields)) => fields
                     .chunks(2)
-                    .find(|kv| kv.first().and_then(text).as_deref() == Some(name))
-                    .and_then(|kv| kv.get(1).and_then(text)),
-                _ => None,
+                    .filter_map(|kv| Some((text(kv.first()?)?, text(kv.get(1)?)?)))
+                    .collect(),
+                _ => Vec::new(),
             };
-            let openid = field("o").and_then(|raw| OpenId::parse(&raw).ok());
-            let refollow = field("refollow").as_deref() == Some("1");
-            Some(OutboxEntry {
-                id,
-                openid,
-                refollow,
-            })
+            Some(StreamEntry { id, fields })
         })
         .collect()
 }
 
+/// An outbox entry from a stream entry.
+fn outbox_entry(entry: StreamEntry) -> OutboxEntry {
+    OutboxEntry {
+        openid: entry.field("o").and_then(|raw| OpenId::parse(raw).ok()),
+        refollow: entry.field("refollow") == Some("1"),
+        id: entry.id,
+    }
+}
+
 /// Reads an XREADGROUP reply (`nil`, or one stream's entries, as an array or a RESP3 map).
-fn read_reply(value: &Value) -> Vec<OutboxEntry> {
+fn read_reply(value: &Value) -> Vec<StreamEntry> {
     match value {
         Value::Array(streams) => streams
             .iter()
             .flat_map(|stream| match stream {
-                Value::Array(kv) => kv.get(1).map(entries_of).unwrap_or_default(),
+                Value::Array(kv) => kv.get(1).map(stream_entries).unwrap_or_default(),
                 _ => Vec::new(),
             })
             .collect(),
-        Value::Map(streams) => streams.iter().flat_map(|(_, e)| entries_of(e)).collect(),
+        Value::Map(streams) => streams
+            .iter()
+            .flat_map(|(_, e)| stream_entries(e))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -106,12 +130,24 @@ impl Store {
     /// Creates the outbox's consumer group (and the stream) unless they exist; the group
     /// starts at the beginning, so entries written before the first sync are synced too.
     pub async fn ensure_outbox_group(&self) -> Result<(), StoreError> {
+        self.ensure_group(&self.keys.outbox(), OUTBOX_GROUP, "0")
+            .await
+    }
+
+    /// Creates the consumer group `group` of `stream` (and the stream) unless they exist,
+    /// starting at entry `from` (`0` for every entry, `$` for those written from now on).
+    pub(super) async fn ensure_group(
+        &self,
+        stream: &str,
+        group: &str,
+        from: &str,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
             .arg("CREATE")
-            .arg(self.keys.outbox())
-            .arg(OUTBOX_GROUP)
-            .arg("0")
+            .arg(stream)
+            .arg(group)
+            .arg(from)
             .arg("MKSTREAM")
             .query_async(&mut conn)
             .await;
@@ -128,18 +164,33 @@ impl Store {
         which: OutboxRead,
         count: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let entries =
+            (self.read_group(&self.keys.outbox(), OUTBOX_GROUP, consumer, which, count)).await?;
+        Ok(entries.into_iter().map(outbox_entry).collect())
+    }
+
+    /// Up to `count` entries of `stream` for `consumer` of `group`, without blocking the
+    /// shared connection.
+    pub(super) async fn read_group(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        which: OutboxRead,
+        count: usize,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
         if count == 0 {
             return Ok(Vec::new());
         }
         let mut conn = self.conn.clone();
         let reply: Value = redis::cmd("XREADGROUP")
             .arg("GROUP")
-            .arg(OUTBOX_GROUP)
+            .arg(group)
             .arg(consumer)
             .arg("COUNT")
             .arg(count)
             .arg("STREAMS")
-            .arg(self.keys.outbox())
+            .arg(stream)
             .arg(match which {
                 OutboxRead::Pending => "0",
                 OutboxRead::New => ">",
@@ -160,10 +211,34 @@ impl Store {
         cursor: &str,
         count: usize,
     ) -> Result<(Vec<OutboxEntry>, String), StoreError> {
+        let (entries, next) = self
+            .autoclaim(
+                &self.keys.outbox(),
+                OUTBOX_GROUP,
+                consumer,
+                min_idle,
+                cursor,
+                count,
+            )
+            .await?;
+        Ok((entries.into_iter().map(outbox_entry).collect(), next))
+    }
+
+    /// XAUTOCLAIM on `stream`'s `group` for `consumer`: entries idle over `min_idle`, from
+    /// `cursor`; the entries and where the next scan starts (`0-0` once it went round).
+    pub(super) async fn autoclaim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        cursor: &str,
+        count: usize,
+    ) -> Result<(Vec<StreamEntry>, String), StoreError> {
         let mut conn = self.conn.clone();
         let reply: Value = redis::cmd("XAUTOCLAIM")
-            .arg(self.keys.outbox())
-            .arg(OUTBOX_GROUP)
+            .arg(stream)
+            .arg(group)
             .arg(consumer)
             .arg(millis(min_idle))
             .arg(cursor)
@@ -175,26 +250,37 @@ impl Store {
             return Ok((Vec::new(), "0-0".to_owned()));
         };
         let next = parts.first().and_then(text).unwrap_or_else(|| "0-0".into());
-        let entries = parts.get(1).map(entries_of).unwrap_or_default();
+        let entries = parts.get(1).map(stream_entries).unwrap_or_default();
         Ok((entries, next))
     }
 
     /// Acknowledges entries and deletes them from the outbox.
     pub async fn ack_outbox(&self, ids: &[String]) -> Result<(), StoreError> {
-        let outbox = self.keys.outbox();
+        self.ack_group(&self.keys.outbox(), OUTBOX_GROUP, ids, true)
+            .await
+    }
+
+    /// Acknowledges `ids` in `stream`'s `group`, and deletes them from the stream when
+    /// `delete` (a stream other groups do not read).
+    pub(super) async fn ack_group(
+        &self,
+        stream: &str,
+        group: &str,
+        ids: &[String],
+        delete: bool,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         for chunk in ids.chunks(CHUNK) {
             let mut pipe = redis::pipe();
             pipe.atomic()
                 .cmd("XACK")
-                .arg(&outbox)
-                .arg(OUTBOX_GROUP)
-                .arg(chunk)
-                .ignore()
-                .cmd("XDEL")
-                .arg(&outbox)
+                .arg(stream)
+                .arg(group)
                 .arg(chunk)
                 .ignore();
+            if delete {
+                pipe.cmd("XDEL").arg(stream).arg(chunk).ignore();
+            }
             pipe.query_async::<()>(&mut conn).await?;
         }
         Ok(())
@@ -248,7 +334,7 @@ impl Store {
             .llen(self.keys.dead_letters())
             .query_async(&mut conn)
             .await?;
-        let oldest_ms = entries_of(&oldest)
+        let oldest_ms = stream_entries(&oldest)
             .first()
             .and_then(|entry| entry_ms(&entry.id));
         Ok(OutboxStats {
@@ -284,7 +370,7 @@ mod tests {
                 ]),
             ]),
         ])]);
-        let entries = read_reply(&reply);
+        let entries: Vec<_> = read_reply(&reply).into_iter().map(outbox_entry).collect();
         assert_eq!(entries.len(), 4);
         assert_eq!(entries[0].openid, Some(OpenId::parse("o1").unwrap()));
         assert!(!entries[0].refollow && entries[3].refollow);

@@ -233,6 +233,7 @@ impl Intake {
             .as_ref()
             .map(|o| o.tag_sources())
             .unwrap_or_default();
+        let watched = rules.watch().added_mask(tags.iter().map(|(t, _)| *t));
         let needs_state = outcome.as_ref().is_some_and(|o| o.reply_needs_state());
         let is_touch = !matches!(effect, Effect::Location | Effect::System);
         let record = TouchRecord {
@@ -244,8 +245,10 @@ impl Intake {
             scene: scene(&inbound),
             timeline: is_touch.then_some((policy::kind(&inbound), detail.as_str())),
             location,
+            watched,
             tags,
             want_tags: outcome.as_ref().is_some_and(|o| o.reply_needs_tags()),
+            fired: String::new(),
             history,
             history_days: self.history_days,
             derive: (rules.derives() && is_touch) || needs_state,

@@ -36,6 +36,8 @@ fn touch<'a>(
         history_days: 90,
         derive: false,
         event: None,
+        fired: String::new(),
+        watched: String::new(),
     }
 }
 
@@ -285,6 +287,7 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
         add: &add,
         remove: &remove,
         next_due: Some(UnixTime(at.0 + 30 * DAY)),
+        fired: "",
     };
     let before = snapshot(&redis, &lead).await;
     assert!(!store.apply_derived(&write).await.unwrap(), "stale version");
@@ -346,6 +349,7 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
         add: &[],
         remove: &[],
         next_due: None,
+        fired: "",
         ..write
     };
     assert!(store.apply_derived(&quiet).await.unwrap());
@@ -357,7 +361,7 @@ async fn a_derived_write_lands_only_on_the_version_it_was_computed_from() {
     // Sales' edits bump the version too, so a write computed before them is refused.
     let by_hand = TagName::parse("客户:重点").unwrap();
     store
-        .edit_tags(&lead, &[by_hand], &[], "admin", then)
+        .edit_tags(&lead, &[by_hand], &[], "admin", "", then)
         .await
         .unwrap();
     let late = DerivedWrite {
@@ -676,6 +680,7 @@ async fn the_sync_worker_pushes_a_derived_add_and_removal_to_wechat() {
         add: &add,
         remove: &remove,
         next_due: None,
+        fired: "",
     };
     assert!(rig.store.apply_derived(&write).await.unwrap());
     rig.converge(&worker).await;
@@ -725,11 +730,11 @@ async fn every_write_that_changes_tags_bumps_the_version() {
     let by_hand = TagName::parse("客户:重点").unwrap();
     let edit = std::slice::from_ref(&by_hand);
     store
-        .edit_tags(&lead, edit, &[], "admin", at)
+        .edit_tags(&lead, edit, &[], "admin", "", at)
         .await
         .unwrap();
     store
-        .edit_tags(&lead, edit, &[], "admin", at)
+        .edit_tags(&lead, edit, &[], "admin", "", at)
         .await
         .unwrap();
     assert_eq!(version().await, Some(2), "only a change bumps it");
@@ -812,6 +817,7 @@ async fn derived_changes_land_with_the_touch_or_not_at_all() {
         add: &add,
         remove: &[],
         next_due: Some(UnixTime(at.0 + 7 * DAY)),
+        fired: "",
     };
     let applied = store
         .apply_deriving(&first, &write, false, DEDUP_TTL_SECS)

@@ -141,6 +141,8 @@ impl Rig {
                 history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
                 derive: false,
                 event: None,
+                fired: String::new(),
+                watched: String::new(),
             })
             .await
             .unwrap()
@@ -154,7 +156,7 @@ impl Rig {
         let remove: Vec<TagName> = remove.iter().map(|t| tag(t)).collect();
         let changed = self
             .store
-            .edit_tags(&openid(lead), &add, &remove, "admin", UnixTime(at))
+            .edit_tags(&openid(lead), &add, &remove, "admin", "", UnixTime(at))
             .await
             .unwrap();
         assert!(changed.is_some(), "{lead} is a lead");

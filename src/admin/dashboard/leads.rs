@@ -409,7 +409,14 @@ pub(super) async fn edit_tags(
     if !add.is_empty() || !remove.is_empty() {
         let now = clock.now();
         store
-            .edit_tags(&lead.openid, &add, &remove, ADMIN_SOURCE, now)
+            .edit_tags(
+                &lead.openid,
+                &add,
+                &remove,
+                ADMIN_SOURCE,
+                &rules.watch().edited_mask(&add, &remove),
+                now,
+            )
             .await?;
         audit::record(&store, now, &caller.name, "tags.edit", lead.openid.as_str()).await;
     }

@@ -232,6 +232,7 @@ impl Derived {
             score: score_now,
             stage,
             next_due: next.min,
+            fired: String::new(),
         }
     }
 }

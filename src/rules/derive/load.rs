@@ -273,7 +273,8 @@ impl Builder {
         }
     }
 
-    fn here(ctx: &FileCtx, span: &Range<usize>) -> At {
+    /// `(file, line)` of `span`, for checks made once every file is in.
+    pub(in crate::rules) fn here(ctx: &FileCtx, span: &Range<usize>) -> At {
         (ctx.path.to_owned(), ctx.line(span))
     }
 

@@ -42,6 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use super::Rules;
+use super::automation::Fired;
 use super::condition::{Condition, Facts, Score};
 use crate::domain::{OpenId, TagName, UnixTime};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
@@ -233,6 +234,8 @@ pub struct Derivation {
     pub stage: Option<TagName>,
     /// The next moment any of this can change with no event; `None`: never.
     pub next_due: Option<UnixTime>,
+    /// What the changes fire for the automations (encoded [`crate::rules::automation::Fired`]).
+    pub fired: String,
 }
 
 impl Derivation {
@@ -251,6 +254,7 @@ impl Derivation {
             add: &self.add,
             remove: &self.remove,
             next_due: self.next_due,
+            fired: &self.fired,
         }
     }
 }
@@ -269,15 +273,37 @@ pub struct PreviewRow {
 }
 
 impl Rules {
-    /// True when any derived section is configured: events then need the lead's state back
-    /// and a derived write.
+    /// True when any derived section, or an `inactive_days` automation, is configured:
+    /// events then need the lead's state back and a derived write (which keeps the lead due
+    /// for the scheduler at the moments time alone changes something).
     pub fn derives(&self) -> bool {
-        !self.derived.is_empty()
+        !self.derived.is_empty() || self.watch.inactive_days().next().is_some()
     }
 
     /// The lead's derived tags, score and stage at `now`, and what must change to get there.
+    ///
+    /// What the changes fire for the automations comes with it, and so does inactivity: a
+    /// lead past an `inactive_days` trigger's threshold fires it (once per quiet spell: the
+    /// run is told apart by the last touch), and the next threshold ahead is a due moment.
     pub fn derive(&self, lead: &LeadState, now: UnixTime) -> Derivation {
-        self.derived.derive(lead, now)
+        let mut derivation = self.derived.derive(lead, now);
+        let mut fired = self.watch.changes(&derivation.add, &derivation.remove);
+        if let Some(last) = lead.last_seen {
+            for days in self.watch.inactive_days() {
+                let at = UnixTime(last.0 + i64::from(days) * 86_400);
+                if at <= now {
+                    fired.push(Fired::Inactive {
+                        days,
+                        since: last.0,
+                    });
+                } else {
+                    let due = derivation.next_due.map_or(at, |due| due.min(at));
+                    derivation.next_due = Some(due);
+                }
+            }
+        }
+        derivation.fired = Fired::encode(&fired);
+        derivation
     }
 
     /// Each derived tag's why in words (e.g. "3 touches in 30 days, last 2026-12-01 10:02"),

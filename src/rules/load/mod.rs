@@ -10,6 +10,7 @@
 //! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`), the tags and replies they share in
 //! `tags` and `replies`.
 
+mod automation;
 mod channel;
 mod click;
 mod event;
@@ -36,13 +37,14 @@ use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
 use super::file::{
-    RawChannel, RawClick, RawEvent, RawFollow, RawForm, RawKeyword, RawLink, RawQr, RawView,
+    RawAutomation, RawChannel, RawClick, RawEvent, RawFollow, RawForm, RawKeyword, RawLink, RawQr,
+    RawView,
 };
 use super::index::KeywordIndexBuilder;
 use super::link::RefKind;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::domain::{FormId, LinkId, Scene, TagName};
+use crate::domain::{AutomationName, FormId, LinkId, Scene, TagName};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
@@ -58,6 +60,7 @@ pub(in crate::rules) enum Section {
     Link,
     Form,
     Event,
+    Automation,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -74,6 +77,7 @@ impl Section {
             "link" => Self::Link,
             "form" => Self::Form,
             "event" => Self::Event,
+            "automation" => Self::Automation,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -89,6 +93,7 @@ impl Section {
             Self::Link => "link",
             Self::Form => "form",
             Self::Event => "event",
+            Self::Automation => "automation",
             Self::Derived(d) => d.key(),
         }
     }
@@ -204,6 +209,10 @@ pub(in crate::rules) struct Builder {
     /// Every link or form a reply names (`{link:ID}`, `url = "form:ID"`, …), with its
     /// `(file, line)`, checked once all links and forms are in.
     link_refs: Vec<((PathBuf, usize), RefKind, String)>,
+    /// Automation name → `file:line` of the `[[automation]]` that claimed it.
+    automation_at: HashMap<AutomationName, String>,
+    /// What automations name that the whole folder must confirm, with `(file, line)`.
+    automation_refs: Vec<((PathBuf, usize), automation::AutomationRef)>,
     /// Every condition read, with its `(file, line)`, checked once all rules are in.
     conditions: Vec<((PathBuf, usize), Condition)>,
     /// Days of touch history kept: no window may be longer.
@@ -226,6 +235,8 @@ impl Builder {
             link_at: HashMap::new(),
             form_at: HashMap::new(),
             link_refs: Vec::new(),
+            automation_at: HashMap::new(),
+            automation_refs: Vec::new(),
             conditions: Vec::new(),
             history_days,
             derived: DerivedBuilder::new(history_days),
@@ -279,7 +290,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[form]], [[event]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[event]], [[automation]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -365,6 +376,11 @@ impl Builder {
                     self.event(ctx, span, raw);
                 }
             }
+            Section::Automation => {
+                if let Some(raw) = self.parse::<RawAutomation>(ctx, section, item) {
+                    self.automation(ctx, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -418,9 +434,11 @@ impl Builder {
             mut diags,
             over_limit,
             derived,
+            automation_refs,
             ..
         } = self;
         rules.derived = derived.finish(&mut rules, &mut diags);
+        automation::check_automations(&mut rules, automation_refs, &mut diags);
         event_props.extend(rules.derived.summed_events().map(str::to_owned));
         rules.event_props = event_props;
         if let Some((file, line, tag)) = over_limit {

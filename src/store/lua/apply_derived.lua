@@ -6,11 +6,13 @@
 -- KEYS[4] sync outbox   KEYS[5] tag registry   KEYS[6] the due leads (sorted set)
 -- KEYS[7 .. 6+a]      member sets of the tags to add, same order as ARGV
 -- KEYS[7+a .. 6+a+r]  member sets of the tags to remove, same order as ARGV
--- KEYS[#KEYS]         the changed leads (sorted set), marked when a tag changed
+-- KEYS[#KEYS-1]       the changed leads (sorted set), marked when a tag changed
+-- KEYS[#KEYS]         the automation inbox (stream)
 --
 -- ARGV[1] openid   ARGV[2] the version read   ARGV[3] now (unix s)
 -- ARGV[4] when the lead is next due (unix s), "" for never   ARGV[5] a (how many to add)
--- ARGV[6 ..] a triples then r triples: tag, source, timeline entry
+-- ARGV[6 .. #ARGV-1] a triples then r triples: tag, source, timeline entry
+-- ARGV[#ARGV] what the changes fire for the automations (see fired.lua), "" for nothing
 --
 -- Returns 1 when written, 0 when the lead changed since (or is gone): nothing is written.
 
@@ -25,7 +27,7 @@ end
 
 local openid, now = ARGV[1], ARGV[3]
 local adds = tonumber(ARGV[5])
-local removes = (#ARGV - 5) / 3 - adds
+local removes = (#ARGV - 6) / 3 - adds
 -- The hash's fields to write and the timeline's new entries, each written once at the end.
 local set, entries = {}, {}
 
@@ -59,7 +61,10 @@ if #entries > 0 then
   redis.call('HSET', lead, unpack(set))
   push_timeline(KEYS[2], KEYS[3], table.concat(entries, '\30'))
   redis.call('XADD', KEYS[4], '*', 'o', openid)
-  mark_changed(KEYS[#KEYS], openid)
+  mark_changed(KEYS[#KEYS - 1], openid)
+end
+if ARGV[#ARGV] ~= '' then
+  record_fired(KEYS[#KEYS], openid, now, { ARGV[#ARGV] })
 end
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[6], openid)

@@ -10,10 +10,11 @@
 -- KEYS[g+n+1]       the channel's member set, present only when ARGV[5] is not empty
 -- KEYS[d+1 .. d+a+r] the member sets of the derived tags to add, then to remove (d is the last
 --                   key before them)
--- KEYS[#KEYS-3]     the openids with parked events (sorted set by when next checked)
--- KEYS[#KEYS-2]     the lead's stored events (sorted set by `at`)
--- KEYS[#KEYS-1]     the changed leads (sorted set: openid → when last changed, µs)
--- KEYS[#KEYS]       the set of leads last seen on the touch's day (the last key)
+-- KEYS[#KEYS-4]     the openids with parked events (sorted set by when next checked)
+-- KEYS[#KEYS-3]     the lead's stored events (sorted set by `at`)
+-- KEYS[#KEYS-2]     the changed leads (sorted set: openid → when last changed, µs)
+-- KEYS[#KEYS-1]     the set of leads last seen on the touch's day
+-- KEYS[#KEYS]       the automation inbox (stream; the last key)
 --
 -- ARGV[1] dedup TTL (s)   ARGV[2] openid   ARGV[3] now (unix s)
 -- ARGV[4] effect: follow | scan | unfollow | location | other | outside | system
@@ -34,8 +35,11 @@
 -- ARGV[18] h, how many touch keys this touch counts as
 -- ARGV[19] a custom event's record to store (JSON, unique per event), "" for none
 -- ARGV[20] how many stored events a lead keeps at most
--- ARGV[21 .. 20+h] the touch keys
--- ARGV[21+h ..] a then r triples of a derived tag: tag, source, timeline entry
+-- ARGV[21] what this touch and its derived changes fire for the automations, beyond the
+--          touch's own tags (see fired.lua), "" for nothing
+-- ARGV[22] one byte per tag the touch adds: "1" when an automation starts on its being added
+-- ARGV[23 .. 22+h] the touch keys
+-- ARGV[23+h ..] a then r triples of a derived tag: tag, source, timeline entry
 -- then the touch's tags: tag, source, tag, source, ...
 --
 -- Returns { 1 if applied, 0 if this delivery was already handled, -1 if the signed query
@@ -65,7 +69,7 @@ local registered = ARGV[17]
 local KNOWN = string.byte('1')
 local nkeys = tonumber(ARGV[18])
 -- The derived triples start after ARGV[dt], the touch's tag pairs after ARGV[t].
-local dt = 20 + nkeys
+local dt = 22 + nkeys
 local record = ARGV[19]
 local t = dt + 3 * (adds + removes)
 
@@ -89,7 +93,7 @@ local function state_of_lead()
     return {}, {}, {}
   end
   return redis.call('HGETALL', lead), redis.call('HGETALL', KEYS[9]),
-    redis.call('ZRANGE', KEYS[#KEYS - 2], 0, -1)
+    redis.call('ZRANGE', KEYS[#KEYS - 3], 0, -1)
 end
 
 -- One touch at `at` added to a touch key's stored history `raw` (false when the key has
@@ -197,7 +201,7 @@ if is_new then
   put(F_FIRST_SEEN, now)
   redis.call('RPUSH', KEYS[5], openid)
   -- Events parked for this openid are applied at the scheduler's next pass.
-  redis.call('ZADD', KEYS[#KEYS - 3], 'XX', 0, openid)
+  redis.call('ZADD', KEYS[#KEYS - 4], 'XX', 0, openid)
 end
 
 -- Last seen: the latest touch (a touch sent late moves it only if later); a location report
@@ -209,7 +213,7 @@ if is_new or not last_seen
   -- The day's seen set: a lead last seen earlier the same China-time day is in it already.
   if not last_seen or math.floor((last_seen + 28800) / 86400)
       ~= math.floor((tonumber(now) + 28800) / 86400) then
-    redis.call('SADD', KEYS[#KEYS], openid)
+    redis.call('SADD', KEYS[#KEYS - 1], openid)
   end
 end
 
@@ -245,7 +249,10 @@ elseif effect == 'follow' and not first_channel then
 end
 
 -- Tags: the first application of a tag is kept, with its time and source (the "why").
+-- What fires for the automations: the caller's list, then the watched touch tags added.
 local added = 0
+local fired = ARGV[21] ~= '' and { ARGV[21] } or {}
+local watched, WATCHED = ARGV[22], string.byte('1')
 for i = 1, ntags do
   if not known[6 + i] then
     local tag = ARGV[t - 1 + 2 * i]
@@ -254,6 +261,9 @@ for i = 1, ntags do
     redis.call('SADD', KEYS[g + i], openid)
     if string.byte(registered, i) ~= KNOWN then
       redis.call('HSETNX', KEYS[8], tag, now)
+    end
+    if string.byte(watched, i) == WATCHED then
+      fired[#fired + 1] = 'a\31' .. tag
     end
   end
 end
@@ -292,11 +302,11 @@ redis.call('HSET', lead, unpack(set))
 -- The touch history: this touch counts once for each of its touch keys, tags or not.
 if nkeys > 0 then
   local at, days = tonumber(now), tonumber(ARGV[11])
-  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 21, dt))
+  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 23, dt))
   local writes, newest, grew = {}, at, false
   for i = 1, nkeys do
     local value, last, moved = history_add(stored[i], at, days)
-    writes[#writes + 1] = ARGV[20 + i]
+    writes[#writes + 1] = ARGV[22 + i]
     writes[#writes + 1] = value
     newest = math.max(newest, last)
     grew = grew or moved
@@ -317,7 +327,7 @@ end
 -- A custom event whose properties a condition reads: kept by its own time, only for the
 -- history's length and at most ARGV[20] a lead; the set lives as long as the history.
 if record ~= '' then
-  local events, at, days = KEYS[#KEYS - 2], tonumber(now), tonumber(ARGV[11])
+  local events, at, days = KEYS[#KEYS - 3], tonumber(now), tonumber(ARGV[11])
   redis.call('ZADD', events, now, record)
   redis.call('ZREMRANGEBYSCORE', events, '-inf', '(' .. string.format('%d', at - days * 86400))
   redis.call('ZREMRANGEBYRANK', events, 0, -1 - tonumber(ARGV[20]))
@@ -327,7 +337,8 @@ if record ~= '' then
   end
 end
 
-mark_changed(KEYS[#KEYS - 1], openid)
+mark_changed(KEYS[#KEYS - 2], openid)
+record_fired(KEYS[#KEYS], openid, now, fired)
 
 if derived_at ~= '' then
   if ARGV[14] == '' then

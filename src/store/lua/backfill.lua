@@ -3,6 +3,8 @@
 --
 -- KEYS[1] the backfill job (hash: fp, cur, next, done)   KEYS[2] every lead (list)
 -- KEYS[3] the due leads (sorted set)
+-- KEYS[4] the leads made due by the backfill and not derived since (set): what their next
+--         derive changes fires no automation (a rule added on reload never does)
 -- ARGV[1] the derived sections' fingerprint   ARGV[2] chunk   ARGV[3] pace (s)   ARGV[4] now
 --
 -- Returns { 0, n }: n leads made due, more may remain; { 1, 0 }: not yet (a step was taken
@@ -28,6 +30,7 @@ if #openids == 0 then
   return { 2, 0 }
 end
 due_all(KEYS[3], 'LT', now, openids)
+redis.call('SADD', KEYS[4], unpack(openids))
 redis.call('HSET', job, 'cur', cursor + #openids, 'next', now + tonumber(ARGV[3]),
   'done', #openids < chunk and 1 or 0)
 return { 0, #openids }
