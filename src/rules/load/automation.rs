@@ -443,7 +443,127 @@ pub(in crate::rules) fn check_automations(
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::automation::{Action, Trigger};
+    use super::super::super::fixture::load;
     use super::parse_wait;
+
+    /// Every diagnostic as `line: message`.
+    fn said(toml: &str) -> Vec<String> {
+        match load(&[("a.toml", toml)]) {
+            Ok(loaded) => loaded.warnings,
+            Err(failed) => failed.errors.into_iter().chain(failed.warnings).collect(),
+        }
+        .iter()
+        .map(|d| format!("{}: {}", d.line, d.message))
+        .collect()
+    }
+
+    const LIFECYCLE: &str = r#"
+[[keyword]]
+text = "报价"
+tags = ["意向:询价"]
+
+[lifecycle]
+stages = [ { tag = "阶段:商机", when = { any = ["意向:询价"] } } ]
+"#;
+
+    #[test]
+    fn an_automation_loads_with_its_trigger_steps_and_watch() {
+        let toml = format!(
+            r#"{LIFECYCLE}
+[[automation]]
+name = "商机提醒"
+on = {{ stage = "阶段:商机" }}
+quiet_hours = "22:00-08:00"
+max_messages_per_day = 2
+steps = [
+  {{ add_tags = ["跟进:待联系"] }},
+  {{ wait = "30m" }},
+  {{ send = {{ text = "您好" }}, template = "TPL1", data = {{ thing1 = "样机" }}, when = {{ none = ["意向:试用"] }} }},
+]
+"#
+        );
+        let loaded = load(&[("a.toml", &toml)]).expect("loads");
+        let automation = &loaded.rules.automations()[0];
+        assert_eq!(automation.on, Trigger::Stage("阶段:商机".parse().unwrap()));
+        assert_eq!(automation.steps.len(), 3);
+        assert!(matches!(automation.steps[1].action, Action::Wait(1800)));
+        assert!(matches!(
+            &automation.steps[2].action,
+            Action::Send { fallback: Some(t), .. } if t.template_id == "TPL1"
+        ));
+        assert!(automation.steps[2].when.is_some());
+        assert_eq!(automation.max_messages_per_day, Some(2));
+        assert!(loaded.rules.watch().on_added("阶段:商机"));
+        assert!(!loaded.rules.watch().on_added("意向:询价"));
+    }
+
+    #[test]
+    fn check_names_each_mistake_at_its_line() {
+        let toml = format!(
+            r#"{LIFECYCLE}
+[[automation]]
+name = "a"
+on = {{ stage = "阶段:不存在" }}
+steps = [ {{ add_tags = ["阶段:商机"] }} ]
+
+[[automation]]
+name = "a"
+on = {{ tag_added = "x" }}
+steps = [ {{ wait = "1h" }} ]
+
+[[automation]]
+name = "b"
+on = {{ tag_added = "x", form = "trial" }}
+steps = []
+
+[[automation]]
+name = "c"
+on = {{ form = "nope" }}
+steps = [ {{ wait = "2d" }}, {{ send = {{ text = "hi" }} }}, {{ notify = "s", wait = "1h" }} ]
+
+[[automation]]
+name = "d"
+on = {{ inactive_days = 7 }}
+quiet_hours = "late"
+steps = [ {{ send = {{ text = "hi" }} }}, {{ wait = "3w" }} ]
+"#
+        );
+        let said = said(&toml);
+        let has = |line: usize, text: &str| {
+            assert!(
+                said.iter()
+                    .any(|s| s.starts_with(&format!("{line}: ")) && s.contains(text)),
+                "no {line}: …{text}… in {said:#?}"
+            );
+        };
+        has(11, "not a [lifecycle] stage");
+        has(12, "is derived by the rules over time");
+        has(15, "already defined at");
+        has(21, "`on` must be a table with one key");
+        has(22, "has no steps");
+        has(26, "names no [[form]] yet");
+        has(
+            27,
+            "can only run outside WeChat's customer-service window (after a wait",
+        );
+        has(27, "does one thing");
+        has(32, "quiet_hours \"late\" must be HH:MM-HH:MM");
+        has(33, "an inactive lead has sent nothing");
+        has(33, "wait \"3w\"");
+        assert_eq!(said.len(), 11, "{said:#?}");
+    }
+
+    #[test]
+    fn a_send_after_a_long_wait_is_fine_with_a_template_fallback() {
+        let toml = r#"
+[[automation]]
+name = "nurture"
+on = { tag_added = "意向:资料" }
+steps = [ { wait = "3d" }, { send = { text = "hi" }, template = "T", data = { a = "b" } } ]
+"#;
+        assert_eq!(said(toml), Vec::<String>::new());
+    }
 
     #[test]
     fn waits_are_minutes_hours_or_days() {
