@@ -169,6 +169,8 @@ async fn apply(store: &Store, touch: &Touch) -> Duration {
             history_days: 90,
             derive: false,
             event: None,
+            window: None,
+            do_not_contact: None,
         })
         .await
         .expect("the touch reaches Redis")

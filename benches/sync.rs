@@ -50,6 +50,8 @@ async fn follow(store: &Store, lead: &str, tags: &[TagName], at: i64) {
             history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
             derive: false,
             event: None,
+            window: None,
+            do_not_contact: None,
         })
         .await
         .expect("the touch reaches Redis")

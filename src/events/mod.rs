@@ -329,6 +329,8 @@ pub async fn apply(
         history_days,
         derive: rules.derives(),
         event: record.as_deref(),
+        window: None,
+        do_not_contact: None,
     };
     // Remembered as long as the history it counts in: a repeat within it is no second touch.
     let dedup_secs = u64::from(history_days) * 86_400;

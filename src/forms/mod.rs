@@ -257,6 +257,8 @@ async fn touch(
         history_days: links.history_days(),
         derive: rules.derives(),
         event: None,
+        window: None,
+        do_not_contact: None,
     };
     // The rules over time at once (rule tags, score, …), in the touch's own script. No
     // unsigned body, so no replay guard can refuse it.

@@ -25,6 +25,7 @@ mod query;
 mod registry;
 mod seen;
 mod segments;
+mod sends;
 mod state;
 mod sync_leads;
 mod tag_ids;
@@ -53,7 +54,7 @@ pub use funnel::{
 pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
 pub use key_ring::KeyRing;
 pub use keys::Keys;
-pub use lead::{Lead, LeadField, LeadTag, TimelineEntry, rfc3339};
+pub use lead::{Lead, LeadField, LeadFlag, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};
 pub use link_keys::{KeySet, LinkKey};
 pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
@@ -61,6 +62,7 @@ pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
 };
 pub use seen::{SEEN_DAYS, SeenFill, seen_since};
+pub use sends::{ATTEMPT_TTL_SECS, Reservation, SendChannel, SendRequest, WindowLimits};
 pub use segments::{
     LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, SegmentProfile, Share,
     StateRead,
@@ -196,6 +198,30 @@ pub struct TouchRecord<'a> {
     /// A custom event's record to keep on the lead ([`EventRecord::encode`]) because some
     /// condition reads its properties; `None` for every other touch.
     pub event: Option<&'a str>,
+    /// The customer-service window the touch opens (WeChat's 48-hour rule), if any.
+    pub window: Option<Window>,
+    /// The source of a request not to be contacted that the touch makes (a keyword rule's
+    /// `do_not_contact = true`: `keyword:<match>`), if it makes one.
+    pub do_not_contact: Option<&'a str>,
+}
+
+/// The customer-service window a user's action opens (WeChat's 48-hour rule, engagement §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The user sent a message (text, voice, image, …): 5 messages within 48 hours.
+    Message,
+    /// The user followed, scanned a QR code or clicked a `click`/`scancode_*` button:
+    /// 3 messages within 1 minute.
+    Interaction,
+}
+
+impl Window {
+    fn as_arg(self) -> &'static str {
+        match self {
+            Window::Message => "m",
+            Window::Interaction => "i",
+        }
+    }
 }
 
 /// The result of applying a touch.
@@ -481,7 +507,9 @@ impl Store {
             .arg(self.registered.mask(added()))
             .arg(touch.history.len())
             .arg(touch.event.unwrap_or(""))
-            .arg(EVENTS_KEPT);
+            .arg(EVENTS_KEPT)
+            .arg(touch.window.map_or("", Window::as_arg))
+            .arg(touch.do_not_contact.unwrap_or(""));
         for key in &touch.history {
             invocation.arg(*key);
         }

@@ -273,6 +273,8 @@ mod tests {
             history_days: 90,
             derive: true,
             event: Some(&late),
+            window: None,
+            do_not_contact: None,
         };
         let after = LeadState::touched(Some(&state), &touch);
         let ats: Vec<i64> = after.events.iter().map(|e| e.at.0).collect();
@@ -332,6 +334,8 @@ mod tests {
             history_days: 90,
             derive: false,
             event: None,
+            window: None,
+            do_not_contact: None,
         };
         let clicked = LeadState::touched(None, &touch(Effect::Outside, 100));
         assert_eq!(clicked.subscribed, None);

@@ -244,6 +244,8 @@ async fn seed(redis_url: &str, n: usize) {
                         history_days: 90,
                         derive: false,
                         event: None,
+                        window: None,
+                        do_not_contact: None,
                     })
                     .await
                     .unwrap()

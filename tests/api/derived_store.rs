@@ -36,6 +36,8 @@ fn touch<'a>(
         history_days: 90,
         derive: false,
         event: None,
+        window: None,
+        do_not_contact: None,
     }
 }
 

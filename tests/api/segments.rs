@@ -90,6 +90,8 @@ async fn seed(store: &Store, redis: &TestRedis, leads: usize, now: UnixTime) -> 
             history_days: 90,
             derive: false,
             event: None,
+            window: None,
+            do_not_contact: None,
         };
         store.apply(&record).await.unwrap().unwrap();
         for touch in 0..dice.roll(6) {
@@ -129,6 +131,8 @@ async fn seed(store: &Store, redis: &TestRedis, leads: usize, now: UnixTime) -> 
                 history_days: 90,
                 derive: false,
                 event: None,
+                window: None,
+                do_not_contact: None,
             };
             store.apply(&record).await.unwrap().unwrap();
         }
@@ -313,6 +317,8 @@ async fn a_touch_puts_its_lead_in_the_seen_set_of_the_day_its_last_seen_moves_to
                     history_days: 90,
                     derive: false,
                     event: None,
+                    window: None,
+                    do_not_contact: None,
                 })
                 .await
                 .unwrap()
@@ -621,6 +627,8 @@ async fn a_recount_notices_the_leads_that_entered_and_keeps_the_day() {
                 history_days: 90,
                 derive: false,
                 event: None,
+                window: None,
+                do_not_contact: None,
             };
             store.apply(&record).await.unwrap().unwrap();
         }

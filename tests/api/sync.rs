@@ -141,6 +141,8 @@ impl Rig {
                 history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
                 derive: false,
                 event: None,
+                window: None,
+                do_not_contact: None,
             })
             .await
             .unwrap()

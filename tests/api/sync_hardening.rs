@@ -145,6 +145,8 @@ async fn unfollow(rig: &Rig, lead: &str, at: i64) {
             history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
             derive: false,
             event: None,
+            window: None,
+            do_not_contact: None,
         })
         .await
         .unwrap()
