@@ -35,6 +35,9 @@ pub struct Metrics {
     pub corrupt_leads: IntCounter,
     /// Times `serve` restarted a sync worker that had stopped or panicked.
     pub sync_worker_restarts: IntCounter,
+    /// Messages to one lead by kind (`custom`, `template`) and result (`sent`, `skipped_<reason>`,
+    /// `failed_<errcode>`, `unknown`).
+    pub sends: IntCounterVec,
 }
 
 /// Latency buckets from 0.5 ms to 5 s: WeChat's deadline.
@@ -99,6 +102,11 @@ impl Metrics {
                 "sync workers restarted after they stopped or panicked",
             )
             .expect("valid metric"),
+            sends: IntCounterVec::new(
+                Opts::new("sends_total", "messages to one lead by kind and result"),
+                &["kind", "result"],
+            )
+            .expect("valid metric"),
         };
         for collector in metrics.collectors() {
             // Each metric has a distinct name, so registering cannot collide.
@@ -123,6 +131,7 @@ impl Metrics {
             Box::new(self.dead_letters.clone()),
             Box::new(self.corrupt_leads.clone()),
             Box::new(self.sync_worker_restarts.clone()),
+            Box::new(self.sends.clone()),
         ]
     }
 

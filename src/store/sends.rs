@@ -243,6 +243,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Why each lead (up to 500) may not be contacted now, in order: `do_not_contact`,
+    /// `blacklisted`, `unfollowed` or `unknown_lead`; `None` for a lead a message may reach.
+    /// For broadcasts, which honour the same marks as sends.
+    pub async fn contact_blocks(
+        &self,
+        openids: &[OpenId],
+    ) -> Result<Vec<Option<&'static str>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for openid in openids.iter().take(BLACKLIST_CHUNK) {
+            pipe.cmd("HMGET")
+                .arg(self.keys.lead(openid))
+                .arg(fields::FIRST_SEEN)
+                .arg(fields::DO_NOT_CONTACT)
+                .arg(fields::BLACKLISTED)
+                .arg(fields::SUBSCRIBED);
+        }
+        let marks: Vec<Vec<Option<String>>> = pipe.query_async(&mut self.conn.clone()).await?;
+        Ok(marks
+            .into_iter()
+            .map(|mark| {
+                let set = |i: usize| mark.get(i).is_some_and(Option::is_some);
+                if !set(0) {
+                    Some("unknown_lead")
+                } else if set(1) {
+                    Some("do_not_contact")
+                } else if set(2) {
+                    Some("blacklisted")
+                } else if mark.get(3).and_then(Option::as_deref) == Some("0") {
+                    Some("unfollowed")
+                } else {
+                    None
+                }
+            })
+            .collect())
+    }
+}
+
 /// Text for one timeline entry: control characters (line breaks) become spaces.
 fn one_line(text: &str) -> String {
     text.chars()
