@@ -9,9 +9,9 @@ use secrecy::ExposeSecret;
 
 use super::Failure;
 use crate::admin::AdminToken;
+use crate::config::Kind;
 use crate::config::{OAuthSetting, PublicUrl, Settings, WECHAT_OAUTH_BASE};
 use crate::redis_server::{self, Local};
-use crate::config::Kind;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::startup::{AppConfig, Application, shutdown_signal};
 use crate::sync::SyncConfig;

@@ -173,8 +173,14 @@ mod tests {
             verified: true,
         };
         assert!(subscription.can(Feature::CustomerService).is_ok());
-        let why = subscription.can(Feature::Templates).unwrap_err().to_string();
-        assert!(why.contains("template messages need a verified service account"), "{why}");
+        let why = subscription
+            .can(Feature::Templates)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.contains("template messages need a verified service account"),
+            "{why}"
+        );
         assert!(why.contains("subscription account"), "{why}");
         let unverified = AccountKind {
             kind: Kind::Service,

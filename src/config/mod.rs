@@ -490,18 +490,26 @@ mod tests {
         let subscription = settings(&[("WECHAT_ACCOUNT_KIND", "subscription")]).unwrap();
         assert_eq!(subscription.account.kind.kind, Kind::Subscription);
         assert!(subscription.account.can(Feature::Templates).is_err());
-        for (var, bad) in [("WECHAT_ACCOUNT_KIND", "服务号"), ("WECHAT_VERIFIED", "yes")] {
+        for (var, bad) in [
+            ("WECHAT_ACCOUNT_KIND", "服务号"),
+            ("WECHAT_VERIFIED", "yes"),
+        ] {
             let err = settings(&[(var, bad)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
         for refused in [
-            [("WECHAT_ACCOUNT_KIND", "subscription"), ("WECHAT_OAUTH", "base")],
+            [
+                ("WECHAT_ACCOUNT_KIND", "subscription"),
+                ("WECHAT_OAUTH", "base"),
+            ],
             [("WECHAT_VERIFIED", "false"), ("WECHAT_OAUTH", "base")],
         ] {
             let err = settings(&refused).unwrap_err();
             assert_eq!(err.var, "WECHAT_OAUTH", "{err}");
             assert!(
-                err.problem.contains("web authorisation (WECHAT_OAUTH=base) need a verified service account"),
+                err.problem.contains(
+                    "web authorisation (WECHAT_OAUTH=base) need a verified service account"
+                ),
                 "{err}"
             );
         }

@@ -111,7 +111,9 @@ impl AttemptId {
             ));
         }
         if raw.chars().any(char::is_control) {
-            return Err(format!("a send attempt id has a control character: {raw:?}"));
+            return Err(format!(
+                "a send attempt id has a control character: {raw:?}"
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -253,7 +255,9 @@ impl SendOutcome {
             Self::Skipped(reason) => format!("skipped {reason}"),
             Self::Failed(failure) => format!(
                 "failed {} {}",
-                failure.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                failure
+                    .code
+                    .map_or_else(|| "-".to_owned(), |c| c.to_string()),
                 failure.message
             ),
             Self::Unknown => "unknown custom".to_owned(),
@@ -326,13 +330,18 @@ impl Sender {
         if self.account.can(Feature::CustomerService).is_err() {
             return match fallback {
                 Some(template) => {
-                    self.send_template(openid, template, attempt, now, Some(SkipReason::AccountKind(Feature::CustomerService)))
-                        .await
+                    self.send_template(
+                        openid,
+                        template,
+                        attempt,
+                        now,
+                        Some(SkipReason::AccountKind(Feature::CustomerService)),
+                    )
+                    .await
                 }
                 None => {
-                    let skipped = SendOutcome::Skipped(SkipReason::AccountKind(
-                        Feature::CustomerService,
-                    ));
+                    let skipped =
+                        SendOutcome::Skipped(SkipReason::AccountKind(Feature::CustomerService));
                     self.record(openid, attempt, &skipped, "custom", &message.what(), now)
                         .await
                 }
@@ -388,15 +397,29 @@ impl Sender {
                             failure.code.unwrap_or_default()
                         );
                         self.store
-                            .finish_send(openid, attempt.as_str(), "pending template", Some(&detail), None, now)
+                            .finish_send(
+                                openid,
+                                attempt.as_str(),
+                                "pending template",
+                                Some(&detail),
+                                None,
+                                now,
+                            )
                             .await?;
                         self.count("custom", &SendOutcome::Failed(failure));
                         self.call_template(openid, template, attempt, now, Some(instead_of))
                             .await
                     }
                     _ => {
-                        self.record(openid, attempt, &SendOutcome::Failed(failure), "custom", &what, now)
-                            .await
+                        self.record(
+                            openid,
+                            attempt,
+                            &SendOutcome::Failed(failure),
+                            "custom",
+                            &what,
+                            now,
+                        )
+                        .await
                     }
                 }
             }
@@ -442,7 +465,10 @@ impl Sender {
     /// Why `openid` may not be contacted now (do-not-contact, blacklisted, unfollowed, not
     /// known), or `None` when it may: what broadcasts ask before they send to a lead.
     pub async fn contact_block(&self, openid: &OpenId) -> Result<Option<SkipReason>, StoreError> {
-        let blocks = self.store.contact_blocks(std::slice::from_ref(openid)).await?;
+        let blocks = self
+            .store
+            .contact_blocks(std::slice::from_ref(openid))
+            .await?;
         Ok(blocks
             .into_iter()
             .next()
@@ -453,7 +479,11 @@ impl Sender {
     /// Reads WeChat's blacklist (`getblacklist`, every page up to `max_pages` of 10,000) and
     /// marks the leads it names, so sends skip them without a call; returns how many leads
     /// were newly marked.
-    pub async fn sync_blacklist(&self, max_pages: u32, now: UnixTime) -> Result<u64, SyncBlacklistError> {
+    pub async fn sync_blacklist(
+        &self,
+        max_pages: u32,
+        now: UnixTime,
+    ) -> Result<u64, SyncBlacklistError> {
         let mut marked = 0;
         let mut begin: Option<OpenId> = None;
         for _ in 0..max_pages {
@@ -493,13 +523,16 @@ impl Sender {
                     });
             }
             Reservation::Unknown(_) => SendOutcome::Unknown,
-            Reservation::Skipped(reason) => SendOutcome::Skipped(
-                SkipReason::parse(&reason).unwrap_or(SkipReason::UnknownLead),
-            ),
+            Reservation::Skipped(reason) => {
+                SendOutcome::Skipped(SkipReason::parse(&reason).unwrap_or(SkipReason::UnknownLead))
+            }
         };
         self.count(kind, &outcome);
         if let SendOutcome::Unknown = outcome {
-            tracing::warn!(attempt = request.attempt, "a send attempt was recorded before and never finished (a crash mid-call?): not sent again");
+            tracing::warn!(
+                attempt = request.attempt,
+                "a send attempt was recorded before and never finished (a crash mid-call?): not sent again"
+            );
         }
         Ok(Reserved::Done(outcome))
     }
@@ -635,7 +668,10 @@ mod tests {
             }),
             SendOutcome::Unknown,
         ] {
-            assert_eq!(SendOutcome::decode(&outcome.encode()), Some(outcome.clone()));
+            assert_eq!(
+                SendOutcome::decode(&outcome.encode()),
+                Some(outcome.clone())
+            );
         }
         assert_eq!(SendOutcome::decode("pending custom"), None);
     }

@@ -70,9 +70,7 @@ impl Windows {
         windows
             .into_iter()
             .filter_map(|(opened, (secs, limit))| {
-                opened
-                    .filter(|o| now < o.at + secs)
-                    .map(|o| (o, limit))
+                opened.filter(|o| now < o.at + secs).map(|o| (o, limit))
             })
             .collect()
     }

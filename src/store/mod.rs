@@ -62,11 +62,11 @@ pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,
 };
 pub use seen::{SEEN_DAYS, SeenFill, seen_since};
-pub use sends::{ATTEMPT_TTL_SECS, Reservation, SendChannel, SendRequest, WindowLimits};
 pub use segments::{
     LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, SegmentProfile, Share,
     StateRead,
 };
+pub use sends::{ATTEMPT_TTL_SECS, Reservation, SendChannel, SendRequest, WindowLimits};
 pub use state::{EVENTS_KEPT, EventRecord, LeadState, StateTag};
 pub use sync_leads::{SyncLead, SyncTag};
 pub use views::{DeadLetter, DeadLetters, TagState, TagSync};

@@ -91,8 +91,14 @@ impl Rig {
             .unwrap();
     }
 
-    async fn send(&self, openid: &str, attempt: &str, fallback: Option<&TemplateSend>) -> SendOutcome {
-        self.send_at(openid, attempt, fallback, self.app.now()).await
+    async fn send(
+        &self,
+        openid: &str,
+        attempt: &str,
+        fallback: Option<&TemplateSend>,
+    ) -> SendOutcome {
+        self.send_at(openid, attempt, fallback, self.app.now())
+            .await
     }
 
     async fn send_at(
@@ -121,7 +127,10 @@ impl Rig {
 
     /// Every call to `path`, whatever its answer.
     fn calls(&self, path: &str) -> u64 {
-        self.state().calls.get(path).map_or(0, |by| by.values().sum())
+        self.state()
+            .calls
+            .get(path)
+            .map_or(0, |by| by.values().sum())
     }
 
     /// The lead's timeline entries of kind `send`, newest first.
@@ -153,13 +162,21 @@ async fn a_keyword_opens_the_window_and_the_sixth_message_in_48_hours_is_skipped
         .await;
 
     for n in 1..=5 {
-        assert_eq!(rig.send(lead, &format!("run-1:{n}"), None).await, SendOutcome::Sent);
+        assert_eq!(
+            rig.send(lead, &format!("run-1:{n}"), None).await,
+            SendOutcome::Sent
+        );
     }
     let sixth = rig.send(lead, "run-1:6", None).await;
     assert_eq!(sixth, SendOutcome::Skipped(SkipReason::WindowUsed));
     assert_eq!(rig.state().calls_to(CUSTOM, "0"), 5);
     assert_eq!(rig.calls(CUSTOM), 5, "the sixth made no call");
-    let delivered: Vec<_> = rig.state().messages.into_iter().filter(|m| m.touser.as_str() == lead).collect();
+    let delivered: Vec<_> = rig
+        .state()
+        .messages
+        .into_iter()
+        .filter(|m| m.touser.as_str() == lead)
+        .collect();
     assert_eq!(delivered.len(), 5);
     assert_eq!(delivered[0].body["text"]["content"], "跟进 run-1:1");
 
@@ -169,10 +186,19 @@ async fn a_keyword_opens_the_window_and_the_sixth_message_in_48_hours_is_skipped
 
     let timeline = rig.sends_on_timeline(lead).await;
     assert_eq!(timeline.len(), 6, "{timeline:?}");
-    assert!(timeline[0].starts_with("skipped window_used"), "{timeline:?}");
-    assert!(timeline[1].starts_with("sent custom: text 跟进"), "{timeline:?}");
+    assert!(
+        timeline[0].starts_with("skipped window_used"),
+        "{timeline:?}"
+    );
+    assert!(
+        timeline[1].starts_with("sent custom: text 跟进"),
+        "{timeline:?}"
+    );
     let text = rig.metrics.render();
-    assert!(text.contains(r#"wxtag_sends_total{kind="custom",result="sent"} 5"#), "{text}");
+    assert!(
+        text.contains(r#"wxtag_sends_total{kind="custom",result="sent"} 5"#),
+        "{text}"
+    );
     assert!(
         text.contains(r#"wxtag_sends_total{kind="custom",result="skipped_window_used"} 1"#),
         "{text}"
@@ -186,7 +212,10 @@ async fn a_follow_allows_three_within_a_minute_and_none_after_it() {
     rig.act(&xml::follow(lead, None), lead, Interaction::Follow)
         .await;
     for n in 1..=3 {
-        assert_eq!(rig.send(lead, &format!("f:{n}"), None).await, SendOutcome::Sent);
+        assert_eq!(
+            rig.send(lead, &format!("f:{n}"), None).await,
+            SendOutcome::Sent
+        );
     }
     assert_eq!(
         rig.send(lead, "f:4", None).await,
@@ -207,8 +236,12 @@ async fn a_follow_allows_three_within_a_minute_and_none_after_it() {
         rig.send(clicker, "c:1", None).await,
         SendOutcome::Skipped(SkipReason::OutsideWindow)
     );
-    rig.act(&xml::click(clicker, "REQUEST_QUOTE"), clicker, Interaction::Click)
-        .await;
+    rig.act(
+        &xml::click(clicker, "REQUEST_QUOTE"),
+        clicker,
+        Interaction::Click,
+    )
+    .await;
     assert_eq!(rig.send(clicker, "c:2", None).await, SendOutcome::Sent);
 }
 
@@ -225,9 +258,17 @@ async fn outside_the_window_the_fallback_template_is_sent() {
     };
     assert_eq!(instead_of, Some(SkipReason::OutsideWindow));
     assert!(msgid > 0);
-    assert_eq!(rig.calls(CUSTOM), 0, "no customer-service call outside the window");
+    assert_eq!(
+        rig.calls(CUSTOM),
+        0,
+        "no customer-service call outside the window"
+    );
     let state = rig.state();
-    let sent = state.messages.iter().find(|m| m.msgtype == "template").unwrap();
+    let sent = state
+        .messages
+        .iter()
+        .find(|m| m.msgtype == "template")
+        .unwrap();
     assert_eq!(sent.body["template_id"], "TPL_FOLLOW_UP");
     assert_eq!(sent.body["data"]["thing1"]["value"], "您的资料已备好");
     let timeline = rig.sends_on_timeline(lead).await;
@@ -242,7 +283,13 @@ async fn outside_the_window_the_fallback_template_is_sent() {
     assert_eq!(rig.app.post_event(&push).await.status(), StatusCode::OK);
     let outcome = rig.send(unseen, "fb:2", Some(&template())).await;
     assert!(
-        matches!(outcome, SendOutcome::SentTemplate { instead_of: Some(SkipReason::OutsideWindow), .. }),
+        matches!(
+            outcome,
+            SendOutcome::SentTemplate {
+                instead_of: Some(SkipReason::OutsideWindow),
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     assert_eq!(rig.state().calls_to(CUSTOM, "45015"), 1);
@@ -271,13 +318,23 @@ async fn a_crash_mid_call_is_unknown_and_never_sent_again() {
         .unwrap();
     assert_eq!(reserved, Reservation::Custom);
 
-    assert_eq!(rig.send(lead, "run-9:step-1", None).await, SendOutcome::Unknown);
-    assert_eq!(rig.send(lead, "run-9:step-1", None).await, SendOutcome::Unknown);
+    assert_eq!(
+        rig.send(lead, "run-9:step-1", None).await,
+        SendOutcome::Unknown
+    );
+    assert_eq!(
+        rig.send(lead, "run-9:step-1", None).await,
+        SendOutcome::Unknown
+    );
     assert_eq!(rig.calls(CUSTOM), 0, "an unknown attempt is never called");
     let timeline = rig.sends_on_timeline(lead).await;
     assert_eq!(timeline.len(), 1, "{timeline:?}");
     assert!(timeline[0].starts_with("unknown custom"), "{timeline:?}");
-    assert!(rig.metrics.render().contains(r#"wxtag_sends_total{kind="custom",result="unknown"} 1"#));
+    assert!(
+        rig.metrics
+            .render()
+            .contains(r#"wxtag_sends_total{kind="custom",result="unknown"} 1"#)
+    );
 }
 
 #[tokio::test]
@@ -300,7 +357,9 @@ async fn a_final_refusal_is_recorded_once_and_43019_skips_the_next_send_without_
     rig.act(&xml::text(lead, "资料", 4), lead, Interaction::Message)
         .await;
     let openid = OpenId::parse(lead).unwrap();
-    rig.sandbox.blacklist(std::slice::from_ref(&openid)).unwrap();
+    rig.sandbox
+        .blacklist(std::slice::from_ref(&openid))
+        .unwrap();
 
     let outcome = rig.send(lead, "bl:1", None).await;
     let SendOutcome::Failed(failure) = &outcome else {
@@ -308,7 +367,10 @@ async fn a_final_refusal_is_recorded_once_and_43019_skips_the_next_send_without_
     };
     assert_eq!(failure.code, Some(43019));
     assert_eq!(rig.calls(CUSTOM), 1, "a final refusal is not retried");
-    assert_eq!(rig.app.lead(lead).await["blacklisted"]["source"], "errcode:43019");
+    assert_eq!(
+        rig.app.lead(lead).await["blacklisted"]["source"],
+        "errcode:43019"
+    );
     assert_eq!(
         rig.send(lead, "bl:2", None).await,
         SendOutcome::Skipped(SkipReason::Blacklisted)
@@ -322,14 +384,20 @@ async fn a_final_refusal_is_recorded_once_and_43019_skips_the_next_send_without_
     rig.sandbox
         .blacklist(&[OpenId::parse(other).unwrap()])
         .unwrap();
-    assert_eq!(rig.sender.sync_blacklist(10, rig.app.now()).await.unwrap(), 1);
+    assert_eq!(
+        rig.sender.sync_blacklist(10, rig.app.now()).await.unwrap(),
+        1
+    );
     assert_eq!(
         rig.send(other, "bl:3", None).await,
         SendOutcome::Skipped(SkipReason::Blacklisted)
     );
     assert_eq!(rig.calls(CUSTOM), 1);
     assert_eq!(
-        rig.sender.contact_block(&OpenId::parse(other).unwrap()).await.unwrap(),
+        rig.sender
+            .contact_block(&OpenId::parse(other).unwrap())
+            .await
+            .unwrap(),
         Some(SkipReason::Blacklisted)
     );
 }
@@ -351,7 +419,14 @@ async fn do_not_contact_by_a_keyword_rule_and_by_the_api_is_honoured() {
     rig.act(&xml::text(other, "资料", 7), other, Interaction::Message)
         .await;
     let path = format!("{}/api/leads/{other}/do_not_contact", rig.app.base);
-    let put = rig.app.http.put(&path).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let put = rig
+        .app
+        .http
+        .put(&path)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status(), StatusCode::OK);
     let body: Value = put.json().await.unwrap();
     assert_eq!(body["do_not_contact"]["source"], "admin:admin");
@@ -362,14 +437,28 @@ async fn do_not_contact_by_a_keyword_rule_and_by_the_api_is_honoured() {
     assert_eq!(rig.calls(CUSTOM), 0);
     assert_eq!(rig.calls(TEMPLATE), 0);
 
-    let delete = rig.app.http.delete(&path).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let delete = rig
+        .app
+        .http
+        .delete(&path)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(delete.status(), StatusCode::OK);
     let body: Value = delete.json().await.unwrap();
     assert!(body["do_not_contact"].is_null(), "{body}");
     assert_eq!(rig.send(other, "d:3", None).await, SendOutcome::Sent);
 
     let unknown = format!("{}/api/leads/oNobody/do_not_contact", rig.app.base);
-    let missing = rig.app.http.put(&unknown).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let missing = rig
+        .app
+        .http
+        .put(&unknown)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -380,7 +469,14 @@ async fn a_subscription_account_never_sends_templates() {
         verified: true,
     })
     .await;
-    assert!(AccountKind { kind: Kind::Subscription, verified: true }.can(Feature::Templates).is_err());
+    assert!(
+        AccountKind {
+            kind: Kind::Subscription,
+            verified: true
+        }
+        .can(Feature::Templates)
+        .is_err()
+    );
     let lead = "oSendKind0000001";
     rig.act(&xml::follow(lead, None), lead, Interaction::Follow)
         .await;
@@ -401,7 +497,10 @@ async fn a_subscription_account_never_sends_templates() {
         )
         .await
         .unwrap();
-    assert_eq!(direct, SendOutcome::Skipped(SkipReason::AccountKind(Feature::Templates)));
+    assert_eq!(
+        direct,
+        SendOutcome::Skipped(SkipReason::AccountKind(Feature::Templates))
+    );
     assert_eq!(rig.calls(TEMPLATE), 0);
     assert!(rig.base.starts_with("http://"));
 }

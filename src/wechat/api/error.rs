@@ -185,12 +185,16 @@ fn describe_wechat(code: i64, message: &str) -> String {
             "the daily api quota is used up: wait for the daily reset or clear it (clear_quota)"
         }
         45011 => "the per-minute api quota is used up: back off and retry",
-        45015 => "the user's customer-service window is closed (no action in 48 hours, or unfollowed)",
+        45015 => {
+            "the user's customer-service window is closed (no action in 48 hours, or unfollowed)"
+        }
         45047 => "the customer-service window's messages are used up",
         43004 => "the user does not follow the account",
         43019 => "the user blacklisted the account",
         48002 => "the user turned this account's messages off",
-        47003 => "a template field is missing or not {\"value\": string}: check data against the template",
+        47003 => {
+            "a template field is missing or not {\"value\": string}: check data against the template"
+        }
         40037 => "no such template: copy the template id from the MP console (模板消息)",
         43101 => "the user did not accept this message",
         45008 => "a news message takes one article",
