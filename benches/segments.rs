@@ -171,6 +171,8 @@ async fn apply(store: &Store, touch: &Touch) -> Duration {
             event: None,
             fired: String::new(),
             watched: String::new(),
+            window: None,
+            do_not_contact: None,
         })
         .await
         .expect("the touch reaches Redis")

@@ -52,6 +52,8 @@ async fn follow(store: &Store, lead: &str, tags: &[TagName], at: i64) {
             event: None,
             fired: String::new(),
             watched: String::new(),
+            window: None,
+            do_not_contact: None,
         })
         .await
         .expect("the touch reaches Redis")

@@ -15,6 +15,7 @@
 //! | [`wechat`] | WeChat's protocol: signatures, AES safe mode, inbound parsing, pushes written as XML, the shared XML reader and writer, passive replies, the API's types and errors (`api`), and the one API client every part calls through, with the shared token and retries (`client`) |
 //! | [`webhook`] | the intake: verify, decrypt, parse, match, apply, reply; its policy (dedup key, timeline name) |
 //! | [`rules`] | `channels/*.toml`: loading, `check` diagnostics, matching a touch to tags and a reply; the live, reloadable set ([`rules::live`]) |
+//! | [`outreach`] | messages to one lead within WeChat's rules: the windows a user's action opens and their counts, at most once per attempt, template fallback, `do_not_contact`, the blacklist, the account kind |
 //! | [`store`] | Redis: every key, the Lua scripts, leads, tags, timelines, counters; for the sync its outbox, leases, tag ids and dead letters (no WeChat types, no sync logic) |
 //! | [`oauth`] | web authorisation (snsapi_base): the signed state and identity cookie, starting an authorisation, the callback's logic, the identity of a request |
 //! | [`forms`] | lead forms (留资): `/f/<id>` pages with their CSRF token, honeypot and rate limit, the fields checked, who submits (one function), and a submission stored as a contact and, on its lead, as fields, a `form` touch and tags |
@@ -33,7 +34,7 @@
 //! # Layers
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
-//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`oauth`] → [`segments`], [`links`], [`events`] →
+//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`], [`outreach`] → [`oauth`] → [`segments`], [`links`], [`events`] →
 //! [`forms`] → [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
 //! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments,
 //! links and events.
@@ -60,6 +61,7 @@ pub mod forms;
 pub mod links;
 pub mod metrics;
 pub mod oauth;
+pub mod outreach;
 pub mod redis_server;
 pub mod rules;
 pub mod sandbox;

@@ -39,6 +39,9 @@ pub struct Metrics {
     pub automation_runs: IntCounterVec,
     /// Automation steps by kind and outcome (done, skipped, delayed, failed).
     pub automation_steps: IntCounterVec,
+    /// Messages to one lead by kind (`custom`, `template`) and result (`sent`, `skipped_<reason>`,
+    /// `failed_<errcode>`, `unknown`).
+    pub sends: IntCounterVec,
 }
 
 /// Latency buckets from 0.5 ms to 5 s: WeChat's deadline.
@@ -119,6 +122,11 @@ impl Metrics {
                 &["kind", "outcome"],
             )
             .expect("valid metric"),
+            sends: IntCounterVec::new(
+                Opts::new("sends_total", "messages to one lead by kind and result"),
+                &["kind", "result"],
+            )
+            .expect("valid metric"),
         };
         for collector in metrics.collectors() {
             // Each metric has a distinct name, so registering cannot collide.
@@ -145,6 +153,7 @@ impl Metrics {
             Box::new(self.sync_worker_restarts.clone()),
             Box::new(self.automation_runs.clone()),
             Box::new(self.automation_steps.clone()),
+            Box::new(self.sends.clone()),
         ]
     }
 

@@ -228,6 +228,59 @@ pub(super) async fn edit_tags(
     Ok(HttpResponse::Ok().json(lead))
 }
 
+/// `PUT /api/leads/{openid}/do_not_contact`: the lead asked not to be contacted; no send or
+/// broadcast reaches it until the mark is cleared. Answers the lead.
+pub(super) async fn do_not_contact(
+    caller: Caller,
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
+    path: web::Path<LeadPath>,
+) -> Result<HttpResponse, ApiError> {
+    let source = format!("{ADMIN_SOURCE}:{}", caller.name);
+    mark_contact(&caller, &store, &rules, &clock, &path, Some(&source)).await
+}
+
+/// `DELETE /api/leads/{openid}/do_not_contact`: the lead may be contacted again (within
+/// WeChat's rules). Answers the lead.
+pub(super) async fn contact_again(
+    caller: Caller,
+    store: web::Data<Store>,
+    rules: web::Data<LiveRules>,
+    clock: web::Data<Clock>,
+    path: web::Path<LeadPath>,
+) -> Result<HttpResponse, ApiError> {
+    mark_contact(&caller, &store, &rules, &clock, &path, None).await
+}
+
+/// Sets (`source`) or clears the do-not-contact mark, audits it, and answers the lead.
+async fn mark_contact(
+    caller: &Caller,
+    store: &Store,
+    rules: &LiveRules,
+    clock: &Clock,
+    path: &LeadPath,
+    source: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let openid = OpenId::parse(&path.openid).map_err(|e| bad("openid", e))?;
+    let missing = || ApiError::NotFound(format!("no lead with openid {openid}"));
+    let now = clock.now();
+    store
+        .set_do_not_contact(&openid, source, now)
+        .await?
+        .ok_or_else(missing)?;
+    let what = if source.is_some() {
+        "do_not_contact.set"
+    } else {
+        "do_not_contact.clear"
+    };
+    audit::record(store, now, &caller.name, what, openid.as_str()).await;
+    let lead = why::lead_view(store, &rules.load(), &openid, now)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(HttpResponse::Ok().json(lead))
+}
+
 /// `GET /api/leads/{openid}`: one lead with its channels, tags and timeline.
 pub(super) async fn get(
     store: web::Data<Store>,

@@ -86,6 +86,18 @@ fn api() -> Vec<Entry> {
         entry(Method::POST, "/leads/{openid}/tags", Need::EditTags, || {
             web::route().to(leads::edit_tags)
         }),
+        entry(
+            Method::PUT,
+            "/leads/{openid}/do_not_contact",
+            Need::EditTags,
+            || web::route().to(leads::do_not_contact),
+        ),
+        entry(
+            Method::DELETE,
+            "/leads/{openid}/do_not_contact",
+            Need::EditTags,
+            || web::route().to(leads::contact_again),
+        ),
         entry(Method::GET, "/contacts", Need::Read, || {
             web::route().to(contacts::list)
         }),

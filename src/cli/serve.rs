@@ -9,9 +9,10 @@ use secrecy::ExposeSecret;
 
 use super::Failure;
 use crate::admin::AdminToken;
+use crate::config::Kind;
 use crate::config::{OAuthSetting, PublicUrl, Settings, WECHAT_OAUTH_BASE};
 use crate::redis_server::{self, Local};
-use crate::sandbox::{SandboxConfig, SandboxHandle};
+use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::startup::{AppConfig, Application, shutdown_signal};
 use crate::sync::SyncConfig;
 
@@ -184,9 +185,15 @@ pub(super) fn local_public_url(mut addr: std::net::SocketAddr) -> Option<PublicU
 fn start_sandbox(settings: &Settings) -> Result<String, Failure> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
+    let kind = settings.account.kind;
     let config = SandboxConfig {
         appid: settings.account.appid.clone(),
         secret: settings.account.secret(),
+        account_kind: match kind.kind {
+            Kind::Service => sandbox::AccountKind::Service,
+            Kind::Subscription => sandbox::AccountKind::Subscription,
+        },
+        verified: kind.verified,
         ..SandboxConfig::default()
     };
     tokio::spawn(SandboxHandle::new(config).serve(listener)?);

@@ -11,9 +11,11 @@ use secrecy::SecretString;
 use thiserror::Error;
 
 mod access;
+mod kind;
 mod web;
 
 pub use access::{AdminToken, TrustedProxies};
+pub use kind::{AccountKind, Cannot, Feature, Kind};
 pub use web::{OAuthSetting, PublicUrl, WECHAT_OAUTH_BASE};
 
 use crate::domain::Clock;
@@ -63,9 +65,17 @@ pub struct Account {
     pub aes_key: Option<EncodingAesKey>,
     /// `WECHAT_API_BASE`, where the API client sends calls in live mode.
     pub api_base: String,
+    /// `WECHAT_ACCOUNT_KIND` and `WECHAT_VERIFIED`: what the account may use.
+    pub kind: AccountKind,
 }
 
 impl Account {
+    /// Whether the account may use `feature` (its kind and verification), with the reason
+    /// in words when it may not.
+    pub fn can(&self, feature: Feature) -> Result<(), Cannot> {
+        self.kind.can(feature)
+    }
+
     /// How to reach this account's API at `base_url` (in sandbox mode, with the sandbox's
     /// secret).
     pub fn wechat_access(&self, base_url: &str) -> WeChatAccess {
@@ -162,6 +172,17 @@ impl Settings {
             matches!(account.mode, Mode::Sandbox),
             public_url.as_ref(),
         )?;
+        if oauth != OAuthSetting::Off
+            && let Err(cannot) = account.can(Feature::WebAuthorisation)
+        {
+            return Err(ConfigError {
+                var: "WECHAT_OAUTH",
+                problem: format!(
+                    "base: {cannot}; set WECHAT_OAUTH=off, or fix WECHAT_ACCOUNT_KIND and \
+                     WECHAT_VERIFIED if the MP console says otherwise"
+                ),
+            });
+        }
         Ok(Self {
             account,
             redis_url: get("REDIS_URL").map(SecretString::from),
@@ -233,6 +254,7 @@ fn history_days(get: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigErro
 }
 
 fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError> {
+    let kind = kind::account_kind(get)?;
     let aes_key = get("WECHAT_AES_KEY")
         .map(|key| {
             EncodingAesKey::parse(key.trim()).map_err(|error| ConfigError {
@@ -271,6 +293,7 @@ fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError
             token: ServerToken::new(token),
             aes_key,
             api_base,
+            kind,
         });
     };
     let appid = appid.trim().to_owned();
@@ -311,6 +334,7 @@ fn account(get: &impl Fn(&str) -> Option<String>) -> Result<Account, ConfigError
         token: ServerToken::new(token),
         aes_key,
         api_base,
+        kind,
     })
 }
 
@@ -453,6 +477,39 @@ mod tests {
             assert_eq!(err.var, "WXTAG_PUBLIC_URL", "{err}");
             assert!(
                 err.to_string().contains("e.g. https://wx.example.com"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_account_kind_defaults_to_a_verified_service_account_and_refuses_at_start() {
+        let default = settings(&[]).unwrap();
+        assert_eq!(default.account.kind, AccountKind::default());
+        assert!(default.account.can(Feature::Templates).is_ok());
+        let subscription = settings(&[("WECHAT_ACCOUNT_KIND", "subscription")]).unwrap();
+        assert_eq!(subscription.account.kind.kind, Kind::Subscription);
+        assert!(subscription.account.can(Feature::Templates).is_err());
+        for (var, bad) in [
+            ("WECHAT_ACCOUNT_KIND", "服务号"),
+            ("WECHAT_VERIFIED", "yes"),
+        ] {
+            let err = settings(&[(var, bad)]).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+        for refused in [
+            [
+                ("WECHAT_ACCOUNT_KIND", "subscription"),
+                ("WECHAT_OAUTH", "base"),
+            ],
+            [("WECHAT_VERIFIED", "false"), ("WECHAT_OAUTH", "base")],
+        ] {
+            let err = settings(&refused).unwrap_err();
+            assert_eq!(err.var, "WECHAT_OAUTH", "{err}");
+            assert!(
+                err.problem.contains(
+                    "web authorisation (WECHAT_OAUTH=base) need a verified service account"
+                ),
                 "{err}"
             );
         }

@@ -340,6 +340,8 @@ pub async fn apply(
         derive: rules.derives(),
         event: record.as_deref(),
         fired: fired.map(|f| Fired::encode(&[f])).unwrap_or_default(),
+        window: None,
+        do_not_contact: None,
     };
     // Remembered as long as the history it counts in: a repeat within it is no second touch.
     let dedup_secs = u64::from(history_days) * 86_400;

@@ -262,6 +262,8 @@ async fn touch(
         fired: (rules.watch().form(&form.id))
             .map(|f| Fired::encode(&[f]))
             .unwrap_or_default(),
+        window: None,
+        do_not_contact: None,
     };
     // The rules over time at once (rule tags, score, …), in the touch's own script. No
     // unsigned body, so no replay guard can refuse it.

@@ -380,6 +380,8 @@ async fn record(
         derive: rules.derives(),
         event: None,
         fired: String::new(),
+        window: None,
+        do_not_contact: None,
     };
     // Remembered until the hour ends, so a second click in it is no second touch.
     let rest_of_hour = 3600 - now.0.rem_euclid(3600);

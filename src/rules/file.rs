@@ -86,6 +86,9 @@ pub(super) struct RawKeyword {
     pub tags: SpannedStrings,
     pub reply: Option<Spanned<RawReply>>,
     pub news: Option<Spanned<Vec<Article>>>,
+    /// `do_not_contact = true`: the lead asks not to be contacted (e.g. `退订`).
+    #[serde(default)]
+    pub do_not_contact: bool,
 }
 
 /// `[[link]]`: a tracked link a reply may send.

@@ -67,6 +67,9 @@ pub(super) struct Rule {
     pub(super) source: Source,
     pub(super) tags: Vec<TagName>,
     pub(super) answer: Option<Answer>,
+    /// True for a keyword rule with `do_not_contact = true`: the lead asks not to be
+    /// contacted (e.g. `退订`), and no send or broadcast reaches it afterwards.
+    pub(super) do_not_contact: bool,
 }
 
 /// A rule's reply: one or more variants, tried in order.
@@ -91,6 +94,8 @@ pub struct Outcome<'r> {
     answers: Vec<&'r Answer>,
     /// The sources of every rule the touch matched, tags or not, in precedence order.
     matched: Vec<&'r Source>,
+    /// The first matched rule that asks not to contact the lead (`do_not_contact = true`).
+    do_not_contact: Option<&'r Source>,
 }
 
 impl<'r> Outcome<'r> {
@@ -100,6 +105,12 @@ impl<'r> Outcome<'r> {
             .iter()
             .flat_map(|a| a.0.iter())
             .filter_map(|v| v.when.as_ref())
+    }
+
+    /// The source of the first matched rule with `do_not_contact = true`, as a touch record
+    /// takes it; `None` when no matched rule asks not to contact the lead.
+    pub fn do_not_contact(&self) -> Option<&'r str> {
+        self.do_not_contact.map(Source::as_str)
     }
 
     /// The tags to add, each with its source as text, as a touch record takes them.
@@ -193,6 +204,9 @@ impl Rules {
             channel,
             answers,
             matched: matched.iter().map(|&id| &self.rules[id].source).collect(),
+            do_not_contact: (matched.iter().map(|&id| &self.rules[id]))
+                .find(|rule| rule.do_not_contact)
+                .map(|rule| &rule.source),
         }
     }
 

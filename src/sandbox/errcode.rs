@@ -53,6 +53,22 @@ pub enum WxError {
     InvalidTagId,
     /// 47001: the request body is not the JSON this endpoint takes.
     DataFormat,
+    /// 40037: the template id is empty or unknown.
+    InvalidTemplateId,
+    /// 43004: the user does not follow the account.
+    RequireSubscribe,
+    /// 43019: the user blacklisted the account.
+    Blacklisted,
+    /// 45015: no customer-service window is open (no action in 48 hours, or unfollowed).
+    OutsideWindow,
+    /// 45047: the open windows' messages are used up.
+    WindowUsed,
+    /// 47003: a template field's value is not `{"value": string}`.
+    ArgumentInvalid,
+    /// 48001: this account may not call this API (e.g. templates on a subscription account).
+    ApiUnauthorized,
+    /// 48002: the user turned the account's messages off.
+    MessagesOff,
 }
 
 impl WxError {
@@ -83,6 +99,14 @@ impl WxError {
             Self::TagNameTooLong => 45158,
             Self::InvalidTagId => 45159,
             Self::DataFormat => 47001,
+            Self::InvalidTemplateId => 40037,
+            Self::RequireSubscribe => 43004,
+            Self::Blacklisted => 43019,
+            Self::OutsideWindow => 45015,
+            Self::WindowUsed => 45047,
+            Self::ArgumentInvalid => 47003,
+            Self::ApiUnauthorized => 48001,
+            Self::MessagesOff => 48002,
         }
     }
 
@@ -113,7 +137,32 @@ impl WxError {
             Self::TagNameTooLong => "tag name too long",
             Self::InvalidTagId => "invalid tag id",
             Self::DataFormat => "data format error",
+            Self::InvalidTemplateId => "invalid template_id",
+            Self::RequireSubscribe => "require subscribe",
+            Self::Blacklisted => "user in blacklist",
+            Self::OutsideWindow => "response out of time limit or subscription is canceled",
+            Self::WindowUsed => "out of response count limit",
+            Self::ArgumentInvalid => "argument invalid! data.value is not a string",
+            Self::ApiUnauthorized => "api unauthorized",
+            Self::MessagesOff => "user refuse to accept the msg",
         }
+    }
+
+    /// The errors a message send can be told to answer (`POST /sandbox/send_faults`), by code.
+    pub fn of_send(code: i64) -> Option<Self> {
+        [
+            Self::Busy,
+            Self::DailyQuota,
+            Self::InvalidOpenid,
+            Self::RequireSubscribe,
+            Self::Blacklisted,
+            Self::OutsideWindow,
+            Self::WindowUsed,
+            Self::ArgumentInvalid,
+            Self::MessagesOff,
+        ]
+        .into_iter()
+        .find(|e| e.code() == code)
     }
 }
 

@@ -21,7 +21,9 @@
 //! | GET | `/cgi-bin/user/get` | the followers, paged the same way, with `total` |
 //! | GET | `/cgi-bin/user/info` | `subscribe: 1`, the tag ids, `ADD_SCENE_OTHERS` |
 //! | POST | `/cgi-bin/qrcode/create` | the four `action_name`s; the `url` names kind and scene; a missing `action_info.scene` gives scene 0, as at WeChat; a permanent scene asked again gets its old ticket |
-//! | POST | `/cgi-bin/message/custom/send` | recorded in the state, delivered nowhere (no 48-hour window) |
+//! | POST | `/cgi-bin/message/custom/send` | inside the window a user's action opened, with its count (see `messages.rs`): 43019 blacklisted, 43004 unfollowed, 45015 outside every window, 45047 count used; recorded in the state, delivered nowhere |
+//! | POST | `/cgi-bin/message/template/send` | verified service accounts only (48001), 40037 empty `template_id`, 47003 a `data` value not `{"value": string}`; answers a `msgid`; recorded as `msgtype` `template` |
+//! | POST | `/cgi-bin/tags/members/getblacklist` | the blacklist after `begin_openid`, `page_size` per page, with `total` |
 //! | GET | `/connect/oauth2/authorize` | web authorisation's browser side: WeChat's parameter order checked, the user from a `sandbox_openid` cookie (else a page to pick one), then `redirect_uri?code=…&state=…` (see `oauth.rs`) |
 //! | GET | `/sns/oauth2/access_token` | a code for `openid` (and `unionid` when the browser had a `sandbox_unionid` cookie); codes are single use and expire after 5 minutes (40029 unknown or expired, 40163 used, 41008 missing), `grant_type=authorization_code` (40002), appid and secret checked; never faulted |
 //!
@@ -49,7 +51,10 @@
 //! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` (also follows again after an unfollow) |
 //! | POST | `/sandbox/unfollow` | `{"openids": […]}` → `{"unfollowed": n}`: they unfollow |
 //! | POST | `/sandbox/faults` | a [`Faults`] object (missing fields take defaults) → the faults now in force |
-//! | POST | `/sandbox/clock` | `{"advance_secs": n}` → 204; moves the sandbox clock on, to expire tokens (and web authorisation codes) without waiting |
+//! | POST | `/sandbox/interactions` | `{"openid", "kind": "message" \| "follow" \| "scan" \| "click", "at"?}` → 204: the user did that (at unix `at`, default now), opening its customer-service window |
+//! | POST | `/sandbox/blacklist` | `{"openids": […]}` → `{"blacklisted": n}`: they blacklist the account |
+//! | POST | `/sandbox/send_faults` | `{"errcodes": [-1, 43019, …]}` → 204: the next message sends answer these, in order |
+//! | POST | `/sandbox/clock` | `{"advance_secs": n}` → 204; moves the sandbox clock on, to expire tokens (and web authorisation codes, and close customer-service windows) without waiting |
 //! | GET | `/sandbox/oauth/pick?openid=&back=` | sets the `sandbox_openid` cookie and goes back to `back` (only the sandbox's own `/connect/oauth2/authorize?…`) |
 //!
 //! Refusals of `/sandbox/tags`, `/sandbox/followers` and `/sandbox/unfollow` are HTTP 400 with `errcode`/`errmsg`.
@@ -72,6 +77,8 @@
 //! | `--page-size N` | `WXTAG_SANDBOX_PAGE_SIZE` | openids per page of `user/get` and `user/tag/get` (default 10000) |
 //! | `--invalid-openid-prefix P` | `WXTAG_SANDBOX_INVALID_OPENID_PREFIX` | openids that are not followers (default `invalid_`) |
 //! | `--tag-name-unit chars\|bytes` | `WXTAG_SANDBOX_TAG_NAME_UNIT` | how the 30-long tag-name limit counts (default `bytes`, as WeChat counts: 45158 beyond) |
+//! | `--account-kind K` | `WECHAT_ACCOUNT_KIND` | `service` (default) or `subscription`: templates need a verified service account |
+//! | `--verified B` | `WECHAT_VERIFIED` | `true` (default) or `false` |
 //! | `--appid A` | `WECHAT_APPID` | the appid accepted (default `wxsandbox0000000`) |
 //! | `--secret S` | `WECHAT_APPSECRET` | the secret accepted (default `sandbox-secret`) |
 //!
@@ -83,6 +90,7 @@
 
 mod errcode;
 mod faults;
+mod messages;
 mod oauth;
 mod qr;
 mod routes;
@@ -104,10 +112,11 @@ use serde::{Deserialize, Serialize};
 
 pub use errcode::WxError;
 pub use faults::{DEFAULT_HANG_MS, Faults};
+pub use messages::Interaction;
 pub use oauth::{CODE_TTL, OPENID_COOKIE, UNIONID_COOKIE};
 pub use view::{FollowerView, MessageView, QrView, SandboxState, TagView, TokensIssued};
 
-use crate::domain::{OpenId, TagId};
+use crate::domain::{OpenId, TagId, UnixTime};
 use crate::wechat::api::AppSecret;
 use state::Account;
 
@@ -137,6 +146,16 @@ pub enum TagNameUnit {
     Bytes,
 }
 
+/// What kind of account the sandbox is (templates need a verified service account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AccountKind {
+    /// 服务号.
+    #[default]
+    Service,
+    /// 公众号 (订阅号).
+    Subscription,
+}
+
 /// The sandbox account's settings; every field is a flag of `wxtag sandbox` and an env var.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SandboxConfig {
@@ -161,6 +180,12 @@ pub struct SandboxConfig {
     /// Whether the 30-long tag-name limit counts characters or UTF-8 bytes.
     #[arg(long, env = "WXTAG_SANDBOX_TAG_NAME_UNIT", value_enum, default_value_t = TagNameUnit::Bytes)]
     pub tag_name_unit: TagNameUnit,
+    /// The account's kind: `service` (服务号) or `subscription` (公众号).
+    #[arg(long, env = "WECHAT_ACCOUNT_KIND", value_enum, default_value_t = AccountKind::Service)]
+    pub account_kind: AccountKind,
+    /// Whether the account is verified (认证).
+    #[arg(long, env = "WECHAT_VERIFIED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub verified: bool,
     /// The faults to inject.
     #[command(flatten)]
     pub faults: Faults,
@@ -176,6 +201,8 @@ impl Default for SandboxConfig {
             page_size: DEFAULT_PAGE_SIZE,
             invalid_openid_prefix: DEFAULT_INVALID_OPENID_PREFIX.to_owned(),
             tag_name_unit: TagNameUnit::Bytes,
+            account_kind: AccountKind::Service,
+            verified: true,
             faults: Faults::default(),
         }
     }
@@ -253,6 +280,30 @@ impl SandboxHandle {
     /// they follow again ([`Self::add_followers`]); returns how many followed.
     pub fn unfollow(&self, openids: &[OpenId]) -> Result<usize, WxError> {
         lock(&self.account).unfollow(openids)
+    }
+
+    /// The user did something at `at` (now when `None`), opening a customer-service window
+    /// (what `POST /sandbox/interactions` does).
+    pub fn interact(
+        &self,
+        openid: &OpenId,
+        kind: Interaction,
+        at: Option<UnixTime>,
+    ) -> Result<(), WxError> {
+        lock(&self.account).interact(openid.as_str(), kind, at)
+    }
+
+    /// Users blacklist the account (what `POST /sandbox/blacklist` does); returns how many
+    /// were new on it.
+    pub fn blacklist(&self, openids: &[OpenId]) -> Result<usize, WxError> {
+        lock(&self.account).blacklist(openids)
+    }
+
+    /// The next message sends answer these errcodes, in order (what
+    /// `POST /sandbox/send_faults` does): -1, 45009, 40003, 43004, 43019, 45015, 45047,
+    /// 47003 or 48002.
+    pub fn script_send_errors(&self, codes: &[i64]) -> Result<(), WxError> {
+        lock(&self.account).script_send_errors(codes)
     }
 
     /// Creates a tag with members as staff would in the MP console (no 50-per-call limit,

@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 use super::errcode::WxError;
 use super::faults::{Fault, Faults};
 use super::lock;
+use super::messages::Interaction;
 use super::qr::{QrCreateBody, QrSpec};
 use super::state::{Account, OpenIdPage};
 use super::tokens::Grant;
-use crate::domain::TagId;
+use crate::domain::{TagId, UnixTime};
 
 /// WeChat's endpoints the sandbox serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +38,12 @@ enum Endpoint {
     UserInfo,
     QrCreate,
     CustomSend,
+    TemplateSend,
+    Blacklist,
 }
 
 impl Endpoint {
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 16] = [
         Self::Token,
         Self::StableToken,
         Self::TagsCreate,
@@ -55,6 +58,8 @@ impl Endpoint {
         Self::UserInfo,
         Self::QrCreate,
         Self::CustomSend,
+        Self::TemplateSend,
+        Self::Blacklist,
     ];
 
     /// The path, exactly as at `api.weixin.qq.com`.
@@ -74,6 +79,8 @@ impl Endpoint {
             Self::UserInfo => "/cgi-bin/user/info",
             Self::QrCreate => "/cgi-bin/qrcode/create",
             Self::CustomSend => "/cgi-bin/message/custom/send",
+            Self::TemplateSend => "/cgi-bin/message/template/send",
+            Self::Blacklist => "/cgi-bin/tags/members/getblacklist",
         }
     }
 
@@ -125,7 +132,46 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/followers", web::post().to(post_followers))
         .route("/sandbox/unfollow", web::post().to(post_unfollow))
         .route("/sandbox/faults", web::post().to(post_faults))
-        .route("/sandbox/clock", web::post().to(post_clock));
+        .route("/sandbox/clock", web::post().to(post_clock))
+        .route("/sandbox/interactions", web::post().to(post_interaction))
+        .route("/sandbox/blacklist", web::post().to(post_blacklist))
+        .route("/sandbox/send_faults", web::post().to(post_send_faults));
+}
+
+#[derive(Deserialize)]
+struct NewInteraction {
+    openid: String,
+    kind: Interaction,
+    #[serde(default)]
+    at: Option<i64>,
+}
+
+async fn post_interaction(shared: Shared, body: web::Json<NewInteraction>) -> HttpResponse {
+    let result = lock(&shared).interact(&body.openid, body.kind, body.at.map(UnixTime));
+    match result {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => refused(e),
+    }
+}
+
+async fn post_blacklist(shared: Shared, body: web::Json<NewFollowers>) -> HttpResponse {
+    let result = lock(&shared).blacklist(&body.openids);
+    match result {
+        Ok(n) => HttpResponse::Ok().json(json!({ "blacklisted": n })),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SendFaults {
+    errcodes: Vec<i64>,
+}
+
+async fn post_send_faults(shared: Shared, body: web::Json<SendFaults>) -> HttpResponse {
+    match lock(&shared).script_send_errors(&body.errcodes) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => refused(e),
+    }
 }
 
 /// One API call: faults first, then the endpoint's work under the lock.
@@ -256,6 +302,17 @@ struct CustomSendBody {
     msgtype: String,
 }
 
+#[derive(Deserialize)]
+struct TemplateSendBody {
+    touser: String,
+}
+
+#[derive(Deserialize)]
+struct BlacklistBody {
+    #[serde(default)]
+    begin_openid: String,
+}
+
 /// The work of one endpoint, on the locked account.
 fn dispatch(
     account: &mut Account,
@@ -369,6 +426,18 @@ fn dispatch(
             account
                 .send_message(&req.touser, req.msgtype, whole)
                 .map(|()| ok())
+        }
+        Endpoint::TemplateSend => {
+            let whole: Value = parse(body)?;
+            let req: TemplateSendBody =
+                serde_json::from_value(whole.clone()).map_err(|_| WxError::DataFormat)?;
+            let msgid = account.send_template(&req.touser, whole)?;
+            Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }))
+        }
+        Endpoint::Blacklist => {
+            let req: BlacklistBody = parse(body)?;
+            let (total, listed) = account.blacklist_page(&req.begin_openid);
+            Ok(page(Some(total), listed))
         }
     }
 }

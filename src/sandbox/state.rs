@@ -12,11 +12,12 @@ use rand::rngs::StdRng;
 
 use super::errcode::WxError;
 use super::faults::{Faults, Plan};
+use super::messages::{Interaction, Messaging};
 use super::oauth::{WebCodes, WebGrant};
 use super::qr::{QrCode, QrSpec};
 use super::tokens::{Grant, TokenBook};
 use super::view::{FollowerView, MessageView, SandboxState, TagView, TokensIssued};
-use super::{SandboxConfig, TagNameUnit};
+use super::{AccountKind, SandboxConfig, TagNameUnit};
 use crate::domain::{OpenId, TagId, UnixTime};
 use crate::wechat::limits;
 
@@ -82,6 +83,7 @@ pub(super) struct Account {
     calls: BTreeMap<String, BTreeMap<String, u64>>,
     request_ids: u64,
     web_codes: WebCodes,
+    messaging: Messaging,
 }
 
 impl Account {
@@ -116,6 +118,7 @@ impl Account {
             calls: BTreeMap::new(),
             request_ids: 0,
             web_codes: WebCodes::default(),
+            messaging: Messaging::default(),
         }
     }
 
@@ -590,19 +593,82 @@ impl Account {
         Ok(code)
     }
 
-    /// `message/custom/send`: recorded, not delivered anywhere.
+    /// True unless the user unfollowed.
+    fn follows(&self, openid: &OpenId) -> bool {
+        self.followers.get(openid).is_none_or(|f| f.subscribed)
+    }
+
+    /// `message/custom/send`: inside a window with room (see `messages.rs`), recorded, not
+    /// delivered anywhere.
     pub(super) fn send_message(
         &mut self,
         touser: &str,
         msgtype: String,
         body: serde_json::Value,
     ) -> Result<(), WxError> {
-        let touser = self.follower_id(touser)?;
+        let touser = self.user_id(touser)?;
+        let (follows, now) = (self.follows(&touser), self.unix_now());
+        self.messaging.custom(&touser, follows, now)?;
         self.messages.push(MessageView {
             touser,
             msgtype,
             body,
         });
+        Ok(())
+    }
+
+    /// `message/template/send`: a verified service account's, its `data` checked; recorded
+    /// (as `msgtype` `template`), not delivered anywhere. Answers the `msgid`.
+    pub(super) fn send_template(
+        &mut self,
+        touser: &str,
+        body: serde_json::Value,
+    ) -> Result<u64, WxError> {
+        let touser = self.user_id(touser)?;
+        let allowed = self.config.verified && self.config.account_kind == AccountKind::Service;
+        let follows = self.follows(&touser);
+        let msgid = self.messaging.template(&touser, follows, allowed, &body)?;
+        self.messages.push(MessageView {
+            touser,
+            msgtype: "template".to_owned(),
+            body,
+        });
+        Ok(msgid)
+    }
+
+    /// `POST /sandbox/interactions`: the user did something, at `at` (now when not given).
+    pub(super) fn interact(
+        &mut self,
+        raw: &str,
+        kind: Interaction,
+        at: Option<UnixTime>,
+    ) -> Result<(), WxError> {
+        let openid = self.user_id(raw)?;
+        let at = at.unwrap_or_else(|| self.unix_now());
+        self.messaging.interact(openid, kind, at);
+        Ok(())
+    }
+
+    /// `POST /sandbox/blacklist`: users blacklist the account, all or none; returns how many
+    /// were new on it.
+    pub(super) fn blacklist(&mut self, raw: &[impl AsRef<str>]) -> Result<usize, WxError> {
+        let openids = self.user_ids(raw)?;
+        Ok(self.messaging.blacklist(openids))
+    }
+
+    /// `tags/members/getblacklist`: the blacklist after `begin`, one page, and its size.
+    pub(super) fn blacklist_page(&self, begin: &str) -> (usize, OpenIdPage) {
+        let total = self.messaging.blacklisted().count();
+        (total, self.page(self.messaging.blacklisted(), begin))
+    }
+
+    /// `POST /sandbox/send_faults`: the next message sends answer these errcodes, in order.
+    pub(super) fn script_send_errors(&mut self, codes: &[i64]) -> Result<(), WxError> {
+        let errors = codes
+            .iter()
+            .map(|&code| WxError::of_send(code).ok_or(WxError::DataFormat))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.messaging.script(errors);
         Ok(())
     }
 
@@ -650,6 +716,7 @@ impl Account {
             },
             qrcodes: self.qr_codes.iter().map(QrCode::view).collect(),
             messages: self.messages.clone(),
+            blacklist: self.messaging.blacklisted().cloned().collect(),
             faults: self.config.faults.clone(),
         }
     }

@@ -568,6 +568,14 @@ async fn custom_text_messages_are_recorded() {
     let sb = start(SandboxConfig::default()).await;
     let token = sb.token().await;
     let lead = openid("oTalk0001");
+    assert_eq!(
+        wechat_code(sb.api.send_text(&token, &lead, "hi").await),
+        45015,
+        "no action of the user opened a window"
+    );
+    sb.handle
+        .interact(&lead, super::Interaction::Message, None)
+        .unwrap();
     sb.api
         .send_text(&token, &lead, "报价请联系您的客户经理")
         .await

@@ -22,8 +22,10 @@ pub struct SandboxState {
     pub tokens_issued: TokensIssued,
     /// Every QR code made, oldest first.
     pub qrcodes: Vec<QrView>,
-    /// Every customer-service message accepted, oldest first.
+    /// Every customer-service and template message accepted, oldest first.
     pub messages: Vec<MessageView>,
+    /// The users who blacklisted the account, by openid.
+    pub blacklist: Vec<OpenId>,
     /// The faults in force.
     pub faults: Faults,
 }
@@ -98,12 +100,12 @@ pub struct QrView {
     pub expire_seconds: Option<u64>,
 }
 
-/// One customer-service message accepted by `message/custom/send`.
+/// One message accepted by `message/custom/send` or `message/template/send`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageView {
     /// The recipient.
     pub touser: OpenId,
-    /// The message type, e.g. `text`.
+    /// The message type, e.g. `text`, `news`, or `template` for a template message.
     pub msgtype: String,
     /// The whole request body.
     pub body: serde_json::Value,

@@ -65,8 +65,13 @@
 //! | `wx:{A}:pk:x:<external id>` | list | the same for an external id no lead is joined to yet, applied by the join |
 //! | `wx:{A}:parked` | sorted set | openids with parked events → when the scheduler next checks whether the lead appeared (unix s) |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
+//! | `wx:{A}:win:<openid>` | hash | customer-service messages spent against the lead's windows: `m` (the message window) and `i` (the follow, scan or click window), each `"<opened at> <spent>"`; expires when the last window it counts closes (see `store::sends`) |
+//! | `wx:{A}:send:<sha1>` | string | one send attempt, named by 96 bits of a digest of its caller-chosen id: `pending <channel>` from just before the call, then its result; kept `ATTEMPT_TTL_SECS` |
 //!
-//! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
+//! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it; `wm` and
+//! `wi`, when its last message and its last follow, scan or click came (the windows that
+//! allow customer-service messages); `dnc` while it asked not to be contacted, `bl` once
+//! WeChat said it blacklisted the account (both `"<at> <source>"`).
 
 use sha1::{Digest, Sha1};
 
@@ -488,6 +493,22 @@ impl Keys {
     }
 }
 
+// Sends within WeChat's rules: the count spent against each window, and the record of
+// each attempt (`store::sends`).
+impl Keys {
+    /// The customer-service messages spent against a lead's open windows.
+    pub fn window_spend(&self, openid: &OpenId) -> String {
+        self.key(&["win:", openid.as_str()])
+    }
+
+    /// One send attempt's record, by a digest of its caller-chosen id (odds of a collision
+    /// as for [`Keys::dedup`]).
+    pub fn send_attempt(&self, attempt: &str) -> String {
+        let digest = Sha1::digest(attempt.as_bytes());
+        self.key(&["send:", &hex::encode(&digest[..12])])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,6 +552,8 @@ mod tests {
             keys.parked_for_openid(&openid),
             keys.parked_for_external(&ExternalId::parse("crm:4711").unwrap()),
             keys.parked(),
+            keys.window_spend(&openid),
+            keys.send_attempt("run-1:step-2"),
         ] {
             assert!(key.starts_with("wx:{wx123}:"), "{key}");
         }

@@ -135,10 +135,36 @@ pub struct Lead {
     pub tags: Vec<LeadTag>,
     /// The profile fields forms gave, by name.
     pub fields: BTreeMap<String, LeadField>,
+    /// Set while the lead asked not to be contacted: when, and by what (`keyword:<match>`,
+    /// `admin`); no send or broadcast reaches it.
+    pub do_not_contact: Option<LeadFlag>,
+    /// Set once WeChat said the user blacklisted the account (43019, or its blacklist):
+    /// when, and how wxtag learnt it; sends skip the lead without a call.
+    pub blacklisted: Option<LeadFlag>,
     /// The timeline, newest first; `None` (and left out of the JSON) on list pages, which
     /// never read timelines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<TimelineEntry>>,
+}
+
+/// A mark on a lead that stops sends: when it was set (RFC 3339) and by what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeadFlag {
+    /// When it was set.
+    pub at: String,
+    /// What set it, e.g. `keyword:退订`, `admin`, `errcode:43019`.
+    pub source: String,
+}
+
+impl LeadFlag {
+    /// Reads a stored `"<at> <source>"`.
+    fn decode(field: &str, raw: &str) -> Result<Self, String> {
+        let (at, source) = raw.split_once(' ').unwrap_or((raw, ""));
+        Ok(Self {
+            at: rfc3339(unix(field, at)?),
+            source: source.to_owned(),
+        })
+    }
 }
 
 fn unix(field: &str, raw: &str) -> Result<UnixTime, String> {
@@ -166,6 +192,8 @@ impl Lead {
             external_id: None,
             tags: Vec::new(),
             fields: BTreeMap::new(),
+            do_not_contact: None,
+            blacklisted: None,
             events: None,
         };
         let mut tags = Vec::new();
@@ -180,6 +208,10 @@ impl Lead {
                 fields::LOCATION => lead.last_location = Some(value),
                 fields::UNIONID => lead.unionid = Some(value),
                 fields::EXTERNAL_ID => lead.external_id = Some(value),
+                fields::DO_NOT_CONTACT => {
+                    lead.do_not_contact = Some(LeadFlag::decode(&field, &value)?);
+                }
+                fields::BLACKLISTED => lead.blacklisted = Some(LeadFlag::decode(&field, &value)?),
                 _ => {
                     if let Some(name) = field.strip_prefix(fields::TAG_PREFIX) {
                         let (at, source) = value.split_once(' ').unwrap_or((&value, ""));

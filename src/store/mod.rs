@@ -26,6 +26,7 @@ mod query;
 mod registry;
 mod seen;
 mod segments;
+mod sends;
 mod state;
 mod sync_leads;
 mod tag_ids;
@@ -55,7 +56,7 @@ pub use funnel::{
 pub use jobs::{ENDED_JOB_TTL_SECS, JobProgress, JobRecord};
 pub use key_ring::KeyRing;
 pub use keys::Keys;
-pub use lead::{Lead, LeadField, LeadTag, TimelineEntry, rfc3339};
+pub use lead::{Lead, LeadField, LeadFlag, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};
 pub use link_keys::{KeySet, LinkKey};
 pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
@@ -67,6 +68,7 @@ pub use segments::{
     LeadSet, ProfileField, SEGMENT_DAYS, SNAPSHOT_TTL_SECS, SegmentCount, SegmentProfile, Share,
     StateRead,
 };
+pub use sends::{ATTEMPT_TTL_SECS, Reservation, SendChannel, SendRequest, WindowLimits};
 pub use state::{EVENTS_KEPT, EventRecord, LeadState, StateTag};
 pub use sync_leads::{SyncLead, SyncTag};
 pub use views::{DeadLetter, DeadLetters, TagState, TagSync};
@@ -204,6 +206,30 @@ pub struct TouchRecord<'a> {
     /// One byte per tag in `tags`, `1` when an automation starts on its being added; empty
     /// when none does.
     pub watched: String,
+    /// The customer-service window the touch opens (WeChat's 48-hour rule), if any.
+    pub window: Option<Window>,
+    /// The source of a request not to be contacted that the touch makes (a keyword rule's
+    /// `do_not_contact = true`: `keyword:<match>`), if it makes one.
+    pub do_not_contact: Option<&'a str>,
+}
+
+/// The customer-service window a user's action opens (WeChat's 48-hour rule, engagement §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The user sent a message (text, voice, image, …): 5 messages within 48 hours.
+    Message,
+    /// The user followed, scanned a QR code or clicked a `click`/`scancode_*` button:
+    /// 3 messages within 1 minute.
+    Interaction,
+}
+
+impl Window {
+    fn as_arg(self) -> &'static str {
+        match self {
+            Window::Message => "m",
+            Window::Interaction => "i",
+        }
+    }
 }
 
 /// The result of applying a touch.
@@ -501,6 +527,8 @@ impl Store {
             .arg(touch.history.len())
             .arg(touch.event.unwrap_or(""))
             .arg(EVENTS_KEPT)
+            .arg(touch.window.map_or("", Window::as_arg))
+            .arg(touch.do_not_contact.unwrap_or(""))
             .arg(fired(&touch.fired, derived.map_or("", |(w, _)| w.fired)))
             .arg(&touch.watched);
         for key in &touch.history {

@@ -275,6 +275,8 @@ mod tests {
             event: Some(&late),
             fired: String::new(),
             watched: String::new(),
+            window: None,
+            do_not_contact: None,
         };
         let after = LeadState::touched(Some(&state), &touch);
         let ats: Vec<i64> = after.events.iter().map(|e| e.at.0).collect();
@@ -336,6 +338,8 @@ mod tests {
             event: None,
             fired: String::new(),
             watched: String::new(),
+            window: None,
+            do_not_contact: None,
         };
         let clicked = LeadState::touched(None, &touch(Effect::Outside, 100));
         assert_eq!(clicked.subscribed, None);

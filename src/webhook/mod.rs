@@ -26,7 +26,9 @@ use crate::rules::derive;
 use crate::rules::{LiveRules, Touch};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::store::keys;
-use crate::store::{Effect, LeadState, OtherBody, Store, StoreError, TouchRecord, UnsignedBody};
+use crate::store::{
+    Effect, LeadState, OtherBody, Store, StoreError, TouchRecord, UnsignedBody, Window,
+};
 use crate::wechat::crypto::{CryptoError, MessageCipher};
 use crate::wechat::inbound::{
     self, Body, EncryptedEnvelope, Event, Inbound, InboundError, Message,
@@ -253,6 +255,8 @@ impl Intake {
             history_days: self.history_days,
             derive: (rules.derives() && is_touch) || needs_state,
             event: None,
+            window: window(&inbound),
+            do_not_contact: outcome.as_ref().and_then(|o| o.do_not_contact()),
         };
         let (applied, lead, derivation) = if rules.derives() && is_touch {
             derive::apply_deriving(&self.store, &rules, &record, now, keys::DEDUP_TTL_SECS)
@@ -392,5 +396,22 @@ fn effect(inbound: &Inbound) -> (Effect, Option<String>) {
             Some(format!("{latitude},{longitude},{precision}")),
         ),
         _ => (Effect::Other, None),
+    }
+}
+
+/// The customer-service window a push opens (engagement §5): any message the user sends
+/// (5 in 48 h); a follow, a scan, or a `click`, `scancode_push` or `scancode_waitmsg` button
+/// (3 in 1 minute). A `view` button, a location report and WeChat's own pushes open none.
+fn window(inbound: &Inbound) -> Option<Window> {
+    match &inbound.body {
+        Body::Message { .. } => Some(Window::Message),
+        Body::Event(
+            Event::Subscribe { .. }
+            | Event::Scan { .. }
+            | Event::Click { .. }
+            | Event::ScancodePush { .. }
+            | Event::ScancodeWaitmsg { .. },
+        ) => Some(Window::Interaction),
+        Body::Event(_) => None,
     }
 }

@@ -169,6 +169,12 @@ impl Client {
         self.retry
     }
 
+    /// This client (the same token and pool), retrying as `retry` says.
+    pub fn retrying(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// One attempt of a call with the shared token; when WeChat refuses the token, it is
     /// refreshed once and the call made again.
     pub(crate) async fn attempt<T, F, Fut>(

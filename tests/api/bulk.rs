@@ -246,6 +246,8 @@ async fn seed(redis_url: &str, n: usize) {
                         event: None,
                         fired: String::new(),
                         watched: String::new(),
+                        window: None,
+                        do_not_contact: None,
                     })
                     .await
                     .unwrap()

@@ -38,6 +38,8 @@ fn touch<'a>(
         event: None,
         fired: String::new(),
         watched: String::new(),
+        window: None,
+        do_not_contact: None,
     }
 }
 

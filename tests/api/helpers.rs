@@ -278,6 +278,7 @@ pub fn account(wire: Wire) -> Account {
         token: ServerToken::new(TOKEN.to_owned()),
         aes_key: (wire != Wire::Plain).then(|| EncodingAesKey::parse(AES_KEY).unwrap()),
         api_base: "http://127.0.0.1:9".to_owned(),
+        kind: Default::default(),
     }
 }
 

@@ -37,6 +37,7 @@ async fn intake(redis: &TestRedis, appid: &str) -> (Intake, Store) {
         token: ServerToken::new("AAAAA".to_owned()),
         aes_key: Some(EncodingAesKey::parse(&"A".repeat(43)).unwrap()),
         api_base: "http://127.0.0.1:9".to_owned(),
+        kind: Default::default(),
     };
     let rules = LiveRules::new(Rules::default());
     (Intake::new(account, rules, store.clone()), store)

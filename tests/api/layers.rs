@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["wechat"],
     &["sandbox"],
     &["config"],
-    &["rules"],
+    &["rules", "outreach"],
     &["oauth"],
     &["segments", "links", "events"],
     &["forms"],

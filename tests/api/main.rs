@@ -31,6 +31,7 @@ mod redis_down; // Redis stopped and killed under load: no false success, one ef
 mod refollow; // a re-follow of a tagged lead queues a sync
 mod replay; // a plaintext push's signed query cannot carry another body
 mod segments; // segments: counts equal brute force, snapshots, the API's save, list, pages, export, mistakes
+mod sends; // sends within WeChat's rules: windows and counts, at most once, fallback, blacklist, do_not_contact, the account kind
 mod startup; // start-up checks: the durability of Redis
 mod sync; // the sync worker, reconcile and CLI against real Redis and the WeChat sandbox
 mod sync_hardening; // lost leases, unfollowed leads, tag names WeChat refuses

@@ -92,6 +92,8 @@ async fn seed(store: &Store, redis: &TestRedis, leads: usize, now: UnixTime) -> 
             event: None,
             fired: String::new(),
             watched: String::new(),
+            window: None,
+            do_not_contact: None,
         };
         store.apply(&record).await.unwrap().unwrap();
         for touch in 0..dice.roll(6) {
@@ -133,6 +135,8 @@ async fn seed(store: &Store, redis: &TestRedis, leads: usize, now: UnixTime) -> 
                 event: None,
                 fired: String::new(),
                 watched: String::new(),
+                window: None,
+                do_not_contact: None,
             };
             store.apply(&record).await.unwrap().unwrap();
         }
@@ -319,6 +323,8 @@ async fn a_touch_puts_its_lead_in_the_seen_set_of_the_day_its_last_seen_moves_to
                     event: None,
                     fired: String::new(),
                     watched: String::new(),
+                    window: None,
+                    do_not_contact: None,
                 })
                 .await
                 .unwrap()
@@ -629,6 +635,8 @@ async fn a_recount_notices_the_leads_that_entered_and_keeps_the_day() {
                 event: None,
                 fired: String::new(),
                 watched: String::new(),
+                window: None,
+                do_not_contact: None,
             };
             store.apply(&record).await.unwrap().unwrap();
         }

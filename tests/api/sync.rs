@@ -143,6 +143,8 @@ impl Rig {
                 event: None,
                 fired: String::new(),
                 watched: String::new(),
+                window: None,
+                do_not_contact: None,
             })
             .await
             .unwrap()

@@ -147,6 +147,8 @@ async fn unfollow(rig: &Rig, lead: &str, at: i64) {
             event: None,
             fired: String::new(),
             watched: String::new(),
+            window: None,
+            do_not_contact: None,
         })
         .await
         .unwrap()

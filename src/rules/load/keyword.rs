@@ -27,6 +27,7 @@ impl Builder {
             return;
         }
         let rule = self.push(Source::of("keyword", text), tags, answer);
+        self.rules.rules[rule].do_not_contact = raw.do_not_contact;
         match raw.kind {
             MatchKind::Exact => self.keywords.exact(text, rule),
             MatchKind::Contains => self.keywords.contains(text, rule),

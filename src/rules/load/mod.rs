@@ -414,6 +414,7 @@ impl Builder {
             source,
             tags,
             answer,
+            do_not_contact: false,
         });
         self.rules.rules.len() - 1
     }

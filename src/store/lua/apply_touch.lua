@@ -35,11 +35,15 @@
 -- ARGV[18] h, how many touch keys this touch counts as
 -- ARGV[19] a custom event's record to store (JSON, unique per event), "" for none
 -- ARGV[20] how many stored events a lead keeps at most
--- ARGV[21] what this touch and its derived changes fire for the automations, beyond the
+-- ARGV[21] the customer-service window the touch opens: "m" a user message (5 in 48 h),
+--          "i" a follow, scan or click (3 in 1 minute), "" none
+-- ARGV[22] the source of a do-not-contact request the touch makes (a keyword rule's), ""
+--          for none
+-- ARGV[23] what this touch and its derived changes fire for the automations, beyond the
 --          touch's own tags (see fired.lua), "" for nothing
--- ARGV[22] one byte per tag the touch adds: "1" when an automation starts on its being added
--- ARGV[23 .. 22+h] the touch keys
--- ARGV[23+h ..] a then r triples of a derived tag: tag, source, timeline entry
+-- ARGV[24] one byte per tag the touch adds: "1" when an automation starts on its being added
+-- ARGV[25 .. 24+h] the touch keys
+-- ARGV[25+h ..] a then r triples of a derived tag: tag, source, timeline entry
 -- then the touch's tags: tag, source, tag, source, ...
 --
 -- Returns { 1 if applied, 0 if this delivery was already handled, -1 if the signed query
@@ -69,7 +73,7 @@ local registered = ARGV[17]
 local KNOWN = string.byte('1')
 local nkeys = tonumber(ARGV[18])
 -- The derived triples start after ARGV[dt], the touch's tag pairs after ARGV[t].
-local dt = 22 + nkeys
+local dt = 24 + nkeys
 local record = ARGV[19]
 local t = dt + 3 * (adds + removes)
 
@@ -153,11 +157,15 @@ end
 
 local openid, now, effect, scene = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ntags = (#ARGV - t) / 2
+local window = ARGV[21] == 'm' and F_LAST_MESSAGE or (ARGV[21] == 'i' and F_LAST_INTERACTION)
 
--- The lead as it is: the fields this touch reads, then its tags' fields.
+-- The lead as it is: the fields this touch reads, then its tags' fields, then the window's.
 local fields = { F_FIRST_SEEN, F_FIRST_CHANNEL, F_CHANNELS, F_SUBSCRIBED, F_VERSION, F_LAST_SEEN }
 for i = 1, ntags do
   fields[#fields + 1] = F_TAG_PREFIX .. ARGV[t - 1 + 2 * i]
+end
+if window then
+  fields[#fields + 1] = window
 end
 local known = redis.call('HMGET', lead, unpack(fields))
 local first_seen, first_channel, channels, subscribed = known[1], known[2], known[3], known[4]
@@ -232,6 +240,15 @@ if effect == 'location' then
   put(F_LOCATION, ARGV[7])
 end
 
+-- The customer-service window the touch opens (a push sent late moves it only if later),
+-- and a request not to be contacted: both fields of the lead hash, in the same HSET.
+if window and tonumber(now) > (tonumber(known[7 + ntags]) or 0) then
+  put(window, now)
+end
+if ARGV[22] ~= '' then
+  put(F_DO_NOT_CONTACT, now .. ' ' .. ARGV[22])
+end
+
 -- Channels: the first one is kept for good; the later ones once each, in order.
 if scene ~= '' then
   if not first_channel then
@@ -251,8 +268,8 @@ end
 -- Tags: the first application of a tag is kept, with its time and source (the "why").
 -- What fires for the automations: the caller's list, then the watched touch tags added.
 local added = 0
-local fired = ARGV[21] ~= '' and { ARGV[21] } or {}
-local watched, WATCHED = ARGV[22], string.byte('1')
+local fired = ARGV[23] ~= '' and { ARGV[23] } or {}
+local watched, WATCHED = ARGV[24], string.byte('1')
 for i = 1, ntags do
   if not known[6 + i] then
     local tag = ARGV[t - 1 + 2 * i]
@@ -302,11 +319,11 @@ redis.call('HSET', lead, unpack(set))
 -- The touch history: this touch counts once for each of its touch keys, tags or not.
 if nkeys > 0 then
   local at, days = tonumber(now), tonumber(ARGV[11])
-  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 23, dt))
+  local stored = fresh and {} or redis.call('HMGET', KEYS[9], unpack(ARGV, 25, dt))
   local writes, newest, grew = {}, at, false
   for i = 1, nkeys do
     local value, last, moved = history_add(stored[i], at, days)
-    writes[#writes + 1] = ARGV[22 + i]
+    writes[#writes + 1] = ARGV[24 + i]
     writes[#writes + 1] = value
     newest = math.max(newest, last)
     grew = grew or moved

@@ -42,6 +42,66 @@ pub enum ApiError {
     },
 }
 
+/// Why WeChat refused a message to one follower for good: recorded, never retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRefusal {
+    /// 45015: outside the 48-hour window (or the user unfollowed).
+    OutsideWindow,
+    /// 45047: the window's messages are used up.
+    WindowUsed,
+    /// 43004: the user does not follow the account.
+    NotFollowing,
+    /// 43019: the user blacklisted the account.
+    Blacklisted,
+    /// 48002: the user turned the account's messages off.
+    MessagesOff,
+    /// 47003: a template field's value is not `{"value": string}`, or one is missing.
+    BadTemplateData,
+    /// 40003: the openid is not one of this account's users.
+    InvalidOpenid,
+    /// 40037: no such template.
+    InvalidTemplate,
+    /// 43101: the user did not accept the (subscription) message.
+    NotAccepted,
+    /// 45008: a news message with more than one article.
+    TooManyArticles,
+}
+
+impl SendRefusal {
+    /// The refusal for a send's errcode; `None` when the errcode is not one of these.
+    pub fn of(code: i64) -> Option<Self> {
+        Some(match code {
+            45015 => Self::OutsideWindow,
+            45047 => Self::WindowUsed,
+            43004 => Self::NotFollowing,
+            43019 => Self::Blacklisted,
+            48002 => Self::MessagesOff,
+            47003 => Self::BadTemplateData,
+            40003 => Self::InvalidOpenid,
+            40037 => Self::InvalidTemplate,
+            43101 => Self::NotAccepted,
+            45008 => Self::TooManyArticles,
+            _ => return None,
+        })
+    }
+
+    /// WeChat's errcode.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::OutsideWindow => 45015,
+            Self::WindowUsed => 45047,
+            Self::NotFollowing => 43004,
+            Self::Blacklisted => 43019,
+            Self::MessagesOff => 48002,
+            Self::BadTemplateData => 47003,
+            Self::InvalidOpenid => 40003,
+            Self::InvalidTemplate => 40037,
+            Self::NotAccepted => 43101,
+            Self::TooManyArticles => 45008,
+        }
+    }
+}
+
 /// Errcodes that mean the token must be refreshed (once) before retrying.
 const TOKEN_ERRORS: [i64; 3] = [40001, 40014, 42001];
 
@@ -73,6 +133,12 @@ impl ApiError {
             Self::Timeout | Self::Transport(_) => true,
             Self::Decode(_) | Self::BaseUrl { .. } => false,
         }
+    }
+
+    /// The refusal of a message WeChat will not deliver, ever (45015, 45047, 43004, 43019,
+    /// 48002, 47003, 40003, 40037, 43101, 45008); `None` for every other failure.
+    pub fn send_refusal(&self) -> Option<SendRefusal> {
+        self.code().and_then(SendRefusal::of)
     }
 
     /// True when only the operator can fix it (wrong appid/secret, IP whitelist, frozen
@@ -119,6 +185,19 @@ fn describe_wechat(code: i64, message: &str) -> String {
             "the daily api quota is used up: wait for the daily reset or clear it (clear_quota)"
         }
         45011 => "the per-minute api quota is used up: back off and retry",
+        45015 => {
+            "the user's customer-service window is closed (no action in 48 hours, or unfollowed)"
+        }
+        45047 => "the customer-service window's messages are used up",
+        43004 => "the user does not follow the account",
+        43019 => "the user blacklisted the account",
+        48002 => "the user turned this account's messages off",
+        47003 => {
+            "a template field is missing or not {\"value\": string}: check data against the template"
+        }
+        40037 => "no such template: copy the template id from the MP console (模板消息)",
+        43101 => "the user did not accept this message",
+        45008 => "a news message takes one article",
         40029 => "the web authorisation code is unknown, expired or for another account",
         40163 => "the web authorisation code was used already",
         _ => "wechat refused the call",
@@ -155,6 +234,12 @@ mod tests {
         assert!(ApiError::Timeout.is_retryable());
         assert!(!ApiError::Decode("x".into()).is_retryable());
         assert_eq!(wechat(45157).code(), Some(45157));
+        for code in [45015, 45047, 43004, 43019, 48002, 47003, 40003, 43101] {
+            let refusal = wechat(code).send_refusal().unwrap();
+            assert_eq!(refusal.code(), code);
+            assert!(!wechat(code).is_retryable(), "{code}");
+        }
+        assert_eq!(wechat(-1).send_refusal(), None);
         assert_eq!(ApiError::Timeout.code(), None);
     }
 

@@ -1,5 +1,6 @@
 //! The client for WeChat's HTTP API: access tokens, user tags, followers, QR codes,
-//! customer-service text and web authorisation's code exchange.
+//! customer-service and template messages, the blacklist and web authorisation's code
+//! exchange.
 //!
 //! [`WeChatApi`] is built once and cloned; it holds one connection pool. Every call that needs
 //! an access token takes an [`AccessToken`] and sends it as the `access_token` query parameter,
@@ -12,10 +13,11 @@
 //! plain `http://`.
 //!
 //! The calls and their wire format are here; the types callers see live per family: the errors
-//! (`error.rs`), tokens and the secret (`token.rs`), tags (`tags.rs`), followers (`users.rs`)
-//! and QR codes (`qrcode.rs`).
+//! (`error.rs`), tokens and the secret (`token.rs`), tags (`tags.rs`), followers (`users.rs`),
+//! QR codes (`qrcode.rs`) and messages and the blacklist (`messages.rs`).
 
 mod error;
+mod messages;
 mod qrcode;
 mod tags;
 mod token;
@@ -30,7 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
-pub use error::ApiError;
+pub use error::{ApiError, SendRefusal};
+pub use messages::{CustomMessage, TemplateMessage};
 pub use qrcode::{QrRequest, QrScene, QrTicket};
 pub use tags::WeChatTag;
 pub use token::{AccessToken, AppSecret, TokenGrant};
@@ -47,7 +50,7 @@ struct ErrorProbe {
 
 /// Answers that carry nothing but `errcode: 0`.
 #[derive(Deserialize)]
-struct Ack {}
+pub(super) struct Ack {}
 
 #[derive(Deserialize)]
 struct TokenBody {
@@ -120,7 +123,7 @@ struct TagMembersRequest<'a> {
 }
 
 #[derive(Deserialize)]
-struct PageBody {
+pub(super) struct PageBody {
     #[serde(default)]
     total: Option<u64>,
     #[serde(default)]
@@ -138,7 +141,7 @@ struct PageData {
 }
 
 impl PageBody {
-    fn into_page(self) -> Result<Page, ApiError> {
+    pub(super) fn into_page(self) -> Result<Page, ApiError> {
         let openids = match self.data {
             Some(data) if self.count > 0 => data.openid,
             _ => Vec::new(),
@@ -174,18 +177,6 @@ struct UserInfoBody {
     qr_scene_str: String,
     #[serde(default)]
     tagid_list: Vec<TagId>,
-}
-
-#[derive(Serialize)]
-struct CustomText<'a> {
-    touser: &'a OpenId,
-    msgtype: &'static str,
-    text: TextContent<'a>,
-}
-
-#[derive(Serialize)]
-struct TextContent<'a> {
-    content: &'a str,
 }
 
 /// Installs rustls' ring crypto provider for the process, once; a provider someone else
@@ -441,24 +432,6 @@ impl WeChatApi {
         .await
     }
 
-    /// Sends a customer-service text message (`message/custom/send`); WeChat only delivers it
-    /// within 48 hours of the follower's last interaction (45015 otherwise).
-    pub async fn send_text(
-        &self,
-        token: &AccessToken,
-        to: &OpenId,
-        text: &str,
-    ) -> Result<(), ApiError> {
-        let body = CustomText {
-            touser: to,
-            msgtype: "text",
-            text: TextContent { content: text },
-        };
-        self.call::<_, Ack>(token, Method::POST, "message/custom/send", &[], Some(&body))
-            .await
-            .map(drop)
-    }
-
     /// Exchanges a web authorisation code (`GET /sns/oauth2/access_token`) for the openid
     /// (and unionid) of the browser's user. A code works once, for 5 minutes: 40029 for an
     /// unknown or expired code, 40163 for a used one. Called once, never retried (a retry of
@@ -486,7 +459,7 @@ impl WeChatApi {
     }
 
     /// Calls `/cgi-bin/{path}` with the token (and `query`), sending `body` as JSON if given.
-    async fn call<B: Serialize, T: DeserializeOwned>(
+    pub(super) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         token: &AccessToken,
         method: Method,
