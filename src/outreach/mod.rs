@@ -87,6 +87,11 @@ pub struct TemplateSend {
 }
 
 impl TemplateSend {
+    /// A few words on what it is, for the timeline.
+    fn what(&self) -> String {
+        format!("template {}", preview(&self.template_id))
+    }
+
     fn wire(&self) -> TemplateMessage<'_> {
         TemplateMessage {
             template_id: &self.template_id,
@@ -437,7 +442,7 @@ impl Sender {
         now: UnixTime,
         instead_of: Option<SkipReason>,
     ) -> Result<SendOutcome, StoreError> {
-        let what = format!("template {}", preview(&template.template_id));
+        let what = template.what();
         if self.account.can(Feature::Templates).is_err() {
             let skipped = SendOutcome::Skipped(SkipReason::AccountKind(Feature::Templates));
             return self
@@ -546,7 +551,7 @@ impl Sender {
         now: UnixTime,
         instead_of: Option<SkipReason>,
     ) -> Result<SendOutcome, StoreError> {
-        let what = format!("template {}", preview(&template.template_id));
+        let what = template.what();
         let result = self
             .client
             .call("message/template/send", |api, token| async move {

@@ -410,6 +410,20 @@ async fn do_not_contact_by_a_keyword_rule_and_by_the_api_is_honoured() {
         .await;
     let shown = rig.app.lead(lead).await;
     assert_eq!(shown["do_not_contact"]["source"], "keyword:退订", "{shown}");
+    let cookie = rig.app.session_cookie(ADMIN_TOKEN).await;
+    let page = rig
+        .app
+        .http
+        .get(format!("{}/leads/{lead}", rig.app.base))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("勿联系"), "the lead page shows the mark");
+    assert!(page.contains("keyword:退订"), "and who set it");
     assert_eq!(
         rig.send(lead, "d:1", Some(&template())).await,
         SendOutcome::Skipped(SkipReason::DoNotContact)

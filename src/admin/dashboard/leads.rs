@@ -136,6 +136,10 @@ struct LeadView {
     unionid: Option<String>,
     /// The id another system knows the lead by, once joined.
     external_id: Option<String>,
+    /// Who asked that the lead not be contacted, and when.
+    do_not_contact: Option<String>,
+    /// How wxtag learnt the user blacklisted the account, and when.
+    blacklisted: Option<String>,
     /// The score now, with two decimals; `None` where the page is shown without it.
     score: Option<String>,
     /// The stage tag; `None` without a `[lifecycle]`.
@@ -311,6 +315,12 @@ impl LeadView {
             location: lead.last_location,
             unionid: lead.unionid,
             external_id: lead.external_id,
+            do_not_contact: lead
+                .do_not_contact
+                .map(|f| format!("{} · {}", f.source, short_time(&f.at))),
+            blacklisted: lead
+                .blacklisted
+                .map(|f| format!("{} · {}", f.source, short_time(&f.at))),
             score: None,
             stage: None,
             any_derived: tags.iter().any(|tag| tag.derived),

@@ -207,6 +207,10 @@ pub struct Words {
     pub unionid: &'static str,
     /// The id another system (a CRM) knows the lead by.
     pub external_id: &'static str,
+    /// The lead asked not to be contacted: no send or broadcast reaches it.
+    pub do_not_contact: &'static str,
+    /// WeChat said the user blacklisted the account: sends skip the lead.
+    pub blacklisted: &'static str,
     /// Why a tag was applied.
     pub why_column: &'static str,
     /// The button that removes sales' own tag.
@@ -654,6 +658,8 @@ pub static ZH: Words = Words {
     last_location: "最近位置",
     unionid: "开放平台 UnionID",
     external_id: "外部编号",
+    do_not_contact: "勿联系",
+    blacklisted: "已拉黑公众号",
     why_column: "来源(为什么)",
     remove: "移除",
     remove_tag: Pattern("移除 {}"),
@@ -927,6 +933,8 @@ pub static EN: Words = Words {
     last_location: "Last location",
     unionid: "UnionID",
     external_id: "External ID",
+    do_not_contact: "Do not contact",
+    blacklisted: "Blacklisted the account",
     why_column: "Source (why)",
     remove: "Remove",
     remove_tag: Pattern("Remove {}"),
@@ -1195,6 +1203,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         last_location,
         unionid,
         external_id,
+        do_not_contact,
+        blacklisted,
         why_column,
         remove,
         remove_tag,
@@ -1450,6 +1460,8 @@ fn fields(t: &Words) -> Vec<(&'static str, &'static str, bool)> {
         ("last_location", *last_location, false),
         ("unionid", *unionid, false),
         ("external_id", *external_id, false),
+        ("do_not_contact", *do_not_contact, false),
+        ("blacklisted", *blacklisted, false),
         ("why_column", *why_column, false),
         ("remove", *remove, false),
         ("remove_tag", remove_tag.0, true),
