@@ -31,7 +31,7 @@ use crate::store::durability::{self, DurabilityError};
 use crate::store::{Durability, Store, StoreError};
 use crate::sync::supervisor::{self, WorkerParts};
 use crate::sync::{SyncConfig, Worker};
-use crate::webhook::{self, Intake};
+use crate::webhook::{self, Intake, PushWitness};
 use crate::wechat::client::ClientError;
 
 /// How long requests in flight may take to finish after a shutdown signal.
@@ -100,6 +100,9 @@ pub struct AppConfig {
     /// Where web authorisation sends browsers (`WECHAT_OAUTH=base`: `WECHAT_OAUTH_BASE`, or
     /// the sandbox's URL in sandbox mode); `None`: off. It needs [`AppConfig::public_url`].
     pub oauth_base: Option<String>,
+    /// Told of each push that opens a customer-service window (sandbox mode tells its
+    /// stand-in for WeChat); `None` for none.
+    pub witness: Option<PushWitness>,
 }
 
 /// A built app, bound and ready to run.
@@ -206,6 +209,7 @@ impl Application {
             links: links.clone(),
             history_days: config.history_days,
             corrupt_leads: metrics.corrupt_leads.clone(),
+            witness: config.witness,
         };
         let store = web::Data::new(store);
         let metrics = web::Data::new(metrics);
@@ -300,6 +304,7 @@ struct IntakeFactory {
     links: Links,
     history_days: u32,
     corrupt_leads: prometheus::IntCounter,
+    witness: Option<PushWitness>,
 }
 
 impl IntakeFactory {
@@ -314,7 +319,8 @@ impl IntakeFactory {
                     .counting_corrupt_leads_in(factory.corrupt_leads);
                 Ok(Intake::new(factory.account, factory.rules, store)
                     .keeping_history_days(factory.history_days)
-                    .linking(factory.links))
+                    .linking(factory.links)
+                    .witnessed_by(factory.witness))
             })
         }
     }

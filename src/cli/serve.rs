@@ -12,9 +12,11 @@ use crate::admin::AdminToken;
 use crate::config::Kind;
 use crate::config::{OAuthSetting, PublicUrl, Settings, WECHAT_OAUTH_BASE};
 use crate::redis_server::{self, Local};
-use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::sandbox::{self, Interaction, SandboxConfig, SandboxHandle};
 use crate::startup::{AppConfig, Application, shutdown_signal};
+use crate::store::Window;
 use crate::sync::SyncConfig;
+use crate::webhook::PushWitness;
 
 /// Runs the bot until a shutdown signal.
 pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
@@ -25,16 +27,16 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             settings.clock.offset_secs()
         );
     }
-    let api_base = if settings.is_sandbox() {
-        let base = start_sandbox(&settings)?;
+    let (api_base, witness) = if settings.is_sandbox() {
+        let (base, sandbox) = start_sandbox(&settings)?;
         tracing::warn!(
             "SANDBOX MODE: WECHAT_APPID is not set, so wxtag talks to its built-in WeChat \
              stand-in at {base}, not to WeChat (see what it holds at {base}/sandbox/state). \
              Set WECHAT_APPID, WECHAT_APPSECRET and WECHAT_TOKEN to serve a real account."
         );
-        base
+        (base, Some(witness(sandbox)))
     } else {
-        settings.account.api_base.clone()
+        (settings.account.api_base.clone(), None)
     };
     let oauth_base = match &settings.oauth {
         OAuthSetting::Off => None,
@@ -95,6 +97,7 @@ pub async fn run(settings: Settings) -> Result<ExitCode, Failure> {
             history_days: settings.history_days,
             public_url,
             oauth_base,
+            witness,
         },
         listener,
     )
@@ -182,7 +185,21 @@ pub(super) fn local_public_url(mut addr: std::net::SocketAddr) -> Option<PublicU
 }
 
 /// Starts the WeChat stand-in in this process on a free loopback port; returns its URL.
-fn start_sandbox(settings: &Settings) -> Result<String, Failure> {
+/// The sandbox told of every push that opens a window, as WeChat knows what its users do:
+/// the bot's customer-service sends then meet WeChat's window rules offline.
+fn witness(sandbox: SandboxHandle) -> PushWitness {
+    PushWitness::new(move |openid, window, at| {
+        let kind = match window {
+            Window::Message => Interaction::Message,
+            Window::Interaction => Interaction::Click,
+        };
+        if let Err(error) = sandbox.interact(openid, kind, Some(at)) {
+            tracing::debug!(%error, "the sandbox did not take the push's window");
+        }
+    })
+}
+
+fn start_sandbox(settings: &Settings) -> Result<(String, SandboxHandle), Failure> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let kind = settings.account.kind;
@@ -196,6 +213,7 @@ fn start_sandbox(settings: &Settings) -> Result<String, Failure> {
         verified: kind.verified,
         ..SandboxConfig::default()
     };
-    tokio::spawn(SandboxHandle::new(config).serve(listener)?);
-    Ok(base)
+    let sandbox = SandboxHandle::new(config);
+    tokio::spawn(sandbox.serve(listener)?);
+    Ok((base, sandbox))
 }

@@ -116,6 +116,26 @@ pub struct Intake {
     store: Store,
     history_days: u32,
     links: Links,
+    witness: Option<PushWitness>,
+}
+
+/// Told of every push applied for the first time that opens a customer-service window: how
+/// sandbox mode lets its stand-in for WeChat know what each user did, as WeChat itself
+/// would, so its window rules hold for the bot's sends.
+#[derive(Clone)]
+pub struct PushWitness(std::sync::Arc<dyn Fn(&OpenId, Window, UnixTime) + Send + Sync>);
+
+impl PushWitness {
+    /// A witness calling `tell` with the lead, the window its push opened and when.
+    pub fn new(tell: impl Fn(&OpenId, Window, UnixTime) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(tell))
+    }
+}
+
+impl std::fmt::Debug for PushWitness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushWitness")
+    }
 }
 
 impl Intake {
@@ -132,6 +152,7 @@ impl Intake {
             store,
             history_days: DEFAULT_HISTORY_DAYS,
             links: Links::default(),
+            witness: None,
         }
     }
 
@@ -139,6 +160,12 @@ impl Intake {
     /// as their plain destinations, untracked).
     pub fn linking(mut self, links: Links) -> Self {
         self.links = links;
+        self
+    }
+
+    /// This intake, telling `witness` of each fresh push that opens a window.
+    pub fn witnessed_by(mut self, witness: Option<PushWitness>) -> Self {
+        self.witness = witness;
         self
     }
 
@@ -270,6 +297,9 @@ impl Intake {
                 .map_err(|_| IntakeError::ReplayedSignature)?;
             (applied, None, None)
         };
+        if let (true, Some(witness), Some(window)) = (applied.fresh, &self.witness, record.window) {
+            (witness.0)(&inbound.from, window, inbound.created);
+        }
 
         // 7. The reply, chosen by the lead after the change.
         let tags: BTreeSet<String> = match &derivation {

@@ -252,6 +252,7 @@ async fn run_app(
             history_days: DEFAULT_HISTORY_DAYS,
             public_url: public_url.map(|url| wxtag::config::PublicUrl::parse(&url).unwrap()),
             oauth_base,
+            witness: None,
         },
         listener,
     )

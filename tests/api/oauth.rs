@@ -439,6 +439,7 @@ async fn web_authorisation_without_a_public_url_stops_start_up() {
             history_days: 90,
             public_url: None,
             oauth_base: Some("http://127.0.0.1:9".to_owned()),
+            witness: None,
         },
         TcpListener::bind("127.0.0.1:0").unwrap(),
     )

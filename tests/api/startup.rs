@@ -64,6 +64,7 @@ async fn build(url: String, mode: Durability) -> Result<String, String> {
             history_days: wxtag::store::history::DEFAULT_HISTORY_DAYS,
             public_url: None,
             oauth_base: None,
+            witness: None,
         },
         listener,
     )
