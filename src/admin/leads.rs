@@ -6,9 +6,10 @@ use std::fmt;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{ApiError, Caller, audit, why};
+use super::{ApiError, Caller, audit};
 use crate::domain::{Clock, OpenId, Scene, TagName};
 use crate::rules::derive::is_derived_source;
+use crate::rules::lead_view;
 use crate::rules::{LiveRules, Rules};
 use crate::store::{ChangedCursor, LeadFilter, LeadTag, ListError, Store};
 
@@ -229,7 +230,7 @@ pub(super) async fn get(
     path: web::Path<LeadPath>,
 ) -> Result<HttpResponse, ApiError> {
     let openid = OpenId::parse(&path.openid).map_err(|e| bad("openid", e))?;
-    match why::lead_view(&store, &rules.load(), &openid, clock.now()).await? {
+    match lead_view::lead_view(&store, &rules.load(), &openid, clock.now()).await? {
         Some(lead) => Ok(HttpResponse::Ok().json(lead)),
         None => Err(ApiError::NotFound(format!("no lead with openid {openid}"))),
     }

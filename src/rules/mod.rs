@@ -38,10 +38,12 @@ mod file;
 mod fixture;
 mod form;
 mod index;
+pub mod lead_view;
 mod link;
 pub mod live;
 mod load;
 mod matcher;
+pub mod notify;
 pub mod preview;
 mod qr;
 
@@ -102,9 +104,16 @@ pub struct Rules {
     files: usize,
     /// The derived sections (`[[rule]]`, `[score]`, `[[tiers]]`, …).
     derived: derive::Derived,
+    /// `[[notify]]` targets by name (names are unique).
+    notify: HashMap<crate::domain::NotifyName, notify::NotifyTarget>,
 }
 
 impl Rules {
+    /// The `[[notify]]` target of this name, if one is in force.
+    pub fn notify_target(&self, name: &crate::domain::NotifyName) -> Option<&notify::NotifyTarget> {
+        self.notify.get(name)
+    }
+
     /// The channel of a scene, if a `[[qr]]` names it.
     pub fn channel(&self, scene: &Scene) -> Option<&Channel> {
         self.scenes.get(scene).map(|&i| &self.channels[i])

@@ -7,6 +7,7 @@
 pub mod access;
 mod annotate;
 mod dead_letters;
+mod deliveries;
 mod derived;
 pub mod durability;
 mod events;
@@ -38,6 +39,10 @@ use thiserror::Error;
 use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
 pub use dead_letters::{DeadLetterRecord, TagOp};
+pub use deliveries::{
+    AttemptResult, DELIVERIES_LISTED, DELIVERY_TTL_SECS, DeliveryRecord, DeliveryState,
+    NewDelivery, Requeued,
+};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
 pub use events::{

@@ -7,7 +7,7 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`), the tags and replies they share in
+//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`, `notify`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod channel;
@@ -17,6 +17,7 @@ mod follow;
 mod form;
 mod keyword;
 mod link;
+mod notify;
 mod qr;
 mod replies;
 mod tags;
@@ -42,7 +43,7 @@ use super::index::KeywordIndexBuilder;
 use super::link::RefKind;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::domain::{FormId, LinkId, Scene, TagName};
+use crate::domain::{FormId, LinkId, NotifyName, Scene, TagName};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
@@ -58,6 +59,8 @@ pub(in crate::rules) enum Section {
     Link,
     Form,
     Event,
+    /// `[[notify]]` (sales alert targets).
+    Notify,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -74,6 +77,7 @@ impl Section {
             "link" => Self::Link,
             "form" => Self::Form,
             "event" => Self::Event,
+            "notify" => Self::Notify,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -89,6 +93,7 @@ impl Section {
             Self::Link => "link",
             Self::Form => "form",
             Self::Event => "event",
+            Self::Notify => "notify",
             Self::Derived(d) => d.key(),
         }
     }
@@ -210,6 +215,10 @@ pub(in crate::rules) struct Builder {
     history_days: u32,
     /// The derived sections read so far.
     pub(in crate::rules) derived: DerivedBuilder,
+    /// Notify name → `file:line` of the `[[notify]]` that claimed it.
+    notify_at: HashMap<NotifyName, String>,
+    /// Values `${NAME}` took from the environment → the name: secrets, never shown.
+    secrets: HashMap<String, String>,
 }
 
 impl Builder {
@@ -229,6 +238,8 @@ impl Builder {
             conditions: Vec::new(),
             history_days,
             derived: DerivedBuilder::new(history_days),
+            notify_at: HashMap::new(),
+            secrets: HashMap::new(),
         }
     }
 
@@ -275,11 +286,12 @@ impl Builder {
             }
             return;
         }
-        for (key, value) in root.into_inner() {
+        for (key, mut value) in root.into_inner() {
+            self.fill_env(&ctx, &mut value);
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[form]], [[event]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[event]], [[notify]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -365,6 +377,11 @@ impl Builder {
                     self.event(ctx, span, raw);
                 }
             }
+            Section::Notify => {
+                if let Some(raw) = self.parse::<notify::RawNotify>(ctx, section, item) {
+                    self.notify(ctx, span, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -418,6 +435,7 @@ impl Builder {
             mut diags,
             over_limit,
             derived,
+            secrets,
             ..
         } = self;
         rules.derived = derived.finish(&mut rules, &mut diags);
@@ -438,6 +456,7 @@ impl Builder {
                 Err(message) => diags.push(Diagnostic::error(&dir, 0, message)),
             }
         }
+        notify::redact_secrets(&mut diags, secrets);
         diags.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         let (errors, warnings): (Vec<_>, Vec<_>) = diags
             .into_iter()
