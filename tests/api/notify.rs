@@ -38,7 +38,10 @@ async fn enqueueing_the_same_delivery_twice_queues_one() {
     assert_eq!(page[0].state, DeliveryState::Pending);
     assert_eq!(page[0].event, "stage");
     assert_eq!(
-        store.deliveries_pending(&[n.target.clone()]).await.unwrap(),
+        store
+            .deliveries_pending(std::slice::from_ref(&n.target))
+            .await
+            .unwrap(),
         1
     );
 }
@@ -128,7 +131,10 @@ async fn a_dead_letter_keeps_its_error_and_goes_back_in_the_queue_by_hand() {
     assert_eq!(record.state, DeliveryState::Dead);
     assert_eq!(record.error, "connection refused");
     assert_eq!(
-        store.deliveries_pending(&[n.target.clone()]).await.unwrap(),
+        store
+            .deliveries_pending(std::slice::from_ref(&n.target))
+            .await
+            .unwrap(),
         0
     );
 

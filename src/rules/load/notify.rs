@@ -142,7 +142,7 @@ impl Builder {
 pub(super) fn redact_secrets(diags: &mut [Diagnostic], secrets: HashMap<String, String>) {
     let mut secrets: Vec<(String, String)> = secrets.into_iter().collect();
     // The longest first, so a value holding a shorter one is replaced whole.
-    secrets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    secrets.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
     for d in diags {
         for (value, name) in &secrets {
             if !value.is_empty() && d.message.contains(value.as_str()) {
