@@ -443,6 +443,52 @@ impl TouchKey {
     }
 }
 
+// Sales alerts (`[[notify]]`, `notify`): a target's name and a delivery's id.
+string_type!(
+    /// A `[[notify]]` target's name, as automation steps name it (`notify = "sales-robot"`).
+    NotifyName
+);
+
+impl NotifyName {
+    /// The longest target name: 32 characters.
+    pub const MAX_LEN: usize = 32;
+
+    /// Parses a target name: 1 to 32 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars(
+            "notify name",
+            s,
+            Self::MAX_LEN,
+            "A-Z a-z 0-9 _ -",
+            is_id_char,
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_type!(
+    /// A delivery's id, chosen by its caller and stable across retries (the automation passes
+    /// its run and step): enqueueing the same id twice is one delivery.
+    DeliveryId
+);
+
+impl DeliveryId {
+    /// The longest delivery id: 128 characters.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses a delivery id: 1 to 128 characters of `[A-Za-z0-9_-.:]`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        check_chars(
+            "delivery id",
+            s,
+            Self::MAX_LEN,
+            "A-Z a-z 0-9 _ - . :",
+            |c| is_id_char(c) || c == '.' || c == ':',
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+}
+
 /// wxtag's clock: the real time shifted by `WXTAG_CLOCK_OFFSET_SECS` (tests and demos only),
 /// so a test can start `serve` "31 days later". Every part that asks for "now" asks this.
 ///

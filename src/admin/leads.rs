@@ -6,9 +6,10 @@ use std::fmt;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{ApiError, Caller, audit, why};
+use super::{ApiError, Caller, audit};
 use crate::domain::{Clock, OpenId, Scene, TagName};
 use crate::rules::derive::is_derived_source;
+use crate::rules::lead_view;
 use crate::rules::{LiveRules, Rules};
 use crate::store::{ChangedCursor, LeadFilter, LeadTag, ListError, Store};
 
@@ -275,7 +276,7 @@ async fn mark_contact(
         "do_not_contact.clear"
     };
     audit::record(store, now, &caller.name, what, openid.as_str()).await;
-    let lead = why::lead_view(store, &rules.load(), &openid, now)
+    let lead = lead_view::lead_view(store, &rules.load(), &openid, now)
         .await?
         .ok_or_else(missing)?;
     Ok(HttpResponse::Ok().json(lead))
@@ -289,7 +290,7 @@ pub(super) async fn get(
     path: web::Path<LeadPath>,
 ) -> Result<HttpResponse, ApiError> {
     let openid = OpenId::parse(&path.openid).map_err(|e| bad("openid", e))?;
-    match why::lead_view(&store, &rules.load(), &openid, clock.now()).await? {
+    match lead_view::lead_view(&store, &rules.load(), &openid, clock.now()).await? {
         Some(lead) => Ok(HttpResponse::Ok().json(lead)),
         None => Err(ApiError::NotFound(format!("no lead with openid {openid}"))),
     }

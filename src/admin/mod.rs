@@ -22,7 +22,6 @@ mod qr;
 mod routes;
 mod segments;
 mod tags;
-pub mod why;
 
 pub use auth::{Access, AdminToken, Caller, LoginRequired, Need, Unauthorized};
 pub use channels::ChannelReport;

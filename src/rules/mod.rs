@@ -39,10 +39,12 @@ mod file;
 mod fixture;
 mod form;
 mod index;
+pub mod lead_view;
 mod link;
 pub mod live;
 mod load;
 mod matcher;
+pub mod notify;
 pub mod preview;
 mod qr;
 
@@ -107,6 +109,8 @@ pub struct Rules {
     automations: Vec<automation::Automation>,
     /// What they wait for.
     watch: automation::Watch,
+    /// `[[notify]]` targets by name (names are unique).
+    notify: HashMap<crate::domain::NotifyName, notify::NotifyTarget>,
 }
 
 impl Rules {
@@ -118,6 +122,11 @@ impl Rules {
     /// What the automations wait for: the apply path asks it what a change fires.
     pub fn watch(&self) -> &automation::Watch {
         &self.watch
+    }
+
+    /// The `[[notify]]` target of this name, if one is in force.
+    pub fn notify_target(&self, name: &crate::domain::NotifyName) -> Option<&notify::NotifyTarget> {
+        self.notify.get(name)
     }
 
     /// The channel of a scene, if a `[[qr]]` names it.

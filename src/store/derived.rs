@@ -241,13 +241,27 @@ impl Store {
         limit: usize,
         lease_secs: i64,
     ) -> Result<Vec<OpenId>, StoreError> {
+        self.claim_parsed(key, now, limit, lease_secs, OpenId::parse)
+            .await
+    }
+
+    /// [`Store::claim_from`] for members of any parsed kind (openids, delivery ids): a member
+    /// `parse` refuses (written by hand) is dropped from the set, logged.
+    pub(super) async fn claim_parsed<T>(
+        &self,
+        key: &str,
+        now: UnixTime,
+        limit: usize,
+        lease_secs: i64,
+        parse: fn(&str) -> Result<T, crate::domain::ParseError>,
+    ) -> Result<Vec<T>, StoreError> {
         let claimed = self.claim_members(key, now, limit, lease_secs).await?;
         let mut conn = self.conn.clone();
-        let mut openids = Vec::with_capacity(claimed.len());
+        let mut parsed = Vec::with_capacity(claimed.len());
         let mut bad = Vec::new();
         for member in claimed {
-            match OpenId::parse(&member) {
-                Ok(openid) => openids.push(openid),
+            match parse(&member) {
+                Ok(value) => parsed.push(value),
                 Err(_) => bad.push(member),
             }
         }
@@ -255,7 +269,7 @@ impl Store {
             tracing::warn!(
                 key,
                 count = bad.len(),
-                "a sorted set of leads holds members that are no openid; they are removed from it"
+                "a due set holds members wxtag did not write; they are removed from it"
             );
             let _: i64 = redis::cmd("ZREM")
                 .arg(key)
@@ -263,7 +277,7 @@ impl Store {
                 .query_async(&mut conn)
                 .await?;
         }
-        Ok(openids)
+        Ok(parsed)
     }
 
     /// Takes `members` out of the due set: leads that are gone, or members that are no

@@ -64,6 +64,10 @@
 //! | `wx:{A}:pk:o:<openid>` | list | events for an openid wxtag does not know yet (JSON as posted, with their index), applied when the lead appears; at most `PARKED_PER_LEAD`, expires `PARK_DAYS` after the last one |
 //! | `wx:{A}:pk:x:<external id>` | list | the same for an external id no lead is joined to yet, applied by the join |
 //! | `wx:{A}:parked` | sorted set | openids with parked events → when the scheduler next checks whether the lead appeared (unix s) |
+//! | `wx:{A}:dlv:<id>` | hash | a sales alert's delivery (`notify`): `target`, `event`, `detail`, `openid`, `created`, `since` (start of its retry horizon), `state` (`pending`, `retrying`, `delivered`, `dead`), `attempts`, `next`, `last`, `error`; expires `DELIVERY_TTL_SECS` after it ends |
+//! | `wx:{A}:dlvdue:<target>` | sorted set | one target's deliveries due → when (unix s); claiming pushes one a lease ahead |
+//! | `wx:{A}:dlvtargets` | set | the targets that ever had a delivery, so one dropped from `channels/` is still worked (and dead-lettered) |
+//! | `wx:{A}:dlvlist` | sorted set | the newest deliveries' ids → when enqueued, for the deliveries page and `GET /api/deliveries` |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //! | `wx:{A}:win:<openid>` | hash | customer-service messages spent against the lead's windows: `m` (the message window) and `i` (the follow, scan or click window), each `"<opened at> <spent>"`; expires when the last window it counts closes (see `store::sends`) |
 //! | `wx:{A}:send:<sha1>` | string | one send attempt, named by 96 bits of a digest of its caller-chosen id: `pending <channel>` from just before the call, then its result; kept `ATTEMPT_TTL_SECS` |
@@ -76,7 +80,9 @@
 use sha1::{Digest, Sha1};
 
 use super::KeySet;
-use crate::domain::{ExternalId, OpenId, Scene, SegmentName, TagName, UnixTime};
+use crate::domain::{
+    DeliveryId, ExternalId, NotifyName, OpenId, Scene, SegmentName, TagName, UnixTime,
+};
 
 /// How long a handled delivery is remembered. WeChat retries for about 15 s; 5 minutes is a
 /// wide margin, and the shortest that still is one: at 15,000 events/s every second of TTL
@@ -509,6 +515,29 @@ impl Keys {
     }
 }
 
+// Sales alerts' deliveries (`notify`, `store::deliveries`, `lua/enqueue_delivery.lua`).
+impl Keys {
+    /// One delivery's record.
+    pub fn delivery(&self, id: &DeliveryId) -> String {
+        self.key(&["dlv:", id.as_str()])
+    }
+
+    /// One target's due deliveries, scored by when (unix seconds).
+    pub fn deliveries_due(&self, target: &NotifyName) -> String {
+        self.key(&["dlvdue:", target.as_str()])
+    }
+
+    /// Every target that had a delivery.
+    pub fn delivery_targets(&self) -> String {
+        self.key(&["dlvtargets"])
+    }
+
+    /// The newest deliveries, scored by when they were enqueued.
+    pub fn deliveries(&self) -> String {
+        self.key(&["dlvlist"])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +583,10 @@ mod tests {
             keys.parked(),
             keys.window_spend(&openid),
             keys.send_attempt("run-1:step-2"),
+            keys.delivery(&DeliveryId::parse("run1:2").unwrap()),
+            keys.deliveries_due(&NotifyName::parse("sales").unwrap()),
+            keys.delivery_targets(),
+            keys.deliveries(),
         ] {
             assert!(key.starts_with("wx:{wx123}:"), "{key}");
         }

@@ -8,6 +8,7 @@ pub mod access;
 mod annotate;
 mod automation;
 mod dead_letters;
+mod deliveries;
 mod derived;
 pub mod durability;
 mod events;
@@ -41,6 +42,10 @@ use crate::domain::{OpenId, Scene, TagName, UnixTime};
 
 pub use automation::{EnteredEntry, FiredEntry, NewRun, RunNext, RunState};
 pub use dead_letters::{DeadLetterRecord, TagOp};
+pub use deliveries::{
+    AttemptResult, DELIVERIES_LISTED, DELIVERY_TTL_SECS, DeliveryRecord, DeliveryState,
+    NewDelivery, Requeued,
+};
 pub use derived::{BackfillStep, DERIVE_GRACE_SECS, DerivedWrite};
 pub use durability::Durability;
 pub use events::{

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["rules", "outreach"],
     &["oauth"],
-    &["segments", "links", "events"],
+    &["segments", "links", "events", "notify"],
     &["forms"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],

@@ -22,6 +22,7 @@ mod intake; // the intake flow called directly, with the official vectors and a 
 mod layers; // the one-way structure: no module uses one above or beside it
 mod links; // tracked links: the reply's signed link, one touch per hour, tampered, expired and foreign tokens, 404, key rotation
 mod lists; // lead lists and the export: cursors, bounded pages, corrupt leads
+mod notify; // sales alerts' queue: one delivery per id, claims with a lease, attempts recorded once, dead letters retried by hand
 mod oauth; // web authorisation with the sandbox: the redirect chain, forwards, reused codes, tampered states, the cookie, start-up refusals
 mod outside; // the flow outside the chat end to end with the shipped channels: 试用, the link, the form, orders and their tier
 mod over_time; // rules over time end to end: thresholds, windows, stages, tiers, groups, preference, expiry, backfill, two processes

@@ -1,6 +1,6 @@
 //! The lead pages: `/leads` finds leads by openid, tag, channel and subscription;
 //! `/leads/{openid}` shows where one lead came from, its score and stage, its tags with when
-//! and why (a derived tag's why in words, from [`why::lead_view`]), and its timeline, and
+//! and why (a derived tag's why in words, from [`lead_view::lead_view`]), and its timeline, and
 //! lets sales add and remove their own tags (never a derived one).
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
@@ -11,10 +11,11 @@ use super::labels::{ChannelName, Why, channel_name, event_kind, short_time, why}
 use super::words::Words;
 use super::{Lang, Nav, PageError, html, same_origin, see_other};
 use crate::admin::leads::{ADMIN_SOURCE, DerivedTag, first_derived};
-use crate::admin::{Caller, audit, why};
+use crate::admin::{Caller, audit};
 use crate::domain::{Clock, OpenId, Scene, TagName};
 use crate::rules::LiveRules;
 use crate::rules::Rules;
+use crate::rules::lead_view;
 use crate::store::{Lead, LeadFilter, Store};
 
 /// Leads per page of the list.
@@ -359,7 +360,7 @@ pub(super) async fn page(
     let t = lang.0;
     let openid = openid_of(t, &openid)?;
     let rules = rules.load();
-    let lead = why::lead_view(&store, &rules, &openid, clock.now())
+    let lead = lead_view::lead_view(&store, &rules, &openid, clock.now())
         .await?
         .ok_or_else(|| PageError::NotFound(t.no_lead.fill(&openid)))?;
     let mut view = LeadView::new(lang, lead.lead, &rules, tag_options(&store).await?);

@@ -7,7 +7,7 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`), the tags and replies they share in
+//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`, `notify`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod automation;
@@ -18,6 +18,7 @@ mod follow;
 mod form;
 mod keyword;
 mod link;
+mod notify;
 mod qr;
 mod replies;
 mod tags;
@@ -44,7 +45,7 @@ use super::index::KeywordIndexBuilder;
 use super::link::RefKind;
 use super::matcher::{Answer, Rule};
 use super::{CheckFailed, Loaded, RuleId, Rules, Source};
-use crate::domain::{AutomationName, FormId, LinkId, Scene, TagName};
+use crate::domain::{AutomationName, FormId, LinkId, NotifyName, Scene, TagName};
 use crate::store::history::DEFAULT_HISTORY_DAYS;
 use crate::wechat::limits::TAGS_PER_ACCOUNT;
 
@@ -61,6 +62,8 @@ pub(in crate::rules) enum Section {
     Form,
     Event,
     Automation,
+    /// `[[notify]]` (sales alert targets).
+    Notify,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -78,6 +81,7 @@ impl Section {
             "form" => Self::Form,
             "event" => Self::Event,
             "automation" => Self::Automation,
+            "notify" => Self::Notify,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -94,6 +98,7 @@ impl Section {
             Self::Form => "form",
             Self::Event => "event",
             Self::Automation => "automation",
+            Self::Notify => "notify",
             Self::Derived(d) => d.key(),
         }
     }
@@ -219,6 +224,10 @@ pub(in crate::rules) struct Builder {
     history_days: u32,
     /// The derived sections read so far.
     pub(in crate::rules) derived: DerivedBuilder,
+    /// Notify name → `file:line` of the `[[notify]]` that claimed it.
+    notify_at: HashMap<NotifyName, String>,
+    /// Values `${NAME}` took from the environment → the name: secrets, never shown.
+    secrets: HashMap<String, String>,
 }
 
 impl Builder {
@@ -240,6 +249,8 @@ impl Builder {
             conditions: Vec::new(),
             history_days,
             derived: DerivedBuilder::new(history_days),
+            notify_at: HashMap::new(),
+            secrets: HashMap::new(),
         }
     }
 
@@ -286,11 +297,12 @@ impl Builder {
             }
             return;
         }
-        for (key, value) in root.into_inner() {
+        for (key, mut value) in root.into_inner() {
+            self.fill_env(&ctx, &mut value);
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[form]], [[event]], [[automation]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[event]], [[notify]], [[automation]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -381,6 +393,11 @@ impl Builder {
                     self.automation(ctx, raw);
                 }
             }
+            Section::Notify => {
+                if let Some(raw) = self.parse::<notify::RawNotify>(ctx, section, item) {
+                    self.notify(ctx, span, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -436,6 +453,7 @@ impl Builder {
             over_limit,
             derived,
             automation_refs,
+            secrets,
             ..
         } = self;
         rules.derived = derived.finish(&mut rules, &mut diags);
@@ -457,6 +475,7 @@ impl Builder {
                 Err(message) => diags.push(Diagnostic::error(&dir, 0, message)),
             }
         }
+        notify::redact_secrets(&mut diags, secrets);
         diags.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         let (errors, warnings): (Vec<_>, Vec<_>) = diags
             .into_iter()

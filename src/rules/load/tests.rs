@@ -797,3 +797,84 @@ fn event_rule_mistakes_are_reported_at_their_line() {
         ]
     );
 }
+
+#[test]
+fn notify_targets_are_checked_at_their_lines() {
+    let r = load(&[(
+        "a.toml",
+        "[[notify]]\nname = \"sales\"\nwecom_robot = \"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k\"\n\
+         [[notify]]\nname = \"sales\"\nwebhook = \"https://crm.example.com/h\"\nsecret = \"s\"\n\
+         [[notify]]\nname = \"both\"\nwebhook = \"https://crm.example.com/h\"\nwecom_robot = \"https://x.example.com/\"\nsecret = \"s\"\n\
+         [[notify]]\nname = \"nosecret\"\nwebhook = \"https://crm.example.com/h\"\n\
+         [[notify]]\nname = \"ftp\"\nwebhook = \"ftp://crm.example.com/h\"\nsecret = \"s\"\n\
+         [[notify]]\nwebhook = \"https://crm.example.com/h\"\nsecret = \"s\"\n",
+    )]);
+    let said = said(&r);
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("a.toml:5:") && s.contains("already used at")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("a.toml:8:") && s.contains("exactly one of")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("a.toml:15:") && s.contains("without a secret")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("a.toml:18:") && s.contains("not an http")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s.contains("missing field `name`")),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn env_values_fill_any_section_and_a_missing_one_is_an_error_at_its_line() {
+    // HOME is set wherever the tests run; its value must never appear in a message.
+    let home = std::env::var("HOME").expect("HOME is set");
+    let ok = load(&[(
+        "a.toml",
+        "[[notify]]\nname = \"crm\"\nwebhook = \"https://crm.example.com/h\"\nsecret = \"${HOME}\"\n",
+    )]);
+    let rules = ok.expect("loads").rules;
+    let target = rules
+        .notify_target(&crate::domain::NotifyName::parse("crm").unwrap())
+        .expect("the target is in force");
+    let super::super::notify::TargetKind::Webhook { secret, .. } = &target.kind else {
+        panic!("a webhook");
+    };
+    assert_eq!(secrecy::ExposeSecret::expose_secret(secret), home);
+    assert!(
+        !format!("{target:?}").contains(&home),
+        "Debug hides the secret"
+    );
+
+    let missing = load(&[(
+        "a.toml",
+        "[[link]]\nid = \"wp\"\nurl = \"https://example.com/${WXTAG_TEST_SURELY_UNSET}\"\n\
+         [[link]]\nid = \"bad\"\nurl = \"${HOME}\"\n",
+    )]);
+    let said = said(&missing);
+    assert!(
+        said.iter().any(|s| s.starts_with("a.toml:3:")
+            && s.contains("${WXTAG_TEST_SURELY_UNSET} is not set in the environment")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("a.toml:6:") && s.contains("${HOME}")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().all(|s| !s.contains(&home)),
+        "the value never shows: {said:?}"
+    );
+}

@@ -1,12 +1,12 @@
 //! A lead as sales read it: the stored lead, plus its score, its stage and the why of each
 //! tag in words, derived at read time from its touch history (so a detail such as "3
-//! touches in 30 days, last 2026-12-01 10:02" is always current). The API and the lead page
-//! both show this.
+//! touches in 30 days, last 2026-12-01 10:02" is always current). The lead API, the lead
+//! page and the sales alerts (`notify`) all show this.
 
 use serde::Serialize;
 
+use super::Rules;
 use crate::domain::{OpenId, UnixTime};
-use crate::rules::Rules;
 use crate::store::{Lead, Store, StoreError};
 
 /// A lead with its score, stage and each tag's detail.
