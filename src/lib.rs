@@ -54,6 +54,7 @@
 //! - a **delivery** is one push among WeChat's retries of it; the dedup key names it.
 
 pub mod admin;
+pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod domain;

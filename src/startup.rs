@@ -18,12 +18,14 @@ use thiserror::Error;
 
 use crate::admin::client::TrustedProxies;
 use crate::admin::{self, Access, AdminToken};
+use crate::automation::Automator;
 use crate::config::Account;
 use crate::config::PublicUrl;
 use crate::domain::Clock;
 use crate::links::Links;
 use crate::metrics::Metrics;
 use crate::oauth::{OAuth, OAuthAccess};
+use crate::outreach::Sender;
 use crate::rules::LiveRules;
 use crate::rules::live::{self, RulesError};
 use crate::scheduler::Scheduler;
@@ -115,6 +117,7 @@ pub struct Application {
     channels_dir: PathBuf,
     worker: Option<(Worker, WorkerParts)>,
     scheduler: Scheduler,
+    automator: Option<Automator>,
 }
 
 impl std::fmt::Debug for Application {
@@ -202,6 +205,23 @@ impl Application {
         let oauth = web::Data::new(oauth);
         // One key ring for the process: every worker's intake and the redirect share it.
         let links = Links::new(config.public_url, config.history_days);
+        // The automations run where the sync does: their sends need the WeChat client.
+        let automator = worker.as_ref().map(|(worker, _)| {
+            let sender = Sender::new(
+                store.clone(),
+                worker.client().clone(),
+                config.account.kind,
+                metrics.clone(),
+            );
+            Automator::new(
+                rules.clone(),
+                store.clone(),
+                config.clock.clone(),
+                metrics.clone(),
+                sender,
+                links.clone(),
+            )
+        });
         let intake = IntakeFactory {
             redis,
             account: config.account,
@@ -252,6 +272,7 @@ impl Application {
             channels_dir: config.channels_dir,
             worker,
             scheduler,
+            automator,
         })
     }
 
@@ -277,6 +298,8 @@ impl Application {
         let reloader = tokio::spawn(reload_on_sighup(self.rules, self.channels_dir));
         let (stop_sync, sync_stopped) = tokio::sync::watch::channel(false);
         let scheduler = tokio::spawn(self.scheduler.run_until_stopped(sync_stopped.clone()));
+        let automator = (self.automator)
+            .map(|automator| tokio::spawn(automator.run_until_stopped(sync_stopped.clone())));
         let worker = self
             .worker
             .map(|(worker, parts)| tokio::spawn(supervisor::run(worker, parts, sync_stopped)));
@@ -286,6 +309,9 @@ impl Application {
         handle.stop(true).await;
         reloader.abort();
         scheduler.await.map_err(std::io::Error::other)?;
+        if let Some(automator) = automator {
+            automator.await.map_err(std::io::Error::other)?;
+        }
         if let Some(worker) = worker {
             worker.await.map_err(std::io::Error::other)?;
         }

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::condition::Condition;
-use crate::domain::{AutomationName, EventName, FormId, SegmentName, TagName, UnixTime};
+use crate::domain::{
+    AutomationName, EventName, FormId, NotifyName, SegmentName, TagName, UnixTime,
+};
 use crate::wechat::reply::Reply;
 
 /// One `[[automation]]`.
@@ -108,7 +110,7 @@ pub enum Action {
     /// A template message (a service notice).
     Template(TemplateMessage),
     /// An alert to a `[[notify]]` target, by name.
-    Notify(String),
+    Notify(NotifyName),
     /// Tags added to the lead (source `automation:<name>`).
     AddTags(Vec<TagName>),
     /// Tags removed from the lead.

@@ -123,7 +123,10 @@ pub struct Intake {
 /// sandbox mode lets its stand-in for WeChat know what each user did, as WeChat itself
 /// would, so its window rules hold for the bot's sends.
 #[derive(Clone)]
-pub struct PushWitness(std::sync::Arc<dyn Fn(&OpenId, Window, UnixTime) + Send + Sync>);
+pub struct PushWitness(std::sync::Arc<Tell>);
+
+/// What a [`PushWitness`] calls: the lead, the window its push opened, when.
+type Tell = dyn Fn(&OpenId, Window, UnixTime) + Send + Sync;
 
 impl PushWitness {
     /// A witness calling `tell` with the lead, the window its push opened and when.

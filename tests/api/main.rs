@@ -2,6 +2,7 @@
 
 mod access; // sessions, a bearer-only API, the Origin check, the login limiter, QR caching
 mod admin; // the admin API's guard and shapes
+mod automation; // automations: one run per trigger, tag steps, sends in and out of the window, waits over a restart, quiet hours, two processes
 mod browser;
 mod bulk; // bulk tagging from a segment: dry run, minimum calls, refusals, kill -9 and cancel // headless Chromium uses the dashboard; screenshots in target/screenshots/
 mod cli; // the binary as a user runs it: serve, send, check, signals

@@ -15,7 +15,7 @@ use super::super::automation::{
 use super::super::diagnostics::Diagnostic;
 use super::super::file::{RawAutomation, RawSend, RawStep};
 use super::{Builder, FileCtx, Section};
-use crate::domain::{AutomationName, EventName, FormId, SegmentName, TagName};
+use crate::domain::{AutomationName, EventName, FormId, NotifyName, SegmentName, TagName};
 use crate::wechat::reply::Reply;
 
 /// The longest wait a step may take: a year.
@@ -37,6 +37,8 @@ pub(in crate::rules) enum AutomationRef {
     Form(FormId),
     /// `add_tags` / `remove_tags`: a derived tag belongs to its section alone.
     EditedTag(TagName),
+    /// `notify = NAME`: a `[[notify]]` must have the name.
+    Notify(NotifyName),
 }
 
 impl Builder {
@@ -262,14 +264,22 @@ impl Builder {
         } else if let Some(template) = template {
             Action::Template(template)
         } else if let Some(target) = raw.notify {
-            if target.get_ref().trim().is_empty() {
-                return self.bad(
-                    ctx,
-                    &target.span(),
-                    "notify names no target; write its [[notify]] name",
-                );
+            let span = target.span();
+            match NotifyName::parse(target.get_ref()) {
+                Ok(name) => {
+                    let at = Self::here(ctx, &span);
+                    self.automation_refs
+                        .push((at, AutomationRef::Notify(name.clone())));
+                    Action::Notify(name)
+                }
+                Err(e) => {
+                    let message = format!(
+                        "notify \"{}\": {e}; write its [[notify]] name",
+                        target.get_ref()
+                    );
+                    return self.bad(ctx, &span, message);
+                }
             }
-            Action::Notify(target.into_inner())
         } else if let Some(tags) = raw.add_tags {
             Action::AddTags(self.edited_tags(ctx, tags)?)
         } else if let Some(tags) = raw.remove_tags {
@@ -425,6 +435,15 @@ pub(in crate::rules) fn check_automations(
                          has id = \"{id}\""
                     );
                     diags.push(Diagnostic::warning(&file, line, message));
+                }
+            }
+            AutomationRef::Notify(name) => {
+                if rules.notify_target(&name).is_none() {
+                    let message = format!(
+                        "notify = \"{name}\" names no [[notify]] target; add one with name = \"{name}\" \
+                         (a wecom_robot or a webhook)"
+                    );
+                    diags.push(Diagnostic::error(&file, line, message));
                 }
             }
             AutomationRef::EditedTag(tag) => {
