@@ -8,7 +8,7 @@
 //! script as the change, so a change answered `success` never loses its trigger
 //! ([`crate::rules::automation::Fired`]). A segment's recount records who entered it. Each
 //! `serve` runs an [`Automator`]: it reads both through the consumer group `auto`, starts a
-//! run for every automation whose trigger matches and whose `when` holds ([`start`]), then
+//! run for every automation whose trigger matches and whose `when` holds (`start.rs`), then
 //! acknowledges the entries. A run's id names it once (`<automation>:<openid>`, plus what
 //! tells the firings apart when `repeat = true`), so an entry read twice after a crash
 //! starts one run.
@@ -17,12 +17,12 @@
 //!
 //! A started run is due at once in the runs' due set; a pass claims the due runs (claiming
 //! pushes them a lease ahead, so two processes never run one step at once) and runs each
-//! one's current step ([`step`]). Moving a run on is a compare-and-set from the step it was at
+//! one's current step (`step.rs`). Moving a run on is a compare-and-set from the step it was at
 //! (`advance_run.lua`), so a step moves its run on once. A wait moves the run to the next
 //! step, due when the wait ends: nothing polls the runs that wait, and a restart finds them
 //! in Redis. Internal steps (tags, waits) take effect once: a tag step re-run after a crash
 //! before its move finds the tags as it left them. Sends are at most once and notifies at
-//! least once, with one delivery id (see [`step`]).
+//! least once, with one delivery id (see `step.rs`).
 
 mod start;
 mod step;

@@ -1,6 +1,6 @@
 //! The one-way structure, checked: every module of `src/` uses only modules of the layers
 //! below its own (the README's "Where things live" lists them), so no import points up and
-//! the jobs (webhook, scheduler, sync, admin) never use each other.
+//! the jobs (webhook, scheduler, sync, admin, automation) never use each other.
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["oauth"],
     &["segments", "links", "events", "notify"],
     &["forms"],
-    &["webhook", "scheduler", "sync", "admin"],
+    &["webhook", "scheduler", "sync", "admin", "automation"],
     &["startup"],
     &["cli"],
 ];
