@@ -42,6 +42,7 @@ mod link;
 pub mod live;
 mod load;
 mod matcher;
+mod menu;
 pub mod preview;
 mod qr;
 
@@ -62,6 +63,7 @@ pub use link::{
 };
 pub use live::LiveRules;
 pub use matcher::{Outcome, Touch};
+pub use menu::{MenuFor, Menus};
 
 use index::{KeywordIndex, PrefixTrie};
 use matcher::Rule;
@@ -102,6 +104,8 @@ pub struct Rules {
     files: usize,
     /// The derived sections (`[[rule]]`, `[score]`, `[[tiers]]`, …).
     derived: derive::Derived,
+    /// The default `[menu]` and the `[[menu.for]]` menus.
+    menus: Menus,
 }
 
 impl Rules {

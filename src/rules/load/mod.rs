@@ -7,7 +7,7 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`), the tags and replies they share in
+//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`, `menu`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod channel;
@@ -17,6 +17,7 @@ mod follow;
 mod form;
 mod keyword;
 mod link;
+mod menu;
 mod qr;
 mod replies;
 mod tags;
@@ -36,7 +37,8 @@ use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
 use super::file::{
-    RawChannel, RawClick, RawEvent, RawFollow, RawForm, RawKeyword, RawLink, RawQr, RawView,
+    RawChannel, RawClick, RawEvent, RawFollow, RawForm, RawKeyword, RawLink, RawMenu, RawQr,
+    RawView,
 };
 use super::index::KeywordIndexBuilder;
 use super::link::RefKind;
@@ -58,6 +60,8 @@ pub(in crate::rules) enum Section {
     Link,
     Form,
     Event,
+    /// `[menu]` and its `[[menu.for]]`.
+    Menu,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -74,6 +78,7 @@ impl Section {
             "link" => Self::Link,
             "form" => Self::Form,
             "event" => Self::Event,
+            "menu" => Self::Menu,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -89,6 +94,7 @@ impl Section {
             Self::Link => "link",
             Self::Form => "form",
             Self::Event => "event",
+            Self::Menu => "menu",
             Self::Derived(d) => d.key(),
         }
     }
@@ -96,7 +102,7 @@ impl Section {
     /// True for the sections written as one table (`[follow]`, `[score]`, `[lifecycle]`).
     fn single(self) -> bool {
         match self {
-            Self::Follow => true,
+            Self::Follow | Self::Menu => true,
             Self::Derived(d) => d.single(),
             _ => false,
         }
@@ -106,6 +112,7 @@ impl Section {
     fn header(self) -> String {
         match self {
             Self::Follow => "[follow]".to_owned(),
+            Self::Menu => "[menu]".to_owned(),
             Self::Derived(d) if d.single() => format!("[{}]", d.key()),
             other => format!("[[{}]]", other.key()),
         }
@@ -210,6 +217,8 @@ pub(in crate::rules) struct Builder {
     history_days: u32,
     /// The derived sections read so far.
     pub(in crate::rules) derived: DerivedBuilder,
+    /// The menus read so far, with what their checks across files need.
+    menus: menu::MenuBuilder,
 }
 
 impl Builder {
@@ -229,6 +238,7 @@ impl Builder {
             conditions: Vec::new(),
             history_days,
             derived: DerivedBuilder::new(history_days),
+            menus: menu::MenuBuilder::default(),
         }
     }
 
@@ -279,7 +289,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[form]], [[event]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[event]], [menu], [[menu.for]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -365,6 +375,11 @@ impl Builder {
                     self.event(ctx, span, raw);
                 }
             }
+            Section::Menu => {
+                if let Some(raw) = self.parse::<RawMenu>(ctx, section, item) {
+                    self.menu(ctx, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -418,9 +433,11 @@ impl Builder {
             mut diags,
             over_limit,
             derived,
+            menus,
             ..
         } = self;
         rules.derived = derived.finish(&mut rules, &mut diags);
+        rules.menus = menus.finish(&rules, &mut diags);
         event_props.extend(rules.derived.summed_events().map(str::to_owned));
         rules.event_props = event_props;
         if let Some((file, line, tag)) = over_limit {

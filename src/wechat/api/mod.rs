@@ -12,10 +12,11 @@
 //! plain `http://`.
 //!
 //! The calls and their wire format are here; the types callers see live per family: the errors
-//! (`error.rs`), tokens and the secret (`token.rs`), tags (`tags.rs`), followers (`users.rs`)
-//! and QR codes (`qrcode.rs`).
+//! (`error.rs`), tokens and the secret (`token.rs`), tags (`tags.rs`), followers (`users.rs`),
+//! QR codes (`qrcode.rs`) and custom menus (`menus.rs`, which holds its calls too).
 
 mod error;
+mod menus;
 mod qrcode;
 mod tags;
 mod token;
@@ -31,6 +32,10 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
 pub use error::ApiError;
+pub use menus::{
+    Button, ButtonProblem, ConditionalMenu, DefaultMenu, MatchRule, MenuSet, check_menu,
+    count_problem,
+};
 pub use qrcode::{QrRequest, QrScene, QrTicket};
 pub use tags::WeChatTag;
 pub use token::{AccessToken, AppSecret, TokenGrant};
