@@ -21,6 +21,7 @@
 //! | [`links`] | tracked links: the per-lead signed tokens, a reply's links filled in for its lead, and `GET /l/<token>` (the clicker identified first with OAuth on, the click's touch, forwards, then the redirect) |
 //! | [`events`] | events from other systems (`POST /api/events`): each one parsed, applied to its lead as a touch `event:<name>` with its derived changes, or parked until the lead appears; identity joins (`external_id`) |
 //! | [`segments`] | named conditions over the leads: where to look (the tag, channel and seen-on-day sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day and profiles, member snapshots for paging and export, bulk jobs |
+//! | [`menus`] | personalised menus: publishing `[menu]` and `[[menu.for]]` in WeChat's order (the menu tags given ids first), `menuid ↔ tag` kept, and which menu one lead gets (trymatch) |
 //! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
 //! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |
@@ -33,10 +34,10 @@
 //! # Layers
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
-//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`oauth`] → [`segments`], [`links`], [`events`] →
+//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`] → [`oauth`] → [`segments`], [`links`], [`events`], [`menus`] →
 //! [`forms`] → [`webhook`], [`sync`], [`scheduler`], [`admin`] → [`startup`] → [`cli`]. A module uses only the modules to its
 //! left; the jobs (webhook, scheduler, sync, admin) never use each other, nor do segments,
-//! links and events.
+//! links, events and menus.
 //!
 //! # Names
 //!
@@ -58,6 +59,7 @@ pub mod domain;
 pub mod events;
 pub mod forms;
 pub mod links;
+pub mod menus;
 pub mod metrics;
 pub mod oauth;
 pub mod redis_server;

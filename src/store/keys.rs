@@ -59,6 +59,7 @@
 //! | `wx:{A}:pk:o:<openid>` | list | events for an openid wxtag does not know yet (JSON as posted, with their index), applied when the lead appears; at most `PARKED_PER_LEAD`, expires `PARK_DAYS` after the last one |
 //! | `wx:{A}:pk:x:<external id>` | list | the same for an external id no lead is joined to yet, applied by the join |
 //! | `wx:{A}:parked` | sorted set | openids with parked events → when the scheduler next checks whether the lead appeared (unix s) |
+//! | `wx:{A}:menus` | string | the conditional menus `wxtag menu push` published, in file order (JSON: `[{"menuid", "tag"}]`): the menu tags the sync keeps last on each lead |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //!
 //! A lead's hash also holds `w`: the WeChat tag ids wxtag last saw applied to it.
@@ -449,6 +450,11 @@ impl Keys {
     /// The members of one snapshot, in the order they were found.
     pub fn snapshot(&self, id: &str) -> String {
         self.key(&["snap:", id])
+    }
+
+    /// The published conditional menus (`menuid ↔ tag`), in file order.
+    pub fn published_menus(&self) -> String {
+        self.key(&["menus"])
     }
 }
 

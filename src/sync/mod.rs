@@ -27,7 +27,6 @@ mod projection;
 mod push;
 mod reconcile;
 pub mod supervisor;
-mod tags;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -46,6 +45,8 @@ pub use projection::{Changes, diff, project};
 pub use reconcile::ReconcileReport;
 
 use push::{Pusher, Recorded};
+
+use crate::wechat::tag_ids as tags;
 
 /// How long the worker waits after a configuration error before it looks again.
 pub const CONFIG_PAUSE: Duration = Duration::from_secs(600);

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["rules"],
     &["oauth"],
-    &["segments", "links", "events"],
+    &["segments", "links", "events", "menus"],
     &["forms"],
     &["webhook", "scheduler", "sync", "admin"],
     &["startup"],
