@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::menus::MenuCode;
+
 /// An error the sandbox answers with, as WeChat would: `{"errcode": N, "errmsg": "…"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WxError {
@@ -53,6 +55,8 @@ pub enum WxError {
     InvalidTagId,
     /// 47001: the request body is not the JSON this endpoint takes.
     DataFormat,
+    /// A custom menu's refusal (40016-40027, 46003, 65301-65317; see `menus.rs`).
+    Menu(MenuCode),
 }
 
 impl WxError {
@@ -83,6 +87,7 @@ impl WxError {
             Self::TagNameTooLong => 45158,
             Self::InvalidTagId => 45159,
             Self::DataFormat => 47001,
+            Self::Menu(m) => m.code(),
         }
     }
 
@@ -113,6 +118,7 @@ impl WxError {
             Self::TagNameTooLong => "tag name too long",
             Self::InvalidTagId => "invalid tag id",
             Self::DataFormat => "data format error",
+            Self::Menu(m) => m.errmsg(),
         }
     }
 }

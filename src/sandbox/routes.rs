@@ -97,7 +97,7 @@ struct ApiQuery {
 }
 
 /// The shared account, as handlers receive it.
-type Shared = web::Data<Mutex<Account>>;
+pub(super) type Shared = web::Data<Mutex<Account>>;
 
 /// Registers every route on an actix app.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -126,6 +126,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/unfollow", web::post().to(post_unfollow))
         .route("/sandbox/faults", web::post().to(post_faults))
         .route("/sandbox/clock", web::post().to(post_clock));
+    super::menus::configure(cfg);
 }
 
 /// One API call: faults first, then the endpoint's work under the lock.
@@ -136,7 +137,21 @@ async fn api(
     body: web::Bytes,
     req: HttpRequest,
 ) -> HttpResponse {
-    let path = endpoint.path();
+    let work = |account: &mut Account, base_url: &str| {
+        dispatch(account, endpoint, &query, &body, base_url)
+    };
+    serve_call(shared, endpoint.path(), &req, work).await
+}
+
+/// One call to the `/cgi-bin/` endpoint at `path`: faults first (latency, hang, HTTP 500,
+/// errcode), then `work` on the locked account (given the sandbox's own base URL), counted
+/// by outcome and answered as WeChat answers.
+pub(super) async fn serve_call(
+    shared: Shared,
+    path: &'static str,
+    req: &HttpRequest,
+    work: impl FnOnce(&mut Account, &str) -> Result<Value, WxError>,
+) -> HttpResponse {
     let (plan, rid) = {
         let mut account = lock(&shared);
         (account.plan(path), account.next_request_id())
@@ -159,7 +174,7 @@ async fn api(
                 format!("{}://{}", info.scheme(), info.host())
             };
             let mut account = lock(&shared);
-            let result = dispatch(&mut account, endpoint, &query, &body, &base_url);
+            let result = work(&mut account, &base_url);
             let outcome = result.as_ref().map_or_else(|e| e.code(), |_| 0);
             account.count(path, outcome.to_string());
             result
@@ -176,11 +191,11 @@ fn error_body(e: WxError, rid: u64) -> Value {
     json!({ "errcode": e.code(), "errmsg": format!("{} rid: sandbox-{rid:08x}", e.errmsg()) })
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WxError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WxError> {
     serde_json::from_slice(body).map_err(|_| WxError::DataFormat)
 }
 
-fn ok() -> Value {
+pub(super) fn ok() -> Value {
     json!({ "errcode": 0, "errmsg": "ok" })
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::faults::Faults;
+use super::menus::MenusView;
 use crate::domain::{OpenId, TagId};
 
 /// Everything the sandbox holds.
@@ -26,6 +27,9 @@ pub struct SandboxState {
     pub messages: Vec<MessageView>,
     /// The faults in force.
     pub faults: Faults,
+    /// The custom menus.
+    #[serde(default)]
+    pub menus: MenusView,
 }
 
 impl SandboxState {
