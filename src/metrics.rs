@@ -35,6 +35,8 @@ pub struct Metrics {
     pub corrupt_leads: IntCounter,
     /// Times `serve` restarted a sync worker that had stopped or panicked.
     pub sync_worker_restarts: IntCounter,
+    /// Leads whose menu tag the sync took off and put on again so it is the tag applied last.
+    pub menu_reapplied: IntCounter,
 }
 
 /// Latency buckets from 0.5 ms to 5 s: WeChat's deadline.
@@ -99,6 +101,11 @@ impl Metrics {
                 "sync workers restarted after they stopped or panicked",
             )
             .expect("valid metric"),
+            menu_reapplied: IntCounter::new(
+                "menu_reapplied_total",
+                "leads whose menu tag was taken off and put on again so it is applied last",
+            )
+            .expect("valid metric"),
         };
         for collector in metrics.collectors() {
             // Each metric has a distinct name, so registering cannot collide.
@@ -123,6 +130,7 @@ impl Metrics {
             Box::new(self.dead_letters.clone()),
             Box::new(self.corrupt_leads.clone()),
             Box::new(self.sync_worker_restarts.clone()),
+            Box::new(self.menu_reapplied.clone()),
         ]
     }
 
