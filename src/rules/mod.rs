@@ -289,7 +289,7 @@ mod tests {
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let rules = loaded.rules;
         let stats = rules.stats();
-        assert_eq!(stats.files, 6);
+        assert_eq!(stats.files, 7);
         assert!(rules.derives(), "the example shows the rules over time");
         assert!(stats.tags <= 100);
 
@@ -309,6 +309,10 @@ mod tests {
         assert!(baidu.code.is_none(), "the example shows a link channel");
         let whitepaper = LinkId::parse("whitepaper-2026").unwrap();
         assert!(rules.link(&whitepaper).is_some(), "and a tracked link");
+        let menus = rules.menus();
+        assert_eq!(menus.default.as_ref().map(Vec::len), Some(3));
+        let sales: Vec<&str> = menus.tags().map(TagName::as_str).collect();
+        assert_eq!(sales, ["来源:销售名片"], "a menu for the sales rep's card");
         let ad = rules
             .channel(&Scene::parse("ad-spring-2026").unwrap())
             .unwrap();
