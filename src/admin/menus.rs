@@ -55,7 +55,11 @@ pub(super) async fn push(
         Err(e @ MenuError::NoMenu) => Err(ApiError::BadRequest(e.to_string())),
         Err(e) => {
             tracing::warn!(error = %e, "the menu push failed");
-            Ok(error_body(StatusCode::BAD_GATEWAY, "wechat", &e.to_string()))
+            Ok(error_body(
+                StatusCode::BAD_GATEWAY,
+                "wechat",
+                &e.to_string(),
+            ))
         }
     }
 }
@@ -68,8 +72,8 @@ pub(super) async fn try_lead(
     wechat: web::Data<Option<Client>>,
     path: web::Path<OpenIdPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let openid = OpenId::parse(&path.openid)
-        .map_err(|e| ApiError::BadRequest(format!("openid: {e}")))?;
+    let openid =
+        OpenId::parse(&path.openid).map_err(|e| ApiError::BadRequest(format!("openid: {e}")))?;
     let Some(client) = wechat.as_ref().as_ref() else {
         return Ok(no_account());
     };

@@ -41,9 +41,7 @@ pub enum MenuError {
         reason: String,
     },
     /// A WeChat call failed; `published` says how far the push got.
-    #[error(
-        "{call} failed: {error}; {published} (run wxtag menu push again once it is fixed)"
-    )]
+    #[error("{call} failed: {error}; {published} (run wxtag menu push again once it is fixed)")]
     WeChat {
         /// The call that failed.
         call: &'static str,
@@ -103,11 +101,7 @@ pub async fn menu_tag_ids(
 
 /// Gives every menu tag a WeChat id, creating the tags WeChat lacks; fails, naming the tag,
 /// when one cannot have one.
-async fn ids_for(
-    store: &Store,
-    client: &Client,
-    menus: &Menus,
-) -> Result<Vec<TagId>, MenuError> {
+async fn ids_for(store: &Store, client: &Client, menus: &Menus) -> Result<Vec<TagId>, MenuError> {
     let known = menu_tag_ids(store, menus).await?;
     let missing: Vec<TagName> = (known.iter())
         .filter(|(_, id)| id.is_none())
@@ -148,7 +142,11 @@ async fn ids_for(
 /// Publishes the menus: menu tags first, then everything deleted, the default created and the
 /// conditional menus added from the last `[[menu.for]]` to the first. Records what was
 /// published (also when a call fails halfway, so the sync knows what WeChat holds).
-pub async fn publish(store: &Store, client: &Client, menus: &Menus) -> Result<Published, MenuError> {
+pub async fn publish(
+    store: &Store,
+    client: &Client,
+    menus: &Menus,
+) -> Result<Published, MenuError> {
     let default = menus.default.as_deref().ok_or(MenuError::NoMenu)?;
     let ids = ids_for(store, client, menus).await?;
     let failed = |call, error, published: String| MenuError::WeChat {
@@ -255,7 +253,11 @@ pub fn which(menus: &Menus, buttons: &[Button]) -> Which {
 }
 
 /// Asks WeChat which menu `openid` gets.
-pub async fn try_lead(client: &Client, menus: &Menus, openid: &OpenId) -> Result<Tried, ClientError> {
+pub async fn try_lead(
+    client: &Client,
+    menus: &Menus,
+    openid: &OpenId,
+) -> Result<Tried, ClientError> {
     let user = openid.as_str();
     let buttons = client
         .call("menu/trymatch", |api, token| async move {
@@ -288,10 +290,15 @@ impl Tried {
 
 /// One button as a line: its name and what it does.
 fn line(button: &Button, indent: &str) -> String {
-    let action = [&button.key, &button.url, &button.media_id, &button.article_id]
-        .into_iter()
-        .flatten()
-        .next();
+    let action = [
+        &button.key,
+        &button.url,
+        &button.media_id,
+        &button.article_id,
+    ]
+    .into_iter()
+    .flatten()
+    .next();
     match (&button.kind, action) {
         (Some(kind), Some(action)) => format!("{indent}{} ({kind}: {action})\n", button.name),
         (Some(kind), None) => format!("{indent}{} ({kind})\n", button.name),
@@ -343,7 +350,12 @@ mod tests {
             .collect();
         assert_eq!(
             calls,
-            ["menu/delete", "menu/create", "menu/addconditional", "menu/addconditional"]
+            [
+                "menu/delete",
+                "menu/create",
+                "menu/addconditional",
+                "menu/addconditional"
+            ]
         );
         assert_eq!(plan[2]["tag"], "来源:展会");
         assert_eq!(plan[2]["body"]["matchrule"]["tag_id"], Value::Null);

@@ -397,12 +397,24 @@ mod tests {
         let mut book = MenuBook::default();
         assert_eq!(book.try_match(None).map_err(code), Err(46003));
         book.create(vec![click("默认", "D")]).unwrap();
-        book.add_conditional(vec![click("旧", "O")], rule(100)).unwrap();
-        book.add_conditional(vec![click("新", "N")], rule(100)).unwrap();
-        book.add_conditional(vec![click("别", "B")], rule(101)).unwrap();
-        assert_eq!(book.try_match(Some(TagId(100))).unwrap(), [click("新", "N")]);
-        assert_eq!(book.try_match(Some(TagId(101))).unwrap(), [click("别", "B")]);
-        assert_eq!(book.try_match(Some(TagId(7))).unwrap(), [click("默认", "D")]);
+        book.add_conditional(vec![click("旧", "O")], rule(100))
+            .unwrap();
+        book.add_conditional(vec![click("新", "N")], rule(100))
+            .unwrap();
+        book.add_conditional(vec![click("别", "B")], rule(101))
+            .unwrap();
+        assert_eq!(
+            book.try_match(Some(TagId(100))).unwrap(),
+            [click("新", "N")]
+        );
+        assert_eq!(
+            book.try_match(Some(TagId(101))).unwrap(),
+            [click("别", "B")]
+        );
+        assert_eq!(
+            book.try_match(Some(TagId(7))).unwrap(),
+            [click("默认", "D")]
+        );
         assert_eq!(book.try_match(None).unwrap(), [click("默认", "D")]);
         let menuid = book.view().conditional[0].menuid.clone();
         book.delete_conditional(&menuid).unwrap();

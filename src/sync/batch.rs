@@ -44,11 +44,20 @@ pub fn plan<'a>(changes: impl IntoIterator<Item = (&'a OpenId, &'a Changes)>) ->
     // Phases in order: removals, additions, menu tags off, menu tags on.
     let mut groups: BTreeMap<(u8, TagOp, TagId), Vec<OpenId>> = BTreeMap::new();
     let mut put = |phase: u8, op: TagOp, tag: TagId, openid: &OpenId| {
-        groups.entry((phase, op, tag)).or_default().push(openid.clone());
+        groups
+            .entry((phase, op, tag))
+            .or_default()
+            .push(openid.clone());
     };
     for (openid, change) in changes {
-        change.remove.iter().for_each(|t| put(0, TagOp::Remove, *t, openid));
-        change.add.iter().for_each(|t| put(1, TagOp::Add, *t, openid));
+        change
+            .remove
+            .iter()
+            .for_each(|t| put(0, TagOp::Remove, *t, openid));
+        change
+            .add
+            .iter()
+            .for_each(|t| put(1, TagOp::Add, *t, openid));
         if let Some(last) = change.last {
             if last.reapply {
                 put(2, TagOp::Remove, last.tag, openid);
@@ -226,8 +235,13 @@ mod tests {
                 (TagOp::Add, 100, 2),
             ]
         );
-        let off = waves.iter().position(|w| w.iter().any(|c| c.op == TagOp::Remove));
+        let off = waves
+            .iter()
+            .position(|w| w.iter().any(|c| c.op == TagOp::Remove));
         let adds_done = waves.iter().rposition(|w| w.iter().any(|c| c.tag.0 != 100));
-        assert!(off > adds_done, "the menu tag comes off after the other additions");
+        assert!(
+            off > adds_done,
+            "the menu tag comes off after the other additions"
+        );
     }
 }

@@ -268,7 +268,10 @@ mod tests {
             tag: menu,
             reapply: true,
         };
-        assert_eq!((change.add.clone(), change.last), (vec![TagId(102)], Some(last)));
+        assert_eq!(
+            (change.add.clone(), change.last),
+            (vec![TagId(102)], Some(last))
+        );
         assert_eq!(change.ids().collect::<Vec<_>>(), [TagId(102), menu]);
 
         let new = OnWeChat::decode("101");
@@ -279,10 +282,17 @@ mod tests {
 
         let mut removal = diff(&BTreeSet::from([menu]), &held);
         removal.keep_last(menu, &held);
-        assert_eq!((removal.remove.clone(), removal.last), (vec![TagId(101)], None));
+        assert_eq!(
+            (removal.remove.clone(), removal.last),
+            (vec![TagId(101)], None)
+        );
         let mut alone = diff(&BTreeSet::from([menu, TagId(101)]), &new);
         alone.keep_last(menu, &new);
-        assert_eq!((alone.add.clone(), alone.last), (vec![menu], None), "no extra call");
+        assert_eq!(
+            (alone.add.clone(), alone.last),
+            (vec![menu], None),
+            "no extra call"
+        );
     }
 
     #[test]

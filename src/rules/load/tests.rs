@@ -841,7 +841,8 @@ buttons = [
 
 #[test]
 fn conditional_menus_need_a_default_known_tags_click_rules_and_three_domains() {
-    let view = |site: &str| format!("{{ type = \"view\", name = \"v\", url = \"https://{site}/\" }}");
+    let view =
+        |site: &str| format!("{{ type = \"view\", name = \"v\", url = \"https://{site}/\" }}");
     let r = load(&[(
         "m.toml",
         &format!(
@@ -854,18 +855,23 @@ fn conditional_menus_need_a_default_known_tags_click_rules_and_three_domains() {
         ),
     )]);
     let said = said(&r);
-    assert!(said.iter().any(|s| s.starts_with(
-        "m.toml:1: [[menu.for]] needs a default menu: add a [menu] with buttons"
-    )), "{said:?}");
+    assert!(
+        said.iter().any(|s| s
+            .starts_with("m.toml:1: [[menu.for]] needs a default menu: add a [menu] with buttons")),
+        "{said:?}"
+    );
     assert!(said.iter().any(|s| s.starts_with(
         "m.toml:5: the conditional menus link to 4 domains (a.com, b.com, c.com, d.com); wechat allows 3"
     )), "{said:?}");
     assert!(said.iter().any(|s| s.starts_with(
         "m.toml:1: warning: no rule, form or tier gives tag \"无人给\""
     )), "{said:?}");
-    assert!(said.iter().any(|s| s.starts_with(
-        "m.toml:7: warning: button \"k\" sends click key \"NO_RULE\", but no [[click]] has key"
-    )), "{said:?}");
+    assert!(
+        said.iter().any(|s| s.starts_with(
+            "m.toml:7: warning: button \"k\" sends click key \"NO_RULE\", but no [[click]] has key"
+        )),
+        "{said:?}"
+    );
     assert!(r.is_err());
 }
 
@@ -889,12 +895,24 @@ fn menus_load_in_file_order_with_their_buttons() {
     let tags: Vec<&str> = menus.tags().map(TagName::as_str).collect();
     assert_eq!(tags, ["t:b", "t:a"]);
     assert_eq!(menus.default.as_ref().unwrap()[0].name, "d");
-    assert!(menus.conditional[0].at.ends_with("10.toml:9"), "{}", menus.conditional[0].at);
+    assert!(
+        menus.conditional[0].at.ends_with("10.toml:9"),
+        "{}",
+        menus.conditional[0].at
+    );
     let twice = load(&[
-        ("a.toml", "[menu]\nbuttons = [{ type = \"click\", name = \"d\", key = \"A\" }]\n"),
-        ("b.toml", "[menu]\nbuttons = [{ type = \"click\", name = \"e\", key = \"A\" }]\n"),
+        (
+            "a.toml",
+            "[menu]\nbuttons = [{ type = \"click\", name = \"d\", key = \"A\" }]\n",
+        ),
+        (
+            "b.toml",
+            "[menu]\nbuttons = [{ type = \"click\", name = \"e\", key = \"A\" }]\n",
+        ),
     ]);
-    assert!(said(&twice).iter().any(|s| s.starts_with(
-        "b.toml:2: the default menu is already defined at"
-    )));
+    assert!(
+        said(&twice)
+            .iter()
+            .any(|s| s.starts_with("b.toml:2: the default menu is already defined at"))
+    );
 }

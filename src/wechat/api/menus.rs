@@ -494,7 +494,11 @@ const NO_MENU: i64 = 46003;
 
 impl WeChatApi {
     /// Publishes the default menu (`menu/create`), replacing the one there was.
-    pub async fn create_menu(&self, token: &AccessToken, buttons: &[Button]) -> Result<(), ApiError> {
+    pub async fn create_menu(
+        &self,
+        token: &AccessToken,
+        buttons: &[Button],
+    ) -> Result<(), ApiError> {
         let body = MenuBody {
             button: buttons,
             matchrule: None,
@@ -591,10 +595,7 @@ mod tests {
             tag_id: Some(TagId(105)),
             client_platform_type: None,
         };
-        assert_eq!(
-            serde_json::to_string(&rule).unwrap(),
-            r#"{"tag_id":"105"}"#
-        );
+        assert_eq!(serde_json::to_string(&rule).unwrap(), r#"{"tag_id":"105"}"#);
         for raw in [
             r#"{"tag_id":"105"}"#,
             r#"{"group_id":"105"}"#,
