@@ -63,7 +63,7 @@ pub enum Command {
     /// Tracked links' signing keys: rotate-key makes a new one sign, old links keep working.
     #[command(subcommand)]
     Links(LinksCommand),
-    /// Personalised menus: push publishes [menu] and [[menu.for]], try shows a lead's menu.
+    /// Personalised menus: push publishes `[menu]` and `[[menu.for]]`, try shows a lead's menu.
     #[command(subcommand)]
     Menu(MenuCommand),
 }
