@@ -310,27 +310,18 @@ fn line(button: &Button, indent: &str) -> String {
 mod tests {
     use super::*;
 
-    fn click(name: &str, key: &str) -> Button {
-        Button {
-            kind: Some("click".into()),
-            name: name.into(),
-            key: Some(key.into()),
-            ..Button::default()
-        }
-    }
-
     fn menus() -> Menus {
         Menus {
-            default: Some(vec![click("产品", "A")]),
+            default: Some(vec![Button::click("产品", "A")]),
             conditional: vec![
                 MenuFor {
                     tag: TagName::parse("来源:销售名片").unwrap(),
-                    buttons: vec![click("报价", "Q")],
+                    buttons: vec![Button::click("报价", "Q")],
                     at: "c/60.toml:10".into(),
                 },
                 MenuFor {
                     tag: TagName::parse("来源:展会").unwrap(),
-                    buttons: vec![click("展会", "E")],
+                    buttons: vec![Button::click("展会", "E")],
                     at: "c/60.toml:20".into(),
                 },
             ],
@@ -366,15 +357,15 @@ mod tests {
     #[test]
     fn which_names_the_menu_by_its_buttons() {
         let menus = menus();
-        assert_eq!(which(&menus, &[click("产品", "A")]), Which::Default);
+        assert_eq!(which(&menus, &[Button::click("产品", "A")]), Which::Default);
         let tried = Tried {
-            buttons: vec![click("报价", "Q")],
-            menu: which(&menus, &[click("报价", "Q")]),
+            buttons: vec![Button::click("报价", "Q")],
+            menu: which(&menus, &[Button::click("报价", "Q")]),
         };
         assert_eq!(
             tried.describe(),
             "menu for tag \"来源:销售名片\" ([[menu.for]] at c/60.toml:10)\n  报价 (click: Q)\n"
         );
-        assert_eq!(which(&menus, &[click("x", "X")]), Which::Unknown);
+        assert_eq!(which(&menus, &[Button::click("x", "X")]), Which::Unknown);
     }
 }

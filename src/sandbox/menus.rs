@@ -340,15 +340,6 @@ fn dispatch(account: &mut Account, endpoint: Endpoint, body: &[u8]) -> Result<Va
 mod tests {
     use super::*;
 
-    fn click(name: &str, key: &str) -> Button {
-        Button {
-            kind: Some("click".into()),
-            name: name.into(),
-            key: Some(key.into()),
-            ..Button::default()
-        }
-    }
-
     fn view(name: &str, url: &str) -> Button {
         Button {
             kind: Some("view".into()),
@@ -372,23 +363,23 @@ mod tests {
     #[test]
     fn conditional_menus_need_the_default_a_rule_and_few_domains() {
         let mut book = MenuBook::default();
-        let err = book.add_conditional(vec![click("a", "A")], rule(100));
+        let err = book.add_conditional(vec![Button::click("a", "A")], rule(100));
         assert_eq!(err.map_err(code), Err(65303));
-        book.create(vec![click("a", "A")]).unwrap();
-        let err = book.add_conditional(vec![click("a", "A")], MatchRule::default());
+        book.create(vec![Button::click("a", "A")]).unwrap();
+        let err = book.add_conditional(vec![Button::click("a", "A")], MatchRule::default());
         assert_eq!(err.map_err(code), Err(65304));
         let sites = ["https://a.com/", "https://b.com/", "https://c.com/"];
         let three: Vec<Button> = sites.iter().map(|u| view("x", u)).collect();
         book.add_conditional(three, rule(100)).unwrap();
         let err = book.add_conditional(vec![view("d", "https://d.com/")], rule(101));
         assert_eq!(err.map_err(code), Err(65316));
-        let err = book.add_conditional(vec![click("", "A")], rule(101));
+        let err = book.add_conditional(vec![Button::click("", "A")], rule(101));
         assert_eq!(err.map_err(code), Err(40018));
         for i in 1..CONDITIONAL_MENUS {
-            book.add_conditional(vec![click("a", "A")], rule(200 + i as u32))
+            book.add_conditional(vec![Button::click("a", "A")], rule(200 + i as u32))
                 .unwrap();
         }
-        let err = book.add_conditional(vec![click("a", "A")], rule(999));
+        let err = book.add_conditional(vec![Button::click("a", "A")], rule(999));
         assert_eq!(err.map_err(code), Err(65305));
     }
 
@@ -396,26 +387,26 @@ mod tests {
     fn trymatch_takes_the_newest_menu_for_the_last_applied_tag_else_the_default() {
         let mut book = MenuBook::default();
         assert_eq!(book.try_match(None).map_err(code), Err(46003));
-        book.create(vec![click("默认", "D")]).unwrap();
-        book.add_conditional(vec![click("旧", "O")], rule(100))
+        book.create(vec![Button::click("默认", "D")]).unwrap();
+        book.add_conditional(vec![Button::click("旧", "O")], rule(100))
             .unwrap();
-        book.add_conditional(vec![click("新", "N")], rule(100))
+        book.add_conditional(vec![Button::click("新", "N")], rule(100))
             .unwrap();
-        book.add_conditional(vec![click("别", "B")], rule(101))
+        book.add_conditional(vec![Button::click("别", "B")], rule(101))
             .unwrap();
         assert_eq!(
             book.try_match(Some(TagId(100))).unwrap(),
-            [click("新", "N")]
+            [Button::click("新", "N")]
         );
         assert_eq!(
             book.try_match(Some(TagId(101))).unwrap(),
-            [click("别", "B")]
+            [Button::click("别", "B")]
         );
         assert_eq!(
             book.try_match(Some(TagId(7))).unwrap(),
-            [click("默认", "D")]
+            [Button::click("默认", "D")]
         );
-        assert_eq!(book.try_match(None).unwrap(), [click("默认", "D")]);
+        assert_eq!(book.try_match(None).unwrap(), [Button::click("默认", "D")]);
         let menuid = book.view().conditional[0].menuid.clone();
         book.delete_conditional(&menuid).unwrap();
         assert_eq!(book.delete_conditional(&menuid).map_err(code), Err(65301));

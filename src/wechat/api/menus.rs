@@ -577,17 +577,21 @@ impl WeChatApi {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn click(name: &str, key: &str) -> Button {
-        Button {
+impl Button {
+    /// A click button, for tests.
+    pub(crate) fn click(name: &str, key: &str) -> Self {
+        Self {
             kind: Some("click".into()),
             name: name.into(),
             key: Some(key.into()),
-            ..Button::default()
+            ..Self::default()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn the_rule_is_sent_as_a_string_tag_id_and_read_from_either_name() {
@@ -609,18 +613,18 @@ mod tests {
                 "conditionalmenu":[{"button":[],"matchrule":{"group_id":"101","sex":""},"menuid":208379533}]}"#,
         )
         .unwrap();
-        assert_eq!(set.menu.button, [click("a", "K")]);
+        assert_eq!(set.menu.button, [Button::click("a", "K")]);
         assert_eq!(set.conditionalmenu[0].menuid, "208379533");
         assert_eq!(set.conditionalmenu[0].matchrule.tag_id, Some(TagId(101)));
     }
 
     #[test]
     fn buttons_are_checked_as_wechat_checks_them() {
-        assert_eq!(check_menu(&[click("产品", "A")]), Ok(()));
+        assert_eq!(check_menu(&[Button::click("产品", "A")]), Ok(()));
         assert_eq!(check_menu(&[]).unwrap_err().errcode(), 40016);
-        let four = vec![click("a", "A"); 4];
+        let four = vec![Button::click("a", "A"); 4];
         assert_eq!(check_menu(&four).unwrap_err().errcode(), 40016);
-        let long = click("一二三四五六", "A"); // 18 bytes
+        let long = Button::click("一二三四五六", "A"); // 18 bytes
         assert_eq!(check_menu(&[long]).unwrap_err().errcode(), 40018);
         let parent = |subs: Vec<Button>| Button {
             name: "更多".into(),
@@ -628,24 +632,24 @@ mod tests {
             ..Button::default()
         };
         assert_eq!(
-            check_menu(&[parent(vec![click("a", "A"); 6])])
+            check_menu(&[parent(vec![Button::click("a", "A"); 6])])
                 .unwrap_err()
                 .errcode(),
             40023
         );
-        let sub_name = click(&"长".repeat(21), "A"); // 63 bytes
+        let sub_name = Button::click(&"长".repeat(21), "A"); // 63 bytes
         assert_eq!(
             check_menu(&[parent(vec![sub_name])]).unwrap_err().errcode(),
             40025
         );
         let keyless = Button {
             key: None,
-            ..click("a", "A")
+            ..Button::click("a", "A")
         };
         assert_eq!(check_menu(&[keyless]).unwrap_err().errcode(), 40019);
         let odd = Button {
             kind: Some("tap".into()),
-            ..click("a", "A")
+            ..Button::click("a", "A")
         };
         assert_eq!(check_menu(&[odd]).unwrap_err().errcode(), 40017);
         let ftp = Button {
@@ -671,7 +675,7 @@ mod tests {
         };
         let parent = Button {
             name: "更多".into(),
-            sub_button: vec![view, click("报价", "Q")],
+            sub_button: vec![view, Button::click("报价", "Q")],
             ..Button::default()
         };
         assert_eq!(parent.domains(), ["example.com"]);
