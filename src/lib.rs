@@ -24,6 +24,7 @@
 //! | [`segments`] | named conditions over the leads: where to look (the tag, channel and seen-on-day sets, or every lead), the chunked walk the one evaluator decides, saved segments, counts per day and profiles, member snapshots for paging and export, bulk jobs |
 //! | [`notify`] | sales alerts to `[[notify]]` targets: the notice and its enqueue, one delivery per delivery id (the queue is in `store`) |
 //! | [`automation`] | `[[automation]]` runs: started from what fired (the inbox the apply scripts write, segment entries), each step once, waits on the runs' due set, sends through [`outreach`], alerts through [`notify`] |
+//! | [`menus`] | personalised menus: publishing `[menu]` and `[[menu.for]]` in WeChat's order (the menu tags given ids first), `menuid ↔ tag` kept, and which menu one lead gets (trymatch) |
 //! | [`scheduler`] | time-driven work: the due set of leads whose derived tags change when only time passes, claimed in batches by every `serve`; the backfill after the derived sections change |
 //! | [`sync`] | the worker that drains the outbox into WeChat's user-tag API: projection, what WeChat holds (`w`), batching in waves, reconcile, its supervisor |
 //! | [`sandbox`] | a local stand-in for WeChat's API, with its limits, error codes and faults |
@@ -36,10 +37,10 @@
 //! # Layers
 //!
 //! Dependencies point down: [`domain`] (and [`metrics`], [`telemetry`], [`redis_server`]) →
-//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`], [`outreach`] → [`oauth`] → [`segments`], [`links`], [`events`], [`notify`] →
+//! [`store`] → [`wechat`] → [`sandbox`] → [`config`] → [`rules`], [`outreach`] → [`oauth`] → [`segments`], [`links`], [`events`], [`notify`], [`menus`] →
 //! [`forms`] → [`webhook`], [`sync`], [`scheduler`], [`admin`], [`automation`] → [`startup`] → [`cli`]. A module uses only the modules to its
 //! left; the jobs (webhook, scheduler, sync, admin, automation) never use each other, nor do segments,
-//! links, events and notify.
+//! links, events, notify and menus.
 //!
 //! # Names
 //!
@@ -62,6 +63,7 @@ pub mod domain;
 pub mod events;
 pub mod forms;
 pub mod links;
+pub mod menus;
 pub mod metrics;
 pub mod notify;
 pub mod oauth;

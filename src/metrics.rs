@@ -42,6 +42,8 @@ pub struct Metrics {
     /// Messages to one lead by kind (`custom`, `template`) and result (`sent`, `skipped_<reason>`,
     /// `failed_<errcode>`, `unknown`).
     pub sends: IntCounterVec,
+    /// Leads whose menu tag the sync took off and put on again so it is the tag applied last.
+    pub menu_reapplied: IntCounter,
 }
 
 /// Latency buckets from 0.5 ms to 5 s: WeChat's deadline.
@@ -127,6 +129,11 @@ impl Metrics {
                 &["kind", "result"],
             )
             .expect("valid metric"),
+            menu_reapplied: IntCounter::new(
+                "menu_reapplied_total",
+                "leads whose menu tag was taken off and put on again so it is applied last",
+            )
+            .expect("valid metric"),
         };
         for collector in metrics.collectors() {
             // Each metric has a distinct name, so registering cannot collide.
@@ -154,6 +161,7 @@ impl Metrics {
             Box::new(self.automation_runs.clone()),
             Box::new(self.automation_steps.clone()),
             Box::new(self.sends.clone()),
+            Box::new(self.menu_reapplied.clone()),
         ]
     }
 

@@ -41,6 +41,8 @@ pub enum Need {
     /// Sending events from other systems and joining their ids to leads (the ingest
     /// routes: `POST /api/events`, `POST /api/leads/{openid}/identity`).
     Ingest,
+    /// Publishing the account's menus to WeChat (`POST /api/menu/push`): admin only.
+    Menus,
 }
 
 impl Need {

@@ -17,6 +17,7 @@ mod error;
 mod events;
 pub(crate) mod export;
 mod leads;
+mod menus;
 mod oauth_callback;
 mod qr;
 mod routes;

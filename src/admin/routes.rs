@@ -22,7 +22,8 @@ use actix_web::{Error, HttpMessage, guard};
 use super::auth::{Access, Caller, LoginRequired, Need, Unauthorized};
 use super::dashboard::{self, PageError};
 use super::{
-    ApiError, channels, contacts, dead_letters, error, events, export, leads, qr, segments, tags,
+    ApiError, channels, contacts, dead_letters, error, events, export, leads, menus, qr, segments,
+    tags,
 };
 use crate::store::Store;
 
@@ -160,6 +161,12 @@ fn api() -> Vec<Entry> {
         }),
         entry(Method::DELETE, "/jobs/{id}", Need::EditSegments, || {
             web::route().to(segments::cancel_job)
+        }),
+        entry(Method::POST, "/menu/push", Need::Menus, || {
+            web::route().to(menus::push)
+        }),
+        entry(Method::GET, "/menu/try/{openid}", Need::Read, || {
+            web::route().to(menus::try_lead)
         }),
     ]
 }

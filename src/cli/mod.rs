@@ -2,6 +2,7 @@
 
 mod check;
 mod links;
+mod menu;
 mod qr;
 mod sandbox;
 mod segment;
@@ -18,6 +19,7 @@ use crate::config::Settings;
 
 pub use check::CheckArgs;
 pub use links::LinksCommand;
+pub use menu::MenuCommand;
 pub use qr::QrArgs;
 pub use segment::{SegmentCommand, WhenArgs};
 pub use send::SendArgs;
@@ -61,6 +63,9 @@ pub enum Command {
     /// Tracked links' signing keys: rotate-key makes a new one sign, old links keep working.
     #[command(subcommand)]
     Links(LinksCommand),
+    /// Personalised menus: push publishes `[menu]` and `[[menu.for]]`, try shows a lead's menu.
+    #[command(subcommand)]
+    Menu(MenuCommand),
 }
 
 /// A command's failure, printed as `error: …` with exit code 1.
@@ -95,6 +100,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Token(command) => token::run(&settings, cli.account, command).await,
         Command::Segment(command) => segment::run(&settings, command).await,
         Command::Links(command) => links::run(&settings, command).await,
+        Command::Menu(command) => menu::run(&settings, command).await,
     };
     match result {
         Ok(code) => code,

@@ -18,6 +18,8 @@ const WECHAT_API: &str = "https://api.weixin.qq.com";
 /// A sync worker for a one-shot command, and the local Redis it may have started.
 pub(super) struct Connected {
     pub(super) worker: Worker,
+    /// The account's store the worker uses.
+    pub(super) store: Store,
     local: Option<Local>,
 }
 
@@ -48,8 +50,12 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connected, Failure> {
         clock: settings.clock.clone(),
         ..SyncConfig::default()
     };
-    let worker = Worker::new(store, &access, config, Metrics::new())?;
-    Ok(Connected { worker, local })
+    let worker = Worker::new(store.clone(), &access, config, Metrics::new())?;
+    Ok(Connected {
+        worker,
+        store,
+        local,
+    })
 }
 
 /// Connects to Redis (`REDIS_URL`, or the local redis-server, started if need be): the

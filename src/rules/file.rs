@@ -140,6 +140,41 @@ pub(super) struct RawEvent {
     pub tags: SpannedStrings,
 }
 
+/// `[menu]`: the default menu's `buttons`, and `[[menu.for]]`, the conditional menus.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMenu {
+    pub buttons: Option<Spanned<Vec<Spanned<RawButton>>>>,
+    #[serde(rename = "for", default)]
+    pub menus_for: Vec<Spanned<RawMenuFor>>,
+}
+
+/// One `[[menu.for]]`: the menu leads with `tag` get.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMenuFor {
+    pub tag: Spanned<String>,
+    pub buttons: Spanned<Vec<Spanned<RawButton>>>,
+}
+
+/// One menu button, in WeChat's own shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawButton {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub key: Option<String>,
+    pub url: Option<String>,
+    pub media_id: Option<String>,
+    pub article_id: Option<String>,
+    pub appid: Option<String>,
+    pub pagepath: Option<String>,
+    #[serde(default)]
+    pub sub_button: Vec<Spanned<RawButton>>,
+}
+
 /// How a `[[keyword]]` compares its `text` with a message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

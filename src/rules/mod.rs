@@ -44,6 +44,7 @@ mod link;
 pub mod live;
 mod load;
 mod matcher;
+mod menu;
 pub mod notify;
 pub mod preview;
 mod qr;
@@ -65,6 +66,7 @@ pub use link::{
 };
 pub use live::LiveRules;
 pub use matcher::{Outcome, Touch};
+pub use menu::{MenuFor, Menus};
 
 use index::{KeywordIndex, PrefixTrie};
 use matcher::Rule;
@@ -111,6 +113,8 @@ pub struct Rules {
     watch: automation::Watch,
     /// `[[notify]]` targets by name (names are unique).
     notify: HashMap<crate::domain::NotifyName, notify::NotifyTarget>,
+    /// The default `[menu]` and the `[[menu.for]]` menus.
+    menus: Menus,
 }
 
 impl Rules {
@@ -309,8 +313,14 @@ mod tests {
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let rules = loaded.rules;
         let stats = rules.stats();
-        assert_eq!(stats.files, 6);
+        assert_eq!(stats.files, 8);
         assert!(rules.derives(), "the example shows the rules over time");
+        let automations: Vec<&str> = rules
+            .automations()
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(automations, ["商机提醒", "资料跟进", "PLC 沉默提醒"]);
         assert!(stats.tags <= 100);
 
         let scenes: Vec<&str> = rules.channels().map(|c| c.scene.as_str()).collect();
@@ -329,6 +339,10 @@ mod tests {
         assert!(baidu.code.is_none(), "the example shows a link channel");
         let whitepaper = LinkId::parse("whitepaper-2026").unwrap();
         assert!(rules.link(&whitepaper).is_some(), "and a tracked link");
+        let menus = rules.menus();
+        assert_eq!(menus.default.as_ref().map(Vec::len), Some(3));
+        let sales: Vec<&str> = menus.tags().map(TagName::as_str).collect();
+        assert_eq!(sales, ["来源:销售名片"], "a menu for the sales rep's card");
         let ad = rules
             .channel(&Scene::parse("ad-spring-2026").unwrap())
             .unwrap();

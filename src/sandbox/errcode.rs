@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::menus::MenuCode;
+
 /// An error the sandbox answers with, as WeChat would: `{"errcode": N, "errmsg": "…"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WxError {
@@ -69,6 +71,8 @@ pub enum WxError {
     ApiUnauthorized,
     /// 48002: the user turned the account's messages off.
     MessagesOff,
+    /// A custom menu's refusal (40016-40027, 46003, 65301-65317; see `menus.rs`).
+    Menu(MenuCode),
 }
 
 impl WxError {
@@ -107,6 +111,7 @@ impl WxError {
             Self::ArgumentInvalid => 47003,
             Self::ApiUnauthorized => 48001,
             Self::MessagesOff => 48002,
+            Self::Menu(m) => m.code(),
         }
     }
 
@@ -145,6 +150,7 @@ impl WxError {
             Self::ArgumentInvalid => "argument invalid! data.value is not a string",
             Self::ApiUnauthorized => "api unauthorized",
             Self::MessagesOff => "user refuse to accept the msg",
+            Self::Menu(m) => m.errmsg(),
         }
     }
 

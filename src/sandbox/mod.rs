@@ -24,6 +24,9 @@
 //! | POST | `/cgi-bin/message/custom/send` | inside the window a user's action opened, with its count (see `messages.rs`): 43019 blacklisted, 43004 unfollowed, 45015 outside every window, 45047 count used; recorded in the state, delivered nowhere |
 //! | POST | `/cgi-bin/message/template/send` | verified service accounts only (48001), 40037 empty `template_id`, 47003 a `data` value not `{"value": string}`; answers a `msgid`; recorded as `msgtype` `template` |
 //! | POST | `/cgi-bin/tags/members/getblacklist` | the blacklist after `begin_openid`, `page_size` per page, with `total` |
+//! | POST | `/cgi-bin/menu/create`, GET `/cgi-bin/menu/get`, `/cgi-bin/menu/delete` | the default menu, buttons checked as WeChat does (40016-40027, 65308, 65317); `get` reads rules back as `group_id` (46003 without a menu); `delete` removes every menu |
+//! | POST | `/cgi-bin/menu/addconditional`, `…/delconditional` | 65303 without a default menu, 65304 empty rule, 65305 past 20 menus, 65316 past 3 link domains across them, 45159 unknown tag; 65301 unknown menuid |
+//! | POST | `/cgi-bin/menu/trymatch` | the tag applied to the follower last (in `batchtagging` order) picks the newest conditional menu for it, else the default; 65302 for a user who does not follow (see `menus.rs`) |
 //! | GET | `/connect/oauth2/authorize` | web authorisation's browser side: WeChat's parameter order checked, the user from a `sandbox_openid` cookie (else a page to pick one), then `redirect_uri?code=…&state=…` (see `oauth.rs`) |
 //! | GET | `/sns/oauth2/access_token` | a code for `openid` (and `unionid` when the browser had a `sandbox_unionid` cookie); codes are single use and expire after 5 minutes (40029 unknown or expired, 40163 used, 41008 missing), `grant_type=authorization_code` (40002), appid and secret checked; never faulted |
 //!
@@ -45,7 +48,7 @@
 //!
 //! | method | path | body → answer |
 //! |---|---|---|
-//! | GET | `/sandbox/state` | → [`SandboxState`]: tags with members, followers with tag ids, calls by endpoint and outcome, tokens issued, QR codes, messages, faults |
+//! | GET | `/sandbox/state` | → [`SandboxState`]: tags with members, followers with tag ids, calls by endpoint and outcome, tokens issued, QR codes, messages, faults, menus |
 //! | POST | `/sandbox/reset` | → 204; a fresh account (same config and faults) |
 //! | POST | `/sandbox/tags` | `{"name", "members": [openid…]}` → 201 `{"id", "name"}`: a tag made by staff in the MP console |
 //! | POST | `/sandbox/followers` | `{"openids": […]}` → `{"registered": n}` (also follows again after an unfollow) |
@@ -90,6 +93,7 @@
 
 mod errcode;
 mod faults;
+mod menus;
 mod messages;
 mod oauth;
 mod qr;
@@ -112,6 +116,7 @@ use serde::{Deserialize, Serialize};
 
 pub use errcode::WxError;
 pub use faults::{DEFAULT_HANG_MS, Faults};
+pub use menus::{ConditionalView, MenuCode, MenusView};
 pub use messages::Interaction;
 pub use oauth::{CODE_TTL, OPENID_COOKIE, UNIONID_COOKIE};
 pub use view::{FollowerView, MessageView, QrView, SandboxState, TagView, TokensIssued};

@@ -104,7 +104,7 @@ struct ApiQuery {
 }
 
 /// The shared account, as handlers receive it.
-type Shared = web::Data<Mutex<Account>>;
+pub(super) type Shared = web::Data<Mutex<Account>>;
 
 /// Registers every route on an actix app.
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -136,6 +136,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/interactions", web::post().to(post_interaction))
         .route("/sandbox/blacklist", web::post().to(post_blacklist))
         .route("/sandbox/send_faults", web::post().to(post_send_faults));
+    super::menus::configure(cfg);
 }
 
 #[derive(Deserialize)]
@@ -182,7 +183,21 @@ async fn api(
     body: web::Bytes,
     req: HttpRequest,
 ) -> HttpResponse {
-    let path = endpoint.path();
+    let work = |account: &mut Account, base_url: &str| {
+        dispatch(account, endpoint, &query, &body, base_url)
+    };
+    serve_call(shared, endpoint.path(), &req, work).await
+}
+
+/// One call to the `/cgi-bin/` endpoint at `path`: faults first (latency, hang, HTTP 500,
+/// errcode), then `work` on the locked account (given the sandbox's own base URL), counted
+/// by outcome and answered as WeChat answers.
+pub(super) async fn serve_call(
+    shared: Shared,
+    path: &'static str,
+    req: &HttpRequest,
+    work: impl FnOnce(&mut Account, &str) -> Result<Value, WxError>,
+) -> HttpResponse {
     let (plan, rid) = {
         let mut account = lock(&shared);
         (account.plan(path), account.next_request_id())
@@ -205,7 +220,7 @@ async fn api(
                 format!("{}://{}", info.scheme(), info.host())
             };
             let mut account = lock(&shared);
-            let result = dispatch(&mut account, endpoint, &query, &body, &base_url);
+            let result = work(&mut account, &base_url);
             let outcome = result.as_ref().map_or_else(|e| e.code(), |_| 0);
             account.count(path, outcome.to_string());
             result
@@ -222,11 +237,11 @@ fn error_body(e: WxError, rid: u64) -> Value {
     json!({ "errcode": e.code(), "errmsg": format!("{} rid: sandbox-{rid:08x}", e.errmsg()) })
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WxError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WxError> {
     serde_json::from_slice(body).map_err(|_| WxError::DataFormat)
 }
 
-fn ok() -> Value {
+pub(super) fn ok() -> Value {
     json!({ "errcode": 0, "errmsg": "ok" })
 }
 

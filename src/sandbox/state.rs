@@ -4,7 +4,7 @@
 //! Every method here is synchronous and runs under the sandbox's mutex; the HTTP layer parses
 //! requests, takes the lock, calls one method and lets go before it awaits anything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 
 use super::errcode::WxError;
 use super::faults::{Faults, Plan};
+use super::menus::{MenuBook, MenuCode};
 use super::messages::{Interaction, Messaging};
 use super::oauth::{WebCodes, WebGrant};
 use super::qr::{QrCode, QrSpec};
@@ -36,11 +37,13 @@ const MAX_DELETABLE_MEMBERS: usize = 100_000;
 /// Distinct permanent QR codes per account.
 const MAX_PERMANENT_QR: usize = 100_000;
 
-/// One tag and who carries it (the only record of who carries what).
+/// One tag and who carries it (the only record of who carries what), each follower with
+/// when the tag was applied to them (an account-wide sequence), for menus' "the tag applied
+/// last wins". Applying a tag a follower already carries does not move it; untag + tag does.
 #[derive(Debug, Clone)]
 struct Tag {
     name: String,
-    members: BTreeSet<OpenId>,
+    members: BTreeMap<OpenId, u64>,
 }
 
 /// A user the sandbox knows: tagged once, registered, or unfollowed.
@@ -84,6 +87,10 @@ pub(super) struct Account {
     request_ids: u64,
     web_codes: WebCodes,
     messaging: Messaging,
+    /// The last tag application's sequence number.
+    applied_seq: u64,
+    /// The custom menus.
+    pub(super) menus: MenuBook,
 }
 
 impl Account {
@@ -102,7 +109,7 @@ impl Account {
             star_id,
             Tag {
                 name: star_name.to_owned(),
-                members: BTreeSet::new(),
+                members: BTreeMap::new(),
             },
         )]);
         Self {
@@ -119,6 +126,8 @@ impl Account {
             request_ids: 0,
             web_codes: WebCodes::default(),
             messaging: Messaging::default(),
+            applied_seq: 0,
+            menus: MenuBook::default(),
         }
     }
 
@@ -399,7 +408,7 @@ impl Account {
             id,
             Tag {
                 name: name.to_owned(),
-                members: BTreeSet::new(),
+                members: BTreeMap::new(),
             },
         );
         Ok(TagId(id))
@@ -477,7 +486,7 @@ impl Account {
             let has_it = self
                 .tags
                 .get(&id)
-                .is_some_and(|t| t.members.contains(openid));
+                .is_some_and(|t| t.members.contains_key(openid));
             !has_it && self.tags_of(openid).len() >= limits::TAGS_PER_USER
         })
     }
@@ -489,7 +498,12 @@ impl Account {
         }
         self.register(openids);
         if let Some(tag) = self.tags.get_mut(&id) {
-            tag.members.extend(openids.iter().cloned());
+            for openid in openids {
+                tag.members.entry(openid.clone()).or_insert_with(|| {
+                    self.applied_seq += 1;
+                    self.applied_seq
+                });
+            }
         }
         Ok(())
     }
@@ -510,7 +524,7 @@ impl Account {
     fn tags_of(&self, openid: &OpenId) -> Vec<TagId> {
         self.tags
             .iter()
-            .filter(|(_, tag)| tag.members.contains(openid))
+            .filter(|(_, tag)| tag.members.contains_key(openid))
             .map(|(id, _)| TagId(*id))
             .collect()
     }
@@ -523,7 +537,7 @@ impl Account {
     /// `user/tag/get`: a tag's followers after `next_openid`, one page.
     pub(super) fn tag_members(&self, id: TagId, next_openid: &str) -> Result<OpenIdPage, WxError> {
         let id = self.taggable(id)?;
-        let members = self.tags.get(&id).map(|t| &t.members);
+        let members = self.tags.get(&id).map(|t| t.members.keys());
         Ok(self.page(members.into_iter().flatten(), next_openid))
     }
 
@@ -698,7 +712,7 @@ impl Account {
                 .map(|(id, tag)| TagView {
                     id: TagId(*id),
                     name: tag.name.clone(),
-                    members: tag.members.iter().cloned().collect(),
+                    members: tag.members.keys().cloned().collect(),
                 })
                 .collect(),
             followers: self
@@ -718,6 +732,26 @@ impl Account {
             messages: self.messages.clone(),
             blacklist: self.messaging.blacklisted().cloned().collect(),
             faults: self.config.faults.clone(),
+            menus: self.menus.view(),
         }
+    }
+
+    /// Whether a tag with this id exists (星标组 included).
+    pub(super) fn has_tag(&self, id: TagId) -> bool {
+        self.tags.contains_key(&id.0)
+    }
+
+    /// `menu/trymatch`'s user: a follower of the account (65302 otherwise), with the tag
+    /// applied to them last, if they carry any.
+    pub(super) fn menu_user(&self, raw: &str) -> Result<Option<TagId>, WxError> {
+        let no_user = WxError::Menu(MenuCode::NO_SUCH_USER);
+        let openid = self.user_id(raw).map_err(|_| no_user)?;
+        if !self.followers.get(&openid).is_some_and(|f| f.subscribed) {
+            return Err(no_user);
+        }
+        let last = (self.tags.iter())
+            .filter_map(|(id, tag)| tag.members.get(&openid).map(|seq| (*seq, *id)))
+            .max();
+        Ok(last.map(|(_, id)| TagId(id)))
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::faults::Faults;
+use super::menus::MenusView;
 use crate::domain::{OpenId, TagId};
 
 /// Everything the sandbox holds.
@@ -28,6 +29,9 @@ pub struct SandboxState {
     pub blacklist: Vec<OpenId>,
     /// The faults in force.
     pub faults: Faults,
+    /// The custom menus.
+    #[serde(default)]
+    pub menus: MenusView,
 }
 
 impl SandboxState {

@@ -68,6 +68,7 @@
 //! | `wx:{A}:dlvdue:<target>` | sorted set | one target's deliveries due → when (unix s); claiming pushes one a lease ahead |
 //! | `wx:{A}:dlvtargets` | set | the targets that ever had a delivery, so one dropped from `channels/` is still worked (and dead-lettered) |
 //! | `wx:{A}:dlvlist` | sorted set | the newest deliveries' ids → when enqueued, for the deliveries page and `GET /api/deliveries` |
+//! | `wx:{A}:menus` | string | the conditional menus `wxtag menu push` published, in file order (JSON: `[{"menuid", "tag"}]`): the menu tags the sync keeps last on each lead |
 //! | `wx:{A}:snap:<id>` | list | a segment's members as counted once (openids), for paging, export and bulk jobs; expires |
 //! | `wx:{A}:win:<openid>` | hash | customer-service messages spent against the lead's windows: `m` (the message window) and `i` (the follow, scan or click window), each `"<opened at> <spent>"`; expires when the last window it counts closes (see `store::sends`) |
 //! | `wx:{A}:send:<sha1>` | string | one send attempt, named by 96 bits of a digest of its caller-chosen id: `pending <channel>` from just before the call, then its result; kept `ATTEMPT_TTL_SECS` |
@@ -496,6 +497,11 @@ impl Keys {
     /// The members of one snapshot, in the order they were found.
     pub fn snapshot(&self, id: &str) -> String {
         self.key(&["snap:", id])
+    }
+
+    /// The published conditional menus (`menuid ↔ tag`), in file order.
+    pub fn published_menus(&self) -> String {
+        self.key(&["menus"])
     }
 }
 

@@ -22,6 +22,7 @@ pub mod keys;
 mod lead;
 mod leases;
 mod link_keys;
+mod menus;
 mod outbox;
 mod query;
 mod registry;
@@ -64,6 +65,7 @@ pub use keys::Keys;
 pub use lead::{Lead, LeadField, LeadFlag, LeadTag, TimelineEntry, rfc3339};
 pub use leases::{Held, LeaseOp};
 pub use link_keys::{KeySet, LinkKey};
+pub use menus::PublishedMenu;
 pub use outbox::{OutboxEntry, OutboxRead, OutboxStats, entry_ms};
 pub use query::{
     ChannelCounts, Counts, LeadFilter, LeadPage, ListError, MAX_EXAMINED, MAX_RANGE_DAYS, TagCount,

@@ -6,7 +6,8 @@
 //! which is the minimum number of calls. WeChat answers 45159 when two calls tag one user at
 //! once, so the calls of one wave touch disjoint openids and may run concurrently; waves run
 //! one after the other. All removals run before any addition, so a lead at WeChat's 20-tag
-//! limit makes room before its new tag arrives.
+//! limit makes room before its new tag arrives. A menu tag kept last ([`Changes::last`])
+//! comes after every other addition: its removals, then its additions.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -38,20 +39,36 @@ impl Call {
 }
 
 /// Plans the calls for these leads' changes: waves of calls with disjoint openids, all
-/// removal waves first.
+/// removal waves first, then the additions, then the menu tags kept last (off, then on).
 pub fn plan<'a>(changes: impl IntoIterator<Item = (&'a OpenId, &'a Changes)>) -> Vec<Vec<Call>> {
-    let mut groups: BTreeMap<(TagOp, TagId), Vec<OpenId>> = BTreeMap::new();
+    // Phases in order: removals, additions, menu tags off, menu tags on.
+    let mut groups: BTreeMap<(u8, TagOp, TagId), Vec<OpenId>> = BTreeMap::new();
+    let mut put = |phase: u8, op: TagOp, tag: TagId, openid: &OpenId| {
+        groups
+            .entry((phase, op, tag))
+            .or_default()
+            .push(openid.clone());
+    };
     for (openid, change) in changes {
-        for (op, ids) in [(TagOp::Remove, &change.remove), (TagOp::Add, &change.add)] {
-            for tag in ids {
-                groups.entry((op, *tag)).or_default().push(openid.clone());
+        change
+            .remove
+            .iter()
+            .for_each(|t| put(0, TagOp::Remove, *t, openid));
+        change
+            .add
+            .iter()
+            .for_each(|t| put(1, TagOp::Add, *t, openid));
+        if let Some(last) = change.last {
+            if last.reapply {
+                put(2, TagOp::Remove, last.tag, openid);
             }
+            put(3, TagOp::Add, last.tag, openid);
         }
     }
     let mut waves = Vec::new();
-    for phase in [TagOp::Remove, TagOp::Add] {
+    for phase in 0..4 {
         let mut phase_waves: Vec<(Vec<Call>, HashSet<OpenId>)> = Vec::new();
-        for ((op, tag), openids) in groups.iter_mut().filter(|((op, _), _)| *op == phase) {
+        for ((_, op, tag), openids) in groups.iter_mut().filter(|((p, _, _), _)| *p == phase) {
             openids.sort();
             openids.dedup();
             for chunk in openids.chunks(OPENIDS_PER_TAGGING_CALL) {
@@ -95,7 +112,7 @@ mod tests {
     fn adds(ids: &[u32]) -> Changes {
         Changes {
             add: ids.iter().map(|i| TagId(*i)).collect(),
-            remove: Vec::new(),
+            ..Changes::default()
         }
     }
 
@@ -164,6 +181,7 @@ mod tests {
                     Changes {
                         remove: vec![TagId(105)],
                         add: vec![TagId(100)],
+                        last: None,
                     },
                 )
             })
@@ -187,5 +205,43 @@ mod tests {
         assert_eq!(waves.len(), 1);
         assert_eq!(waves[0].len(), 2);
         assert!(plan(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn a_menu_tag_kept_last_comes_off_and_on_after_every_other_addition() {
+        let leads = openids(2);
+        let mut again = adds(&[101]);
+        again.last = Some(super::super::projection::Last {
+            tag: TagId(100),
+            reapply: true,
+        });
+        let mut fresh = adds(&[102]);
+        fresh.last = Some(super::super::projection::Last {
+            tag: TagId(100),
+            reapply: false,
+        });
+        let changes = [(leads[0].clone(), again), (leads[1].clone(), fresh)];
+        let waves = plan(changes.iter().map(|(o, c)| (o, c)));
+        let order: Vec<(TagOp, u32, usize)> = all_calls(&waves)
+            .iter()
+            .map(|c| (c.op, c.tag.0, c.openids.len()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (TagOp::Add, 101, 1),
+                (TagOp::Add, 102, 1),
+                (TagOp::Remove, 100, 1),
+                (TagOp::Add, 100, 2),
+            ]
+        );
+        let off = waves
+            .iter()
+            .position(|w| w.iter().any(|c| c.op == TagOp::Remove));
+        let adds_done = waves.iter().rposition(|w| w.iter().any(|c| c.tag.0 != 100));
+        assert!(
+            off > adds_done,
+            "the menu tag comes off after the other additions"
+        );
     }
 }

@@ -27,7 +27,6 @@ mod projection;
 mod push;
 mod reconcile;
 pub mod supervisor;
-mod tags;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -42,10 +41,12 @@ use crate::wechat::client::{Client, ClientError, Retry, WeChatAccess, random_id}
 
 pub use applied::OnWeChat;
 pub use batch::{Call, plan};
-pub use projection::{Changes, diff, project};
+pub use projection::{Changes, Last, diff, project};
 pub use reconcile::ReconcileReport;
 
 use push::{Pusher, Recorded};
+
+use crate::wechat::tag_ids as tags;
 
 /// How long the worker waits after a configuration error before it looks again.
 pub const CONFIG_PAUSE: Duration = Duration::from_secs(600);
@@ -183,6 +184,12 @@ impl Worker {
         &self.consumer
     }
 
+    /// Counts the push's menu tags taken off and put on again, in the metrics.
+    fn count_reapplied(&self, pushed: &push::Pushed) {
+        let reapplied = u64::try_from(pushed.menu_reapplied).unwrap_or(u64::MAX);
+        self.metrics.menu_reapplied.inc_by(reapplied);
+    }
+
     fn pusher(&self) -> Pusher<'_> {
         Pusher {
             store: &self.store,
@@ -255,6 +262,7 @@ impl Worker {
         }
         let openids: Vec<OpenId> = by_lead.keys().cloned().collect();
         let pushed = self.pusher().push(&openids, &recorded).await?;
+        self.count_reapplied(&pushed);
         let acked: Vec<String> = pushed
             .done
             .iter()

@@ -60,6 +60,8 @@ pub(crate) struct Pushed {
     pub(crate) calls: usize,
     /// Changes given up on.
     pub(crate) dead_letters: usize,
+    /// Leads whose menu tag is taken off and put on again, to be the tag applied last.
+    pub(crate) menu_reapplied: usize,
 }
 
 impl Pushed {
@@ -70,6 +72,7 @@ impl Pushed {
         self.busy.extend(other.busy);
         self.calls += other.calls;
         self.dead_letters += other.dead_letters;
+        self.menu_reapplied += other.menu_reapplied;
     }
 }
 
@@ -275,6 +278,10 @@ impl Pusher<'_> {
     ) -> Result<(Pushed, Vec<(OpenId, String)>), ClientError> {
         let leads = self.store.sync_leads(openids).await?;
         let sync = self.store.tag_sync().await?;
+        let menu_tags: Vec<String> = (self.store.published_menus().await?)
+            .into_iter()
+            .map(|m| m.tag)
+            .collect();
         let mut ids = tags::ids_of(&sync);
         let mut unsynced: BTreeSet<String> = sync.unsynced.into_keys().collect();
         let mut waiting: BTreeSet<TagName> = BTreeSet::new();
@@ -284,7 +291,7 @@ impl Pusher<'_> {
             let missing: BTreeSet<TagName> = leads
                 .iter()
                 .filter(|lead| lead.subscribed)
-                .flat_map(|lead| project(lead, |t| !unsynced.contains(t.as_str())))
+                .flat_map(|lead| project(lead, |t| !unsynced.contains(t.as_str()), &menu_tags))
                 .filter(|name| !ids.contains_key(name.as_str()) && !waiting.contains(*name))
                 .cloned()
                 .collect();
@@ -320,7 +327,7 @@ impl Pusher<'_> {
                 states.insert(openid.clone(), applied);
                 continue;
             }
-            let projected = project(lead, |t| !unsynced.contains(t.as_str()));
+            let projected = project(lead, |t| !unsynced.contains(t.as_str()), &menu_tags);
             if projected.iter().any(|name| waiting.contains(*name)) {
                 pushed.later.insert(openid.clone());
             }
@@ -328,9 +335,17 @@ impl Pusher<'_> {
                 .iter()
                 .filter_map(|name| ids.get(name.as_str()).copied())
                 .collect();
-            let change = diff(&desired, &applied);
-            for id in change.remove.iter().chain(&change.add) {
-                applied.doubt(*id);
+            let mut change = diff(&desired, &applied);
+            // The lead's first menu tag (file order) stays the tag applied last.
+            let menu = (menu_tags.iter())
+                .filter(|m| projected.iter().any(|p| p.as_str() == m.as_str()))
+                .find_map(|m| ids.get(m.as_str()).copied());
+            if let Some(menu) = menu {
+                change.keep_last(menu, &applied);
+                pushed.menu_reapplied += usize::from(change.last.is_some_and(|l| l.reapply));
+            }
+            for id in change.ids() {
+                applied.doubt(id);
             }
             if applied.encode() != lead.applied_raw {
                 doubts.push(openid.clone());

@@ -115,6 +115,7 @@ impl Worker {
         report.leads_synced = pushed.done.len();
         report.leads_left = pushed.later.len() + pushed.busy.len();
         report.calls = pushed.calls;
+        self.count_reapplied(&pushed);
         report.dead_letters = pushed.dead_letters;
         report.unsynced = self.store.tag_sync().await?.unsynced.into_iter().collect();
         self.refresh_metrics().await?;

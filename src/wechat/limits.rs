@@ -1,4 +1,5 @@
-//! WeChat's documented limits (protocol §4, §7, §10), in one place.
+//! WeChat's documented limits (protocol §4, §7, §10; menus: wechat-engagement.md §1.5), in
+//! one place.
 //!
 //! `wxtag check` refuses rules that pass them, the sync worker stays within them, and the
 //! sandbox enforces them as WeChat does: all three read these same numbers.
@@ -29,6 +30,31 @@ pub const TEXT_REPLY_BYTES: usize = 2048;
 
 /// Articles in one news reply; WeChat drops the rest.
 pub const NEWS_ARTICLES: usize = 8;
+
+/// Top-level buttons of a custom menu: 1 to 3 (errcode 40016 beyond).
+pub const MENU_BUTTONS: usize = 3;
+
+/// Sub-buttons under one top-level button: at most 5 (errcode 40023 beyond).
+pub const MENU_SUB_BUTTONS: usize = 5;
+
+/// The longest top-level button name, in UTF-8 bytes (errcode 40018 beyond).
+pub const MENU_NAME_BYTES: usize = 16;
+
+/// The longest sub-button name, in UTF-8 bytes (errcode 40025 beyond).
+pub const MENU_SUB_NAME_BYTES: usize = 60;
+
+/// The longest button `key`, in bytes (errcode 40019 / 40026 beyond).
+pub const MENU_KEY_BYTES: usize = 128;
+
+/// The longest button `url`, in bytes (errcode 40020 / 40027 beyond).
+pub const MENU_URL_BYTES: usize = 1024;
+
+/// Distinct link domains across all conditional menus (errcode 65316 beyond).
+pub const MENU_LINK_DOMAINS: usize = 3;
+
+/// Conditional menus one account may hold: WeChat documents none, but answers 65305 when
+/// there are too many; 20 is the cap clients use (wechat-engagement.md §1.5).
+pub const CONDITIONAL_MENUS: usize = 20;
 
 #[cfg(test)]
 mod tests {

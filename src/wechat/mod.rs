@@ -13,5 +13,6 @@ pub mod push_xml;
 pub mod qrcode;
 pub mod reply;
 pub mod signature;
+pub mod tag_ids;
 mod token;
 pub mod xml;

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["rules", "outreach"],
     &["oauth"],
-    &["segments", "links", "events", "notify"],
+    &["segments", "links", "events", "notify", "menus"],
     &["forms"],
     &["webhook", "scheduler", "sync", "admin", "automation"],
     &["startup"],

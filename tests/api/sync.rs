@@ -187,7 +187,7 @@ impl Rig {
             .unwrap()
             .iter()
             .map(|lead| {
-                project(lead, |t| !unsynced.contains_key(t.as_str()))
+                project(lead, |t| !unsynced.contains_key(t.as_str()), &[])
                     .into_iter()
                     .map(ToString::to_string)
                     .collect()

@@ -7,7 +7,7 @@
 //! order, and point at the later occurrence.
 //!
 //! This module reads files and sections; each section's rules are checked in its own file
-//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`, `notify`), the tags and replies they share in
+//! (`follow`, `qr`, `channel`, `click`, `view`, `keyword`, `link`, `form`, `event`, `notify`, `menu`, `automation`), the tags and replies they share in
 //! `tags` and `replies`.
 
 mod automation;
@@ -18,6 +18,7 @@ mod follow;
 mod form;
 mod keyword;
 mod link;
+mod menu;
 mod notify;
 mod qr;
 mod replies;
@@ -38,8 +39,8 @@ use super::condition::Condition;
 use super::derive::{DerivedBuilder, DerivedSection};
 use super::diagnostics::{Diagnostic, LineIndex, Severity};
 use super::file::{
-    RawAutomation, RawChannel, RawClick, RawEvent, RawFollow, RawForm, RawKeyword, RawLink, RawQr,
-    RawView,
+    RawAutomation, RawChannel, RawClick, RawEvent, RawFollow, RawForm, RawKeyword, RawLink,
+    RawMenu, RawQr, RawView,
 };
 use super::index::KeywordIndexBuilder;
 use super::link::RefKind;
@@ -64,6 +65,8 @@ pub(in crate::rules) enum Section {
     Automation,
     /// `[[notify]]` (sales alert targets).
     Notify,
+    /// `[menu]` and its `[[menu.for]]`.
+    Menu,
     /// `[[rule]]`, `[score]`, `[[tiers]]`, … (read in `rules::derive`).
     Derived(DerivedSection),
 }
@@ -82,6 +85,7 @@ impl Section {
             "event" => Self::Event,
             "automation" => Self::Automation,
             "notify" => Self::Notify,
+            "menu" => Self::Menu,
             other => return DerivedSection::from_key(other).map(Self::Derived),
         })
     }
@@ -99,6 +103,7 @@ impl Section {
             Self::Event => "event",
             Self::Automation => "automation",
             Self::Notify => "notify",
+            Self::Menu => "menu",
             Self::Derived(d) => d.key(),
         }
     }
@@ -106,7 +111,7 @@ impl Section {
     /// True for the sections written as one table (`[follow]`, `[score]`, `[lifecycle]`).
     fn single(self) -> bool {
         match self {
-            Self::Follow => true,
+            Self::Follow | Self::Menu => true,
             Self::Derived(d) => d.single(),
             _ => false,
         }
@@ -116,6 +121,7 @@ impl Section {
     fn header(self) -> String {
         match self {
             Self::Follow => "[follow]".to_owned(),
+            Self::Menu => "[menu]".to_owned(),
             Self::Derived(d) if d.single() => format!("[{}]", d.key()),
             other => format!("[[{}]]", other.key()),
         }
@@ -228,6 +234,8 @@ pub(in crate::rules) struct Builder {
     notify_at: HashMap<NotifyName, String>,
     /// Values `${NAME}` took from the environment → the name: secrets, never shown.
     secrets: HashMap<String, String>,
+    /// The menus read so far, with what their checks across files need.
+    menus: menu::MenuBuilder,
 }
 
 impl Builder {
@@ -251,6 +259,7 @@ impl Builder {
             derived: DerivedBuilder::new(history_days),
             notify_at: HashMap::new(),
             secrets: HashMap::new(),
+            menus: menu::MenuBuilder::default(),
         }
     }
 
@@ -302,7 +311,7 @@ impl Builder {
             let Some(section) = Section::from_key(key.get_ref()) else {
                 let message = format!(
                     "unknown section `{}`; use [follow], [[qr]], [[click]], [[view]], [[keyword]], \
-                     [[link]], [[form]], [[event]], [[notify]], [[automation]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
+                     [[link]], [[form]], [[event]], [[notify]], [menu], [[menu.for]], [[automation]], [[rule]], [score], [[tiers]], [lifecycle], [[preference]], [[group]] or [[expire]]",
                     key.get_ref()
                 );
                 self.error(&ctx, &key.span(), message);
@@ -398,6 +407,11 @@ impl Builder {
                     self.notify(ctx, span, raw);
                 }
             }
+            Section::Menu => {
+                if let Some(raw) = self.parse::<RawMenu>(ctx, section, item) {
+                    self.menu(ctx, raw);
+                }
+            }
             Section::Derived(d) => self.derived_item(ctx, d, item),
         }
     }
@@ -454,9 +468,11 @@ impl Builder {
             derived,
             automation_refs,
             secrets,
+            menus,
             ..
         } = self;
         rules.derived = derived.finish(&mut rules, &mut diags);
+        rules.menus = menus.finish(&rules, &mut diags);
         automation::check_automations(&mut rules, automation_refs, &mut diags);
         event_props.extend(rules.derived.summed_events().map(str::to_owned));
         rules.event_props = event_props;

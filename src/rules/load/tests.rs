@@ -878,3 +878,122 @@ fn env_values_fill_any_section_and_a_missing_one_is_an_error_at_its_line() {
         "the value never shows: {said:?}"
     );
 }
+
+#[test]
+fn menus_are_checked_against_wechat_limits_at_each_button() {
+    let r = load(&[
+        ("10.toml", "[[click]]\nkey = \"A\"\ntags = [\"兴趣:A\"]\n"),
+        (
+            "20.toml",
+            r#"[menu]
+buttons = [
+  { type = "click", name = "一二三四五六", key = "A" },
+  { name = "更多", sub_button = [
+    { type = "view", name = "x", url = "ftp://example.com/" },
+    { type = "tap", name = "y", key = "A" },
+  ] },
+  { name = "空" },
+]
+
+[[menu.for]]
+tag = "兴趣:A"
+buttons = [
+  { type = "click", name = "a", key = "A" },
+  { type = "click", name = "b", key = "A" },
+  { type = "click", name = "c", key = "A" },
+  { type = "click", name = "d", key = "A" },
+]
+"#,
+        ),
+    ]);
+    let said = said(&r);
+    let expected = [
+        "20.toml:3: button name \"一二三四五六\" is 18 bytes; wechat allows 16 bytes",
+        "20.toml:5: url \"ftp://example.com/\" is not an absolute http:// or https:// url",
+        "20.toml:6: sub-button type \"tap\" is not one wechat knows",
+        "20.toml:8: button \"空\" has neither a type nor sub_button",
+        "20.toml:13: a menu has 1 to 3 top-level buttons; this one has 4",
+    ];
+    for want in expected {
+        assert!(said.iter().any(|s| s.starts_with(want)), "{want}\n{said:?}");
+    }
+    assert_eq!(said.len(), expected.len(), "{said:?}");
+}
+
+#[test]
+fn conditional_menus_need_a_default_known_tags_click_rules_and_three_domains() {
+    let view =
+        |site: &str| format!("{{ type = \"view\", name = \"v\", url = \"https://{site}/\" }}");
+    let r = load(&[(
+        "m.toml",
+        &format!(
+            "[[menu.for]]\ntag = \"无人给\"\nbuttons = [{}, {}]\n\n[[menu.for]]\ntag = \"也无\"\n\
+             buttons = [{}, {}, {{ type = \"click\", name = \"k\", key = \"NO_RULE\" }}]\n",
+            view("a.com"),
+            view("b.com"),
+            view("c.com"),
+            view("d.com")
+        ),
+    )]);
+    let said = said(&r);
+    assert!(
+        said.iter().any(|s| s
+            .starts_with("m.toml:1: [[menu.for]] needs a default menu: add a [menu] with buttons")),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|s| s.starts_with(
+        "m.toml:5: the conditional menus link to 4 domains (a.com, b.com, c.com, d.com); wechat allows 3"
+    )), "{said:?}");
+    assert!(said.iter().any(|s| s.starts_with(
+        "m.toml:1: warning: no rule, form or tier gives tag \"无人给\""
+    )), "{said:?}");
+    assert!(
+        said.iter().any(|s| s.starts_with(
+            "m.toml:7: warning: button \"k\" sends click key \"NO_RULE\", but no [[click]] has key"
+        )),
+        "{said:?}"
+    );
+    assert!(r.is_err());
+}
+
+#[test]
+fn menus_load_in_file_order_with_their_buttons() {
+    let r = load(&[
+        (
+            "10.toml",
+            "[[click]]\nkey = \"A\"\ntags = [\"t:a\"]\n\n[[keyword]]\ntext = \"b\"\ntags = [\"t:b\"]\n\n\
+             [[menu.for]]\ntag = \"t:b\"\nbuttons = [{ type = \"click\", name = \"b\", key = \"A\" }]\n",
+        ),
+        (
+            "20.toml",
+            "[menu]\nbuttons = [{ type = \"click\", name = \"d\", key = \"A\" }]\n\n\
+             [[menu.for]]\ntag = \"t:a\"\nbuttons = [{ type = \"click\", name = \"a\", key = \"A\" }]\n",
+        ),
+    ]);
+    let loaded = r.unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let menus = loaded.rules.menus();
+    let tags: Vec<&str> = menus.tags().map(TagName::as_str).collect();
+    assert_eq!(tags, ["t:b", "t:a"]);
+    assert_eq!(menus.default.as_ref().unwrap()[0].name, "d");
+    assert!(
+        menus.conditional[0].at.ends_with("10.toml:9"),
+        "{}",
+        menus.conditional[0].at
+    );
+    let twice = load(&[
+        (
+            "a.toml",
+            "[menu]\nbuttons = [{ type = \"click\", name = \"d\", key = \"A\" }]\n",
+        ),
+        (
+            "b.toml",
+            "[menu]\nbuttons = [{ type = \"click\", name = \"e\", key = \"A\" }]\n",
+        ),
+    ]);
+    assert!(
+        said(&twice)
+            .iter()
+            .any(|s| s.starts_with("b.toml:2: the default menu is already defined at"))
+    );
+}

@@ -14,9 +14,11 @@
 //!
 //! The calls and their wire format are here; the types callers see live per family: the errors
 //! (`error.rs`), tokens and the secret (`token.rs`), tags (`tags.rs`), followers (`users.rs`),
-//! QR codes (`qrcode.rs`) and messages and the blacklist (`messages.rs`).
+//! QR codes (`qrcode.rs`), messages and the blacklist (`messages.rs`), and custom menus
+//! (`menus.rs`, which holds its calls too).
 
 mod error;
+mod menus;
 mod messages;
 mod qrcode;
 mod tags;
@@ -33,6 +35,10 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{OpenId, TagId, TagName, UnixTime};
 
 pub use error::{ApiError, SendRefusal};
+pub use menus::{
+    Button, ButtonProblem, ConditionalMenu, DefaultMenu, MatchRule, MenuSet, check_menu,
+    count_problem,
+};
 pub use messages::{CustomMessage, TemplateMessage};
 pub use qrcode::{QrRequest, QrScene, QrTicket};
 pub use tags::WeChatTag;

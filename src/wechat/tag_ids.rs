@@ -1,5 +1,6 @@
 //! Giving tags their WeChat ids: a tag is created on WeChat the first time a lead's projection
-//! needs it, and its id kept in Redis (name → id).
+//! (or a menu) needs it, and its id kept in Redis (name → id). The sync and the menus share
+//! this one path.
 //!
 //! WeChat has no get-or-create: creating a name that exists answers 45157, and then the id is
 //! looked up with `tags/get` (another wxtag process, or staff, made it first). A tag WeChat will
@@ -18,7 +19,7 @@ use crate::wechat::client::{Client, ClientError, refused_for_good};
 
 /// What became of a tag that needed a WeChat id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ensured {
+pub enum Ensured {
     /// It has this id.
     Id(TagId),
     /// WeChat will never take it, for this reason.
@@ -54,7 +55,7 @@ fn too_long(name: &TagName) -> String {
 }
 
 /// The WeChat ids wxtag keeps, by tag name.
-pub(crate) fn ids_of(sync: &TagSync) -> BTreeMap<String, TagId> {
+pub fn ids_of(sync: &TagSync) -> BTreeMap<String, TagId> {
     sync.wechat_ids
         .iter()
         .filter_map(|(name, id)| Some((name.clone(), TagId(u32::try_from(*id).ok()?))))
@@ -84,7 +85,7 @@ pub(crate) async fn exists(client: &Client, id: TagId) -> Result<bool, ClientErr
 /// Creates (or finds) each tag on WeChat and records its id, or marks it unsynced.
 ///
 /// Fails only when syncing must stop (a configuration error) or Redis fails.
-pub(crate) async fn ensure(
+pub async fn ensure(
     store: &Store,
     client: &Client,
     names: impl IntoIterator<Item = TagName>,
