@@ -3,7 +3,7 @@
 //!
 //! The hot path asks only [`Watch`]: which tags, forms and events some automation waits for,
 //! so a touch that fires nothing writes nothing more. Running the steps is
-//! [`crate::automation`]'s.
+//! the automation worker's (`src/automation/`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
