@@ -329,7 +329,7 @@ pub async fn apply(
         timeline: Some(("event", &detail)),
         location: None,
         watched: if recent {
-            rules.watch().added_mask(tags.iter().map(|(t, _)| *t))
+            rules.watch().added_mask(&tags)
         } else {
             String::new()
         },

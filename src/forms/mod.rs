@@ -252,7 +252,7 @@ async fn touch(
         scene: outcome.channel.map(|c| &c.scene),
         timeline: Some(("form", form.id.as_str())),
         location: None,
-        watched: rules.watch().added_mask(tags.iter().map(|(t, _)| *t)),
+        watched: rules.watch().added_mask(&tags),
         tags,
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),

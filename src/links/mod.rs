@@ -358,6 +358,7 @@ async fn record(
     let outcome = rules.evaluate(&touch);
     let hour = now.0.div_euclid(3600);
     let identity = format!("link|{openid}|{link}|{hour}");
+    let tags = outcome.tag_sources();
     let record = TouchRecord {
         openid,
         identity: &identity,
@@ -369,10 +370,8 @@ async fn record(
         // `link` is WeChat's own kind of a link message a lead sends.
         timeline: Some(("link_click", link.as_str())),
         location: None,
-        watched: rules
-            .watch()
-            .added_mask(outcome.tag_sources().iter().map(|(t, _)| *t)),
-        tags: outcome.tag_sources(),
+        watched: rules.watch().added_mask(&tags),
+        tags,
         want_tags: false,
         history: rules.history_keys(&touch, &outcome),
         history_days: links.history_days,

@@ -77,15 +77,6 @@ impl Trigger {
             _ => false,
         }
     }
-
-    /// True when the lead's own action in the chat can be what fires it, so a
-    /// customer-service window may be open when the run starts.
-    pub fn may_open_window(&self) -> bool {
-        matches!(
-            self,
-            Self::TagAdded(_) | Self::Stage(_) | Self::TagRemoved(_)
-        )
-    }
 }
 
 /// One step: an action, run only when its `when` holds (else skipped, on the timeline).
@@ -318,10 +309,16 @@ impl Watch {
         self.added.contains(tag)
     }
 
-    /// One byte per tag, `1` when some automation starts on its being added: the apply
-    /// script records those it adds.
-    pub fn added_mask<'t>(&self, tags: impl Iterator<Item = &'t TagName>) -> String {
-        tags.map(|t| if self.on_added(t.as_str()) { '1' } else { '0' })
+    /// One byte per tag of a touch (its tags with their sources, as the touch record holds
+    /// them), `1` when some automation starts on its being added: the apply
+    /// script records those it adds. Empty (nothing for the script to look at) when no
+    /// automation starts on a tag being added.
+    pub fn added_mask(&self, tags: &[(&TagName, &str)]) -> String {
+        if self.added.is_empty() {
+            return String::new();
+        }
+        (tags.iter())
+            .map(|(t, _)| if self.on_added(t.as_str()) { '1' } else { '0' })
             .collect()
     }
 

@@ -265,7 +265,7 @@ impl Intake {
             .as_ref()
             .map(|o| o.tag_sources())
             .unwrap_or_default();
-        let watched = rules.watch().added_mask(tags.iter().map(|(t, _)| *t));
+        let watched = rules.watch().added_mask(&tags);
         let needs_state = outcome.as_ref().is_some_and(|o| o.reply_needs_state());
         let is_touch = !matches!(effect, Effect::Location | Effect::System);
         let record = TouchRecord {

@@ -164,15 +164,7 @@ async fn a_tag_starts_one_run_that_tags_sends_inside_the_window_and_queues_the_a
     let again = app.lead(lead).await;
     assert_eq!(entries(&again, "automation", "started"), 1);
     assert_eq!(delivered(&sandbox, lead).len(), 1);
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains(r#"wxtag_automation_runs_total{automation="资料跟进",outcome="done"} 2"#),
         "{text}"

@@ -523,6 +523,19 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `GET /metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let url = format!("{}/metrics", self.base);
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The status `/healthz` answers, `None` when the app does not answer at all.
     pub async fn health(&self) -> Option<StatusCode> {
         let response = self.http.get(format!("{}/healthz", self.base)).send().await;

@@ -202,15 +202,7 @@ async fn a_corrupt_lead_is_skipped_counted_and_the_rest_go_on() {
         );
     }
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     let count: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("wxtag_corrupt_leads_total "))
